@@ -1,0 +1,373 @@
+/*
+ * Command-line parsing into the plan. Every usage error is one line on
+ * stderr naming the offending value, and nothing is touched before the
+ * whole command line has been checked.
+ */
+#include "plan.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ib_config.h"
+#include "naming.h"
+
+enum {
+    OPT_BASE = 256,
+    OPT_QUALITY,
+    OPT_NAME,
+    OPT_IF_EXISTS,
+    OPT_TIMEOUT,
+    OPT_MAX_PIXELS,
+    OPT_WORKER_JOBS,
+    OPT_NO_AUTOROTATE,
+    OPT_LENIENT,
+    OPT_HIDDEN,
+    OPT_FOLLOW,
+    OPT_JSON,
+    OPT_DRY_RUN,
+    OPT_PROGRESS,
+    OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"base", required_argument, NULL, OPT_BASE},
+    {"size", required_argument, NULL, 's'},
+    {"format", required_argument, NULL, 'F'},
+    {"quality", required_argument, NULL, OPT_QUALITY},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"if-exists", required_argument, NULL, OPT_IF_EXISTS},
+    {"jobs", required_argument, NULL, 'j'},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
+    {"worker-jobs", required_argument, NULL, OPT_WORKER_JOBS},
+    {"no-autorotate", no_argument, NULL, OPT_NO_AUTOROTATE},
+    {"lenient", no_argument, NULL, OPT_LENIENT},
+    {"hidden", no_argument, NULL, OPT_HIDDEN},
+    {"follow-symlinks", no_argument, NULL, OPT_FOLLOW},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"progress", required_argument, NULL, OPT_PROGRESS},
+    {"quiet", no_argument, NULL, 'q'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+static const char *formats[] = {"same", "jpg",  "jpeg", "png",  "webp", "tif", "tiff",
+                                "gif",  "avif", "heic", "heif", "jxl",  "jp2", NULL};
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("imgbatch: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (see imgbatch --help)\n", stderr);
+}
+
+static void print_help(void)
+{
+    fputs("usage: imgbatch [OPTIONS] INPUT... -o DIR\n"
+          "\n"
+          "Resize and convert a folder of images with a pool of worker processes.\n"
+          "INPUT is an image file, a directory (walked recursively, its tree mirrored\n"
+          "under DIR) or - to read paths from standard input, one per line.\n"
+          "\n"
+          "Output:\n"
+          "  -o, --output DIR        output root (created as needed)\n"
+          "      --base DIR          mirror files named one by one relative to DIR\n"
+          "  -F, --format FMT        same (default), jpg, png, webp, tiff, gif, avif, heif\n"
+          "      --quality N         encoder quality 1-100 (lossy formats)\n"
+          "      --name TEMPLATE     output path under DIR, default {dir}/{stem}.{ext};\n"
+          "                          fields {dir} {stem} {ext} {w} {h} {variant}\n"
+          "      --if-exists MODE    update (default: redo when the input or the recipe\n"
+          "                          changed), overwrite, skip, fail\n"
+          "\n"
+          "Pixels:\n"
+          "  -s, --size GEOM         resize, ImageMagick geometry: W, xH, WxH, WxH>,\n"
+          "                          WxH<, WxH^, WxH!, P%, AREA@\n"
+          "      --no-autorotate     keep pixels as stored, ignoring EXIF orientation\n"
+          "      --lenient           accept images the decoder warns about\n"
+          "      --max-pixels N      refuse images larger than N pixels (default 268402689)\n"
+          "\n"
+          "Scanning:\n"
+          "      --hidden            include hidden files and directories\n"
+          "      --follow-symlinks   walk into symlinked directories (loops are detected)\n"
+          "\n"
+          "Running:\n"
+          "  -j, --jobs N            worker processes (default: CPUs available)\n"
+          "      --timeout SEC       give up on an image after SEC seconds\n"
+          "      --worker-jobs N     replace each worker after N images\n"
+          "      --dry-run           show what would be written, write nothing\n"
+          "      --json              one JSON object per line on stdout\n"
+          "      --progress WHEN     auto (default), always, never\n"
+          "  -q, --quiet             only errors\n"
+          "  -v, --verbose           one line per file\n"
+          "  -h, --help              this help\n"
+          "      --version           versions of imgbatch and its libraries\n"
+          "\n"
+          "Examples:\n"
+          "  imgbatch photos/ -o thumbs/ -s 256x256\n"
+          "  imgbatch photos/ -o web/ -s '1600x1600>' -F webp --quality 80\n"
+          "  find . -name '*.png' | imgbatch - -o out/ -F jpg\n"
+          "\n"
+          "Exit status: 0 all done or up to date, 1 some inputs failed, 2 bad usage,\n"
+          "130 interrupted.\n",
+          stdout);
+}
+
+static int parse_uint(const char *opt, const char *s, unsigned long long min,
+                      unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    if (*s == '-' || *s == '\0') {
+        usage_error("%s wants a whole number from %llu to %llu, not '%s'", opt, min, max, s);
+        return -1;
+    }
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) {
+        usage_error("%s wants a whole number from %llu to %llu, not '%s'", opt, min, max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_seconds(const char *opt, const char *s, unsigned *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || end == s || !(v > 0) || v > 86400) {
+        usage_error("%s wants seconds (more than 0, at most 86400), not '%s'", opt, s);
+        return -1;
+    }
+    *ms = (unsigned)(v * 1000 + 0.5);
+    if (*ms == 0)
+        *ms = 1;
+    return 0;
+}
+
+static int parse_choice(const char *opt, const char *s, const char *const *names, int *out)
+{
+    for (int i = 0; names[i] != NULL; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    char list[256] = "";
+    for (int i = 0; names[i] != NULL; i++) {
+        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, names[i], sizeof list - strlen(list) - 1);
+    }
+    usage_error("%s wants one of %s, not '%s'", opt, list, s);
+    return -1;
+}
+
+static unsigned default_jobs(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+static void print_version(void)
+{
+    /* The parent never starts libvips, so the versions are those it was
+     * built against. */
+    printf("imgbatch %s\n", IB_VERSION);
+    printf("libvips %s, libjpeg-turbo %s, libpng %s (built with)\n", IB_VIPS_VERSION,
+           IB_JPEG_VERSION, IB_PNG_VERSION);
+}
+
+static void build_recipe(ib_plan_t *p, const char *size_text)
+{
+    snprintf(p->recipe, sizeof p->recipe, "v1;size=%s;format=%s;quality=%d;autorotate=%d",
+             p->has_size ? size_text : "", p->format, p->quality, p->autorotate);
+}
+
+int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
+{
+    static const char *const exists_names[] = {"update", "overwrite", "skip", "fail", NULL};
+    static const char *const progress_names[] = {"auto", "always", "never", NULL};
+    const char *size_text = "";
+    char err[512];
+    unsigned long long v;
+    int choice;
+
+    memset(p, 0, sizeof *p);
+    p->jobs = default_jobs();
+    p->max_pixels = 268402689ULL; /* 0x3FFF * 0x3FFF, as sharp */
+    p->autorotate = 1;
+    p->strict = 1;
+    p->name_template = IB_DEFAULT_TEMPLATE;
+
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":o:s:F:j:qvh", long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            p->output = optarg;
+            break;
+        case OPT_BASE:
+            p->base = optarg;
+            break;
+        case 's':
+            if (ib_geometry_parse(optarg, &p->size, err, sizeof err) < 0) {
+                usage_error("-s: %s", err);
+                return -1;
+            }
+            p->has_size = 1;
+            size_text = optarg;
+            break;
+        case 'F': {
+            char lower[16];
+            size_t n = strlen(optarg);
+            if (n >= sizeof lower)
+                n = sizeof lower - 1;
+            for (size_t i = 0; i < n; i++)
+                lower[i] = (char)(optarg[i] | 0x20);
+            lower[n] = '\0';
+            if (parse_choice("-F", lower, formats, &choice) < 0)
+                return -1;
+            snprintf(p->format, sizeof p->format, "%s", choice == 0 ? "" : formats[choice]);
+            break;
+        }
+        case OPT_QUALITY:
+            if (parse_uint("--quality", optarg, 1, 100, &v) < 0)
+                return -1;
+            p->quality = (int)v;
+            break;
+        case OPT_NAME:
+            if (ib_name_check(optarg, err, sizeof err) < 0) {
+                usage_error("%s", err);
+                return -1;
+            }
+            p->name_template = optarg;
+            break;
+        case OPT_IF_EXISTS:
+            if (parse_choice("--if-exists", optarg, exists_names, &choice) < 0)
+                return -1;
+            p->if_exists = (ib_exists_t)choice;
+            break;
+        case 'j':
+            if (parse_uint("-j", optarg, 1, 256, &v) < 0)
+                return -1;
+            p->jobs = (unsigned)v;
+            break;
+        case OPT_TIMEOUT:
+            if (parse_seconds("--timeout", optarg, &p->timeout_ms) < 0)
+                return -1;
+            break;
+        case OPT_MAX_PIXELS:
+            if (parse_uint("--max-pixels", optarg, 1, UINT64_MAX / 2, &v) < 0)
+                return -1;
+            p->max_pixels = v;
+            break;
+        case OPT_WORKER_JOBS:
+            if (parse_uint("--worker-jobs", optarg, 1, UINT_MAX, &v) < 0)
+                return -1;
+            p->worker_jobs = (unsigned)v;
+            break;
+        case OPT_NO_AUTOROTATE:
+            p->autorotate = 0;
+            break;
+        case OPT_LENIENT:
+            p->strict = 0;
+            break;
+        case OPT_HIDDEN:
+            p->hidden = 1;
+            break;
+        case OPT_FOLLOW:
+            p->follow_symlinks = 1;
+            break;
+        case OPT_JSON:
+            p->json = 1;
+            break;
+        case OPT_DRY_RUN:
+            p->dry_run = 1;
+            break;
+        case OPT_PROGRESS:
+            if (parse_choice("--progress", optarg, progress_names, &choice) < 0)
+                return -1;
+            p->progress = (ib_progress_t)choice;
+            break;
+        case 'q':
+            p->quiet = 1;
+            break;
+        case 'v':
+            p->verbose = 1;
+            break;
+        case 'h':
+            print_help();
+            return 1;
+        case OPT_VERSION:
+            print_version();
+            return 1;
+        case ':':
+            usage_error("%s needs a value", argv[optind - 1]);
+            return -1;
+        default:
+            if (optopt != 0)
+                usage_error("unknown option '-%c'", optopt);
+            else
+                usage_error("unknown option '%s'", argv[optind - 1]);
+            return -1;
+        }
+    }
+
+    p->inputs = argv + optind;
+    p->n_inputs = argc - optind;
+    if (p->n_inputs == 0) {
+        usage_error("usage: imgbatch [OPTIONS] INPUT... -o DIR: no INPUT given");
+        return -1;
+    }
+    for (int i = 0; i < p->n_inputs; i++) {
+        struct stat st;
+        if (strcmp(p->inputs[i], "-") == 0)
+            continue;
+        if (stat(p->inputs[i], &st) < 0) {
+            usage_error("cannot read input '%s': %s", p->inputs[i], strerror(errno));
+            return -1;
+        }
+    }
+    if (p->output == NULL && !p->dry_run) {
+        usage_error("no output directory: give -o DIR");
+        return -1;
+    }
+    if (p->output != NULL) {
+        struct stat st;
+        if (stat(p->output, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            usage_error("output '%s' exists and is not a directory", p->output);
+            return -1;
+        }
+    }
+    if (p->base != NULL) {
+        struct stat st;
+        if (stat(p->base, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            usage_error("--base '%s' is not a directory", p->base);
+            return -1;
+        }
+    }
+    if (p->output == NULL)
+        p->output = ".";
+    build_recipe(p, size_text);
+    return 0;
+}

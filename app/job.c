@@ -1,0 +1,145 @@
+/*
+ * The worker's side of a job: probe, decide the output, skip it if it is up
+ * to date, render, write. Runs in worker processes only (it calls libvips).
+ */
+#include "job.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "image.h"
+#include "naming.h"
+#include "output.h"
+
+int ib_job_init(void *ctx)
+{
+    (void)ctx;
+    return ib_image_init("imgbatch");
+}
+
+int ib_job_output_path(const ib_plan_t *plan, const ib_job_t *job, const ib_output_info_t *o,
+                       char *out, size_t cap)
+{
+    ib_name_vars_t v = {.rel = job->rel, .ext = o->ext, .width = o->width, .height = o->height};
+    return ib_name_render(plan->output, plan->name_template, &v, out, cap);
+}
+
+static void guard(void *arg, const char *tmp)
+{
+    ib_worker_guard_file(arg, tmp);
+}
+
+static int newer_or_same(const struct stat *out, const struct stat *in)
+{
+    if (out->st_mtim.tv_sec != in->st_mtim.tv_sec)
+        return out->st_mtim.tv_sec > in->st_mtim.tv_sec;
+    return out->st_mtim.tv_nsec >= in->st_mtim.tv_nsec;
+}
+
+/* Whether an existing output means this job has nothing to do. -1 on "fail". */
+static int up_to_date(const ib_plan_t *plan, const ib_job_t *job, const char *dest, ib_error_t *err)
+{
+    struct stat out, in;
+    if (plan->if_exists == IB_EXISTS_OVERWRITE || stat(dest, &out) < 0)
+        return 0;
+    if (plan->if_exists == IB_EXISTS_SKIP)
+        return 1;
+    if (plan->if_exists == IB_EXISTS_FAIL)
+        return ib_fail(err, IB_ERR_WRITE, "%s: output %s already exists (--if-exists fail)",
+                       job->path, dest);
+    if (stat(job->path, &in) < 0 || !newer_or_same(&out, &in))
+        return 0;
+    char recipe[sizeof plan->recipe];
+    if (ib_output_recipe(dest, recipe, sizeof recipe))
+        return strcmp(recipe, plan->recipe) == 0;
+    return 1; /* no extended attributes here: the times decide */
+}
+
+static void fill_failure(ib_result_t *res, const ib_error_t *err)
+{
+    res->status = IB_STATUS_FAILED;
+    res->kind = err->kind;
+    snprintf(res->message, sizeof res->message, "%s", err->message);
+}
+
+void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void *result)
+{
+    const ib_plan_t *plan = ctx;
+    const ib_job_t *job = data;
+    ib_result_t *res = result;
+    ib_error_t err = {0};
+    int64_t t0 = ib_pool_now_ms();
+    (void)len;
+
+    ib_render_t r = {
+        .size = plan->has_size ? &plan->size : NULL,
+        .autorotate = plan->autorotate,
+        .fail_on_warning = plan->strict,
+        .max_pixels = plan->max_pixels,
+    };
+    ib_probe_t probe;
+    ib_output_info_t *o = &res->out[0];
+    char dest[PATH_MAX];
+
+    struct stat in;
+    if (stat(job->path, &in) == 0)
+        res->input_bytes = (uint64_t)in.st_size;
+    if (ib_image_probe(job->path, &r, &probe, &err) < 0)
+        goto failed;
+    if (plan->format[0] != '\0')
+        snprintf(o->ext, sizeof o->ext, "%s", plan->format);
+    else
+        ib_image_same_ext(job->path, o->ext, sizeof o->ext);
+    snprintf(o->format, sizeof o->format, "%s",
+             strcmp(o->ext, "jpg") == 0 || strcmp(o->ext, "jpe") == 0 ? "jpeg" : o->ext);
+    for (char *c = o->format; *c != '\0'; c++)
+        *c = (char)(*c | 0x20);
+    if (strcmp(o->format, "tif") == 0)
+        snprintf(o->format, sizeof o->format, "tiff");
+    ib_image_target_size(&probe, &r, &o->width, &o->height);
+    res->n_outputs = 1;
+    if (ib_job_output_path(plan, job, o, dest, sizeof dest) < 0) {
+        ib_fail(&err, IB_ERR_WRITE, "%s: output path too long", job->path);
+        goto failed;
+    }
+
+    if (plan->dry_run) {
+        res->status = IB_STATUS_OK;
+        goto done;
+    }
+    int fresh = up_to_date(plan, job, dest, &err);
+    if (fresh < 0)
+        goto failed;
+    if (fresh) {
+        struct stat st;
+        if (stat(dest, &st) == 0)
+            o->bytes = (uint64_t)st.st_size;
+        res->status = IB_STATUS_SKIPPED;
+        goto done;
+    }
+
+    ib_encode_t enc = {.quality = plan->quality};
+    snprintf(enc.ext, sizeof enc.ext, "%s", o->ext);
+    ib_encoded_t coded;
+    if (ib_image_render(job->path, &probe, &r, &enc, &coded, &err) < 0)
+        goto failed;
+    o->width = coded.width;
+    o->height = coded.height;
+    o->bytes = coded.len;
+    ib_output_opts_t wo = {
+        .guard = guard, .guard_arg = self, .recipe = plan->recipe, .tag = (unsigned long)t0};
+    int wrc = ib_output_write(dest, coded.data, coded.len, &wo, &err);
+    ib_encoded_free(&coded);
+    if (wrc < 0)
+        goto failed;
+    res->status = IB_STATUS_OK;
+    goto done;
+
+failed:
+    res->n_outputs = 0;
+    fill_failure(res, &err);
+done:
+    res->ms = (uint32_t)(ib_pool_now_ms() - t0);
+}

@@ -1,0 +1,53 @@
+/*
+ * What travels through the pool: a job (one input) from the parent to a
+ * worker, and its result back. Both are fixed-size, plain data: the queue
+ * and the channel copy them as bytes.
+ */
+#ifndef IB_APP_JOB_H
+#define IB_APP_JOB_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "plan.h"
+#include "pool.h"
+
+typedef struct {
+    char path[PATH_MAX];
+    char rel[PATH_MAX];
+} ib_job_t;
+
+typedef enum { IB_STATUS_OK, IB_STATUS_SKIPPED, IB_STATUS_FAILED } ib_status_t;
+
+#define IB_MAX_OUTPUTS 8
+
+typedef struct {
+    uint32_t width;
+    uint32_t height;
+    uint64_t bytes;
+    char ext[16];
+    char format[16];
+} ib_output_info_t;
+
+typedef struct {
+    int32_t status;
+    int32_t kind; /* ib_error_kind_t when failed */
+    uint32_t ms;
+    uint32_t n_outputs;
+    uint64_t input_bytes;
+    ib_output_info_t out[IB_MAX_OUTPUTS];
+    char message[1024];
+} ib_result_t;
+
+_Static_assert(sizeof(ib_result_t) <= IB_RESULT_MAX, "a result must fit in one frame");
+
+/* The pool's callbacks; ctx is the plan. */
+int ib_job_init(void *ctx);
+void ib_job_run(void *ctx, ib_worker_t *self, const void *job, size_t len, void *result);
+
+/* The output path of output i of this job (parent and worker alike). */
+int ib_job_output_path(const ib_plan_t *plan, const ib_job_t *job, const ib_output_info_t *o,
+                       char *out, size_t cap);
+
+#endif

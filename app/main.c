@@ -1,0 +1,268 @@
+/*
+ * imgbatch: the parent process. Parses the command line, forks the worker
+ * pool, streams the scan into the queue and turns results into reports.
+ *
+ * NOTES
+ * - The parent never initialises or calls libvips (it forks replacements
+ *   for dead workers, and forking a process with libvips' threads is
+ *   unsafe). Only workers touch pixels.
+ * - The loop never blocks on a full queue: when it is full the parent waits
+ *   for results instead, since a worker can only take the next job after
+ *   its result has been read.
+ * - The run context below is the only mutable state of the parent.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "job.h"
+#include "plan.h"
+#include "pool.h"
+#include "report.h"
+#include "scan.h"
+
+typedef struct {
+    int used;
+    uint64_t seq;
+    ib_job_t job;
+} inflight_t;
+
+typedef struct {
+    ib_plan_t plan;
+    ib_pool_t *pool;
+    ib_scan_t *scan;
+    ib_report_t *report;
+    inflight_t *inflight;
+    unsigned n_inflight;
+    unsigned cap_inflight;
+    ib_scan_item_t item; /* the next image, when has_item */
+    int has_item;
+    int scan_done;
+    int interrupted;
+} ib_run_t;
+
+static inflight_t *find_inflight(ib_run_t *run, uint64_t seq)
+{
+    for (unsigned i = 0; i < run->cap_inflight; i++)
+        if (run->inflight[i].used && run->inflight[i].seq == seq)
+            return &run->inflight[i];
+    return NULL;
+}
+
+static void retire(ib_run_t *run, inflight_t *f)
+{
+    f->used = 0;
+    run->n_inflight--;
+}
+
+/* Reads scan items until an image is waiting in run->item or the scan ends. */
+static void refill(ib_run_t *run)
+{
+    while (!run->has_item && !run->scan_done) {
+        if (!ib_scan_next(run->scan, &run->item)) {
+            run->scan_done = 1;
+            ib_report_scan_done(run->report);
+            break;
+        }
+        if (run->item.kind == IB_SCAN_IMAGE)
+            run->has_item = 1;
+        else if (run->item.kind == IB_SCAN_ERROR)
+            ib_report_scan_error(run->report, run->item.path, run->item.message);
+        else
+            ib_report_note(run->report, run->item.message);
+    }
+}
+
+/* Hands scanned images to the pool while there is room. */
+static void dispatch(ib_run_t *run)
+{
+    while (!run->interrupted) {
+        refill(run);
+        if (!run->has_item || run->n_inflight == run->cap_inflight)
+            return;
+        inflight_t *f = NULL;
+        for (unsigned i = 0; i < run->cap_inflight && f == NULL; i++)
+            if (!run->inflight[i].used)
+                f = &run->inflight[i];
+        snprintf(f->job.path, sizeof f->job.path, "%s", run->item.path);
+        snprintf(f->job.rel, sizeof f->job.rel, "%s", run->item.rel);
+        int rc = ib_pool_submit(run->pool, &f->job, sizeof f->job, &f->seq);
+        if (rc != 0)
+            return;
+        f->used = 1;
+        run->n_inflight++;
+        run->has_item = 0;
+        ib_report_queued(run->report);
+    }
+}
+
+static void report_lost(ib_run_t *run, const ib_pool_event_t *ev)
+{
+    inflight_t *f = find_inflight(run, ev->seq);
+    if (f == NULL)
+        return;
+    /* Killed by our own second Ctrl-C: not the image's fault, and it will
+     * be redone on the next run. */
+    if (!run->interrupted || ev->timed_out) {
+        ib_result_t res = {.status = IB_STATUS_FAILED};
+        if (ev->timed_out) {
+            res.kind = IB_ERR_TIMEOUT;
+            snprintf(res.message, sizeof res.message,
+                     "%.900s: took longer than %.1f s (--timeout); worker %d was stopped",
+                     f->job.path, run->plan.timeout_ms / 1000.0, (int)ev->pid);
+        } else if (ev->signo != 0) {
+            res.kind = IB_ERR_CRASH;
+            snprintf(res.message, sizeof res.message,
+                     "%.900s: worker %d was killed by signal %d (%s)", f->job.path, (int)ev->pid,
+                     ev->signo, strsignal(ev->signo));
+        } else {
+            res.kind = IB_ERR_CRASH;
+            snprintf(res.message, sizeof res.message, "%.900s: worker %d exited with status %d",
+                     f->job.path, (int)ev->pid, ev->exit_status);
+        }
+        ib_report_file(run->report, &f->job, &res, (int)ev->worker);
+    }
+    retire(run, f);
+}
+
+static void interrupt(ib_run_t *run, const ib_pool_event_t *ev)
+{
+    if (ev->count == 1) {
+        /* Stop handing out work; what is running finishes. */
+        uint64_t first, end;
+        run->interrupted = 1;
+        ib_pool_cancel(run->pool, &first, &end);
+        for (uint64_t s = first; s < end; s++) {
+            inflight_t *f = find_inflight(run, s);
+            if (f != NULL)
+                retire(run, f);
+        }
+        if (!run->plan.quiet)
+            fprintf(stderr,
+                    "\nimgbatch: %s: finishing the images in progress "
+                    "(again to stop at once)\n",
+                    ev->signo == SIGINT ? "interrupted" : "terminated");
+        return;
+    }
+    ib_pool_kill(run->pool);
+}
+
+static int run_pool(ib_run_t *run)
+{
+    char err[512];
+    ib_pool_config_t cfg = {
+        .ctx = &run->plan,
+        .init = ib_job_init,
+        .run = ib_job_run,
+        .workers = run->plan.jobs,
+        .job_size = sizeof(ib_job_t),
+        .worker_jobs = run->plan.worker_jobs,
+        .timeout_ms = run->plan.timeout_ms,
+    };
+    run->pool = ib_pool_start(&cfg, err, sizeof err);
+    if (run->pool == NULL) {
+        fprintf(stderr, "imgbatch: %s\n", err);
+        return -1;
+    }
+    run->cap_inflight = 2 * run->plan.jobs + 2;
+    run->inflight = calloc(run->cap_inflight, sizeof *run->inflight);
+    if (run->inflight == NULL) {
+        fprintf(stderr, "imgbatch: out of memory\n");
+        return -1;
+    }
+
+    int fatal = 0;
+    for (;;) {
+        dispatch(run);
+        if ((run->scan_done && !run->has_item) || run->interrupted)
+            ib_pool_close(run->pool);
+        /* Waiting with an image in hand means the queue is full: look
+         * again soon. Otherwise wake only to redraw the progress line. */
+        int wait_ms = run->has_item && !run->interrupted ? 20 : 100;
+        ib_pool_event_t ev;
+        ib_pool_next(run->pool, wait_ms, &ev);
+        switch (ev.kind) {
+        case IB_POOL_RESULT: {
+            inflight_t *f = find_inflight(run, ev.seq);
+            if (f != NULL) {
+                ib_report_file(run->report, &f->job, ev.result, (int)ev.worker);
+                retire(run, f);
+            }
+            break;
+        }
+        case IB_POOL_LOST:
+            report_lost(run, &ev);
+            break;
+        case IB_POOL_INTERRUPT:
+            interrupt(run, &ev);
+            break;
+        case IB_POOL_IDLE:
+            ib_report_tick(run->report);
+            break;
+        case IB_POOL_FATAL:
+            fprintf(stderr, "imgbatch: %s\n", ev.message);
+            fatal = 1;
+            break;
+        case IB_POOL_DRAINED:
+            return fatal ? -1 : 0;
+        }
+    }
+}
+
+static int prepare_output(ib_run_t *run, ib_scan_opts_t *so)
+{
+    if (run->plan.dry_run)
+        return 0;
+    char failed[PATH_MAX];
+    if (ib_mkdirs(run->plan.output, failed, sizeof failed) < 0) {
+        fprintf(stderr, "imgbatch: mkdir(\"%s\") failed: %s\n", failed, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (stat(run->plan.output, &st) == 0) {
+        /* An output root inside an input tree is never scanned as input. */
+        so->has_skip = 1;
+        so->skip_dev = st.st_dev;
+        so->skip_ino = st.st_ino;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    ib_run_t run;
+    memset(&run, 0, sizeof run);
+    int rc = ib_cli_parse(argc, argv, &run.plan);
+    if (rc != 0)
+        return rc > 0 ? IB_EXIT_OK : IB_EXIT_USAGE;
+
+    ib_scan_opts_t so = {
+        .hidden = run.plan.hidden,
+        .follow_symlinks = run.plan.follow_symlinks,
+        .base = run.plan.base,
+    };
+    if (prepare_output(&run, &so) < 0)
+        return IB_EXIT_FAILED;
+    run.scan = ib_scan_new(&so, run.plan.inputs, run.plan.n_inputs);
+    run.report = ib_report_new(&run.plan);
+    if (run.scan == NULL || run.report == NULL) {
+        fprintf(stderr, "imgbatch: out of memory\n");
+        return IB_EXIT_FAILED;
+    }
+
+    int failed = run_pool(&run) < 0;
+    int status = ib_report_finish(run.report, run.interrupted);
+    if (failed && status == IB_EXIT_OK)
+        status = IB_EXIT_FAILED;
+
+    ib_pool_free(run.pool);
+    ib_scan_free(run.scan);
+    ib_report_free(run.report);
+    free(run.inflight);
+    return status;
+}

@@ -1,0 +1,53 @@
+/*
+ * The plan: everything the command line decided, fixed before the workers
+ * are forked (they inherit it), never changed after.
+ */
+#ifndef IB_APP_PLAN_H
+#define IB_APP_PLAN_H
+
+#include <stdint.h>
+
+#include "geometry.h"
+
+typedef enum { IB_EXISTS_UPDATE, IB_EXISTS_OVERWRITE, IB_EXISTS_SKIP, IB_EXISTS_FAIL } ib_exists_t;
+typedef enum { IB_PROGRESS_AUTO, IB_PROGRESS_ALWAYS, IB_PROGRESS_NEVER } ib_progress_t;
+
+typedef struct {
+    char **inputs;
+    int n_inputs;
+    const char *output;
+    const char *base;
+    int has_size;
+    ib_geometry_t size;
+    char format[16]; /* "" keeps each input's format */
+    int quality;
+    const char *name_template;
+    ib_exists_t if_exists;
+    unsigned jobs;
+    unsigned timeout_ms;
+    uint64_t max_pixels;
+    unsigned worker_jobs;
+    int autorotate;
+    int strict;
+    int hidden;
+    int follow_symlinks;
+    int quiet;
+    int verbose;
+    int json;
+    int dry_run;
+    ib_progress_t progress;
+    /* What shapes an output, stored on it so a re-run with another recipe
+     * redoes the work instead of skipping it. */
+    char recipe[512];
+} ib_plan_t;
+
+/* Exit statuses (DESIGN.md). */
+enum { IB_EXIT_OK = 0, IB_EXIT_FAILED = 1, IB_EXIT_USAGE = 2, IB_EXIT_INTERRUPTED = 130 };
+
+/*
+ * Parses argv into plan. Returns 0 to run, 1 when --help or --version was
+ * handled, or -1 after printing a one-line usage error to stderr.
+ */
+int ib_cli_parse(int argc, char **argv, ib_plan_t *plan);
+
+#endif

@@ -1,0 +1,260 @@
+/*
+ * Progress, per-file messages, JSON events and the summary. See report.h.
+ */
+#include "report.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct ib_report {
+    const ib_plan_t *plan;
+    int live; /* redraw a progress line on stderr */
+    int line_shown;
+    int scan_done;
+    unsigned long queued, ok, skipped, failed;
+    uint64_t bytes_in, bytes_out;
+    double started, last_draw;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+ib_report_t *ib_report_new(const ib_plan_t *plan)
+{
+    ib_report_t *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->plan = plan;
+    int tty = isatty(STDERR_FILENO);
+    r->live = !plan->quiet &&
+              (plan->progress == IB_PROGRESS_ALWAYS || (plan->progress == IB_PROGRESS_AUTO && tty));
+    r->started = now_s();
+    return r;
+}
+
+void ib_report_free(ib_report_t *r)
+{
+    free(r);
+}
+
+static void clear_line(ib_report_t *r)
+{
+    if (r->line_shown) {
+        fputs("\r\033[K", stderr);
+        r->line_shown = 0;
+    }
+}
+
+void ib_json_string(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    fputc('"', f);
+    while (*p != '\0') {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\') {
+            fputc('\\', f);
+            fputc(c, f);
+            p++;
+        } else if (c < 0x20) {
+            static const char *named = "\b\f\n\r\t";
+            const char *hit = c != 0 ? strchr(named, c) : NULL;
+            if (hit != NULL)
+                fprintf(f, "\\%c", "bfnrt"[hit - named]);
+            else
+                fprintf(f, "\\u%04x", c);
+            p++;
+        } else if (c < 0x80) {
+            fputc(c, f);
+            p++;
+        } else {
+            /* Pass a well-formed UTF-8 sequence through, replace anything
+             * else: JSON text must be UTF-8, file names need not be. */
+            int n = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+            if (c >= 0xf5)
+                n = 0;
+            int ok = n > 0;
+            for (int i = 1; ok && i < n; i++)
+                ok = (p[i] & 0xc0) == 0x80;
+            if (ok && n == 3) {
+                ok = !(c == 0xe0 && p[1] < 0xa0) && !(c == 0xed && p[1] >= 0xa0);
+            } else if (ok && n == 4) {
+                ok = !(c == 0xf0 && p[1] < 0x90) && !(c == 0xf4 && p[1] >= 0x90);
+            }
+            if (ok) {
+                fwrite(p, 1, (size_t)n, f);
+                p += n;
+            } else {
+                fputs("\\ufffd", f);
+                p++;
+            }
+        }
+    }
+    fputc('"', f);
+}
+
+static const char *status_name(int status)
+{
+    return status == IB_STATUS_OK ? "ok" : status == IB_STATUS_SKIPPED ? "skipped" : "failed";
+}
+
+static void json_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *res, int worker)
+{
+    FILE *f = stdout;
+    fputs("{\"event\":\"file\",\"input\":", f);
+    ib_json_string(f, job->path);
+    fprintf(f, ",\"status\":\"%s\",\"outputs\":[", status_name(res->status));
+    for (uint32_t i = 0; i < res->n_outputs && i < IB_MAX_OUTPUTS; i++) {
+        char dest[PATH_MAX];
+        const ib_output_info_t *o = &res->out[i];
+        if (ib_job_output_path(r->plan, job, o, dest, sizeof dest) < 0)
+            dest[0] = '\0';
+        fputs(i ? ",{\"path\":" : "{\"path\":", f);
+        ib_json_string(f, dest);
+        fprintf(f, ",\"width\":%u,\"height\":%u,\"bytes\":%llu,\"format\":", o->width, o->height,
+                (unsigned long long)o->bytes);
+        ib_json_string(f, o->format);
+        fputc('}', f);
+    }
+    fprintf(f, "],\"ms\":%u", res->ms);
+    if (worker >= 0)
+        fprintf(f, ",\"worker\":%d", worker);
+    if (res->status == IB_STATUS_FAILED) {
+        fputs(",\"error\":{\"kind\":", f);
+        ib_json_string(f, ib_error_kind_name((ib_error_kind_t)res->kind));
+        fputs(",\"message\":", f);
+        ib_json_string(f, res->message);
+        fputc('}', f);
+    }
+    fputs("}\n", f);
+    fflush(f);
+}
+
+void ib_report_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *res, int worker)
+{
+    const ib_plan_t *p = r->plan;
+    r->bytes_in += res->input_bytes;
+    if (res->status == IB_STATUS_OK) {
+        r->ok++;
+        for (uint32_t i = 0; i < res->n_outputs && i < IB_MAX_OUTPUTS; i++)
+            r->bytes_out += res->out[i].bytes;
+    } else if (res->status == IB_STATUS_SKIPPED) {
+        r->skipped++;
+    } else {
+        r->failed++;
+    }
+
+    if (p->json)
+        json_file(r, job, res, worker);
+
+    if (res->status == IB_STATUS_FAILED) {
+        clear_line(r);
+        fprintf(stderr, "imgbatch: %s: %s\n", ib_error_kind_name((ib_error_kind_t)res->kind),
+                res->message);
+    } else if (p->dry_run && !p->json) {
+        for (uint32_t i = 0; i < res->n_outputs && i < IB_MAX_OUTPUTS; i++) {
+            char dest[PATH_MAX];
+            if (ib_job_output_path(p, job, &res->out[i], dest, sizeof dest) == 0)
+                printf("%s -> %s (%ux%u %s)\n", job->path, dest, res->out[i].width,
+                       res->out[i].height, res->out[i].format);
+        }
+    } else if (p->verbose) {
+        clear_line(r);
+        for (uint32_t i = 0; i < res->n_outputs && i < IB_MAX_OUTPUTS; i++) {
+            char dest[PATH_MAX];
+            if (ib_job_output_path(p, job, &res->out[i], dest, sizeof dest) == 0)
+                fprintf(stderr, "%s %s -> %s (%ux%u, %llu bytes, %u ms)\n",
+                        res->status == IB_STATUS_SKIPPED ? "up to date:" : "done:", job->path, dest,
+                        res->out[i].width, res->out[i].height,
+                        (unsigned long long)res->out[i].bytes, res->ms);
+        }
+    }
+    ib_report_tick(r);
+}
+
+void ib_report_scan_error(ib_report_t *r, const char *path, const char *message)
+{
+    r->failed++;
+    if (r->plan->json) {
+        fputs("{\"event\":\"file\",\"input\":", stdout);
+        ib_json_string(stdout, path);
+        fputs(",\"status\":\"failed\",\"outputs\":[],\"ms\":0,\"error\":{\"kind\":\"read\","
+              "\"message\":",
+              stdout);
+        ib_json_string(stdout, message);
+        fputs("}}\n", stdout);
+        fflush(stdout);
+    }
+    clear_line(r);
+    fprintf(stderr, "imgbatch: read: %s\n", message);
+}
+
+void ib_report_note(ib_report_t *r, const char *message)
+{
+    if (r->plan->quiet)
+        return;
+    clear_line(r);
+    fprintf(stderr, "imgbatch: note: %s\n", message);
+}
+
+void ib_report_queued(ib_report_t *r)
+{
+    r->queued++;
+}
+
+void ib_report_scan_done(ib_report_t *r)
+{
+    r->scan_done = 1;
+}
+
+static double rate(const ib_report_t *r, double elapsed)
+{
+    unsigned long n = r->ok + r->failed;
+    return elapsed > 0 ? n / elapsed : 0;
+}
+
+void ib_report_tick(ib_report_t *r)
+{
+    if (!r->live)
+        return;
+    double t = now_s();
+    /* At most ten redraws a second: a terminal is slower than we are. */
+    if (t - r->last_draw < 0.1)
+        return;
+    r->last_draw = t;
+    unsigned long done = r->ok + r->skipped + r->failed;
+    char total[32];
+    snprintf(total, sizeof total, r->scan_done ? "%lu" : "%lu+", r->queued);
+    fprintf(stderr, "\r\033[Kimgbatch: %lu/%s done, %lu failed, %.1f images/s", done, total,
+            r->failed, rate(r, t - r->started));
+    fflush(stderr);
+    r->line_shown = 1;
+}
+
+int ib_report_finish(ib_report_t *r, int interrupted)
+{
+    double elapsed = now_s() - r->started;
+    clear_line(r);
+    const ib_plan_t *p = r->plan;
+    if (p->json) {
+        printf("{\"event\":\"summary\",\"ok\":%lu,\"skipped\":%lu,\"failed\":%lu,\"total\":%lu,"
+               "\"bytes_in\":%llu,\"bytes_out\":%llu,\"elapsed_s\":%.3f,\"images_per_s\":%.2f,"
+               "\"interrupted\":%s}\n",
+               r->ok, r->skipped, r->failed, r->ok + r->skipped + r->failed,
+               (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out, elapsed,
+               rate(r, elapsed), interrupted ? "true" : "false");
+        fflush(stdout);
+    }
+    if (!p->quiet || r->failed > 0 || interrupted)
+        fprintf(stderr, "imgbatch: %s%lu done, %lu skipped, %lu failed in %.1f s (%.1f images/s)\n",
+                interrupted ? "interrupted: " : "", r->ok, r->skipped, r->failed, elapsed,
+                rate(r, elapsed));
+    if (interrupted)
+        return IB_EXIT_INTERRUPTED;
+    return r->failed > 0 ? IB_EXIT_FAILED : IB_EXIT_OK;
+}

@@ -1,0 +1,42 @@
+/*
+ * What the person or the script running imgbatch sees: per-file lines,
+ * the live progress line on a terminal, JSON events, and the summary.
+ * Human text goes to stderr; stdout carries only --json events and
+ * --dry-run listings, so it can be piped.
+ */
+#ifndef IB_APP_REPORT_H
+#define IB_APP_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "job.h"
+#include "plan.h"
+
+typedef struct ib_report ib_report_t;
+
+ib_report_t *ib_report_new(const ib_plan_t *plan);
+void ib_report_free(ib_report_t *r);
+
+/* A job's result; worker is the pool slot that ran it (-1 for none). */
+void ib_report_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *res, int worker);
+
+/* A scan problem (an unreadable directory): counted as a failure. */
+void ib_report_scan_error(ib_report_t *r, const char *path, const char *message);
+/* Something worth saying that is not a failure (a symlink loop). */
+void ib_report_note(ib_report_t *r, const char *message);
+
+/* A job was handed to the pool (the total grows while the scan runs). */
+void ib_report_queued(ib_report_t *r);
+void ib_report_scan_done(ib_report_t *r);
+
+/* Redraws the progress line if it is due. */
+void ib_report_tick(ib_report_t *r);
+
+/* Ends the progress line and prints the summary; returns the exit status. */
+int ib_report_finish(ib_report_t *r, int interrupted);
+
+/* Writes s as a JSON string (with quotes). Invalid UTF-8 becomes U+FFFD. */
+void ib_json_string(FILE *f, const char *s);
+
+#endif

@@ -1,0 +1,318 @@
+/*
+ * The input scanner. See scan.h.
+ *
+ * Each open directory on the current path holds one DIR stream; entries are
+ * read as they come (readdir order), so the first image is handed out
+ * before the rest of the tree has been looked at.
+ */
+#include "scan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sniff.h"
+
+typedef struct {
+    DIR *dir;
+    size_t path_len; /* length of path while this directory is current */
+    dev_t dev;
+    ino_t ino;
+} frame_t;
+
+struct ib_scan {
+    ib_scan_opts_t opts;
+    char **inputs;
+    int n_inputs;
+    int next_input;
+    FILE *list; /* stdin while an INPUT of '-' is being read */
+    char path[PATH_MAX];
+    size_t root_len; /* prefix of path not mirrored (the root and its '/') */
+    frame_t *stack;
+    size_t depth;
+    size_t cap;
+    unsigned long passed_over;
+    char base_real[PATH_MAX];
+};
+
+ib_scan_t *ib_scan_new(const ib_scan_opts_t *opts, char **inputs, int n_inputs)
+{
+    ib_scan_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->opts = *opts;
+    s->inputs = inputs;
+    s->n_inputs = n_inputs;
+    if (opts->base != NULL && realpath(opts->base, s->base_real) == NULL)
+        s->base_real[0] = '\0';
+    return s;
+}
+
+unsigned long ib_scan_passed_over(const ib_scan_t *s)
+{
+    return s->passed_over;
+}
+
+void ib_scan_free(ib_scan_t *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->depth; i++)
+        closedir(s->stack[i].dir);
+    free(s->stack);
+    free(s);
+}
+
+static int error_item(ib_scan_item_t *item, const char *call, const char *path, int e)
+{
+    item->kind = IB_SCAN_ERROR;
+    snprintf(item->path, sizeof item->path, "%s", path);
+    item->rel[0] = '\0';
+    snprintf(item->message, sizeof item->message, "%s(\"%s\") failed: %s", call, path, strerror(e));
+    return 1;
+}
+
+static int is_image_file(int dirfd, const char *name, const char *path)
+{
+    unsigned char buf[IB_SNIFF_BYTES];
+    int fd = dirfd >= 0 ? openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+                        : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        /* Unreadable: hand it on when the name says image, so the user
+         * hears about it instead of it vanishing. */
+        return ib_sniff_image_name(name);
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    if (n > 0 && ib_sniff_magic(buf, (size_t)n) != NULL)
+        return 1;
+    return ib_sniff_image_name(name);
+}
+
+/* The mirrored part of a file named on its own. */
+static void named_rel(ib_scan_t *s, const char *path, char *rel, size_t len)
+{
+    if (s->base_real[0] != '\0') {
+        char real[PATH_MAX];
+        size_t b = strlen(s->base_real);
+        if (realpath(path, real) != NULL && strncmp(real, s->base_real, b) == 0 &&
+            (real[b] == '/' || s->base_real[b - 1] == '/')) {
+            snprintf(rel, len, "%s", real + b + (real[b] == '/'));
+            return;
+        }
+    }
+    const char *slash = strrchr(path, '/');
+    snprintf(rel, len, "%s", slash != NULL ? slash + 1 : path);
+}
+
+static int push_dir(ib_scan_t *s, DIR *d, const struct stat *st)
+{
+    if (s->depth == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        frame_t *n = realloc(s->stack, cap * sizeof *n);
+        if (n == NULL)
+            return -1;
+        s->stack = n;
+        s->cap = cap;
+    }
+    s->stack[s->depth++] = (frame_t){d, strlen(s->path), st->st_dev, st->st_ino};
+    return 0;
+}
+
+static void pop_dir(ib_scan_t *s)
+{
+    frame_t *f = &s->stack[--s->depth];
+    closedir(f->dir);
+    if (s->depth > 0)
+        s->path[s->stack[s->depth - 1].path_len] = '\0';
+}
+
+static int on_stack(const ib_scan_t *s, const struct stat *st)
+{
+    for (size_t i = 0; i < s->depth; i++)
+        if (s->stack[i].dev == st->st_dev && s->stack[i].ino == st->st_ino)
+            return 1;
+    return 0;
+}
+
+/* Opens path as a directory and makes it current. 1 pushed, else an item. */
+static int enter_dir(ib_scan_t *s, int parent_fd, const char *name, ib_scan_item_t *item)
+{
+    int fd = parent_fd >= 0 ? openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                            : open(s->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        error_item(item, "opendir", s->path, errno);
+        return 0;
+    }
+    struct stat st;
+    DIR *d = fstat(fd, &st) == 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        int e = errno;
+        close(fd);
+        error_item(item, "opendir", s->path, e);
+        return 0;
+    }
+    if (s->opts.has_skip && st.st_dev == s->opts.skip_dev && st.st_ino == s->opts.skip_ino) {
+        closedir(d);
+        return 2;
+    }
+    if (on_stack(s, &st)) {
+        closedir(d);
+        item->kind = IB_SCAN_NOTE;
+        snprintf(item->path, sizeof item->path, "%s", s->path);
+        snprintf(item->message, sizeof item->message, "%s: symlink loop, not entered again",
+                 s->path);
+        return 0;
+    }
+    if (push_dir(s, d, &st) < 0) {
+        closedir(d);
+        error_item(item, "opendir", s->path, ENOMEM);
+        return 0;
+    }
+    return 1;
+}
+
+/* Appends "/name" to the current path. -1 if it would not fit. */
+static int join(ib_scan_t *s, const char *name)
+{
+    size_t n = strlen(s->path), m = strlen(name);
+    if (n + 1 + m >= sizeof s->path)
+        return -1;
+    if (n > 0 && s->path[n - 1] != '/')
+        s->path[n++] = '/';
+    memcpy(s->path + n, name, m + 1);
+    return 0;
+}
+
+static void image_item(ib_scan_t *s, ib_scan_item_t *item)
+{
+    item->kind = IB_SCAN_IMAGE;
+    snprintf(item->path, sizeof item->path, "%s", s->path);
+    snprintf(item->rel, sizeof item->rel, "%s", s->path + s->root_len);
+    item->message[0] = '\0';
+}
+
+/* One step inside the current directory: 1 with an item, 0 to go on. */
+static int walk_step(ib_scan_t *s, ib_scan_item_t *item)
+{
+    frame_t *f = &s->stack[s->depth - 1];
+    s->path[f->path_len] = '\0';
+    errno = 0;
+    struct dirent *de = readdir(f->dir);
+    if (de == NULL) {
+        int e = errno;
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", s->path);
+        pop_dir(s);
+        return e != 0 ? error_item(item, "readdir", dir, e) : 0;
+    }
+    const char *name = de->d_name;
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return 0;
+    if (name[0] == '.' && !s->opts.hidden)
+        return 0;
+    if (join(s, name) < 0)
+        return error_item(item, "open", s->path, ENAMETOOLONG);
+
+    int dfd = dirfd(f->dir);
+    unsigned char type = de->d_type;
+    struct stat st;
+    if (type == DT_UNKNOWN || type == DT_LNK) {
+        int flags = (type == DT_LNK && !s->opts.follow_symlinks) ? AT_SYMLINK_NOFOLLOW : 0;
+        if (type == DT_LNK && fstatat(dfd, name, &st, 0) < 0) {
+            /* A dangling link: nothing to convert, nothing to say. */
+            s->passed_over++;
+            return 0;
+        }
+        if (type == DT_UNKNOWN && fstatat(dfd, name, &st, flags) < 0)
+            return error_item(item, "stat", s->path, errno);
+        if (S_ISDIR(st.st_mode) && type == DT_LNK && !s->opts.follow_symlinks) {
+            s->passed_over++;
+            return 0;
+        }
+        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+    }
+    if (type == DT_DIR) {
+        int rc = enter_dir(s, dfd, name, item);
+        return rc == 0 ? 1 : 0;
+    }
+    if (type != DT_REG) {
+        s->passed_over++;
+        return 0;
+    }
+    if (!is_image_file(dfd, name, s->path)) {
+        s->passed_over++;
+        return 0;
+    }
+    image_item(s, item);
+    return 1;
+}
+
+/* Reads one path from the stdin list; 1 with a path in s->path, 0 at end. */
+static int next_listed(ib_scan_t *s)
+{
+    for (;;) {
+        if (fgets(s->path, sizeof s->path, s->list) == NULL)
+            return 0;
+        size_t n = strlen(s->path);
+        while (n > 0 && (s->path[n - 1] == '\n' || s->path[n - 1] == '\r'))
+            s->path[--n] = '\0';
+        if (n > 0)
+            return 1;
+    }
+}
+
+/* Starts on a named path (an argument or a listed line). 1 with an item. */
+static int start_named(ib_scan_t *s, ib_scan_item_t *item)
+{
+    struct stat st;
+    if (stat(s->path, &st) < 0)
+        return error_item(item, "stat", s->path, errno);
+    if (S_ISDIR(st.st_mode)) {
+        size_t n = strlen(s->path);
+        while (n > 1 && s->path[n - 1] == '/')
+            s->path[--n] = '\0';
+        s->root_len = n + (s->path[n - 1] != '/');
+        int rc = enter_dir(s, -1, NULL, item);
+        return rc == 0 ? 1 : 0;
+    }
+    item->kind = IB_SCAN_IMAGE;
+    snprintf(item->path, sizeof item->path, "%s", s->path);
+    named_rel(s, s->path, item->rel, sizeof item->rel);
+    item->message[0] = '\0';
+    return 1;
+}
+
+int ib_scan_next(ib_scan_t *s, ib_scan_item_t *item)
+{
+    for (;;) {
+        if (s->depth > 0) {
+            if (walk_step(s, item))
+                return 1;
+            continue;
+        }
+        if (s->list != NULL) {
+            if (next_listed(s)) {
+                if (start_named(s, item))
+                    return 1;
+                continue;
+            }
+            s->list = NULL;
+        }
+        if (s->next_input >= s->n_inputs)
+            return 0;
+        const char *in = s->inputs[s->next_input++];
+        if (strcmp(in, "-") == 0) {
+            s->list = stdin;
+            continue;
+        }
+        if (strlen(in) >= sizeof s->path)
+            return error_item(item, "open", in, ENAMETOOLONG);
+        snprintf(s->path, sizeof s->path, "%s", in);
+        if (start_named(s, item))
+            return 1;
+    }
+}

@@ -1,0 +1,57 @@
+/*
+ * The input scanner: turns the INPUT arguments into a stream of image paths,
+ * one at a time, walking directories depth first. Memory grows with the
+ * depth of the tree, not with the number of files: nothing is listed ahead.
+ *
+ * Rules:
+ * - Hidden entries (a name starting with '.') are skipped unless asked for.
+ * - Symlinks to files are followed; symlinks to directories only with
+ *   follow_symlinks, and then a directory already on the current path (a
+ *   loop) is reported and not entered.
+ * - Inside directories, a file is an image if its first bytes or its
+ *   extension say so; anything else is passed over silently. A file named
+ *   on the command line is always handed on (the worker says if it is not
+ *   an image).
+ */
+#ifndef IB_APP_SCAN_H
+#define IB_APP_SCAN_H
+
+#include <limits.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+typedef struct ib_scan ib_scan_t;
+
+typedef struct {
+    int hidden;
+    int follow_symlinks;
+    /* A directory never to enter (the output root inside an input). */
+    dev_t skip_dev;
+    ino_t skip_ino;
+    int has_skip;
+    /* For files named on their own: mirror their path relative to this. */
+    const char *base;
+} ib_scan_opts_t;
+
+typedef enum { IB_SCAN_IMAGE, IB_SCAN_ERROR, IB_SCAN_NOTE } ib_scan_kind_t;
+
+typedef struct {
+    ib_scan_kind_t kind;
+    char path[PATH_MAX];
+    /* The part of path that is mirrored under the output root. */
+    char rel[PATH_MAX];
+    /* Why it is an error or worth a note. */
+    char message[PATH_MAX + 128];
+} ib_scan_item_t;
+
+ib_scan_t *ib_scan_new(const ib_scan_opts_t *opts, char **inputs, int n_inputs);
+
+/* 1 with an item, 0 when every input is exhausted. */
+int ib_scan_next(ib_scan_t *s, ib_scan_item_t *item);
+
+/* Files and directories looked at so far that were not images. */
+unsigned long ib_scan_passed_over(const ib_scan_t *s);
+
+void ib_scan_free(ib_scan_t *s);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * ImageMagick -resize geometry. The arithmetic mirrors ImageMagick 6's
+ * ParseMetaGeometry() step by step (including where it truncates instead
+ * of rounding), because users compare our sizes with convert's.
+ */
+#include "geometry.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Largest side we accept: well past any real image, far from overflow. */
+#define GEOM_MAX 1e7
+
+static int parse_number(const char **p, double *v)
+{
+    char *end;
+    if (!isdigit((unsigned char)**p) && **p != '.')
+        return 0;
+    errno = 0;
+    *v = strtod(*p, &end);
+    if (end == *p || errno != 0)
+        return -1;
+    *p = end;
+    return 1;
+}
+
+static int take_flag(char c, unsigned *flags)
+{
+    switch (c) {
+    case '%':
+        *flags |= IB_GEOM_PERCENT;
+        return 1;
+    case '@':
+        *flags |= IB_GEOM_AREA;
+        return 1;
+    case '!':
+        *flags |= IB_GEOM_EXACT;
+        return 1;
+    case '>':
+        *flags |= IB_GEOM_SHRINK;
+        return 1;
+    case '<':
+        *flags |= IB_GEOM_ENLARGE;
+        return 1;
+    case '^':
+        *flags |= IB_GEOM_FILL;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int ib_geometry_parse(const char *text, ib_geometry_t *g, char *err, size_t errlen)
+{
+    memset(g, 0, sizeof *g);
+    const char *p = text;
+    int rc;
+
+    while (take_flag(*p, &g->flags))
+        p++;
+    rc = parse_number(&p, &g->w);
+    if (rc < 0)
+        goto bad;
+    if (rc > 0)
+        g->flags |= IB_GEOM_WIDTH;
+    while (take_flag(*p, &g->flags))
+        p++;
+    if (*p == 'x' || *p == 'X') {
+        p++;
+        while (take_flag(*p, &g->flags))
+            p++;
+        rc = parse_number(&p, &g->h);
+        if (rc < 0)
+            goto bad;
+        if (rc > 0)
+            g->flags |= IB_GEOM_HEIGHT;
+    }
+    while (take_flag(*p, &g->flags))
+        p++;
+    if (*p != '\0' || (g->flags & (IB_GEOM_WIDTH | IB_GEOM_HEIGHT)) == 0)
+        goto bad;
+    if ((g->flags & IB_GEOM_AREA) && !(g->flags & IB_GEOM_WIDTH))
+        goto bad;
+    if ((g->flags & IB_GEOM_SHRINK) && (g->flags & IB_GEOM_ENLARGE))
+        goto bad;
+    double limit = (g->flags & IB_GEOM_AREA) ? GEOM_MAX * GEOM_MAX : GEOM_MAX;
+    if (g->w < 0 || g->h < 0 || g->w > limit || g->h > limit)
+        goto bad;
+    if (!(g->flags & (IB_GEOM_PERCENT | IB_GEOM_AREA))) {
+        /* Pixel sizes are whole numbers, as ImageMagick rounds them. */
+        g->w = floor(g->w + 0.5);
+        g->h = floor(g->h + 0.5);
+        if (((g->flags & IB_GEOM_WIDTH) && g->w < 1) || ((g->flags & IB_GEOM_HEIGHT) && g->h < 1))
+            goto bad;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen,
+             "bad geometry '%s': expected W, xH, WxH, WxH> WxH< WxH^ WxH!, P%% or AREA@", text);
+    return -1;
+}
+
+static unsigned clamp_size(double v)
+{
+    if (!(v >= 1))
+        return 1;
+    if (v > GEOM_MAX)
+        return (unsigned)GEOM_MAX;
+    return (unsigned)v;
+}
+
+void ib_geometry_apply(const ib_geometry_t *g, unsigned in_w, unsigned in_h, unsigned *out_w,
+                       unsigned *out_h)
+{
+    double fw = in_w, fh = in_h;
+    int has_w = (g->flags & IB_GEOM_WIDTH) != 0;
+    int has_h = (g->flags & IB_GEOM_HEIGHT) != 0;
+    double w = g->w, h = has_h ? g->h : g->w;
+
+    if (g->flags & IB_GEOM_PERCENT) {
+        double sx = has_w ? g->w : 100.0;
+        double sy = has_h ? g->h : sx;
+        w = floor(sx * fw / 100.0 + 0.5);
+        h = floor(sy * fh / 100.0 + 0.5);
+        fw = w;
+        fh = h;
+    }
+
+    if ((g->flags & IB_GEOM_EXACT) || (w == fw && h == fh) || (g->flags & IB_GEOM_AREA)) {
+        if (!has_w)
+            w = fw;
+        if (!has_h && !(g->flags & IB_GEOM_PERCENT))
+            h = fh;
+        if (g->flags & IB_GEOM_PERCENT) {
+            w = fw;
+            h = fh;
+        }
+    } else {
+        double scale;
+        if (fw == 0 || fh == 0) {
+            scale = 1.0;
+        } else if (has_w && has_h) {
+            scale = w / fw;
+            if (!(g->flags & IB_GEOM_FILL)) {
+                if (scale > h / fh)
+                    scale = h / fh;
+            } else if (scale < h / fh) {
+                scale = h / fh;
+            }
+        } else if (has_w) {
+            scale = w / fw;
+            if ((g->flags & IB_GEOM_FILL) && scale < w / fh)
+                scale = w / fh;
+        } else {
+            scale = h / fh;
+            if ((g->flags & IB_GEOM_FILL) && scale < h / fw)
+                scale = h / fw;
+        }
+        w = floor(scale * fw + 0.5);
+        h = floor(scale * fh + 0.5);
+        if (w < 1)
+            w = 1;
+        if (h < 1)
+            h = 1;
+    }
+
+    if (g->flags & IB_GEOM_SHRINK) {
+        if (fw < w)
+            w = fw;
+        if (fh < h)
+            h = fh;
+    }
+    if (g->flags & IB_GEOM_ENLARGE) {
+        if (fw > w)
+            w = fw;
+        if (fh > h)
+            h = fh;
+    }
+    if (g->flags & IB_GEOM_AREA) {
+        double area = g->w + sqrt(1e-12);
+        double distance = sqrt(fw * fh);
+        double k = distance / sqrt(area);
+        double sx = fw / k, sy = fh / k;
+        if (sx < w || sy < h) {
+            w = floor(sx);
+            h = floor(sy);
+        }
+    }
+    *out_w = clamp_size(w);
+    *out_h = clamp_size(h);
+}

@@ -1,0 +1,66 @@
+/*
+ * The pixel pipeline, on libvips: probe a file's header, then load (with
+ * shrink-on-load when resizing), resize, encode to memory. Used only in
+ * workers: the caller must have called ib_image_init() in this process.
+ */
+#ifndef IB_FILTERS_IMAGE_H
+#define IB_FILTERS_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "geometry.h"
+
+typedef struct {
+    unsigned width; /* as displayed: after EXIF orientation */
+    unsigned height;
+    int orientation; /* EXIF 1-8 */
+    int has_alpha;
+    char loader[32]; /* libvips loader nickname without "load", e.g. "jpeg" */
+} ib_probe_t;
+
+typedef struct {
+    const ib_geometry_t *size; /* NULL: keep the size */
+    int autorotate;
+    int fail_on_warning;
+    uint64_t max_pixels; /* 0: no limit */
+} ib_render_t;
+
+typedef struct {
+    char ext[16]; /* the output's extension, which also picks the saver */
+    int quality;  /* 0: the format's default */
+} ib_encode_t;
+
+typedef struct {
+    void *data;
+    size_t len;
+    unsigned width;
+    unsigned height;
+} ib_encoded_t;
+
+/* Once per worker process, after fork(): starts libvips single-threaded. */
+int ib_image_init(const char *prog);
+
+/* libvips' version, for --version in the worker that asks. */
+const char *ib_image_vips_version(void);
+
+/* Reads the header only. */
+int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib_error_t *err);
+
+/* Whether libvips here can write files with this extension (e.g. "webp"). */
+int ib_image_can_save(const char *ext);
+
+/* The extension to write when the output format is "same as input":
+ * the input's own when it can be written, else "png". */
+void ib_image_same_ext(const char *input_name, char *ext, size_t len);
+
+/* The size the output gets from this probe and recipe. */
+void ib_image_target_size(const ib_probe_t *probe, const ib_render_t *r, unsigned *w, unsigned *h);
+
+/* Decodes, resizes and encodes. out->data is g_free()d by ib_encoded_free. */
+int ib_image_render(const char *path, const ib_probe_t *probe, const ib_render_t *r,
+                    const ib_encode_t *enc, ib_encoded_t *out, ib_error_t *err);
+void ib_encoded_free(ib_encoded_t *out);
+
+#endif

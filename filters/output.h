@@ -1,0 +1,36 @@
+/*
+ * Writing an output so that nothing is lost: the bytes go to a temporary
+ * file in the destination directory, which is renamed over the final name
+ * only once complete. An interrupted or crashed write leaves the temporary
+ * name behind at worst, and the caller is told that name before the file
+ * exists, so that whoever reaps a dead worker can remove it.
+ */
+#ifndef IB_FILTERS_OUTPUT_H
+#define IB_FILTERS_OUTPUT_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+/* Told the temporary path before it is created, and NULL once it is gone. */
+typedef void (*ib_guard_fn)(void *arg, const char *tmp_path);
+
+typedef struct {
+    ib_guard_fn guard;
+    void *guard_arg;
+    /* Stored in the user.imgbatch.recipe extended attribute when not NULL. */
+    const char *recipe;
+    /* Makes the temporary name unique within this process (a job number). */
+    unsigned long tag;
+} ib_output_opts_t;
+
+/* Creates the destination directory as needed. 0, or -1 with an IB_ERR_WRITE. */
+int ib_output_write(const char *dest, const void *data, size_t len, const ib_output_opts_t *o,
+                    ib_error_t *err);
+
+#define IB_RECIPE_XATTR "user.imgbatch.recipe"
+
+/* The recipe stored on an existing output: 1 found, 0 none or no xattrs. */
+int ib_output_recipe(const char *path, char *buf, size_t len);
+
+#endif

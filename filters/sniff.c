@@ -1,0 +1,81 @@
+/*
+ * Magic numbers of the formats libvips loads (directly or through its
+ * ImageMagick fallback), and their usual extensions.
+ */
+#include "sniff.h"
+
+#include <string.h>
+#include <strings.h>
+
+static int has(const unsigned char *buf, size_t n, size_t at, const char *magic, size_t len)
+{
+    return n >= at + len && memcmp(buf + at, magic, len) == 0;
+}
+
+const char *ib_sniff_magic(const unsigned char *b, size_t n)
+{
+    if (has(b, n, 0, "\xff\xd8\xff", 3))
+        return "jpeg";
+    if (has(b, n, 0, "\x89PNG\r\n\x1a\n", 8))
+        return "png";
+    if (has(b, n, 0, "GIF87a", 6) || has(b, n, 0, "GIF89a", 6))
+        return "gif";
+    if (has(b, n, 0, "RIFF", 4) && has(b, n, 8, "WEBP", 4))
+        return "webp";
+    if (has(b, n, 0, "II*\0", 4) || has(b, n, 0, "MM\0*", 4) || has(b, n, 0, "II+\0", 4) ||
+        has(b, n, 0, "MM\0+", 4))
+        return "tiff";
+    if (has(b, n, 4, "ftyp", 4)) {
+        static const char *brands[] = {"heic", "heix", "hevc", "heim", "heis",
+                                       "mif1", "msf1", "avif", "avis"};
+        for (size_t i = 0; i < sizeof brands / sizeof brands[0]; i++)
+            if (has(b, n, 8, brands[i], 4))
+                return "heif";
+    }
+    if (has(b, n, 0, "\0\0\0\x0cjP  \r\n\x87\n", 12) || has(b, n, 0, "\xff\x4f\xff\x51", 4))
+        return "jp2k";
+    if (has(b, n, 0, "\xff\x0a", 2) || has(b, n, 0, "\0\0\0\x0cJXL \r\n\x87\n", 12))
+        return "jxl";
+    if (has(b, n, 0, "BM", 2) && n >= 14)
+        return "bmp";
+    if (n >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7')
+        return "pnm";
+    if (has(b, n, 0, "Pf\n", 3) || has(b, n, 0, "PF\n", 3))
+        return "pfm";
+    if (has(b, n, 0, "%PDF", 4))
+        return "pdf";
+    if (has(b, n, 0, "#?RADIANCE", 10) || has(b, n, 0, "#?RGBE", 6))
+        return "rad";
+    if (has(b, n, 0, "\x76\x2f\x31\x01", 4))
+        return "exr";
+    if (has(b, n, 0, "SIMPLE  =", 9))
+        return "fits";
+    if (has(b, n, 0, "MATLAB 5.0", 10))
+        return "mat";
+    if (has(b, n, 0, "\x08\xf2\xa6\xb6", 4) || has(b, n, 0, "\xb6\xa6\xf2\x08", 4))
+        return "vips";
+    if (has(b, n, 128, "DICM", 4))
+        return "dicom";
+    if (has(b, n, 0, "\x01\xda", 2))
+        return "sgi";
+    if (has(b, n, 0, "8BPS", 4))
+        return "psd";
+    return NULL;
+}
+
+int ib_sniff_image_name(const char *name)
+{
+    static const char *exts[] = {
+        "jpg",  "jpeg", "jpe", "jfif", "png",  "gif", "webp", "tif",  "tiff", "heic",
+        "heif", "avif", "jp2", "j2k",  "jpx",  "jxl", "bmp",  "ppm",  "pgm",  "pbm",
+        "pnm",  "pfm",  "pdf", "svg",  "svgz", "hdr", "exr",  "fits", "fit",  "mat",
+        "v",    "vips", "tga", "ico",  "cur",  "sgi", "rgb",  "psd",  "dcm",  "nii",
+    };
+    const char *dot = strrchr(name, '.');
+    if (dot == NULL || dot == name || dot[1] == '\0')
+        return 0;
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
+        if (strcasecmp(dot + 1, exts[i]) == 0)
+            return 1;
+    return 0;
+}

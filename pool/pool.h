@@ -1,0 +1,104 @@
+/*
+ * Process pool: N forked workers fed by the shared-memory queue, each
+ * answering over its own results pipe, supervised by the parent's poll()
+ * loop. The pool moves opaque jobs and results; it knows nothing of images.
+ *
+ * Rules:
+ * - ib_pool_start() forks the workers before the caller has started any
+ *   threads; the parent must stay single-threaded (replacements are forked
+ *   from it too).
+ * - The pool owns SIGCHLD, SIGINT and SIGTERM in the parent while it runs:
+ *   their handlers set a flag and write one byte to a self-pipe. Workers
+ *   ignore SIGINT (a terminal's Ctrl-C reaches the whole process group; the
+ *   parent decides what a worker should do about it).
+ * - A worker that dies for any reason is reaped, the job it held (if any) is
+ *   reported as an IB_POOL_LOST event, the file it asked to guard is
+ *   removed, and a replacement is forked while there is work left.
+ */
+#ifndef IB_POOL_POOL_H
+#define IB_POOL_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "channel.h"
+
+/* Room for a job's result inside one frame (the pool adds a header). */
+#define IB_RESULT_MAX (IB_FRAME_SIZE - 16)
+
+typedef struct ib_pool ib_pool_t;
+typedef struct ib_worker ib_worker_t;
+
+typedef struct {
+    void *ctx;
+    /* Called in every new worker after fork(), before its first job.
+     * A non-zero return ends the worker (counted as a start-up failure). */
+    int (*init)(void *ctx);
+    /* Runs one job. result points to IB_RESULT_MAX zeroed bytes. */
+    void (*run)(void *ctx, ib_worker_t *self, const void *job, size_t len, void *result);
+    unsigned workers;
+    unsigned queue_slots;
+    size_t job_size;
+    /* Recycle a worker after this many jobs; 0 never. */
+    unsigned worker_jobs;
+    /* Kill a worker whose job runs longer than this; 0 never. */
+    unsigned timeout_ms;
+} ib_pool_config_t;
+
+typedef enum {
+    IB_POOL_RESULT,    /* a worker finished a job: seq, worker, result */
+    IB_POOL_LOST,      /* a worker died holding a job: seq, pid, signo/exit_status, timed_out */
+    IB_POOL_INTERRUPT, /* SIGINT or SIGTERM reached the parent: signo, count */
+    IB_POOL_IDLE,      /* the timeout passed with nothing to report */
+    IB_POOL_DRAINED,   /* closed, every job answered, every worker gone */
+    IB_POOL_FATAL,     /* the pool cannot go on: message */
+} ib_pool_event_kind_t;
+
+typedef struct {
+    ib_pool_event_kind_t kind;
+    uint64_t seq;
+    unsigned worker;
+    pid_t pid;
+    int signo;
+    int exit_status;
+    int timed_out;
+    unsigned count;
+    const void *result;
+    char message[256];
+} ib_pool_event_t;
+
+/* Returns NULL with a message in err. */
+ib_pool_t *ib_pool_start(const ib_pool_config_t *cfg, char *err, size_t errlen);
+
+/* 0 queued (its sequence number in *seq), 1 the queue is full, -1 error. */
+int ib_pool_submit(ib_pool_t *p, const void *job, size_t len, uint64_t *seq);
+
+/* The next event; waits at most timeout_ms (< 0 forever) before IDLE. */
+void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev);
+
+/* No more jobs: workers finish what is queued, then exit. */
+void ib_pool_close(ib_pool_t *p);
+
+/* Drops the jobs still queued (none of them started) and closes the pool.
+ * Their sequence numbers are [*first, *end). */
+void ib_pool_cancel(ib_pool_t *p, uint64_t *first, uint64_t *end);
+
+/* SIGKILLs every worker; their jobs come back as IB_POOL_LOST. */
+void ib_pool_kill(ib_pool_t *p);
+
+/* Reaps whatever is left and frees the pool. */
+void ib_pool_free(ib_pool_t *p);
+
+unsigned ib_pool_workers(const ib_pool_t *p);
+
+/* A monotonic clock in milliseconds. */
+int64_t ib_pool_now_ms(void);
+/* The pid of worker i, or 0 if that slot is empty. */
+pid_t ib_pool_worker_pid(const ib_pool_t *p, unsigned i);
+
+/* In a worker: a file to remove if this worker dies; NULL clears it. */
+void ib_worker_guard_file(ib_worker_t *self, const char *path);
+unsigned ib_worker_index(const ib_worker_t *self);
+
+#endif

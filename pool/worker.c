@@ -1,0 +1,81 @@
+/*
+ * The worker loop, run in each forked child: take a job, run it, send the
+ * result, repeat until the queue is closed and empty or the recycle count is
+ * reached. Ends with _exit(): the parent's stdio buffers and atexit handlers
+ * are not the child's to run.
+ */
+#include "pool_private.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t ib_pool_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ib_worker_guard_file(ib_worker_t *self, const char *path)
+{
+    ib_worker_slot_t *slot = self->slot;
+    if (path == NULL) {
+        atomic_store(&slot->guard_len, 0);
+        return;
+    }
+    size_t n = strlen(path);
+    if (n >= sizeof slot->guard)
+        n = sizeof slot->guard - 1;
+    /* Length last, so the parent never reads a half-written name. */
+    atomic_store(&slot->guard_len, 0);
+    memcpy(slot->guard, path, n);
+    slot->guard[n] = '\0';
+    atomic_store(&slot->guard_len, (uint32_t)n);
+}
+
+unsigned ib_worker_index(const ib_worker_t *self)
+{
+    return self->index;
+}
+
+void ib_worker_main(const ib_pool_config_t *cfg, ib_worker_t *self)
+{
+    unsigned char *job = malloc(cfg->job_size);
+    unsigned char *frame = malloc(IB_FRAME_SIZE);
+    if (job == NULL || frame == NULL)
+        _exit(IB_WORKER_INIT_FAILED);
+    if (cfg->init != NULL && cfg->init(cfg->ctx) != 0)
+        _exit(IB_WORKER_INIT_FAILED);
+
+    unsigned done = 0;
+    atomic_store(&self->slot->state, IB_WORKER_IDLE);
+    for (;;) {
+        size_t len;
+        uint64_t seq;
+        int rc = ib_queue_pop(self->queue, job, cfg->job_size, &len, &seq, &self->slot->claim);
+        if (rc == 1)
+            _exit(0);
+        if (rc < 0)
+            _exit(1);
+        atomic_store(&self->slot->started_ms, ib_pool_now_ms());
+        atomic_store(&self->slot->state, IB_WORKER_BUSY);
+
+        memset(frame, 0, IB_FRAME_SIZE);
+        ib_frame_header_t hdr = {.seq = seq, .magic = IB_FRAME_MAGIC};
+        memcpy(frame, &hdr, sizeof hdr);
+        cfg->run(cfg->ctx, self, job, len, frame + sizeof hdr);
+        atomic_store(&self->slot->guard_len, 0);
+
+        /* The result goes out before the claim is dropped: the parent
+         * matches a dead worker's claim against the last result it read. */
+        if (ib_channel_send(self->fd, frame) < 0)
+            _exit(1);
+        self->slot->claim = 0;
+        atomic_store(&self->slot->state, IB_WORKER_IDLE);
+        if (cfg->worker_jobs > 0 && ++done >= cfg->worker_jobs)
+            _exit(0);
+    }
+}
