@@ -98,7 +98,10 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
         *c = (char)(*c | 0x20);
     if (strcmp(o->format, "tif") == 0)
         snprintf(o->format, sizeof o->format, "tiff");
-    ib_image_target_size(&probe, &r, &o->width, &o->height);
+    if (ib_image_target_size(&probe, &r, &o->width, &o->height))
+        snprintf(res->message, sizeof res->message,
+                 "%.900s: kept at %ux%u: the geometry asks for a side over %d pixels", job->path,
+                 o->width, o->height, IB_GEOM_MAX_SIDE);
     res->n_outputs = 1;
     if (ib_job_output_path(plan, job, o, dest, sizeof dest) < 0) {
         ib_fail(&err, IB_ERR_WRITE, "%s: output path too long", job->path);

@@ -37,6 +37,7 @@ typedef struct {
     uint32_t n_outputs;
     uint64_t input_bytes;
     ib_output_info_t out[IB_MAX_OUTPUTS];
+    /* Why it failed; for a file that did not fail, a warning or "". */
     char message[1024];
 } ib_result_t;
 

@@ -124,6 +124,11 @@ static void json_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *re
     fprintf(f, "],\"ms\":%u", res->ms);
     if (worker >= 0)
         fprintf(f, ",\"worker\":%d", worker);
+    if (res->status != IB_STATUS_FAILED && res->message[0] != '\0') {
+        fputs(",\"warnings\":[", f);
+        ib_json_string(f, res->message);
+        fputc(']', f);
+    }
     if (res->status == IB_STATUS_FAILED) {
         fputs(",\"error\":{\"kind\":", f);
         ib_json_string(f, ib_error_kind_name((ib_error_kind_t)res->kind));
@@ -156,14 +161,18 @@ void ib_report_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *res,
         clear_line(r);
         fprintf(stderr, "imgbatch: %s: %s\n", ib_error_kind_name((ib_error_kind_t)res->kind),
                 res->message);
-    } else if (p->dry_run && !p->json) {
+    } else if (res->message[0] != '\0' && !p->quiet) {
+        clear_line(r);
+        fprintf(stderr, "imgbatch: warning: %s\n", res->message);
+    }
+    if (res->status != IB_STATUS_FAILED && p->dry_run && !p->json) {
         for (uint32_t i = 0; i < res->n_outputs && i < IB_MAX_OUTPUTS; i++) {
             char dest[PATH_MAX];
             if (ib_job_output_path(p, job, &res->out[i], dest, sizeof dest) == 0)
                 printf("%s -> %s (%ux%u %s)\n", job->path, dest, res->out[i].width,
                        res->out[i].height, res->out[i].format);
         }
-    } else if (p->verbose) {
+    } else if (p->verbose && res->status != IB_STATUS_FAILED) {
         clear_line(r);
         for (uint32_t i = 0; i < res->n_outputs && i < IB_MAX_OUTPUTS; i++) {
             char dest[PATH_MAX];

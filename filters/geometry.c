@@ -113,8 +113,8 @@ static unsigned clamp_size(double v)
     return (unsigned)v;
 }
 
-void ib_geometry_apply(const ib_geometry_t *g, unsigned in_w, unsigned in_h, unsigned *out_w,
-                       unsigned *out_h)
+int ib_geometry_apply(const ib_geometry_t *g, unsigned in_w, unsigned in_h, unsigned *out_w,
+                      unsigned *out_h)
 {
     double fw = in_w, fh = in_h;
     int has_w = (g->flags & IB_GEOM_WIDTH) != 0;
@@ -192,4 +192,11 @@ void ib_geometry_apply(const ib_geometry_t *g, unsigned in_w, unsigned in_h, uns
     }
     *out_w = clamp_size(w);
     *out_h = clamp_size(h);
+    if ((*out_w > IB_GEOM_MAX_SIDE || *out_h > IB_GEOM_MAX_SIDE) &&
+        (*out_w > in_w || *out_h > in_h)) {
+        *out_w = in_w > 0 ? in_w : 1;
+        *out_h = in_h > 0 ? in_h : 1;
+        return 1;
+    }
+    return 0;
 }

@@ -32,8 +32,14 @@ typedef struct {
 /* 0, or -1 with a message for the user in err. */
 int ib_geometry_parse(const char *text, ib_geometry_t *g, char *err, size_t errlen);
 
-/* The size an image of in_w x in_h gets; never 0 in either direction. */
-void ib_geometry_apply(const ib_geometry_t *g, unsigned in_w, unsigned in_h, unsigned *out_w,
-                       unsigned *out_h);
+/* Largest side an enlargement may reach. Past it the image keeps its size,
+ * as ImageMagick does under Debian's default policy (16KP). */
+#define IB_GEOM_MAX_SIDE 16000
+
+/* The size an image of in_w x in_h gets; never 0 in either direction.
+ * Returns 1 when the geometry asked for a side over IB_GEOM_MAX_SIDE and the
+ * size was kept, else 0. */
+int ib_geometry_apply(const ib_geometry_t *g, unsigned in_w, unsigned in_h, unsigned *out_w,
+                      unsigned *out_h);
 
 #endif

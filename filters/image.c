@@ -167,14 +167,14 @@ void ib_image_same_ext(const char *input_name, char *ext, size_t len)
     snprintf(ext, len, "png");
 }
 
-void ib_image_target_size(const ib_probe_t *probe, const ib_render_t *r, unsigned *w, unsigned *h)
+int ib_image_target_size(const ib_probe_t *probe, const ib_render_t *r, unsigned *w, unsigned *h)
 {
     if (r->size == NULL) {
         *w = probe->width;
         *h = probe->height;
-        return;
+        return 0;
     }
-    ib_geometry_apply(r->size, probe->width, probe->height, w, h);
+    return ib_geometry_apply(r->size, probe->width, probe->height, w, h);
 }
 
 static int ext_has_alpha(const char *ext)

@@ -55,8 +55,9 @@ int ib_image_can_save(const char *ext);
  * the input's own when it can be written, else "png". */
 void ib_image_same_ext(const char *input_name, char *ext, size_t len);
 
-/* The size the output gets from this probe and recipe. */
-void ib_image_target_size(const ib_probe_t *probe, const ib_render_t *r, unsigned *w, unsigned *h);
+/* The size the output gets from this probe and recipe; 1 when the
+ * geometry's size was refused as too large (see IB_GEOM_MAX_SIDE). */
+int ib_image_target_size(const ib_probe_t *probe, const ib_render_t *r, unsigned *w, unsigned *h);
 
 /* Decodes, resizes and encodes. out->data is g_free()d by ib_encoded_free. */
 int ib_image_render(const char *path, const ib_probe_t *probe, const ib_render_t *r,

@@ -1,0 +1,2 @@
+/* Placeholder */
+typedef int ib_decode_placeholder_t;
