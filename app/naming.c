@@ -98,7 +98,8 @@ int ib_name_render(const char *root, const char *tmpl, const ib_name_vars_t *v, 
         return -1;
     memcpy(out, root, rootlen);
     size_t o = rootlen;
-    out[o++] = '/';
+    if (out[o - 1] != '/')
+        out[o++] = '/';
     out[o] = '\0';
     char *tail = out + o;
     size_t tcap = cap - o, t = 0;

@@ -1,18 +1,293 @@
-/* Placeholder: fails until the real tests are written. */
+/*
+ * The scanner on real trees: nesting, hidden entries, non-images, symlinks
+ * and symlink loops, an unreadable directory, named files, stdin lists.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-static void not_written(void **state)
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "scan.h"
+
+typedef struct {
+    char root[256];
+} tree_t;
+
+static void put(const tree_t *t, const char *rel, const char *bytes, size_t n)
 {
-    (void)state;
-    fail_msg("tests for scan are not written yet");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", t->root, rel);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, n, f), n);
+    fclose(f);
+}
+
+static void dir(const tree_t *t, const char *rel)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", t->root, rel);
+    assert_int_equal(mkdir(path, 0755), 0);
+}
+
+static const char jpeg[] = "\xff\xd8\xff\xe0\0\x10JFIF";
+static const char png[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+static const char gif[] = "GIF89a\x01\0\x01\0";
+
+static int setup(void **state)
+{
+    tree_t *t = test_malloc(sizeof *t);
+    snprintf(t->root, sizeof t->root, "/tmp/ib-scan-XXXXXX");
+    if (mkdtemp(t->root) == NULL)
+        return -1;
+    chmod(t->root, 0755);
+    dir(t, "in");
+    dir(t, "in/sub");
+    dir(t, "in/sub/deeper");
+    dir(t, "in/.hdir");
+    put(t, "in/a.jpg", jpeg, sizeof jpeg);
+    put(t, "in/sub/b.png", png, sizeof png);
+    put(t, "in/sub/deeper/c", gif, sizeof gif); /* no extension: found by its bytes */
+    put(t, "in/notes.txt", "just text", 9);
+    put(t, "in/data.bin", "\x01\x02\x03", 3);
+    put(t, "in/garbage.jpg", "not really", 10); /* named like an image: handed on */
+    put(t, "in/.hidden.jpg", jpeg, sizeof jpeg);
+    put(t, "in/.hdir/d.jpg", jpeg, sizeof jpeg);
+    put(t, "outside.png", png, sizeof png);
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    tree_t *t = *state;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s' && rm -rf '%s'", t->root, t->root);
+    int rc = system(cmd);
+    test_free(t);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Every item as "I:rel", "E:path" or "N:path", sorted, joined by spaces. */
+static char *collect(const ib_scan_opts_t *o, char **inputs, int n)
+{
+    ib_scan_t *s = ib_scan_new(o, inputs, n);
+    assert_non_null(s);
+    ib_scan_item_t *item = malloc(sizeof *item);
+    char **lines = NULL;
+    size_t count = 0;
+    while (ib_scan_next(s, item)) {
+        lines = realloc(lines, (count + 1) * sizeof *lines);
+        char buf[2 * PATH_MAX];
+        const char *what = item->kind == IB_SCAN_IMAGE ? item->rel : item->path;
+        char kind = item->kind == IB_SCAN_IMAGE ? 'I' : item->kind == IB_SCAN_ERROR ? 'E' : 'N';
+        snprintf(buf, sizeof buf, "%c:%s", kind, what);
+        lines[count++] = strdup(buf);
+        assert_true(count < 1000); /* a loop would never end */
+    }
+    ib_scan_free(s);
+    free(item);
+    for (size_t i = 0; i < count; i++)
+        for (size_t j = i + 1; j < count; j++)
+            if (strcmp(lines[i], lines[j]) > 0) {
+                char *x = lines[i];
+                lines[i] = lines[j];
+                lines[j] = x;
+            }
+    size_t total = 1;
+    for (size_t i = 0; i < count; i++)
+        total += strlen(lines[i]) + 1;
+    char *out = calloc(1, total);
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            strcat(out, " ");
+        strcat(out, lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
+    return out;
+}
+
+static void expect(const ib_scan_opts_t *o, char **inputs, int n, const char *want)
+{
+    char *got = collect(o, inputs, n);
+    if (strcmp(got, want) != 0)
+        print_error("scan gave:\n  %s\nwanted:\n  %s\n", got, want);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void nested_tree_hidden_and_non_images(void **state)
+{
+    tree_t *t = *state;
+    char in[512];
+    snprintf(in, sizeof in, "%s/in", t->root);
+    char *inputs[] = {in};
+    ib_scan_opts_t o = {0};
+    expect(&o, inputs, 1, "I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c");
+    o.hidden = 1;
+    expect(&o, inputs, 1,
+           "I:.hdir/d.jpg I:.hidden.jpg I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c");
+}
+
+static void trailing_slash_on_the_root(void **state)
+{
+    tree_t *t = *state;
+    char in[512];
+    snprintf(in, sizeof in, "%s/in/sub/", t->root);
+    char *inputs[] = {in};
+    ib_scan_opts_t o = {0};
+    expect(&o, inputs, 1, "I:b.png I:deeper/c");
+}
+
+static void symlinks_and_loops(void **state)
+{
+    tree_t *t = *state;
+    char in[512], link[600], target[600];
+    snprintf(in, sizeof in, "%s/in", t->root);
+    snprintf(link, sizeof link, "%s/in/sub/loop", t->root);
+    assert_int_equal(symlink("..", link), 0);
+    snprintf(link, sizeof link, "%s/in/linked.png", t->root);
+    snprintf(target, sizeof target, "%s/outside.png", t->root);
+    assert_int_equal(symlink(target, link), 0);
+    snprintf(link, sizeof link, "%s/in/dangling.jpg", t->root);
+    assert_int_equal(symlink("/nonexistent/x.jpg", link), 0);
+    char *inputs[] = {in};
+
+    /* By default a symlinked directory is not entered at all. */
+    ib_scan_opts_t o = {0};
+    expect(&o, inputs, 1, "I:a.jpg I:garbage.jpg I:linked.png I:sub/b.png I:sub/deeper/c");
+
+    /* Followed, the loop is noticed and each file still comes once. */
+    o.follow_symlinks = 1;
+    char want[1024];
+    snprintf(want, sizeof want,
+             "I:a.jpg I:garbage.jpg I:linked.png I:sub/b.png I:sub/deeper/c N:%s/in/sub/loop",
+             t->root);
+    expect(&o, inputs, 1, want);
+}
+
+static void output_root_inside_input_is_not_scanned(void **state)
+{
+    tree_t *t = *state;
+    char in[512], out[600];
+    snprintf(in, sizeof in, "%s/in", t->root);
+    snprintf(out, sizeof out, "%s/in/sub", t->root);
+    struct stat st;
+    assert_int_equal(stat(out, &st), 0);
+    char *inputs[] = {in};
+    ib_scan_opts_t o = {.has_skip = 1, .skip_dev = st.st_dev, .skip_ino = st.st_ino};
+    expect(&o, inputs, 1, "I:a.jpg I:garbage.jpg");
+}
+
+static void named_files_and_base(void **state)
+{
+    tree_t *t = *state;
+    char a[512], b[512], txt[512], root[512];
+    snprintf(a, sizeof a, "%s/in/a.jpg", t->root);
+    snprintf(b, sizeof b, "%s/in/sub/b.png", t->root);
+    snprintf(txt, sizeof txt, "%s/in/notes.txt", t->root);
+    snprintf(root, sizeof root, "%s/in", t->root);
+    char *inputs[] = {a, b, txt};
+    /* Named files are always handed on, non-images too: the worker says so. */
+    ib_scan_opts_t o = {0};
+    expect(&o, inputs, 3, "I:a.jpg I:b.png I:notes.txt");
+    o.base = root;
+    expect(&o, inputs, 3, "I:a.jpg I:notes.txt I:sub/b.png");
+}
+
+static void missing_named_input_is_an_error(void **state)
+{
+    tree_t *t = *state;
+    char gone[512];
+    snprintf(gone, sizeof gone, "%s/nope.jpg", t->root);
+    char *inputs[] = {gone};
+    ib_scan_opts_t o = {0};
+    char want[1024];
+    snprintf(want, sizeof want, "E:%s", gone);
+    expect(&o, inputs, 1, want);
+}
+
+static void paths_from_stdin(void **state)
+{
+    tree_t *t = *state;
+    char list[512];
+    snprintf(list, sizeof list, "%s/list.txt", t->root);
+    FILE *f = fopen(list, "w");
+    assert_non_null(f);
+    fprintf(f, "%s/in/a.jpg\n\n%s/in/sub\r\n", t->root, t->root);
+    fclose(f);
+    int saved = dup(0);
+    assert_non_null(freopen(list, "r", stdin));
+    char *inputs[] = {"-"};
+    ib_scan_opts_t o = {0};
+    expect(&o, inputs, 1, "I:a.jpg I:b.png I:deeper/c");
+    dup2(saved, 0);
+    close(saved);
+    clearerr(stdin);
+}
+
+/* Root reads any directory, so the check runs as an unprivileged user. */
+static void unreadable_directory_is_reported_and_the_rest_scanned(void **state)
+{
+    tree_t *t = *state;
+    char locked[512], in[512];
+    snprintf(locked, sizeof locked, "%s/in/locked", t->root);
+    assert_int_equal(mkdir(locked, 0755), 0);
+    put(t, "in/locked/e.jpg", jpeg, sizeof jpeg);
+    assert_int_equal(chmod(locked, 0), 0);
+    snprintf(in, sizeof in, "%s/in", t->root);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (geteuid() == 0) {
+            struct passwd *pw = getpwnam("nobody");
+            if (pw == NULL || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+                _exit(3);
+        }
+        char *inputs[] = {in};
+        ib_scan_opts_t o = {0};
+        char want[1024];
+        snprintf(want, sizeof want, "E:%s I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c",
+                 locked);
+        char *got = collect(&o, inputs, 1);
+        int ok = strcmp(got, want) == 0;
+        if (!ok)
+            fprintf(stderr, "scan gave:\n  %s\nwanted:\n  %s\n", got, want);
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    chmod(locked, 0755);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(not_written)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(nested_tree_hidden_and_non_images, setup, teardown),
+        cmocka_unit_test_setup_teardown(trailing_slash_on_the_root, setup, teardown),
+        cmocka_unit_test_setup_teardown(symlinks_and_loops, setup, teardown),
+        cmocka_unit_test_setup_teardown(output_root_inside_input_is_not_scanned, setup, teardown),
+        cmocka_unit_test_setup_teardown(named_files_and_base, setup, teardown),
+        cmocka_unit_test_setup_teardown(missing_named_input_is_an_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(paths_from_stdin, setup, teardown),
+        cmocka_unit_test_setup_teardown(unreadable_directory_is_reported_and_the_rest_scanned,
+                                        setup, teardown),
+    };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
