@@ -42,6 +42,7 @@ static const struct option long_opts[] = {
     {"output", required_argument, NULL, 'o'},
     {"base", required_argument, NULL, OPT_BASE},
     {"size", required_argument, NULL, 's'},
+    {"filter", required_argument, NULL, 'f'},
     {"format", required_argument, NULL, 'F'},
     {"quality", required_argument, NULL, OPT_QUALITY},
     {"name", required_argument, NULL, OPT_NAME},
@@ -196,10 +197,11 @@ static void print_version(void)
            IB_JPEG_VERSION, IB_PNG_VERSION);
 }
 
-static void build_recipe(ib_plan_t *p, const char *size_text)
+static void build_recipe(ib_plan_t *p, const char *size_text, const char *filters)
 {
-    snprintf(p->recipe, sizeof p->recipe, "v1;size=%s;format=%s;quality=%d;autorotate=%d",
-             p->has_size ? size_text : "", p->format, p->quality, p->autorotate);
+    snprintf(p->recipe, sizeof p->recipe,
+             "v2;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d", size_text,
+             filters, p->format, p->quality, p->autorotate, p->strict);
 }
 
 int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
@@ -207,6 +209,8 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
     static const char *const exists_names[] = {"update", "overwrite", "skip", "fail", NULL};
     static const char *const progress_names[] = {"auto", "always", "never", NULL};
     const char *size_text = "";
+    char filters[1024] = "";
+    ib_chain_t extra = {.n = 0};
     char err[512];
     unsigned long long v;
     int choice;
@@ -221,7 +225,7 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":o:s:F:j:qvh", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:s:f:F:j:qvh", long_opts, NULL)) != -1) {
         switch (c) {
         case 'o':
             p->output = optarg;
@@ -230,12 +234,21 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
             p->base = optarg;
             break;
         case 's':
-            if (ib_geometry_parse(optarg, &p->size, err, sizeof err) < 0) {
+            if (ib_geometry_parse(optarg, &p->chain.op[0].geom, err, sizeof err) < 0) {
                 usage_error("-s: %s", err);
                 return -1;
             }
-            p->has_size = 1;
+            p->chain.op[0].kind = IB_OP_RESIZE;
+            p->chain.n = 1;
             size_text = optarg;
+            break;
+        case 'f':
+            if (ib_chain_parse(&extra, optarg, err, sizeof err) < 0) {
+                usage_error("-f: %s", err);
+                return -1;
+            }
+            strncat(filters, optarg, sizeof filters - strlen(filters) - 2);
+            strncat(filters, ";", sizeof filters - strlen(filters) - 1);
             break;
         case 'F': {
             char lower[16];
@@ -366,8 +379,14 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
             return -1;
         }
     }
+    if (p->chain.n + extra.n > IB_MAX_OPS) {
+        usage_error("too many filters (at most %d)", IB_MAX_OPS);
+        return -1;
+    }
+    for (unsigned i = 0; i < extra.n; i++)
+        p->chain.op[p->chain.n++] = extra.op[i];
     if (p->output == NULL)
         p->output = ".";
-    build_recipe(p, size_text);
+    build_recipe(p, size_text, filters);
     return 0;
 }

@@ -74,7 +74,7 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
     (void)len;
 
     ib_render_t r = {
-        .size = plan->has_size ? &plan->size : NULL,
+        .chain = &plan->chain,
         .autorotate = plan->autorotate,
         .fail_on_warning = plan->strict,
         .max_pixels = plan->max_pixels,

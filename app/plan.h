@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "geometry.h"
+#include "ops.h"
 
 typedef enum { IB_EXISTS_UPDATE, IB_EXISTS_OVERWRITE, IB_EXISTS_SKIP, IB_EXISTS_FAIL } ib_exists_t;
 typedef enum { IB_PROGRESS_AUTO, IB_PROGRESS_ALWAYS, IB_PROGRESS_NEVER } ib_progress_t;
@@ -17,8 +18,8 @@ typedef struct {
     int n_inputs;
     const char *output;
     const char *base;
-    int has_size;
-    ib_geometry_t size;
+    /* -s as a leading resize, then every -f in order. */
+    ib_chain_t chain;
     char format[16]; /* "" keeps each input's format */
     int quality;
     const char *name_template;
@@ -38,7 +39,7 @@ typedef struct {
     ib_progress_t progress;
     /* What shapes an output, stored on it so a re-run with another recipe
      * redoes the work instead of skipping it. */
-    char recipe[512];
+    char recipe[2048];
 } ib_plan_t;
 
 /* Exit statuses (DESIGN.md). */

@@ -15,6 +15,8 @@
  */
 #include "image.h"
 
+#include "ops_vips.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -169,12 +171,7 @@ void ib_image_same_ext(const char *input_name, char *ext, size_t len)
 
 int ib_image_target_size(const ib_probe_t *probe, const ib_render_t *r, unsigned *w, unsigned *h)
 {
-    if (r->size == NULL) {
-        *w = probe->width;
-        *h = probe->height;
-        return 0;
-    }
-    return ib_geometry_apply(r->size, probe->width, probe->height, w, h);
+    return ib_chain_size(r->chain, probe->width, probe->height, w, h);
 }
 
 static int ext_has_alpha(const char *ext)
@@ -196,19 +193,26 @@ static int ext_is_lossy(const char *ext)
     return 0;
 }
 
-/* A new reference to the decoded, upright, resized image, or NULL. */
-static VipsImage *load(const char *path, const ib_probe_t *probe, const ib_render_t *r)
+/* A new reference to the decoded, upright image, or NULL. A leading resize
+ * is done here, with shrink-on-load; *used says how many ops that took. */
+static VipsImage *load(const char *path, const ib_probe_t *probe, const ib_render_t *r,
+                       unsigned *used)
 {
-    unsigned tw, th;
-    ib_image_target_size(probe, r, &tw, &th);
-    if (tw != probe->width || th != probe->height) {
-        /* Shrink-on-load, orientation and colour handling in one call;
-         * FORCE because the geometry has already decided the exact size. */
-        VipsImage *out;
-        if (vips_thumbnail(path, &out, (int)tw, "height", (int)th, "size", VIPS_SIZE_FORCE,
-                           "no_rotate", !r->autorotate, "fail_on", fail_on(r), NULL) != 0)
-            return NULL;
-        return out;
+    const ib_chain_t *c = r->chain;
+    *used = 0;
+    if (c->n > 0 && c->op[0].kind == IB_OP_RESIZE) {
+        unsigned tw, th;
+        ib_geometry_apply(&c->op[0].geom, probe->width, probe->height, &tw, &th);
+        *used = 1;
+        if (tw != probe->width || th != probe->height) {
+            /* Orientation and colour handling in the same call; FORCE
+             * because the geometry has already decided the exact size. */
+            VipsImage *out;
+            if (vips_thumbnail(path, &out, (int)tw, "height", (int)th, "size", VIPS_SIZE_FORCE,
+                               "no_rotate", !r->autorotate, "fail_on", fail_on(r), NULL) != 0)
+                return NULL;
+            return out;
+        }
     }
 
     int rotate = r->autorotate && probe->orientation > 1;
@@ -237,12 +241,18 @@ int ib_image_render(const char *path, const ib_probe_t *probe, const ib_render_t
     VipsImage *in;
     int rc = -1;
 
-    t[0] = load(path, probe, r);
+    unsigned used;
+    t[0] = load(path, probe, r, &used);
     if (t[0] == NULL) {
         fail_vips(err, IB_ERR_DECODE, path);
         goto done;
     }
-    in = t[0];
+    t[5] = ib_chain_apply(t[0], r->chain, used);
+    if (t[5] == NULL) {
+        fail_vips(err, IB_ERR_DECODE, path);
+        goto done;
+    }
+    in = t[5];
 
     if (!ext_has_alpha(enc->ext) && vips_image_hasalpha(in)) {
         double white =

@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "geometry.h"
+#include "ops.h"
 
 typedef struct {
     unsigned width; /* as displayed: after EXIF orientation */
@@ -21,7 +22,7 @@ typedef struct {
 } ib_probe_t;
 
 typedef struct {
-    const ib_geometry_t *size; /* NULL: keep the size */
+    const ib_chain_t *chain; /* the ops, in order; a leading resize shrinks on load */
     int autorotate;
     int fail_on_warning;
     uint64_t max_pixels; /* 0: no limit */
@@ -55,8 +56,8 @@ int ib_image_can_save(const char *ext);
  * the input's own when it can be written, else "png". */
 void ib_image_same_ext(const char *input_name, char *ext, size_t len);
 
-/* The size the output gets from this probe and recipe; 1 when the
- * geometry's size was refused as too large (see IB_GEOM_MAX_SIDE). */
+/* The size the output gets from this probe and recipe; 1 when a resize
+ * was refused as too large (see IB_GEOM_MAX_SIDE). */
 int ib_image_target_size(const ib_probe_t *probe, const ib_render_t *r, unsigned *w, unsigned *h);
 
 /* Decodes, resizes and encodes. out->data is g_free()d by ib_encoded_free. */

@@ -1,0 +1,447 @@
+/*
+ * Op chain parsing and sizes. See ops.h.
+ *
+ * Meanings follow ImageMagick where it has the same operator: rotate is
+ * clockwise, flip mirrors top to bottom and flop left to right, crop with a
+ * gravity places the window as -gravity G -crop WxH+0+0 does (offsets
+ * rounded down), modulate takes percentages with hue 100 meaning no change.
+ */
+#include "ops.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+    const char *name;
+    ib_op_kind_t kind;
+} op_name_t;
+
+static const op_name_t op_names[] = {
+    {"resize", IB_OP_RESIZE},
+    {"crop", IB_OP_CROP},
+    {"rotate", IB_OP_ROTATE},
+    {"autorotate", IB_OP_AUTOROTATE},
+    {"flip", IB_OP_FLIP},
+    {"flop", IB_OP_FLOP},
+    {"grayscale", IB_OP_GRAYSCALE},
+    {"greyscale", IB_OP_GRAYSCALE},
+    {"blur", IB_OP_BLUR},
+    {"sharpen", IB_OP_SHARPEN},
+    {"brightness", IB_OP_BRIGHTNESS},
+    {"contrast", IB_OP_CONTRAST},
+    {"gamma", IB_OP_GAMMA},
+    {"modulate", IB_OP_MODULATE},
+    {"sepia", IB_OP_SEPIA},
+    {"negate", IB_OP_NEGATE},
+    {"normalize", IB_OP_NORMALIZE},
+    {"normalise", IB_OP_NORMALIZE},
+    {"threshold", IB_OP_THRESHOLD},
+    {"pad", IB_OP_PAD},
+    {"flatten", IB_OP_FLATTEN},
+};
+
+static const char *gravity_names[] = {
+    [IB_GRAVITY_CENTER] = "center",       [IB_GRAVITY_NORTH] = "north",
+    [IB_GRAVITY_SOUTH] = "south",         [IB_GRAVITY_EAST] = "east",
+    [IB_GRAVITY_WEST] = "west",           [IB_GRAVITY_NORTHEAST] = "northeast",
+    [IB_GRAVITY_NORTHWEST] = "northwest", [IB_GRAVITY_SOUTHEAST] = "southeast",
+    [IB_GRAVITY_SOUTHWEST] = "southwest", [IB_GRAVITY_ATTENTION] = "attention",
+    [IB_GRAVITY_ENTROPY] = "entropy",
+};
+
+typedef struct {
+    const char *name;
+    unsigned char r, g, b, a;
+} named_color_t;
+
+static const named_color_t colors[] = {
+    {"white", 255, 255, 255, 255}, {"black", 0, 0, 0, 255},      {"red", 255, 0, 0, 255},
+    {"green", 0, 128, 0, 255},     {"lime", 0, 255, 0, 255},     {"blue", 0, 0, 255, 255},
+    {"yellow", 255, 255, 0, 255},  {"cyan", 0, 255, 255, 255},   {"magenta", 255, 0, 255, 255},
+    {"gray", 128, 128, 128, 255},  {"grey", 128, 128, 128, 255}, {"silver", 192, 192, 192, 255},
+    {"orange", 255, 165, 0, 255},  {"purple", 128, 0, 128, 255}, {"brown", 165, 42, 42, 255},
+    {"pink", 255, 192, 203, 255},  {"navy", 0, 0, 128, 255},     {"teal", 0, 128, 128, 255},
+    {"transparent", 0, 0, 0, 0},   {"none", 0, 0, 0, 0},
+};
+
+static int hex(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int ib_color_parse(const char *text, ib_color_t *c)
+{
+    if (text[0] == '#') {
+        size_t n = strlen(text + 1);
+        int d[8];
+        if (n != 3 && n != 6 && n != 8)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            if ((d[i] = hex((unsigned char)text[1 + i])) < 0)
+                return -1;
+        if (n == 3) {
+            *c = (ib_color_t){d[0] * 17, d[1] * 17, d[2] * 17, 255};
+            return 0;
+        }
+        *c = (ib_color_t){d[0] * 16 + d[1], d[2] * 16 + d[3], d[4] * 16 + d[5],
+                          n == 8 ? d[6] * 16 + d[7] : 255};
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof colors / sizeof colors[0]; i++)
+        if (strcasecmp(text, colors[i].name) == 0) {
+            *c = (ib_color_t){colors[i].r, colors[i].g, colors[i].b, colors[i].a};
+            return 0;
+        }
+    return -1;
+}
+
+static int parse_double(const char *s, double *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return *s != '\0' && end != s && *end == '\0' && errno == 0 && isfinite(*v) ? 0 : -1;
+}
+
+/* "WxH" with whole positive numbers; rest points after it. */
+static int parse_wxh(const char *s, unsigned *w, unsigned *h, const char **rest)
+{
+    char *end;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    unsigned long a = strtoul(s, &end, 10);
+    if (*end != 'x' && *end != 'X')
+        return -1;
+    s = end + 1;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    unsigned long b = strtoul(s, &end, 10);
+    if (a == 0 || b == 0 || a > 1000000 || b > 1000000)
+        return -1;
+    *w = (unsigned)a;
+    *h = (unsigned)b;
+    *rest = end;
+    return 0;
+}
+
+/* "+X+Y" (either sign); the whole string. */
+static int parse_offset(const char *s, long *x, long *y)
+{
+    char *end;
+    if (*s != '+' && *s != '-')
+        return -1;
+    *x = strtol(s, &end, 10);
+    if (end == s + 1 || (*end != '+' && *end != '-'))
+        return -1;
+    s = end;
+    *y = strtol(s, &end, 10);
+    return end != s + 1 && *end == '\0' ? 0 : -1;
+}
+
+static int bad(char *err, size_t errlen, const char *item, const char *want, const char *arg)
+{
+    snprintf(err, errlen, "bad filter '%s': %s, not '%s'", item, want, arg);
+    return -1;
+}
+
+static int parse_color_suffix(const char *s, ib_op_t *op)
+{
+    if (*s == '\0')
+        return 0;
+    if (*s != ':' || ib_color_parse(s + 1, &op->color) < 0)
+        return -1;
+    op->has_color = 1;
+    return 0;
+}
+
+/* Parses one "name[=args]" item into op. */
+static int parse_op(const char *item, ib_op_t *op, char *err, size_t errlen)
+{
+    const char *eq = strchr(item, '=');
+    size_t nlen = eq != NULL ? (size_t)(eq - item) : strlen(item);
+    const char *arg = eq != NULL ? eq + 1 : NULL;
+    int found = 0;
+    memset(op, 0, sizeof *op);
+    for (size_t i = 0; i < sizeof op_names / sizeof op_names[0]; i++)
+        if (strlen(op_names[i].name) == nlen && strncasecmp(item, op_names[i].name, nlen) == 0) {
+            op->kind = op_names[i].kind;
+            found = 1;
+        }
+    if (!found) {
+        snprintf(err, errlen,
+                 "unknown filter '%.*s' (known: resize crop rotate autorotate flip flop grayscale "
+                 "blur sharpen brightness contrast gamma modulate sepia negate normalize "
+                 "threshold pad flatten)",
+                 (int)nlen, item);
+        return -1;
+    }
+
+    int takes_none = op->kind == IB_OP_AUTOROTATE || op->kind == IB_OP_FLIP ||
+                     op->kind == IB_OP_FLOP || op->kind == IB_OP_GRAYSCALE ||
+                     op->kind == IB_OP_SEPIA || op->kind == IB_OP_NEGATE ||
+                     op->kind == IB_OP_NORMALIZE;
+    int optional = op->kind == IB_OP_SHARPEN || op->kind == IB_OP_FLATTEN;
+    if (takes_none && arg != NULL)
+        return bad(err, errlen, item, "it takes no argument", arg);
+    if (!takes_none && !optional && (arg == NULL || *arg == '\0'))
+        return bad(err, errlen, item, "it needs an argument (name=value)", arg ? arg : "");
+
+    double v;
+    const char *rest;
+    char gerr[256];
+    switch (op->kind) {
+    case IB_OP_RESIZE:
+        if (ib_geometry_parse(arg, &op->geom, gerr, sizeof gerr) < 0)
+            return bad(err, errlen, item, "resize wants a geometry like 800x600>", arg);
+        break;
+    case IB_OP_CROP:
+        if (parse_wxh(arg, &op->w, &op->h, &rest) < 0)
+            return bad(err, errlen, item, "crop wants WxH, WxH+X+Y or WxH:GRAVITY", arg);
+        if (*rest == '\0') {
+            op->gravity = IB_GRAVITY_CENTER;
+        } else if (*rest == ':') {
+            for (int g = IB_GRAVITY_CENTER; g <= IB_GRAVITY_ENTROPY; g++)
+                if (strcasecmp(rest + 1, gravity_names[g]) == 0 ||
+                    (g == IB_GRAVITY_CENTER && strcasecmp(rest + 1, "centre") == 0))
+                    op->gravity = (ib_gravity_t)g;
+            if (op->gravity == IB_GRAVITY_NONE)
+                return bad(err, errlen, item,
+                           "crop gravity is center, north, south, east, west, northeast, "
+                           "northwest, southeast, southwest, attention or entropy",
+                           rest + 1);
+        } else if (parse_offset(rest, &op->x, &op->y) < 0) {
+            return bad(err, errlen, item, "crop wants WxH, WxH+X+Y or WxH:GRAVITY", arg);
+        }
+        break;
+    case IB_OP_ROTATE: {
+        char num[64];
+        const char *colon = strchr(arg, ':');
+        snprintf(num, sizeof num, "%.*s", colon ? (int)(colon - arg) : (int)strlen(arg), arg);
+        if (parse_double(num, &op->v[0]) < 0 || fabs(op->v[0]) > 3600)
+            return bad(err, errlen, item, "rotate wants degrees (clockwise)", num);
+        if (colon != NULL && parse_color_suffix(colon, op) < 0)
+            return bad(err, errlen, item, "the colour is #rrggbb, #rrggbbaa or a name", colon + 1);
+        break;
+    }
+    case IB_OP_BLUR:
+        if (parse_double(arg, &v) < 0 || v <= 0 || v > 1000)
+            return bad(err, errlen, item, "blur wants a sigma above 0", arg);
+        op->v[0] = v;
+        break;
+    case IB_OP_SHARPEN:
+        op->v[0] = 1.0;
+        if (arg != NULL && (parse_double(arg, &op->v[0]) < 0 || op->v[0] <= 0 || op->v[0] > 100))
+            return bad(err, errlen, item, "sharpen wants a sigma above 0", arg);
+        break;
+    case IB_OP_BRIGHTNESS:
+    case IB_OP_CONTRAST:
+        if (parse_double(arg, &v) < 0 || v < 0 || v > 100)
+            return bad(err, errlen, item, "it wants a factor (1 keeps the image)", arg);
+        op->v[0] = v;
+        break;
+    case IB_OP_GAMMA:
+        if (parse_double(arg, &v) < 0 || v <= 0 || v > 100)
+            return bad(err, errlen, item, "gamma wants a number above 0", arg);
+        op->v[0] = v;
+        break;
+    case IB_OP_MODULATE: {
+        /* B[:S[:H]], percentages; missing parts keep the image. */
+        double parts[3] = {100, 100, 100};
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s", arg);
+        char *save = NULL, *tok = strtok_r(buf, ":", &save);
+        int n = 0;
+        while (tok != NULL && n < 3) {
+            if (parse_double(tok, &parts[n]) < 0 || parts[n] < 0 || parts[n] > 1000)
+                return bad(err, errlen, item, "modulate wants B:S:H in percent (100 keeps)", tok);
+            n++;
+            tok = strtok_r(NULL, ":", &save);
+        }
+        if (tok != NULL || n == 0)
+            return bad(err, errlen, item, "modulate wants B:S:H in percent (100 keeps)", arg);
+        memcpy(op->v, parts, sizeof parts);
+        break;
+    }
+    case IB_OP_THRESHOLD: {
+        char num[64];
+        size_t n = strlen(arg);
+        int percent = n > 0 && arg[n - 1] == '%';
+        snprintf(num, sizeof num, "%.*s", (int)(percent ? n - 1 : n), arg);
+        if (parse_double(num, &v) < 0 || v < 0 || v > (percent ? 100 : 255))
+            return bad(err, errlen, item, "threshold wants a level 0-255 or 0%-100%", arg);
+        op->v[0] = percent ? v * 255.0 / 100.0 : v;
+        break;
+    }
+    case IB_OP_PAD:
+        if (parse_wxh(arg, &op->w, &op->h, &rest) < 0)
+            return bad(err, errlen, item, "pad wants WxH or WxH:COLOUR", arg);
+        if (parse_color_suffix(rest, op) < 0)
+            return bad(err, errlen, item, "the colour is #rrggbb, #rrggbbaa or a name",
+                       *rest == ':' ? rest + 1 : rest);
+        break;
+    case IB_OP_FLATTEN:
+        if (arg != NULL) {
+            if (ib_color_parse(arg, &op->color) < 0)
+                return bad(err, errlen, item, "the colour is #rrggbb, #rrggbbaa or a name", arg);
+            op->has_color = 1;
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+int ib_chain_parse(ib_chain_t *chain, const char *text, char *err, size_t errlen)
+{
+    char buf[4096];
+    if (strlen(text) >= sizeof buf) {
+        snprintf(err, errlen, "filter chain too long");
+        return -1;
+    }
+    snprintf(buf, sizeof buf, "%s", text);
+    char *save = NULL;
+    int any = 0;
+    for (char *item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+        while (isspace((unsigned char)*item))
+            item++;
+        size_t n = strlen(item);
+        while (n > 0 && isspace((unsigned char)item[n - 1]))
+            item[--n] = '\0';
+        if (n == 0)
+            continue;
+        if (chain->n == IB_MAX_OPS) {
+            snprintf(err, errlen, "too many filters (at most %d)", IB_MAX_OPS);
+            return -1;
+        }
+        if (parse_op(item, &chain->op[chain->n], err, errlen) < 0)
+            return -1;
+        chain->n++;
+        any = 1;
+    }
+    if (!any) {
+        snprintf(err, errlen, "empty filter chain '%s'", text);
+        return -1;
+    }
+    return 0;
+}
+
+int ib_crop_window(const ib_op_t *op, unsigned w, unsigned h, long *x, long *y, unsigned *cw,
+                   unsigned *ch)
+{
+    long cx = op->x, cy = op->y;
+    long W = w, H = h, ww = op->w, hh = op->h;
+    switch (op->gravity) {
+    case IB_GRAVITY_NONE:
+        break;
+    case IB_GRAVITY_NORTHWEST:
+        cx = cy = 0;
+        break;
+    case IB_GRAVITY_NORTH:
+        cx = (W - ww) / 2, cy = 0;
+        break;
+    case IB_GRAVITY_NORTHEAST:
+        cx = W - ww, cy = 0;
+        break;
+    case IB_GRAVITY_WEST:
+        cx = 0, cy = (H - hh) / 2;
+        break;
+    case IB_GRAVITY_CENTER:
+        cx = (W - ww) / 2, cy = (H - hh) / 2;
+        break;
+    case IB_GRAVITY_EAST:
+        cx = W - ww, cy = (H - hh) / 2;
+        break;
+    case IB_GRAVITY_SOUTHWEST:
+        cx = 0, cy = H - hh;
+        break;
+    case IB_GRAVITY_SOUTH:
+        cx = (W - ww) / 2, cy = H - hh;
+        break;
+    case IB_GRAVITY_SOUTHEAST:
+        cx = W - ww, cy = H - hh;
+        break;
+    case IB_GRAVITY_ATTENTION:
+    case IB_GRAVITY_ENTROPY:
+        *x = *y = 0;
+        *cw = ww < W ? (unsigned)ww : w;
+        *ch = hh < H ? (unsigned)hh : h;
+        return 0;
+    }
+    /* Clip to the image, as ImageMagick's -crop does. */
+    long x0 = cx < 0 ? 0 : cx, y0 = cy < 0 ? 0 : cy;
+    long x1 = cx + ww > W ? W : cx + ww, y1 = cy + hh > H ? H : cy + hh;
+    if (x1 <= x0 || y1 <= y0)
+        return -1;
+    *x = x0;
+    *y = y0;
+    *cw = (unsigned)(x1 - x0);
+    *ch = (unsigned)(y1 - y0);
+    return 0;
+}
+
+void ib_pad_size(const ib_op_t *op, unsigned w, unsigned h, unsigned *pw, unsigned *ph)
+{
+    *pw = op->w > w ? op->w : w;
+    *ph = op->h > h ? op->h : h;
+}
+
+static void rotated_size(double deg, unsigned w, unsigned h, unsigned *rw, unsigned *rh)
+{
+    double a = fmod(deg, 360.0);
+    if (a < 0)
+        a += 360.0;
+    if (a == 0 || a == 180) {
+        *rw = w, *rh = h;
+        return;
+    }
+    if (a == 90 || a == 270) {
+        *rw = h, *rh = w;
+        return;
+    }
+    double r = a * M_PI / 180.0;
+    double c = fabs(cos(r)), s = fabs(sin(r));
+    *rw = (unsigned)ceil(w * c + h * s - 1e-9);
+    *rh = (unsigned)ceil(w * s + h * c - 1e-9);
+}
+
+int ib_chain_size(const ib_chain_t *chain, unsigned w, unsigned h, unsigned *out_w, unsigned *out_h)
+{
+    int refused = 0;
+    for (unsigned i = 0; i < chain->n; i++) {
+        const ib_op_t *op = &chain->op[i];
+        long x, y;
+        unsigned a, b;
+        switch (op->kind) {
+        case IB_OP_RESIZE:
+            refused |= ib_geometry_apply(&op->geom, w, h, &a, &b);
+            w = a, h = b;
+            break;
+        case IB_OP_CROP:
+            if (ib_crop_window(op, w, h, &x, &y, &a, &b) == 0)
+                w = a, h = b;
+            break;
+        case IB_OP_ROTATE:
+            rotated_size(op->v[0], w, h, &a, &b);
+            w = a, h = b;
+            break;
+        case IB_OP_PAD:
+            ib_pad_size(op, w, h, &a, &b);
+            w = a, h = b;
+            break;
+        default:
+            break;
+        }
+    }
+    *out_w = w;
+    *out_h = h;
+    return refused;
+}
