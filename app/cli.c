@@ -36,6 +36,12 @@ enum {
     OPT_DRY_RUN,
     OPT_PROGRESS,
     OPT_VERSION,
+    OPT_VARIANT,
+    OPT_INCLUDE,
+    OPT_EXCLUDE,
+    OPT_FILES_FROM,
+    OPT_MAX_DEPTH,
+    OPT_SHARD,
 };
 
 static const struct option long_opts[] = {
@@ -60,6 +66,13 @@ static const struct option long_opts[] = {
     {"progress", required_argument, NULL, OPT_PROGRESS},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
+    {"variant", required_argument, NULL, OPT_VARIANT},
+    {"include", required_argument, NULL, OPT_INCLUDE},
+    {"exclude", required_argument, NULL, OPT_EXCLUDE},
+    {"files-from", required_argument, NULL, OPT_FILES_FROM},
+    {"null", no_argument, NULL, '0'},
+    {"max-depth", required_argument, NULL, OPT_MAX_DEPTH},
+    {"shard", required_argument, NULL, OPT_SHARD},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -107,6 +120,15 @@ static void print_help(void)
           "Scanning:\n"
           "      --hidden            include hidden files and directories\n"
           "      --follow-symlinks   walk into symlinked directories (loops are detected)\n"
+          "      --include GLOB      only paths matching GLOB (repeatable)\n"
+          "      --exclude GLOB      skip paths (and directories) matching GLOB (repeatable);\n"
+          "                          globs match the path under its input directory: * ? [..]\n"
+          "                          and ** (any depth); a glob without / matches file names\n"
+          "      --max-depth N       descend at most N directories below each input\n"
+          "      --files-from FILE   read input paths from FILE (- for stdin), one per line\n"
+          "  -0, --null              paths in lists are separated by NUL (find -print0)\n"
+          "      --shard K/N         take only the K-th of N slices of the inputs (1-based);\n"
+          "                          auto or auto/N read Slurm or Kubernetes job indexes\n"
           "\n"
           "Running:\n"
           "  -j, --jobs N            worker processes (default: CPUs available)\n"
@@ -123,7 +145,9 @@ static void print_help(void)
           "Examples:\n"
           "  imgbatch photos/ -o thumbs/ -s 256x256\n"
           "  imgbatch photos/ -o web/ -s '1600x1600>' -F webp --quality 80\n"
-          "  find . -name '*.png' | imgbatch - -o out/ -F jpg\n"
+          "  find . -name '*.png' -print0 | imgbatch --files-from - -0 -o out/ -F jpg\n"
+          "  imgbatch photos/ -o out/ --variant sm:320x --variant lg:1280x -F webp\n"
+          "  imgbatch photos/ -o out/ -f 'resize=800x800>,sharpen,grayscale' --json\n"
           "\n"
           "Exit status: 0 all done or up to date, 1 some inputs failed, 2 bad usage,\n"
           "130 interrupted.\n",
@@ -197,11 +221,48 @@ static void print_version(void)
            IB_JPEG_VERSION, IB_PNG_VERSION);
 }
 
+static int parse_variant(ib_plan_t *p, const char *arg)
+{
+    const char *colon = strchr(arg, ':');
+    size_t n = colon != NULL ? (size_t)(colon - arg) : 0;
+    char err[256];
+    if (colon == NULL || n == 0 || n >= sizeof p->variants[0].name ||
+        strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") < n) {
+        usage_error("--variant wants NAME:GEOM with a name of letters, digits, - or _, "
+                    "not '%s'",
+                    arg);
+        return -1;
+    }
+    if (p->n_variants == IB_MAX_VARIANTS) {
+        usage_error("at most %d --variant options", IB_MAX_VARIANTS);
+        return -1;
+    }
+    ib_variant_t *var = &p->variants[p->n_variants];
+    snprintf(var->name, sizeof var->name, "%.*s", (int)n, arg);
+    for (unsigned i = 0; i < p->n_variants; i++)
+        if (strcmp(p->variants[i].name, var->name) == 0) {
+            usage_error("--variant name '%s' given twice", var->name);
+            return -1;
+        }
+    if (ib_geometry_parse(colon + 1, &var->geom, err, sizeof err) < 0) {
+        usage_error("--variant %s: %s", var->name, err);
+        return -1;
+    }
+    p->n_variants++;
+    return 0;
+}
+
 static void build_recipe(ib_plan_t *p, const char *size_text, const char *filters)
 {
-    snprintf(p->recipe, sizeof p->recipe,
-             "v2;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d", size_text,
-             filters, p->format, p->quality, p->autorotate, p->strict);
+    int n = snprintf(p->recipe, sizeof p->recipe,
+                     "v2;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d", size_text,
+                     filters, p->format, p->quality, p->autorotate, p->strict);
+    /* Each output carries its own variant's geometry. */
+    for (unsigned i = 0; i < p->n_variants && n > 0 && (size_t)n < sizeof p->recipe; i++) {
+        const ib_geometry_t *g = &p->variants[i].geom;
+        n += snprintf(p->recipe + n, sizeof p->recipe - (size_t)n, ";variant=%s:%g:%g:%u",
+                      p->variants[i].name, g->w, g->h, g->flags);
+    }
 }
 
 int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
@@ -209,6 +270,7 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
     static const char *const exists_names[] = {"update", "overwrite", "skip", "fail", NULL};
     static const char *const progress_names[] = {"auto", "always", "never", NULL};
     const char *size_text = "";
+    const char *shard_text = NULL;
     char filters[1024] = "";
     ib_chain_t extra = {.n = 0};
     char err[512];
@@ -220,12 +282,20 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
     p->max_pixels = 268402689ULL; /* 0x3FFF * 0x3FFF, as sharp */
     p->autorotate = 1;
     p->strict = 1;
-    p->name_template = IB_DEFAULT_TEMPLATE;
+    p->name_template = NULL;
+    p->max_depth = -1;
+    /* Each glob option takes one argv slot at most. */
+    p->includes = calloc((size_t)argc + 1, sizeof *p->includes);
+    p->excludes = calloc((size_t)argc + 1, sizeof *p->excludes);
+    if (p->includes == NULL || p->excludes == NULL) {
+        usage_error("out of memory");
+        return -1;
+    }
 
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":o:s:f:F:j:qvh", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:s:f:F:j:0qvh", long_opts, NULL)) != -1) {
         switch (c) {
         case 'o':
             p->output = optarg;
@@ -322,6 +392,30 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
                 return -1;
             p->progress = (ib_progress_t)choice;
             break;
+        case OPT_VARIANT:
+            if (parse_variant(p, optarg) < 0)
+                return -1;
+            break;
+        case OPT_INCLUDE:
+            p->includes[p->n_includes++] = optarg;
+            break;
+        case OPT_EXCLUDE:
+            p->excludes[p->n_excludes++] = optarg;
+            break;
+        case OPT_FILES_FROM:
+            p->files_from = optarg;
+            break;
+        case '0':
+            p->null_separated = 1;
+            break;
+        case OPT_MAX_DEPTH:
+            if (parse_uint("--max-depth", optarg, 0, 10000, &v) < 0)
+                return -1;
+            p->max_depth = (int)v;
+            break;
+        case OPT_SHARD:
+            shard_text = optarg;
+            break;
         case 'q':
             p->quiet = 1;
             break;
@@ -348,7 +442,7 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
 
     p->inputs = argv + optind;
     p->n_inputs = argc - optind;
-    if (p->n_inputs == 0) {
+    if (p->n_inputs == 0 && p->files_from == NULL) {
         usage_error("usage: imgbatch [OPTIONS] INPUT... -o DIR: no INPUT given");
         return -1;
     }
@@ -360,6 +454,29 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
             usage_error("cannot read input '%s': %s", p->inputs[i], strerror(errno));
             return -1;
         }
+    }
+    if (p->files_from != NULL && strcmp(p->files_from, "-") != 0 &&
+        access(p->files_from, R_OK) < 0) {
+        usage_error("cannot read --files-from '%s': %s", p->files_from, strerror(errno));
+        return -1;
+    }
+    if (shard_text != NULL) {
+        int rc = strncmp(shard_text, "auto", 4) == 0
+                     ? ib_shard_auto(shard_text, getenv, &p->shard, err, sizeof err)
+                     : ib_shard_parse(shard_text, &p->shard, err, sizeof err);
+        if (rc < 0) {
+            usage_error("%s", err);
+            return -1;
+        }
+        p->has_shard = 1;
+    }
+    if (p->name_template == NULL)
+        p->name_template = p->n_variants > 0 ? IB_DEFAULT_VARIANT_TEMPLATE : IB_DEFAULT_TEMPLATE;
+    else if (p->n_variants > 1 && strstr(p->name_template, "{variant}") == NULL) {
+        usage_error("--name '%s' needs {variant}: with several variants, every output "
+                    "would get the same name",
+                    p->name_template);
+        return -1;
     }
     if (p->output == NULL && !p->dry_run) {
         usage_error("no output directory: give -o DIR");

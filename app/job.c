@@ -22,7 +22,13 @@ int ib_job_init(void *ctx)
 int ib_job_output_path(const ib_plan_t *plan, const ib_job_t *job, const ib_output_info_t *o,
                        char *out, size_t cap)
 {
-    ib_name_vars_t v = {.rel = job->rel, .ext = o->ext, .width = o->width, .height = o->height};
+    ib_name_vars_t v = {.rel = job->rel,
+                        .ext = o->ext,
+                        .width = o->width,
+                        .height = o->height,
+                        .variant = o->variant >= 0 && (unsigned)o->variant < plan->n_variants
+                                       ? plan->variants[o->variant].name
+                                       : NULL};
     return ib_name_render(plan->output, plan->name_template, &v, out, cap);
 }
 
@@ -64,6 +70,23 @@ static void fill_failure(ib_result_t *res, const ib_error_t *err)
     snprintf(res->message, sizeof res->message, "%s", err->message);
 }
 
+/* The extension and format name of this job's outputs. */
+static void pick_format(const ib_plan_t *plan, const char *path, ib_output_info_t *o)
+{
+    if (plan->format[0] != '\0')
+        snprintf(o->ext, sizeof o->ext, "%s", plan->format);
+    else
+        ib_image_same_ext(path, o->ext, sizeof o->ext);
+    for (size_t i = 0; o->ext[i] != '\0' && i + 1 < sizeof o->format; i++)
+        o->format[i] = (char)(o->ext[i] | 0x20);
+    o->format[strlen(o->ext) < sizeof o->format ? strlen(o->ext) : sizeof o->format - 1] = '\0';
+    static const char *aliases[][2] = {
+        {"jpg", "jpeg"}, {"jpe", "jpeg"}, {"jfif", "jpeg"}, {"tif", "tiff"}, {"heic", "heif"}};
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcmp(o->format, aliases[i][0]) == 0)
+            snprintf(o->format, sizeof o->format, "%s", aliases[i][1]);
+}
+
 void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void *result)
 {
     const ib_plan_t *plan = ctx;
@@ -80,61 +103,77 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
         .max_pixels = plan->max_pixels,
     };
     ib_probe_t probe;
-    ib_output_info_t *o = &res->out[0];
-    char dest[PATH_MAX];
+    unsigned n = plan->n_variants > 0 ? plan->n_variants : 1;
+    ib_size_t sizes[IB_MAX_OUTPUTS];
+    char dest[IB_MAX_OUTPUTS][PATH_MAX];
+    ib_encoded_t coded[IB_MAX_OUTPUTS];
+    unsigned w, h;
 
     struct stat in;
     if (stat(job->path, &in) == 0)
         res->input_bytes = (uint64_t)in.st_size;
     if (ib_image_probe(job->path, &r, &probe, &err) < 0)
         goto failed;
-    if (plan->format[0] != '\0')
-        snprintf(o->ext, sizeof o->ext, "%s", plan->format);
-    else
-        ib_image_same_ext(job->path, o->ext, sizeof o->ext);
-    snprintf(o->format, sizeof o->format, "%s",
-             strcmp(o->ext, "jpg") == 0 || strcmp(o->ext, "jpe") == 0 ? "jpeg" : o->ext);
-    for (char *c = o->format; *c != '\0'; c++)
-        *c = (char)(*c | 0x20);
-    if (strcmp(o->format, "tif") == 0)
-        snprintf(o->format, sizeof o->format, "tiff");
-    if (ib_image_target_size(&probe, &r, &o->width, &o->height))
+    if (ib_image_target_size(&probe, &r, &w, &h))
         snprintf(res->message, sizeof res->message,
-                 "%.900s: kept at %ux%u: the geometry asks for a side over %d pixels", job->path,
-                 o->width, o->height, IB_GEOM_MAX_SIDE);
-    res->n_outputs = 1;
-    if (ib_job_output_path(plan, job, o, dest, sizeof dest) < 0) {
-        ib_fail(&err, IB_ERR_WRITE, "%s: output path too long", job->path);
-        goto failed;
-    }
+                 "%.900s: kept at %ux%u: the geometry asks for a side over %d pixels", job->path, w,
+                 h, IB_GEOM_MAX_SIDE);
 
+    res->n_outputs = n;
+    int fresh = 1;
+    for (unsigned i = 0; i < n; i++) {
+        ib_output_info_t *o = &res->out[i];
+        pick_format(plan, job->path, o);
+        o->variant = plan->n_variants > 0 ? (int32_t)i : -1;
+        o->width = w;
+        o->height = h;
+        if (plan->n_variants > 0)
+            ib_geometry_apply(&plan->variants[i].geom, w, h, &o->width, &o->height);
+        sizes[i] = (ib_size_t){o->width, o->height};
+        if (ib_job_output_path(plan, job, o, dest[i], sizeof dest[i]) < 0) {
+            ib_fail(&err, IB_ERR_WRITE, "%s: output path too long", job->path);
+            goto failed;
+        }
+        if (!plan->dry_run) {
+            int up = up_to_date(plan, job, dest[i], &err);
+            if (up < 0)
+                goto failed;
+            fresh &= up;
+        }
+    }
     if (plan->dry_run) {
         res->status = IB_STATUS_OK;
         goto done;
     }
-    int fresh = up_to_date(plan, job, dest, &err);
-    if (fresh < 0)
-        goto failed;
     if (fresh) {
-        struct stat st;
-        if (stat(dest, &st) == 0)
-            o->bytes = (uint64_t)st.st_size;
+        for (unsigned i = 0; i < n; i++) {
+            struct stat st;
+            if (stat(dest[i], &st) == 0)
+                res->out[i].bytes = (uint64_t)st.st_size;
+        }
         res->status = IB_STATUS_SKIPPED;
         goto done;
     }
 
     ib_encode_t enc = {.quality = plan->quality};
-    snprintf(enc.ext, sizeof enc.ext, "%s", o->ext);
-    ib_encoded_t coded;
-    if (ib_image_render(job->path, &probe, &r, &enc, &coded, &err) < 0)
+    snprintf(enc.ext, sizeof enc.ext, "%s", res->out[0].ext);
+    if (ib_image_render(job->path, &probe, &r, &enc, plan->n_variants > 0 ? sizes : NULL, n, coded,
+                        &err) < 0)
         goto failed;
-    o->width = coded.width;
-    o->height = coded.height;
-    o->bytes = coded.len;
-    ib_output_opts_t wo = {
-        .guard = guard, .guard_arg = self, .recipe = plan->recipe, .tag = (unsigned long)t0};
-    int wrc = ib_output_write(dest, coded.data, coded.len, &wo, &err);
-    ib_encoded_free(&coded);
+    int wrc = 0;
+    for (unsigned i = 0; i < n; i++) {
+        ib_output_info_t *o = &res->out[i];
+        o->width = coded[i].width;
+        o->height = coded[i].height;
+        o->bytes = coded[i].len;
+        ib_output_opts_t wo = {.guard = guard,
+                               .guard_arg = self,
+                               .recipe = plan->recipe,
+                               .tag = (unsigned long)t0 * IB_MAX_OUTPUTS + i};
+        if (wrc == 0)
+            wrc = ib_output_write(dest[i], coded[i].data, coded[i].len, &wo, &err);
+        ib_encoded_free(&coded[i]);
+    }
     if (wrc < 0)
         goto failed;
     res->status = IB_STATUS_OK;

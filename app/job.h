@@ -28,6 +28,7 @@ typedef struct {
     uint64_t bytes;
     char ext[16];
     char format[16];
+    int32_t variant; /* index into the plan's variants, -1 for none */
 } ib_output_info_t;
 
 typedef struct {

@@ -25,6 +25,7 @@
 #include "pool.h"
 #include "report.h"
 #include "scan.h"
+#include "select.h"
 
 typedef struct {
     int used;
@@ -70,7 +71,9 @@ static void refill(ib_run_t *run)
             break;
         }
         if (run->item.kind == IB_SCAN_IMAGE)
-            run->has_item = 1;
+            run->has_item =
+                !run->plan.has_shard ||
+                ib_shard_of(run->item.rel, run->plan.shard.count) == run->plan.shard.index;
         else if (run->item.kind == IB_SCAN_ERROR)
             ib_report_scan_error(run->report, run->item.path, run->item.message);
         else
@@ -245,7 +248,22 @@ int main(int argc, char **argv)
         .hidden = run.plan.hidden,
         .follow_symlinks = run.plan.follow_symlinks,
         .base = run.plan.base,
+        .includes = run.plan.includes,
+        .n_includes = run.plan.n_includes,
+        .excludes = run.plan.excludes,
+        .n_excludes = run.plan.n_excludes,
+        .has_max_depth = run.plan.max_depth >= 0,
+        .max_depth = run.plan.max_depth >= 0 ? (unsigned)run.plan.max_depth : 0,
+        .null_separated = run.plan.null_separated,
     };
+    if (run.plan.files_from != NULL) {
+        so.list = strcmp(run.plan.files_from, "-") == 0 ? stdin : fopen(run.plan.files_from, "re");
+        if (so.list == NULL) {
+            fprintf(stderr, "imgbatch: open(\"%s\") failed: %s\n", run.plan.files_from,
+                    strerror(errno));
+            return IB_EXIT_USAGE;
+        }
+    }
     if (prepare_output(&run, &so) < 0)
         return IB_EXIT_FAILED;
     run.scan = ib_scan_new(&so, run.plan.inputs, run.plan.n_inputs);
@@ -264,5 +282,9 @@ int main(int argc, char **argv)
     ib_scan_free(run.scan);
     ib_report_free(run.report);
     free(run.inflight);
+    free(run.plan.includes);
+    free(run.plan.excludes);
+    if (so.list != NULL && so.list != stdin)
+        fclose(so.list);
     return status;
 }

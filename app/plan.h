@@ -9,9 +9,17 @@
 
 #include "geometry.h"
 #include "ops.h"
+#include "select.h"
 
 typedef enum { IB_EXISTS_UPDATE, IB_EXISTS_OVERWRITE, IB_EXISTS_SKIP, IB_EXISTS_FAIL } ib_exists_t;
 typedef enum { IB_PROGRESS_AUTO, IB_PROGRESS_ALWAYS, IB_PROGRESS_NEVER } ib_progress_t;
+
+#define IB_MAX_VARIANTS 8
+
+typedef struct {
+    char name[32];
+    ib_geometry_t geom;
+} ib_variant_t;
 
 typedef struct {
     char **inputs;
@@ -20,6 +28,18 @@ typedef struct {
     const char *base;
     /* -s as a leading resize, then every -f in order. */
     ib_chain_t chain;
+    /* Several sizes of the chain's result, each its own output. */
+    ib_variant_t variants[IB_MAX_VARIANTS];
+    unsigned n_variants;
+    char **includes;
+    int n_includes;
+    char **excludes;
+    int n_excludes;
+    const char *files_from;
+    int null_separated;
+    int max_depth; /* -1: no limit */
+    int has_shard;
+    ib_shard_t shard;
     char format[16]; /* "" keeps each input's format */
     int quality;
     const char *name_template;

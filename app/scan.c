@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "select.h"
 #include "sniff.h"
 
 typedef struct {
@@ -29,7 +30,10 @@ struct ib_scan {
     char **inputs;
     int n_inputs;
     int next_input;
-    FILE *list; /* stdin while an INPUT of '-' is being read */
+    FILE *list;    /* the list being read: stdin for -, or --files-from */
+    int list_done; /* --files-from has been read */
+    char *line;    /* getdelim buffer */
+    size_t line_cap;
     char path[PATH_MAX];
     size_t root_len; /* prefix of path not mirrored (the root and its '/') */
     frame_t *stack;
@@ -64,6 +68,7 @@ void ib_scan_free(ib_scan_t *s)
     for (size_t i = 0; i < s->depth; i++)
         closedir(s->stack[i].dir);
     free(s->stack);
+    free(s->line);
     free(s);
 }
 
@@ -106,6 +111,27 @@ static void named_rel(ib_scan_t *s, const char *path, char *rel, size_t len)
     }
     const char *slash = strrchr(path, '/');
     snprintf(rel, len, "%s", slash != NULL ? slash + 1 : path);
+}
+
+static int excluded(const ib_scan_t *s, const char *rel)
+{
+    for (int i = 0; i < s->opts.n_excludes; i++)
+        if (ib_glob_match(s->opts.excludes[i], rel))
+            return 1;
+    return 0;
+}
+
+/* Whether a file with this relative path is wanted. */
+static int selected(const ib_scan_t *s, const char *rel)
+{
+    if (excluded(s, rel))
+        return 0;
+    if (s->opts.n_includes == 0)
+        return 1;
+    for (int i = 0; i < s->opts.n_includes; i++)
+        if (ib_glob_match(s->opts.includes[i], rel))
+            return 1;
+    return 0;
 }
 
 static int push_dir(ib_scan_t *s, DIR *d, const struct stat *st)
@@ -235,11 +261,17 @@ static int walk_step(ib_scan_t *s, ib_scan_item_t *item)
         }
         type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
     }
+    const char *rel = s->path + s->root_len;
     if (type == DT_DIR) {
+        /* The root is depth 1: its subdirectories are one level below. */
+        if (excluded(s, rel) || (s->opts.has_max_depth && s->depth > s->opts.max_depth)) {
+            s->passed_over++;
+            return 0;
+        }
         int rc = enter_dir(s, dfd, name, item);
         return rc == 0 ? 1 : 0;
     }
-    if (type != DT_REG) {
+    if (type != DT_REG || !selected(s, rel)) {
         s->passed_over++;
         return 0;
     }
@@ -251,17 +283,25 @@ static int walk_step(ib_scan_t *s, ib_scan_item_t *item)
     return 1;
 }
 
-/* Reads one path from the stdin list; 1 with a path in s->path, 0 at end. */
-static int next_listed(ib_scan_t *s)
+/* Reads one path from the list: 1 with it in s->path, 0 at the end, -1
+ * for a line too long to be a path (reported as an item). */
+static int next_listed(ib_scan_t *s, ib_scan_item_t *item)
 {
+    int sep = s->opts.null_separated ? '\0' : '\n';
     for (;;) {
-        if (fgets(s->path, sizeof s->path, s->list) == NULL)
+        ssize_t n = getdelim(&s->line, &s->line_cap, sep, s->list);
+        if (n < 0)
             return 0;
-        size_t n = strlen(s->path);
-        while (n > 0 && (s->path[n - 1] == '\n' || s->path[n - 1] == '\r'))
-            s->path[--n] = '\0';
-        if (n > 0)
-            return 1;
+        while (n > 0 && (s->line[n - 1] == sep || (sep == '\n' && s->line[n - 1] == '\r')))
+            s->line[--n] = '\0';
+        if (n == 0)
+            continue;
+        if ((size_t)n >= sizeof s->path) {
+            error_item(item, "open", "(a listed path)", ENAMETOOLONG);
+            return -1;
+        }
+        memcpy(s->path, s->line, (size_t)n + 1);
+        return 1;
     }
 }
 
@@ -283,7 +323,7 @@ static int start_named(ib_scan_t *s, ib_scan_item_t *item)
     snprintf(item->path, sizeof item->path, "%s", s->path);
     named_rel(s, s->path, item->rel, sizeof item->rel);
     item->message[0] = '\0';
-    return 1;
+    return selected(s, item->rel);
 }
 
 int ib_scan_next(ib_scan_t *s, ib_scan_item_t *item)
@@ -295,15 +335,23 @@ int ib_scan_next(ib_scan_t *s, ib_scan_item_t *item)
             continue;
         }
         if (s->list != NULL) {
-            if (next_listed(s)) {
+            int rc = next_listed(s, item);
+            if (rc < 0)
+                return 1;
+            if (rc > 0) {
                 if (start_named(s, item))
                     return 1;
                 continue;
             }
             s->list = NULL;
         }
-        if (s->next_input >= s->n_inputs)
-            return 0;
+        if (s->next_input >= s->n_inputs) {
+            if (s->opts.list == NULL || s->list_done)
+                return 0;
+            s->list_done = 1;
+            s->list = s->opts.list;
+            continue;
+        }
         const char *in = s->inputs[s->next_input++];
         if (strcmp(in, "-") == 0) {
             s->list = stdin;

@@ -8,6 +8,7 @@
  * - Symlinks to files are followed; symlinks to directories only with
  *   follow_symlinks, and then a directory already on the current path (a
  *   loop) is reported and not entered.
+ * - --exclude prunes directories as well as files; --include picks files.
  * - Inside directories, a file is an image if its first bytes or its
  *   extension say so; anything else is passed over silently. A file named
  *   on the command line is always handed on (the worker says if it is not
@@ -31,6 +32,19 @@ typedef struct {
     int has_skip;
     /* For files named on their own: mirror their path relative to this. */
     const char *base;
+    /* Globs on the path relative to the input root (see select.h). */
+    char **includes;
+    int n_includes;
+    char **excludes;
+    int n_excludes;
+    /* With has_max_depth: how many directories below an input directory
+     * to descend (0: only its own files). */
+    int has_max_depth;
+    unsigned max_depth;
+    /* A list of paths read after the INPUT arguments (--files-from). */
+    FILE *list;
+    /* Lists (this one and '-' alike) are NUL-separated, not by lines. */
+    int null_separated;
 } ib_scan_opts_t;
 
 typedef enum { IB_SCAN_IMAGE, IB_SCAN_ERROR, IB_SCAN_NOTE } ib_scan_kind_t;

@@ -15,11 +15,27 @@
 /* Largest side we accept: well past any real image, far from overflow. */
 #define GEOM_MAX 1e7
 
+/* ImageMagick 6's MagickEpsilon, which its area arithmetic adds in. */
+#define IM_EPSILON 1.0e-12
+
+/* Set beside the public flags when the geometry has an 'x'. ImageMagick
+ * takes a side left out after an 'x' ("100x", "x100") as 0, not as the
+ * image's own, and that decides whether "100x^" leaves a 100-wide image
+ * alone ("100^" does, "100x^" fills). */
+#define GEOM_SEPARATOR (1u << 16)
+
 static int parse_number(const char **p, double *v)
 {
     char *end;
     if (!isdigit((unsigned char)**p) && **p != '.')
         return 0;
+    /* strtod() would read "0x10" as hex 16; ImageMagick reads width 0 and
+     * height 10, which the caller then refuses for the 0. */
+    if ((*p)[0] == '0' && ((*p)[1] == 'x' || (*p)[1] == 'X')) {
+        *v = 0;
+        (*p)++;
+        return 1;
+    }
     errno = 0;
     *v = strtod(*p, &end);
     if (end == *p || errno != 0)
@@ -70,6 +86,7 @@ int ib_geometry_parse(const char *text, ib_geometry_t *g, char *err, size_t errl
     while (take_flag(*p, &g->flags))
         p++;
     if (*p == 'x' || *p == 'X') {
+        g->flags |= GEOM_SEPARATOR;
         p++;
         while (take_flag(*p, &g->flags))
             p++;
@@ -89,6 +106,10 @@ int ib_geometry_parse(const char *text, ib_geometry_t *g, char *err, size_t errl
         goto bad;
     double limit = (g->flags & IB_GEOM_AREA) ? GEOM_MAX * GEOM_MAX : GEOM_MAX;
     if (g->w < 0 || g->h < 0 || g->w > limit || g->h > limit)
+        goto bad;
+    /* convert fails on 0% or 0@ ("negative or zero image size"): a usage
+     * error here, rather than a batch of 1-pixel images. */
+    if (((g->flags & IB_GEOM_WIDTH) && g->w == 0) || ((g->flags & IB_GEOM_HEIGHT) && g->h == 0))
         goto bad;
     if (!(g->flags & (IB_GEOM_PERCENT | IB_GEOM_AREA))) {
         /* Pixel sizes are whole numbers, as ImageMagick rounds them. */
@@ -113,13 +134,29 @@ static unsigned clamp_size(double v)
     return (unsigned)v;
 }
 
+/* ImageMagick's PerceptibleReciprocal(): the area step divides through it,
+ * and its truncation to whole pixels is sensitive to the last bit. */
+static double perceptible_reciprocal(double x)
+{
+    double sign = x < 0 ? -1.0 : 1.0;
+    if (sign * x >= IM_EPSILON)
+        return 1.0 / x;
+    return sign / IM_EPSILON;
+}
+
 int ib_geometry_apply(const ib_geometry_t *g, unsigned in_w, unsigned in_h, unsigned *out_w,
                       unsigned *out_h)
 {
     double fw = in_w, fh = in_h;
     int has_w = (g->flags & IB_GEOM_WIDTH) != 0;
     int has_h = (g->flags & IB_GEOM_HEIGHT) != 0;
-    double w = g->w, h = has_h ? g->h : g->w;
+    /* As GetGeometry() leaves them, because the "already that size" test
+     * below depends on it: every number is a whole pixel (an area's too at
+     * this stage), a side not given is the image's own, or 0 after an 'x'.
+     * So "100^" leaves a 100x50 image alone, where "100x^" makes it 200x100. */
+    int has_x = (g->flags & GEOM_SEPARATOR) != 0;
+    double w = has_w ? floor(g->w + 0.5) : has_x ? 0 : fw;
+    double h = has_h ? floor(g->h + 0.5) : has_x ? 0 : fh;
 
     if (g->flags & IB_GEOM_PERCENT) {
         double sx = has_w ? g->w : 100.0;
@@ -130,15 +167,11 @@ int ib_geometry_apply(const ib_geometry_t *g, unsigned in_w, unsigned in_h, unsi
         fh = h;
     }
 
-    if ((g->flags & IB_GEOM_EXACT) || (w == fw && h == fh) || (g->flags & IB_GEOM_AREA)) {
+    if ((g->flags & IB_GEOM_EXACT) || (w == fw && h == fh)) {
         if (!has_w)
             w = fw;
-        if (!has_h && !(g->flags & IB_GEOM_PERCENT))
+        if (!has_h)
             h = fh;
-        if (g->flags & IB_GEOM_PERCENT) {
-            w = fw;
-            h = fh;
-        }
     } else {
         double scale;
         if (fw == 0 || fh == 0) {
@@ -181,10 +214,11 @@ int ib_geometry_apply(const ib_geometry_t *g, unsigned in_w, unsigned in_h, unsi
             h = fh;
     }
     if (g->flags & IB_GEOM_AREA) {
-        double area = g->w + sqrt(1e-12);
-        double distance = sqrt(fw * fh);
-        double k = distance / sqrt(area);
-        double sx = fw / k, sy = fh / k;
+        /* The area is the first number as written (in WxH@ too), and the
+         * sizes are truncated, not rounded, so that they stay within it. */
+        double area = g->w + sqrt(IM_EPSILON);
+        double k = perceptible_reciprocal(sqrt(fw * fh) * perceptible_reciprocal(sqrt(area)));
+        double sx = fw * k, sy = fh * k;
         if (sx < w || sy < h) {
             w = floor(sx);
             h = floor(sy);

@@ -193,26 +193,32 @@ static int ext_is_lossy(const char *ext)
     return 0;
 }
 
-/* A new reference to the decoded, upright image, or NULL. A leading resize
- * is done here, with shrink-on-load; *used says how many ops that took. */
+/*
+ * A new reference to the decoded, upright image, or NULL. A leading resize
+ * is done here, with shrink-on-load; *used says how many ops that took.
+ * With no ops at all, hint (if not NULL) is the largest size wanted.
+ */
 static VipsImage *load(const char *path, const ib_probe_t *probe, const ib_render_t *r,
-                       unsigned *used)
+                       const ib_size_t *hint, unsigned *used)
 {
     const ib_chain_t *c = r->chain;
+    unsigned tw = probe->width, th = probe->height;
     *used = 0;
     if (c->n > 0 && c->op[0].kind == IB_OP_RESIZE) {
-        unsigned tw, th;
         ib_geometry_apply(&c->op[0].geom, probe->width, probe->height, &tw, &th);
         *used = 1;
-        if (tw != probe->width || th != probe->height) {
-            /* Orientation and colour handling in the same call; FORCE
-             * because the geometry has already decided the exact size. */
-            VipsImage *out;
-            if (vips_thumbnail(path, &out, (int)tw, "height", (int)th, "size", VIPS_SIZE_FORCE,
-                               "no_rotate", !r->autorotate, "fail_on", fail_on(r), NULL) != 0)
-                return NULL;
-            return out;
-        }
+    } else if (c->n == 0 && hint != NULL) {
+        tw = hint->width;
+        th = hint->height;
+    }
+    if (tw != probe->width || th != probe->height) {
+        /* Orientation and colour handling in the same call; FORCE because
+         * the geometry has already decided the exact size. */
+        VipsImage *out;
+        if (vips_thumbnail(path, &out, (int)tw, "height", (int)th, "size", VIPS_SIZE_FORCE,
+                           "no_rotate", !r->autorotate, "fail_on", fail_on(r), NULL) != 0)
+            return NULL;
+        return out;
     }
 
     int rotate = r->autorotate && probe->orientation > 1;
@@ -227,46 +233,21 @@ static VipsImage *load(const char *path, const ib_probe_t *probe, const ib_rende
     return rc == 0 ? upright : NULL;
 }
 
-int ib_image_render(const char *path, const ib_probe_t *probe, const ib_render_t *r,
-                    const ib_encode_t *enc, ib_encoded_t *out, ib_error_t *err)
+static int encode(VipsImage *in, const ib_encode_t *enc, ib_encoded_t *out, const char *path,
+                  ib_error_t *err)
 {
-    memset(out, 0, sizeof *out);
-    vips_error_clear();
-    if (!ib_image_can_save(enc->ext))
-        return ib_fail(err, IB_ERR_UNSUPPORTED, "%s: this libvips cannot write .%s files", path,
-                       enc->ext);
-
-    VipsImage *base = vips_image_new();
-    VipsImage **t = (VipsImage **)vips_object_local_array(VIPS_OBJECT(base), 6);
-    VipsImage *in;
-    int rc = -1;
-
-    unsigned used;
-    t[0] = load(path, probe, r, &used);
-    if (t[0] == NULL) {
-        fail_vips(err, IB_ERR_DECODE, path);
-        goto done;
-    }
-    t[5] = ib_chain_apply(t[0], r->chain, used);
-    if (t[5] == NULL) {
-        fail_vips(err, IB_ERR_DECODE, path);
-        goto done;
-    }
-    in = t[5];
-
+    VipsImage *flat = NULL;
     if (!ext_has_alpha(enc->ext) && vips_image_hasalpha(in)) {
         double white =
             (in->Type == VIPS_INTERPRETATION_RGB16 || in->Type == VIPS_INTERPRETATION_GREY16)
                 ? 65535.0
                 : 255.0;
         VipsArrayDouble *bg = vips_array_double_newv(1, white);
-        int frc = vips_flatten(in, &t[1], "background", bg, NULL);
+        int frc = vips_flatten(in, &flat, "background", bg, NULL);
         vips_area_unref(VIPS_AREA(bg));
-        if (frc != 0) {
-            fail_vips(err, IB_ERR_DECODE, path);
-            goto done;
-        }
-        in = t[1];
+        if (frc != 0)
+            return fail_vips(err, IB_ERR_DECODE, path);
+        in = flat;
     }
 
     char suffix[64];
@@ -276,31 +257,86 @@ int ib_image_render(const char *path, const ib_probe_t *probe, const ib_render_t
         snprintf(suffix, sizeof suffix, ".%s", enc->ext);
 
     VipsTarget *target = vips_target_new_to_memory();
-    if (vips_image_write_to_target(in, suffix, target, NULL) != 0) {
-        g_object_unref(target);
-        fail_vips(err, IB_ERR_DECODE, path);
-        goto done;
-    }
+    int rc = vips_image_write_to_target(in, suffix, target, NULL);
     VipsBlob *blob = NULL;
-    g_object_get(target, "blob", &blob, NULL);
+    if (rc == 0)
+        g_object_get(target, "blob", &blob, NULL);
     size_t len = 0;
     const void *data = blob != NULL ? vips_blob_get(blob, &len) : NULL;
-    if (data == NULL || len == 0) {
-        if (blob != NULL)
-            vips_area_unref(VIPS_AREA(blob));
-        g_object_unref(target);
-        ib_fail(err, IB_ERR_INTERNAL, "%s: the encoder produced no data", path);
-        goto done;
+    if (rc != 0)
+        fail_vips(err, IB_ERR_DECODE, path);
+    else if (data == NULL || len == 0)
+        rc = ib_fail(err, IB_ERR_INTERNAL, "%s: the encoder produced no data", path);
+    else {
+        out->data = g_memdup2(data, len);
+        out->len = len;
+        out->width = (unsigned)in->Xsize;
+        out->height = (unsigned)in->Ysize;
     }
-    out->data = g_memdup2(data, len);
-    out->len = len;
-    out->width = (unsigned)in->Xsize;
-    out->height = (unsigned)in->Ysize;
-    vips_area_unref(VIPS_AREA(blob));
+    if (blob != NULL)
+        vips_area_unref(VIPS_AREA(blob));
     g_object_unref(target);
-    rc = 0;
-done:
+    if (flat != NULL)
+        g_object_unref(flat);
+    return rc == 0 ? 0 : -1;
+}
+
+int ib_image_render(const char *path, const ib_probe_t *probe, const ib_render_t *r,
+                    const ib_encode_t *enc, const ib_size_t *sizes, unsigned n, ib_encoded_t *out,
+                    ib_error_t *err)
+{
+    memset(out, 0, n * sizeof *out);
+    vips_error_clear();
+    if (!ib_image_can_save(enc->ext))
+        return ib_fail(err, IB_ERR_UNSUPPORTED, "%s: this libvips cannot write .%s files", path,
+                       enc->ext);
+
+    /* Decode no more pixels than the largest variant needs. */
+    const ib_size_t *largest = NULL;
+    for (unsigned i = 0; sizes != NULL && i < n; i++)
+        if (largest == NULL ||
+            (uint64_t)sizes[i].width * sizes[i].height > (uint64_t)largest->width * largest->height)
+            largest = &sizes[i];
+
+    unsigned used;
+    VipsImage *loaded = load(path, probe, r, largest, &used);
+    if (loaded == NULL)
+        return fail_vips(err, IB_ERR_DECODE, path);
+    VipsImage *result = ib_chain_apply(loaded, r->chain, used);
+    g_object_unref(loaded);
+    if (result == NULL)
+        return fail_vips(err, IB_ERR_DECODE, path);
+    if (sizes == NULL) {
+        int rc = encode(result, enc, out, path, err);
+        g_object_unref(result);
+        return rc;
+    }
+
+    /* Several reads of one decode: keep it in memory. */
+    VipsImage *base = n > 1 ? vips_image_copy_memory(result) : result;
+    if (n > 1)
+        g_object_unref(result);
+    if (base == NULL)
+        return fail_vips(err, IB_ERR_DECODE, path);
+    int rc = 0;
+    for (unsigned i = 0; i < n && rc == 0; i++) {
+        VipsImage *sized = NULL;
+        if ((int)sizes[i].width == base->Xsize && (int)sizes[i].height == base->Ysize) {
+            sized = base;
+            g_object_ref(sized);
+        } else if (vips_thumbnail_image(base, &sized, (int)sizes[i].width, "height",
+                                        (int)sizes[i].height, "size", VIPS_SIZE_FORCE, "no_rotate",
+                                        TRUE, NULL) != 0) {
+            rc = fail_vips(err, IB_ERR_DECODE, path);
+            break;
+        }
+        rc = encode(sized, enc, &out[i], path, err);
+        g_object_unref(sized);
+    }
     g_object_unref(base);
+    if (rc != 0)
+        for (unsigned i = 0; i < n; i++)
+            ib_encoded_free(&out[i]);
     return rc;
 }
 

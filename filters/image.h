@@ -60,9 +60,20 @@ void ib_image_same_ext(const char *input_name, char *ext, size_t len);
  * was refused as too large (see IB_GEOM_MAX_SIDE). */
 int ib_image_target_size(const ib_probe_t *probe, const ib_render_t *r, unsigned *w, unsigned *h);
 
-/* Decodes, resizes and encodes. out->data is g_free()d by ib_encoded_free. */
+typedef struct {
+    unsigned width;
+    unsigned height;
+} ib_size_t;
+
+/*
+ * Decodes once, runs the chain, then encodes n outputs: with sizes == NULL
+ * (n must be 1) the chain's result as it is, else the chain's result
+ * resized to each of sizes (variants). out[i].data is freed by
+ * ib_encoded_free.
+ */
 int ib_image_render(const char *path, const ib_probe_t *probe, const ib_render_t *r,
-                    const ib_encode_t *enc, ib_encoded_t *out, ib_error_t *err);
+                    const ib_encode_t *enc, const ib_size_t *sizes, unsigned n, ib_encoded_t *out,
+                    ib_error_t *err);
 void ib_encoded_free(ib_encoded_t *out);
 
 #endif
