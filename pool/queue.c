@@ -30,6 +30,9 @@ struct ib_queue {
     unsigned char slots[];
 };
 
+/* The longest a waiter sleeps before looking again by itself. */
+#define WAKE_CHECK_MS 500
+
 typedef struct {
     uint32_t len;
     unsigned char data[];
@@ -157,13 +160,17 @@ int ib_queue_push(ib_queue_t *q, const void *job, size_t len, int timeout_ms, ui
             return 0;
         }
         unlock(q);
-        int wait_ms = -1;
         if (timeout_ms == 0)
             return 1;
+        /* Bounded like pop's wait: a consumer killed between taking a job
+         * and waking us must not leave us asleep beside a free slot. */
+        int wait_ms = WAKE_CHECK_MS;
         if (timeout_ms > 0) {
-            wait_ms = (int)(deadline - now_ms());
-            if (wait_ms <= 0)
+            int64_t left = deadline - now_ms();
+            if (left <= 0)
                 return 1;
+            if (left < wait_ms)
+                wait_ms = (int)left;
         }
         futex_wait(&q->taken, seen, wait_ms);
     }
@@ -188,9 +195,12 @@ int ib_queue_pop(ib_queue_t *q, void *buf, size_t cap, size_t *len, uint64_t *se
             if (seq != NULL)
                 *seq = q->head;
             /* The claim is recorded before the job leaves the ring, so a
-             * reaper never sees a job that is neither queued nor claimed. */
+             * reaper never sees a job that is neither queued nor claimed.
+             * The process may be killed between the two stores: the fence
+             * keeps the compiler from swapping them. */
             if (claim != NULL)
                 *claim = q->head + 1;
+            atomic_signal_fence(memory_order_seq_cst);
             q->head++;
             unlock(q);
             futex_wake_all(&q->taken);
@@ -202,7 +212,7 @@ int ib_queue_pop(ib_queue_t *q, void *buf, size_t cap, size_t *len, uint64_t *se
             return 1;
         /* A bounded wait: a wake-up lost to a process that died between the
          * bump and the wake costs at most this much. */
-        futex_wait(&q->added, seen, 500);
+        futex_wait(&q->added, seen, WAKE_CHECK_MS);
     }
 }
 
@@ -210,6 +220,20 @@ void ib_queue_close(ib_queue_t *q)
 {
     if (lock(q) == 0) {
         q->closed = 1;
+        unlock(q);
+    }
+    futex_wake_all(&q->added);
+    futex_wake_all(&q->taken);
+}
+
+void ib_queue_cancel(ib_queue_t *q, uint64_t *first, uint64_t *end)
+{
+    *first = *end = 0;
+    if (lock(q) == 0) {
+        q->closed = 1;
+        *first = q->head;
+        *end = q->tail;
+        q->head = q->tail;
         unlock(q);
     }
     futex_wake_all(&q->added);
@@ -237,4 +261,14 @@ unsigned ib_queue_length(ib_queue_t *q)
 unsigned ib_queue_capacity(const ib_queue_t *q)
 {
     return q->capacity;
+}
+
+int ib_queue_lock_for_test(ib_queue_t *q)
+{
+    return lock(q);
+}
+
+void ib_queue_unlock_for_test(ib_queue_t *q)
+{
+    unlock(q);
 }

@@ -47,10 +47,27 @@ int ib_queue_pop(ib_queue_t *q, void *buf, size_t cap, size_t *len, uint64_t *se
 /* No more jobs will be pushed; consumers drain what is left, then get 1. */
 void ib_queue_close(ib_queue_t *q);
 
-/* Whether the job with this sequence number has been taken off the ring. */
+/*
+ * Closes the queue and drops every job still on it, in one step under the
+ * lock, so that no consumer can take one of them meanwhile: the dropped
+ * jobs are exactly [*first, *end), none of them started. Consumers get 1.
+ */
+void ib_queue_cancel(ib_queue_t *q, uint64_t *first, uint64_t *end);
+
+/* Whether the job with this sequence number has left the ring (taken by a
+ * consumer or dropped by ib_queue_cancel). */
 int ib_queue_taken(ib_queue_t *q, uint64_t seq);
 
 unsigned ib_queue_length(ib_queue_t *q);
 unsigned ib_queue_capacity(const ib_queue_t *q);
+
+/*
+ * Test hooks, for the dead-owner test in tests/test_queue.c only: they take
+ * and release the queue's lock and do nothing else, so that a test can
+ * SIGKILL a process while it holds the lock and check that the queue still
+ * works. Nothing in imgbatch calls them. lock returns 0 or -1 (errno).
+ */
+int ib_queue_lock_for_test(ib_queue_t *q);
+void ib_queue_unlock_for_test(ib_queue_t *q);
 
 #endif

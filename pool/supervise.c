@@ -55,6 +55,8 @@ struct ib_pool {
     unsigned quick_deaths;
     unsigned rotate;
     unsigned interrupts;
+    /* A FATAL not yet reported: bury() may have a LOST to hand out first. */
+    char fatal[256];
     unsigned char frame[IB_FRAME_SIZE];
     struct pollfd *pfd;
     unsigned *pfd_worker;
@@ -228,21 +230,11 @@ void ib_pool_close(ib_pool_t *p)
 
 void ib_pool_cancel(ib_pool_t *p, uint64_t *first, uint64_t *end)
 {
-    /* Take every queued job off the ring ourselves: nobody has started them. */
-    unsigned char *buf = malloc(p->cfg.job_size);
-    size_t len;
-    uint64_t seq;
-    int any = 0;
-    ib_pool_close(p);
-    *first = *end = 0;
-    while (buf != NULL && ib_queue_length(p->queue) > 0 &&
-           ib_queue_pop(p->queue, buf, p->cfg.job_size, &len, &seq, NULL) == 0) {
-        if (!any)
-            *first = seq;
-        *end = seq + 1;
-        any = 1;
-    }
-    free(buf);
+    /* One step under the queue's lock: popping the jobs one by one would
+     * race the workers, and a job a worker took between two pops would be
+     * inside [first, end) and still answered. */
+    p->closed = 1;
+    ib_queue_cancel(p->queue, first, end);
 }
 
 void ib_pool_kill(ib_pool_t *p)
@@ -277,11 +269,23 @@ static int live_workers(const ib_pool_t *p)
     return n;
 }
 
+static int take_fatal(ib_pool_t *p, ib_pool_event_t *ev)
+{
+    if (p->fatal[0] == '\0')
+        return 0;
+    memset(ev, 0, sizeof *ev);
+    ev->kind = IB_POOL_FATAL;
+    snprintf(ev->message, sizeof ev->message, "%s", p->fatal);
+    p->fatal[0] = '\0';
+    return 1;
+}
+
 /* Worker idx's pipe reached end of file: reap it, report its job, replace it. */
 static int bury(ib_pool_t *p, unsigned idx, ib_pool_event_t *ev)
 {
     worker_t *w = &p->w[idx];
     ib_worker_slot_t *slot = &p->slots[idx];
+    int started = atomic_load(&slot->state) != IB_WORKER_STARTING;
     int status = 0;
     while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -314,41 +318,35 @@ static int bury(ib_pool_t *p, unsigned idx, ib_pool_event_t *ev)
 
     int quick = w->done == 0 && !w->timed_out && !p->killing &&
                 (WIFSIGNALED(status) || WEXITSTATUS(status) != 0) && !lost;
-    int init_failed = WIFEXITED(status) && WEXITSTATUS(status) == IB_WORKER_INIT_FAILED;
+    /* Only a worker that never got past init() failed to start: a job may
+     * end its worker with any status, IB_WORKER_INIT_FAILED included, and
+     * a run of bad images must not be taken for a broken pool. */
+    int init_failed = !started && WIFEXITED(status) && WEXITSTATUS(status) == IB_WORKER_INIT_FAILED;
     pid_t dead = w->pid;
     w->pid = 0;
 
     if (quick || init_failed)
         p->quick_deaths++;
-    if (p->quick_deaths > 2 * p->cfg.workers + 2) {
+    if (p->killing) {
+        /* Stopping anyway: no replacement, and no second FATAL for the
+         * workers killed because of the first. */
+    } else if (p->quick_deaths > 2 * p->cfg.workers + 2) {
+        if (WIFSIGNALED(status))
+            snprintf(p->fatal, sizeof p->fatal,
+                     "workers keep dying as they start (worker %d killed by signal %d)", (int)dead,
+                     WTERMSIG(status));
+        else
+            snprintf(p->fatal, sizeof p->fatal,
+                     "workers keep dying as they start (worker %d exited with status %d)",
+                     (int)dead, WEXITSTATUS(status));
         ib_pool_kill(p);
-        if (!lost) {
-            memset(ev, 0, sizeof *ev);
-            ev->kind = IB_POOL_FATAL;
-            if (WIFSIGNALED(status))
-                snprintf(ev->message, sizeof ev->message,
-                         "workers keep dying as they start (worker %d killed by signal %d)",
-                         (int)dead, WTERMSIG(status));
-            else
-                snprintf(ev->message, sizeof ev->message,
-                         "workers keep dying as they start (worker %d exited with status %d)",
-                         (int)dead, WEXITSTATUS(status));
-            return 1;
-        }
-        return lost;
+    } else if (work_left(p) && spawn(p, idx, p->fatal, sizeof p->fatal) < 0) {
+        /* Reported even when this death also lost a job (after the LOST):
+         * a pool that quietly runs a worker short can end up with none,
+         * waiting forever on a queue nobody takes from. */
+        ib_pool_kill(p);
     }
-
-    if (work_left(p)) {
-        char err[256];
-        if (spawn(p, idx, err, sizeof err) < 0 && !lost) {
-            memset(ev, 0, sizeof *ev);
-            ev->kind = IB_POOL_FATAL;
-            snprintf(ev->message, sizeof ev->message, "%s", err);
-            ib_pool_kill(p);
-            return 1;
-        }
-    }
-    return lost;
+    return lost ? 1 : take_fatal(p, ev);
 }
 
 static void check_timeouts(ib_pool_t *p, int64_t now, int *wait_ms)
@@ -394,6 +392,8 @@ void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev)
 {
     int64_t deadline = timeout_ms >= 0 ? ib_pool_now_ms() + timeout_ms : -1;
     for (;;) {
+        if (take_fatal(p, ev))
+            return;
         if (take_signals(ev)) {
             ev->count = ++p->interrupts;
             return;
