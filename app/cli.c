@@ -42,6 +42,11 @@ enum {
     OPT_FILES_FROM,
     OPT_MAX_DEPTH,
     OPT_SHARD,
+    OPT_INTERLACE,
+    OPT_LOSSLESS,
+    OPT_COMPRESSION,
+    OPT_KEEP_METADATA,
+    OPT_STRIP,
 };
 
 static const struct option long_opts[] = {
@@ -51,6 +56,11 @@ static const struct option long_opts[] = {
     {"filter", required_argument, NULL, 'f'},
     {"format", required_argument, NULL, 'F'},
     {"quality", required_argument, NULL, OPT_QUALITY},
+    {"interlace", no_argument, NULL, OPT_INTERLACE},
+    {"lossless", no_argument, NULL, OPT_LOSSLESS},
+    {"compression", required_argument, NULL, OPT_COMPRESSION},
+    {"keep-metadata", no_argument, NULL, OPT_KEEP_METADATA},
+    {"strip", no_argument, NULL, OPT_STRIP},
     {"name", required_argument, NULL, OPT_NAME},
     {"if-exists", required_argument, NULL, OPT_IF_EXISTS},
     {"jobs", required_argument, NULL, 'j'},
@@ -104,7 +114,13 @@ static void print_help(void)
           "  -o, --output DIR        output root (created as needed)\n"
           "      --base DIR          mirror files named one by one relative to DIR\n"
           "  -F, --format FMT        same (default), jpg, png, webp, tiff, gif, avif, heif\n"
-          "      --quality N         encoder quality 1-100 (lossy formats)\n"
+          "      --quality N         encoder quality 1-100 (defaults: JPEG 85, WebP 80,\n"
+          "                          AVIF/HEIF 50)\n"
+          "      --interlace         progressive JPEG, interlaced PNG\n"
+          "      --lossless          lossless WebP, AVIF/HEIF, JPEG XL\n"
+          "      --compression N     PNG zlib level 0-9 (default 6)\n"
+          "      --keep-metadata     keep EXIF and XMP (default: only the ICC profile)\n"
+          "      --strip             strip all metadata, the ICC profile too\n"
           "      --name TEMPLATE     output path under DIR, default {dir}/{stem}.{ext};\n"
           "                          fields {dir} {stem} {ext} {w} {h} {variant}\n"
           "      --if-exists MODE    update (default: redo when the input or the recipe\n"
@@ -284,6 +300,7 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
     p->strict = 1;
     p->name_template = NULL;
     p->max_depth = -1;
+    p->compression = -1;
     /* Each glob option takes one argv slot at most. */
     p->includes = calloc((size_t)argc + 1, sizeof *p->includes);
     p->excludes = calloc((size_t)argc + 1, sizeof *p->excludes);
@@ -337,6 +354,25 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
             if (parse_uint("--quality", optarg, 1, 100, &v) < 0)
                 return -1;
             p->quality = (int)v;
+            break;
+        case OPT_INTERLACE:
+            p->interlace = 1;
+            break;
+        case OPT_LOSSLESS:
+            p->lossless = 1;
+            break;
+        case OPT_COMPRESSION:
+            if (parse_uint("--compression", optarg, 0, 9, &v) < 0)
+                return -1;
+            p->compression = (int)v;
+            break;
+        case OPT_KEEP_METADATA:
+        case OPT_STRIP:
+            if (p->metadata != 0 && p->metadata != (c == OPT_STRIP ? 2 : 1)) {
+                usage_error("--keep-metadata and --strip contradict each other");
+                return -1;
+            }
+            p->metadata = c == OPT_STRIP ? 2 : 1;
             break;
         case OPT_NAME:
             if (ib_name_check(optarg, err, sizeof err) < 0) {
@@ -458,6 +494,14 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
     if (p->files_from != NULL && strcmp(p->files_from, "-") != 0 &&
         access(p->files_from, R_OK) < 0) {
         usage_error("cannot read --files-from '%s': %s", p->files_from, strerror(errno));
+        return -1;
+    }
+    if (p->lossless && p->format[0] != '\0' && strcmp(p->format, "webp") != 0 &&
+        strcmp(p->format, "avif") != 0 && strcmp(p->format, "heic") != 0 &&
+        strcmp(p->format, "heif") != 0 && strcmp(p->format, "jxl") != 0 &&
+        strcmp(p->format, "jp2") != 0 && strcmp(p->format, "png") != 0 &&
+        strcmp(p->format, "tif") != 0 && strcmp(p->format, "tiff") != 0) {
+        usage_error("--lossless: %s has no lossless mode (webp, avif, heif, jxl have)", p->format);
         return -1;
     }
     if (shard_text != NULL) {

@@ -141,6 +141,14 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
             fresh &= up;
         }
     }
+    if (probe.pages > 1 &&
+        !(ib_image_animates(res->out[0].ext) &&
+          (strcmp(probe.loader, "gif") == 0 || strcmp(probe.loader, "webp") == 0)))
+        snprintf(res->message, sizeof res->message, "%.900s: only the first of its %d %s",
+                 job->path, probe.pages,
+                 strcmp(probe.loader, "gif") == 0 || strcmp(probe.loader, "webp") == 0
+                     ? "frames is written (write gif or webp to keep the animation)"
+                     : "pages is written");
     if (plan->dry_run) {
         res->status = IB_STATUS_OK;
         goto done;
@@ -155,7 +163,11 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
         goto done;
     }
 
-    ib_encode_t enc = {.quality = plan->quality};
+    ib_encode_t enc = {.quality = plan->quality,
+                       .interlace = plan->interlace,
+                       .lossless = plan->lossless,
+                       .compression = plan->compression,
+                       .metadata = (ib_metadata_t)plan->metadata};
     snprintf(enc.ext, sizeof enc.ext, "%s", res->out[0].ext);
     if (ib_image_render(job->path, &probe, &r, &enc, plan->n_variants > 0 ? sizes : NULL, n, coded,
                         &err) < 0)

@@ -42,6 +42,10 @@ typedef struct {
     ib_shard_t shard;
     char format[16]; /* "" keeps each input's format */
     int quality;
+    int interlace;
+    int lossless;
+    int compression; /* -1: the format's default */
+    int metadata;    /* ib_metadata_t */
     const char *name_template;
     ib_exists_t if_exists;
     unsigned jobs;

@@ -15,6 +15,7 @@
  */
 #include "image.h"
 
+#include "encode.h"
 #include "ops_vips.h"
 
 #include <errno.h>
@@ -48,37 +49,6 @@ int ib_image_init(const char *prog)
 const char *ib_image_vips_version(void)
 {
     return vips_version_string();
-}
-
-/* libvips' error text as one line: "a; b; c". */
-static void take_vips_error(char *buf, size_t len)
-{
-    const char *e = vips_error_buffer();
-    size_t o = 0;
-    int gap = 0;
-    for (const char *p = e; *p != '\0' && o + 3 < len; p++) {
-        if (*p == '\n') {
-            gap = 1;
-            continue;
-        }
-        if (gap && o > 0) {
-            buf[o++] = ';';
-            buf[o++] = ' ';
-        }
-        gap = 0;
-        buf[o++] = *p;
-    }
-    buf[o] = '\0';
-    if (o == 0)
-        snprintf(buf, len, "libvips gave no reason");
-    vips_error_clear();
-}
-
-static int fail_vips(ib_error_t *err, ib_error_kind_t kind, const char *path)
-{
-    char why[900];
-    take_vips_error(why, sizeof why);
-    return ib_fail(err, kind, "%s: %s", path, why);
 }
 
 static VipsFailOn fail_on(const ib_render_t *r)
@@ -120,7 +90,7 @@ int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib
     VipsImage *im = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
                                              fail_on(r), NULL);
     if (im == NULL)
-        return fail_vips(err, IB_ERR_DECODE, path);
+        return ib_fail_vips(err, IB_ERR_DECODE, path);
 
     unsigned w = (unsigned)im->Xsize, h = (unsigned)im->Ysize;
     int orientation = 1;
@@ -131,6 +101,10 @@ int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib
         orientation = 1;
     probe->orientation = orientation;
     probe->has_alpha = vips_image_hasalpha(im);
+    probe->pages = vips_image_get_n_pages(im);
+    probe->bits = im->BandFmt == VIPS_FORMAT_USHORT  ? 16
+                  : im->BandFmt == VIPS_FORMAT_UCHAR ? 8
+                                                     : 32;
     g_object_unref(im);
 
     if (r->autorotate && orientation >= 5) {
@@ -174,23 +148,16 @@ int ib_image_target_size(const ib_probe_t *probe, const ib_render_t *r, unsigned
     return ib_chain_size(r->chain, probe->width, probe->height, w, h);
 }
 
-static int ext_has_alpha(const char *ext)
+int ib_image_animates(const char *ext)
 {
-    static const char *opaque[] = {"jpg", "jpeg", "jpe", "jfif", "ppm", "pgm", "pnm", "pbm"};
-    for (size_t i = 0; i < sizeof opaque / sizeof opaque[0]; i++)
-        if (strcasecmp(ext, opaque[i]) == 0)
-            return 0;
-    return 1;
+    return strcasecmp(ext, "gif") == 0 || strcasecmp(ext, "webp") == 0;
 }
 
-static int ext_is_lossy(const char *ext)
+static int is_animation(const ib_probe_t *probe, const ib_encode_t *enc)
 {
-    static const char *lossy[] = {"jpg",  "jpeg", "jpe",  "jfif", "webp",
-                                  "avif", "heic", "heif", "jxl",  "jp2"};
-    for (size_t i = 0; i < sizeof lossy / sizeof lossy[0]; i++)
-        if (strcasecmp(ext, lossy[i]) == 0)
-            return 1;
-    return 0;
+    return probe->pages > 1 &&
+           (strcmp(probe->loader, "gif") == 0 || strcmp(probe->loader, "webp") == 0) &&
+           ib_image_animates(enc->ext);
 }
 
 /*
@@ -233,52 +200,93 @@ static VipsImage *load(const char *path, const ib_probe_t *probe, const ib_rende
     return rc == 0 ? upright : NULL;
 }
 
-static int encode(VipsImage *in, const ib_encode_t *enc, ib_encoded_t *out, const char *path,
-                  ib_error_t *err)
+/* Runs the chain from op `first` on one image, sized to size if given. */
+static VipsImage *finish(VipsImage *in, const ib_render_t *r, unsigned first, const ib_size_t *size)
 {
-    VipsImage *flat = NULL;
-    if (!ext_has_alpha(enc->ext) && vips_image_hasalpha(in)) {
-        double white =
-            (in->Type == VIPS_INTERPRETATION_RGB16 || in->Type == VIPS_INTERPRETATION_GREY16)
-                ? 65535.0
-                : 255.0;
-        VipsArrayDouble *bg = vips_array_double_newv(1, white);
-        int frc = vips_flatten(in, &flat, "background", bg, NULL);
-        vips_area_unref(VIPS_AREA(bg));
-        if (frc != 0)
-            return fail_vips(err, IB_ERR_DECODE, path);
-        in = flat;
-    }
+    VipsImage *out = ib_chain_apply(in, r->chain, first);
+    if (out == NULL || size == NULL ||
+        ((int)size->width == out->Xsize && (int)size->height == out->Ysize))
+        return out;
+    VipsImage *sized;
+    int rc = vips_thumbnail_image(out, &sized, (int)size->width, "height", (int)size->height,
+                                  "size", VIPS_SIZE_FORCE, "no_rotate", TRUE, NULL);
+    g_object_unref(out);
+    return rc == 0 ? sized : NULL;
+}
 
-    char suffix[64];
-    if (enc->quality > 0 && ext_is_lossy(enc->ext))
-        snprintf(suffix, sizeof suffix, ".%s[Q=%d]", enc->ext, enc->quality);
+/*
+ * Every frame of an animation through the chain, joined back into one
+ * tall image with the frame delays and loop count of the input.
+ */
+static VipsImage *animate(VipsImage *all, const ib_render_t *r, const ib_size_t *size)
+{
+    int ph = vips_image_get_page_height(all);
+    int n = all->Ysize / ph;
+    VipsImage **frames = g_new0(VipsImage *, n);
+    VipsImage *joined = NULL;
+    const ib_chain_t *c = r->chain;
+    int i;
+    for (i = 0; i < n; i++) {
+        VipsImage *frame;
+        if (vips_extract_area(all, &frame, 0, i * ph, all->Xsize, ph, NULL) != 0)
+            break;
+        unsigned first = 0;
+        if (c->n > 0 && c->op[0].kind == IB_OP_RESIZE) {
+            unsigned w, h;
+            ib_geometry_apply(&c->op[0].geom, (unsigned)all->Xsize, (unsigned)ph, &w, &h);
+            VipsImage *small;
+            int rc = vips_thumbnail_image(frame, &small, (int)w, "height", (int)h, "size",
+                                          VIPS_SIZE_FORCE, "no_rotate", TRUE, NULL);
+            g_object_unref(frame);
+            if (rc != 0)
+                break;
+            frame = small;
+            first = 1;
+        }
+        frames[i] = finish(frame, r, first, size);
+        g_object_unref(frame);
+        if (frames[i] == NULL)
+            break;
+        if (frames[i]->Xsize != frames[0]->Xsize || frames[i]->Ysize != frames[0]->Ysize) {
+            vips_error("animation", "frame %d came out %dx%d, frame 0 %dx%d", i, frames[i]->Xsize,
+                       frames[i]->Ysize, frames[0]->Xsize, frames[0]->Ysize);
+            i++;
+            break;
+        }
+    }
+    if (i == n && vips_arrayjoin(frames, &joined, n, "across", 1, NULL) == 0) {
+        vips_image_set_int(joined, VIPS_META_PAGE_HEIGHT, frames[0]->Ysize);
+        int *delay, count;
+        if (vips_image_get_typeof(all, "delay") &&
+            vips_image_get_array_int(all, "delay", &delay, &count) == 0)
+            vips_image_set_array_int(joined, "delay", delay, count);
+        int loop;
+        if (vips_image_get_typeof(all, "loop") && vips_image_get_int(all, "loop", &loop) == 0)
+            vips_image_set_int(joined, "loop", loop);
+    }
+    for (int k = 0; k < n; k++)
+        if (frames[k] != NULL)
+            g_object_unref(frames[k]);
+    g_free(frames);
+    return joined;
+}
+
+/* The decoded input in the colour space the ops work in; *used as load(). */
+static VipsImage *open_input(const char *path, const ib_probe_t *probe, const ib_render_t *r,
+                             const ib_encode_t *enc, const ib_size_t *hint, unsigned *used)
+{
+    VipsImage *loaded;
+    *used = 0;
+    if (is_animation(probe, enc))
+        loaded = vips_image_new_from_file(path, "n", -1, "access", VIPS_ACCESS_RANDOM, "fail_on",
+                                          fail_on(r), NULL);
     else
-        snprintf(suffix, sizeof suffix, ".%s", enc->ext);
-
-    VipsTarget *target = vips_target_new_to_memory();
-    int rc = vips_image_write_to_target(in, suffix, target, NULL);
-    VipsBlob *blob = NULL;
-    if (rc == 0)
-        g_object_get(target, "blob", &blob, NULL);
-    size_t len = 0;
-    const void *data = blob != NULL ? vips_blob_get(blob, &len) : NULL;
-    if (rc != 0)
-        fail_vips(err, IB_ERR_DECODE, path);
-    else if (data == NULL || len == 0)
-        rc = ib_fail(err, IB_ERR_INTERNAL, "%s: the encoder produced no data", path);
-    else {
-        out->data = g_memdup2(data, len);
-        out->len = len;
-        out->width = (unsigned)in->Xsize;
-        out->height = (unsigned)in->Ysize;
-    }
-    if (blob != NULL)
-        vips_area_unref(VIPS_AREA(blob));
-    g_object_unref(target);
-    if (flat != NULL)
-        g_object_unref(flat);
-    return rc == 0 ? 0 : -1;
+        loaded = load(path, probe, r, hint, used);
+    if (loaded == NULL)
+        return NULL;
+    VipsImage *coloured = ib_encode_colour(loaded, enc);
+    g_object_unref(loaded);
+    return coloured;
 }
 
 int ib_image_render(const char *path, const ib_probe_t *probe, const ib_render_t *r,
@@ -299,41 +307,36 @@ int ib_image_render(const char *path, const ib_probe_t *probe, const ib_render_t
             largest = &sizes[i];
 
     unsigned used;
-    VipsImage *loaded = load(path, probe, r, largest, &used);
-    if (loaded == NULL)
-        return fail_vips(err, IB_ERR_DECODE, path);
-    VipsImage *result = ib_chain_apply(loaded, r->chain, used);
-    g_object_unref(loaded);
-    if (result == NULL)
-        return fail_vips(err, IB_ERR_DECODE, path);
-    if (sizes == NULL) {
-        int rc = encode(result, enc, out, path, err);
-        g_object_unref(result);
-        return rc;
+    VipsImage *input = open_input(path, probe, r, enc, largest, &used);
+    if (input == NULL)
+        return ib_fail_vips(err, IB_ERR_DECODE, path);
+    int animated = is_animation(probe, enc);
+    /* Several outputs from one decode read it several times. */
+    if (n > 1 || animated) {
+        VipsImage *mem = vips_image_copy_memory(input);
+        g_object_unref(input);
+        if (mem == NULL)
+            return ib_fail_vips(err, IB_ERR_DECODE, path);
+        input = mem;
     }
-
-    /* Several reads of one decode: keep it in memory. */
-    VipsImage *base = n > 1 ? vips_image_copy_memory(result) : result;
-    if (n > 1)
-        g_object_unref(result);
-    if (base == NULL)
-        return fail_vips(err, IB_ERR_DECODE, path);
     int rc = 0;
     for (unsigned i = 0; i < n && rc == 0; i++) {
-        VipsImage *sized = NULL;
-        if ((int)sizes[i].width == base->Xsize && (int)sizes[i].height == base->Ysize) {
-            sized = base;
-            g_object_ref(sized);
-        } else if (vips_thumbnail_image(base, &sized, (int)sizes[i].width, "height",
-                                        (int)sizes[i].height, "size", VIPS_SIZE_FORCE, "no_rotate",
-                                        TRUE, NULL) != 0) {
-            rc = fail_vips(err, IB_ERR_DECODE, path);
+        const ib_size_t *size = sizes != NULL ? &sizes[i] : NULL;
+        VipsImage *result = animated ? animate(input, r, size) : finish(input, r, used, size);
+        if (result == NULL) {
+            rc = ib_fail_vips(err, IB_ERR_DECODE, path);
             break;
         }
-        rc = encode(sized, enc, &out[i], path, err);
-        g_object_unref(sized);
+        if (n == 1 && !animated) {
+            /* The only reader: drop our reference so the pipeline streams. */
+            g_object_unref(input);
+            input = NULL;
+        }
+        rc = ib_encode(result, enc, &out[i], path, err);
+        g_object_unref(result);
     }
-    g_object_unref(base);
+    if (input != NULL)
+        g_object_unref(input);
     if (rc != 0)
         for (unsigned i = 0; i < n; i++)
             ib_encoded_free(&out[i]);

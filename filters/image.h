@@ -18,6 +18,8 @@ typedef struct {
     unsigned height;
     int orientation; /* EXIF 1-8 */
     int has_alpha;
+    int pages;       /* frames of an animation or pages of a document */
+    int bits;        /* 8 or 16 (or 32 for float images) per sample */
     char loader[32]; /* libvips loader nickname without "load", e.g. "jpeg" */
 } ib_probe_t;
 
@@ -28,9 +30,19 @@ typedef struct {
     uint64_t max_pixels; /* 0: no limit */
 } ib_render_t;
 
+typedef enum {
+    IB_META_DEFAULT, /* strip EXIF, XMP and IPTC; keep the ICC profile */
+    IB_META_KEEP,    /* keep EXIF and XMP too (orientation reset to 1) */
+    IB_META_STRIP,   /* strip everything, ICC profile included */
+} ib_metadata_t;
+
 typedef struct {
-    char ext[16]; /* the output's extension, which also picks the saver */
-    int quality;  /* 0: the format's default */
+    char ext[16];    /* the output's extension, which also picks the saver */
+    int quality;     /* 0: the format's default */
+    int interlace;   /* progressive JPEG, Adam7 PNG */
+    int lossless;    /* WebP, AVIF/HEIF, JPEG XL */
+    int compression; /* PNG zlib level 0-9; -1: the default */
+    ib_metadata_t metadata;
 } ib_encode_t;
 
 typedef struct {
@@ -48,6 +60,9 @@ const char *ib_image_vips_version(void);
 
 /* Reads the header only. */
 int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib_error_t *err);
+
+/* Whether output with this extension keeps every frame of an animation. */
+int ib_image_animates(const char *ext);
 
 /* Whether libvips here can write files with this extension (e.g. "webp"). */
 int ib_image_can_save(const char *ext);
@@ -75,5 +90,8 @@ int ib_image_render(const char *path, const ib_probe_t *probe, const ib_render_t
                     const ib_encode_t *enc, const ib_size_t *sizes, unsigned n, ib_encoded_t *out,
                     ib_error_t *err);
 void ib_encoded_free(ib_encoded_t *out);
+
+/* The quality a lossy format gets when none is asked for; 0 for others. */
+int ib_image_default_quality(const char *ext);
 
 #endif

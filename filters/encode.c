@@ -1,0 +1,210 @@
+/*
+ * Colour, metadata and encoding. See encode.h.
+ *
+ * NOTES
+ * - Colour: outputs that hold 8 bits get sRGB pixels tagged with an sRGB
+ *   profile, whatever profile the input carried: browsers and thumbnails
+ *   viewers that ignore profiles then still show the right colours.
+ *   16-bit PNG/TIFF outputs keep their input's profile and depth.
+ * - A broken embedded profile is not a reason to lose the image: the
+ *   pixels go out unconverted.
+ */
+#include "encode.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+int ib_fail_vips(ib_error_t *err, ib_error_kind_t kind, const char *path)
+{
+    char why[900];
+    size_t o = 0;
+    int gap = 0;
+    for (const char *p = vips_error_buffer(); *p != '\0' && o + 3 < sizeof why; p++) {
+        if (*p == '\n') {
+            gap = 1;
+            continue;
+        }
+        if (gap && o > 0) {
+            why[o++] = ';';
+            why[o++] = ' ';
+        }
+        gap = 0;
+        why[o++] = *p;
+    }
+    why[o] = '\0';
+    vips_error_clear();
+    return ib_fail(err, kind, "%s: %s", path, o > 0 ? why : "libvips gave no reason");
+}
+
+static int ext_in(const char *ext, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(ext, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
+#define EXT_IN(ext, ...)                                                                           \
+    ext_in((ext), (const char *const[]){__VA_ARGS__},                                              \
+           sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+
+int ib_encode_is_8bit(const char *ext)
+{
+    return EXT_IN(ext, "jpg", "jpeg", "jpe", "jfif", "webp", "gif", "avif", "heic", "heif");
+}
+
+static int has_alpha_channel(const char *ext)
+{
+    return !EXT_IN(ext, "jpg", "jpeg", "jpe", "jfif", "ppm", "pgm", "pnm", "pbm");
+}
+
+int ib_image_default_quality(const char *ext)
+{
+    if (EXT_IN(ext, "jpg", "jpeg", "jpe", "jfif"))
+        return 85;
+    if (EXT_IN(ext, "webp"))
+        return 80;
+    if (EXT_IN(ext, "avif", "heic", "heif"))
+        return 50;
+    if (EXT_IN(ext, "jxl", "jp2"))
+        return 75;
+    return 0;
+}
+
+VipsImage *ib_encode_colour(VipsImage *in, const ib_encode_t *enc)
+{
+    VipsImage *out = NULL;
+    int cmyk = in->Type == VIPS_INTERPRETATION_CMYK;
+    int tagged = vips_image_get_typeof(in, VIPS_META_ICC_NAME) != 0;
+    int eight = ib_encode_is_8bit(enc->ext) || in->BandFmt == VIPS_FORMAT_UCHAR;
+
+    if (cmyk) {
+        if (vips_icc_transform(in, &out, "srgb", "embedded", TRUE, "input_profile", "cmyk",
+                               "intent", VIPS_INTENT_RELATIVE, NULL) == 0)
+            return out;
+        vips_error_clear();
+        return vips_colourspace(in, &out, VIPS_INTERPRETATION_sRGB, NULL) ? NULL : out;
+    }
+    if (tagged && eight && enc->metadata != IB_META_KEEP) {
+        if (vips_icc_transform(in, &out, "srgb", "embedded", TRUE, "intent", VIPS_INTENT_RELATIVE,
+                               "depth", 8, NULL) == 0)
+            return out;
+        vips_error_clear();
+    }
+    g_object_ref(in);
+    return in;
+}
+
+static void *drop_field(VipsImage *im, const char *name, GValue *value, void *data)
+{
+    (void)value;
+    (void)data;
+    if (strncmp(name, "exif-", 5) == 0 || strcmp(name, VIPS_META_XMP_NAME) == 0 ||
+        strcmp(name, VIPS_META_IPTC_NAME) == 0 || strcmp(name, VIPS_META_PHOTOSHOP_NAME) == 0 ||
+        strcmp(name, VIPS_META_ORIENTATION) == 0)
+        vips_image_remove(im, name);
+    return NULL;
+}
+
+/* A copy of in whose metadata follows the policy; new reference or NULL. */
+static VipsImage *apply_metadata(VipsImage *in, ib_metadata_t policy)
+{
+    VipsImage *out;
+    if (vips_copy(in, &out, NULL) != 0)
+        return NULL;
+    if (policy == IB_META_DEFAULT) {
+        /* Collect the names first: removing while mapping is not safe. */
+        gchar **names = vips_image_get_fields(out);
+        for (int i = 0; names[i] != NULL; i++)
+            drop_field(out, names[i], NULL, NULL);
+        g_strfreev(names);
+    } else if (policy == IB_META_KEEP) {
+        /* The pixels are upright now; a kept orientation tag would turn
+         * them again in every viewer. */
+        vips_image_set_int(out, VIPS_META_ORIENTATION, 1);
+    }
+    return out;
+}
+
+/* Appends "name" or "name=value" (value >= 0) to a saver option list. */
+static void add_option(char *opts, size_t len, const char *name, int value)
+{
+    size_t n = strlen(opts);
+    if (value >= 0)
+        snprintf(opts + n, len - n, "%s%s=%d", n ? "," : "", name, value);
+    else
+        snprintf(opts + n, len - n, "%s%s", n ? "," : "", name);
+}
+
+static void saver_options(const ib_encode_t *enc, char *opts, size_t len)
+{
+    const char *ext = enc->ext;
+    opts[0] = '\0';
+    int q = enc->quality > 0 ? enc->quality : ib_image_default_quality(ext);
+    int lossless_ok = EXT_IN(ext, "webp", "avif", "heic", "heif", "jxl", "jp2");
+    if (enc->lossless && lossless_ok)
+        add_option(opts, len, "lossless", -1);
+    else if (q > 0)
+        add_option(opts, len, "Q", q);
+    if (enc->interlace && EXT_IN(ext, "jpg", "jpeg", "jpe", "jfif", "png"))
+        add_option(opts, len, "interlace", -1);
+    if (enc->compression >= 0 && EXT_IN(ext, "png"))
+        add_option(opts, len, "compression", enc->compression);
+    if (enc->metadata == IB_META_STRIP)
+        add_option(opts, len, "strip", -1);
+}
+
+int ib_encode(VipsImage *in, const ib_encode_t *enc, ib_encoded_t *out, const char *path,
+              ib_error_t *err)
+{
+    VipsImage *base = vips_image_new();
+    VipsImage **t = (VipsImage **)vips_object_local_array(VIPS_OBJECT(base), 3);
+    int rc = -1;
+
+    if (!has_alpha_channel(enc->ext) && vips_image_hasalpha(in)) {
+        double white = in->BandFmt == VIPS_FORMAT_USHORT ? 65535.0 : 255.0;
+        VipsArrayDouble *bg = vips_array_double_newv(1, white);
+        int frc = vips_flatten(in, &t[0], "background", bg, NULL);
+        vips_area_unref(VIPS_AREA(bg));
+        if (frc != 0)
+            goto vips_failed;
+        in = t[0];
+    }
+    t[1] = apply_metadata(in, enc->metadata);
+    if (t[1] == NULL)
+        goto vips_failed;
+    in = t[1];
+
+    char opts[128], suffix[160];
+    saver_options(enc, opts, sizeof opts);
+    snprintf(suffix, sizeof suffix, ".%s%s%s%s", enc->ext, opts[0] ? "[" : "", opts,
+             opts[0] ? "]" : "");
+    VipsTarget *target = vips_target_new_to_memory();
+    if (vips_image_write_to_target(in, suffix, target, NULL) != 0) {
+        g_object_unref(target);
+        goto vips_failed;
+    }
+    VipsBlob *blob = NULL;
+    g_object_get(target, "blob", &blob, NULL);
+    size_t len = 0;
+    const void *data = blob != NULL ? vips_blob_get(blob, &len) : NULL;
+    if (data != NULL && len > 0) {
+        out->data = g_memdup2(data, len);
+        out->len = len;
+        out->width = (unsigned)in->Xsize;
+        out->height = (unsigned)vips_image_get_page_height(in);
+        rc = 0;
+    } else {
+        ib_fail(err, IB_ERR_INTERNAL, "%s: the encoder produced no data", path);
+    }
+    if (blob != NULL)
+        vips_area_unref(VIPS_AREA(blob));
+    g_object_unref(target);
+    g_object_unref(base);
+    return rc;
+
+vips_failed:
+    g_object_unref(base);
+    return ib_fail_vips(err, IB_ERR_DECODE, path);
+}
