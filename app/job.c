@@ -89,7 +89,8 @@ static void pick_format(const ib_plan_t *plan, const char *path, ib_output_info_
 
 void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void *result)
 {
-    const ib_plan_t *plan = ctx;
+    const ib_job_ctx_t *jc = ctx;
+    const ib_plan_t *plan = jc->plan;
     const ib_job_t *job = data;
     ib_result_t *res = result;
     ib_error_t err = {0};
@@ -132,6 +133,12 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
         sizes[i] = (ib_size_t){o->width, o->height};
         if (ib_job_output_path(plan, job, o, dest[i], sizeof dest[i]) < 0) {
             ib_fail(&err, IB_ERR_WRITE, "%s: output path too long", job->path);
+            goto failed;
+        }
+        if (jc->claims != NULL && ib_claims_take(jc->claims, dest[i]) == 0) {
+            ib_fail(&err, IB_ERR_COLLISION,
+                    "%s: output %s is also the output of another input of this run", job->path,
+                    dest[i]);
             goto failed;
         }
         if (!plan->dry_run) {

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include "claims.h"
 #include "error.h"
 #include "plan.h"
 #include "pool.h"
@@ -44,7 +45,13 @@ typedef struct {
 
 _Static_assert(sizeof(ib_result_t) <= IB_RESULT_MAX, "a result must fit in one frame");
 
-/* The pool's callbacks; ctx is the plan. */
+/* What every worker is given: the plan and the shared output claims. */
+typedef struct {
+    const ib_plan_t *plan;
+    ib_claims_t *claims;
+} ib_job_ctx_t;
+
+/* The pool's callbacks; ctx is an ib_job_ctx_t. */
 int ib_job_init(void *ctx);
 void ib_job_run(void *ctx, ib_worker_t *self, const void *job, size_t len, void *result);
 

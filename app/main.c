@@ -35,6 +35,7 @@ typedef struct {
 
 typedef struct {
     ib_plan_t plan;
+    ib_job_ctx_t job_ctx;
     ib_pool_t *pool;
     ib_scan_t *scan;
     ib_report_t *report;
@@ -45,7 +46,11 @@ typedef struct {
     int has_item;
     int scan_done;
     int interrupted;
+    int64_t interrupted_ms;
 } ib_run_t;
+
+/* How long images in progress may take to finish after the first Ctrl-C. */
+#define GRACE_MS 10000
 
 static inflight_t *find_inflight(ib_run_t *run, uint64_t seq)
 {
@@ -139,6 +144,7 @@ static void interrupt(ib_run_t *run, const ib_pool_event_t *ev)
         /* Stop handing out work; what is running finishes. */
         uint64_t first, end;
         run->interrupted = 1;
+        run->interrupted_ms = ib_pool_now_ms();
         ib_pool_cancel(run->pool, &first, &end);
         for (uint64_t s = first; s < end; s++) {
             inflight_t *f = find_inflight(run, s);
@@ -152,14 +158,23 @@ static void interrupt(ib_run_t *run, const ib_pool_event_t *ev)
                     ev->signo == SIGINT ? "interrupted" : "terminated");
         return;
     }
+    run->interrupted = 2;
     ib_pool_kill(run->pool);
 }
 
 static int run_pool(ib_run_t *run)
 {
     char err[512];
+    /* Sized for a large batch; pages nobody touches are never allocated. */
+    run->job_ctx.plan = &run->plan;
+    run->job_ctx.claims = ib_claims_new(4u << 20);
+    if (run->job_ctx.claims == NULL)
+        fprintf(stderr,
+                "imgbatch: warning: no room for the output claims table (%s): "
+                "outputs shared by two inputs will not be detected\n",
+                strerror(errno));
     ib_pool_config_t cfg = {
-        .ctx = &run->plan,
+        .ctx = &run->job_ctx,
         .init = ib_job_init,
         .run = ib_job_run,
         .workers = run->plan.jobs,
@@ -187,6 +202,13 @@ static int run_pool(ib_run_t *run)
         /* Waiting with an image in hand means the queue is full: look
          * again soon. Otherwise wake only to redraw the progress line. */
         int wait_ms = run->has_item && !run->interrupted ? 20 : 100;
+        if (run->interrupted == 1 && ib_pool_now_ms() - run->interrupted_ms > GRACE_MS) {
+            if (!run->plan.quiet)
+                fprintf(stderr, "imgbatch: images still running after %d s: stopping them\n",
+                        GRACE_MS / 1000);
+            run->interrupted = 2;
+            ib_pool_kill(run->pool);
+        }
         ib_pool_event_t ev;
         ib_pool_next(run->pool, wait_ms, &ev);
         switch (ev.kind) {
@@ -241,8 +263,11 @@ int main(int argc, char **argv)
     ib_run_t run;
     memset(&run, 0, sizeof run);
     int rc = ib_cli_parse(argc, argv, &run.plan);
-    if (rc != 0)
+    if (rc != 0) {
+        free(run.plan.includes);
+        free(run.plan.excludes);
         return rc > 0 ? IB_EXIT_OK : IB_EXIT_USAGE;
+    }
 
     ib_scan_opts_t so = {
         .hidden = run.plan.hidden,
@@ -282,6 +307,7 @@ int main(int argc, char **argv)
     ib_scan_free(run.scan);
     ib_report_free(run.report);
     free(run.inflight);
+    ib_claims_free(run.job_ctx.claims);
     free(run.plan.includes);
     free(run.plan.excludes);
     if (so.list != NULL && so.list != stdin)

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -227,6 +228,14 @@ static double rate(const ib_report_t *r, double elapsed)
     return elapsed > 0 ? n / elapsed : 0;
 }
 
+static int terminal_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
+        return ws.ws_col;
+    return 80;
+}
+
 void ib_report_tick(ib_report_t *r)
 {
     if (!r->live)
@@ -237,10 +246,26 @@ void ib_report_tick(ib_report_t *r)
         return;
     r->last_draw = t;
     unsigned long done = r->ok + r->skipped + r->failed;
-    char total[32];
+    double speed = rate(r, t - r->started);
+    char total[32], eta[32] = "", tail[160];
     snprintf(total, sizeof total, r->scan_done ? "%lu" : "%lu+", r->queued);
-    fprintf(stderr, "\r\033[Kimgbatch: %lu/%s done, %lu failed, %.1f images/s", done, total,
-            r->failed, rate(r, t - r->started));
+    /* The ETA is only honest once the total is known. */
+    if (r->scan_done && speed > 0 && r->queued > done) {
+        unsigned long left = (unsigned long)((r->queued - done) / speed + 0.5);
+        snprintf(eta, sizeof eta, " ETA %lu:%02lu", left / 60, left % 60);
+    }
+    snprintf(tail, sizeof tail, " %lu/%s, %lu failed, %.1f img/s%s", done, total, r->failed, speed,
+             eta);
+    double frac = r->queued > 0 ? (double)done / r->queued : 0;
+    int width = terminal_width() - (int)strlen(tail) - 8;
+    if (width > 40)
+        width = 40;
+    char bar[48];
+    int filled = width > 0 ? (int)(frac * width) : 0;
+    for (int i = 0; i < width && i < (int)sizeof bar - 1; i++)
+        bar[i] = i < filled ? '#' : '-';
+    bar[width > 0 ? width : 0] = '\0';
+    fprintf(stderr, "\r\033[K[%s] %3d%%%s", bar, (int)(frac * 100), tail);
     fflush(stderr);
     r->line_shown = 1;
 }

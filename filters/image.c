@@ -123,6 +123,9 @@ int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib
 
 int ib_image_can_save(const char *ext)
 {
+    /* libvips' own format has a target saver that only works on files. */
+    if (strcasecmp(ext, "v") == 0 || strcasecmp(ext, "vips") == 0)
+        return 0;
     char suffix[32];
     snprintf(suffix, sizeof suffix, ".%s", ext);
     const char *saver = vips_foreign_find_save_target(suffix);

@@ -123,6 +123,10 @@ static void child_setup(ib_pool_t *p, unsigned idx, int wfd)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGCHLD, &sa, NULL);
     sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGALRM, &sa, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     close(self_pipe[0]);
     close(self_pipe[1]);
     for (unsigned i = 0; i < p->cfg.workers; i++)
@@ -308,7 +312,8 @@ static int bury(ib_pool_t *p, unsigned idx, ib_pool_event_t *ev)
         ev->seq = claim - 1;
         ev->worker = idx;
         ev->pid = w->pid;
-        ev->timed_out = w->timed_out;
+        ev->timed_out = w->timed_out || (p->cfg.timeout_ms > 0 && WIFSIGNALED(status) &&
+                                         WTERMSIG(status) == SIGALRM);
         if (WIFSIGNALED(status))
             ev->signo = WTERMSIG(status);
         else
@@ -349,6 +354,10 @@ static int bury(ib_pool_t *p, unsigned idx, ib_pool_event_t *ev)
     return lost ? 1 : take_fatal(p, ev);
 }
 
+/* A worker ends itself with SIGALRM when its job overruns; this is how much
+ * later the parent kills it if that did not happen. */
+#define TIMEOUT_BACKSTOP_MS 2000
+
 static void check_timeouts(ib_pool_t *p, int64_t now, int *wait_ms)
 {
     if (p->cfg.timeout_ms == 0)
@@ -357,7 +366,8 @@ static void check_timeouts(ib_pool_t *p, int64_t now, int *wait_ms)
         worker_t *w = &p->w[i];
         if (w->pid <= 0 || w->timed_out || atomic_load(&p->slots[i].state) != IB_WORKER_BUSY)
             continue;
-        int64_t due = atomic_load(&p->slots[i].started_ms) + p->cfg.timeout_ms;
+        int64_t due =
+            atomic_load(&p->slots[i].started_ms) + p->cfg.timeout_ms + TIMEOUT_BACKSTOP_MS;
         if (now >= due) {
             w->timed_out = 1;
             kill(w->pid, SIGKILL);

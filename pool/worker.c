@@ -7,6 +7,7 @@
 #include "pool_private.h"
 
 #include <signal.h>
+#include <sys/time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -41,6 +42,12 @@ unsigned ib_worker_index(const ib_worker_t *self)
     return self->index;
 }
 
+static void set_alarm(unsigned ms)
+{
+    struct itimerval it = {.it_value = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
 void ib_worker_main(const ib_pool_config_t *cfg, ib_worker_t *self)
 {
     unsigned char *job = malloc(cfg->job_size);
@@ -66,7 +73,12 @@ void ib_worker_main(const ib_pool_config_t *cfg, ib_worker_t *self)
         memset(frame, 0, IB_FRAME_SIZE);
         ib_frame_header_t hdr = {.seq = seq, .magic = IB_FRAME_MAGIC};
         memcpy(frame, &hdr, sizeof hdr);
+        /* The worker times itself: an overrun ends it with SIGALRM while
+         * it still holds this job, so the parent can never blame the next
+         * one. The parent's own kill is only a backstop. */
+        set_alarm(cfg->timeout_ms);
         cfg->run(cfg->ctx, self, job, len, frame + sizeof hdr);
+        set_alarm(0);
         atomic_store(&self->slot->guard_len, 0);
 
         /* The result goes out before the claim is dropped: the parent
