@@ -47,6 +47,10 @@ enum {
     OPT_COMPRESSION,
     OPT_KEEP_METADATA,
     OPT_STRIP,
+    OPT_MAX_MEMORY,
+    OPT_MAX_ERRORS,
+    OPT_FAIL_FAST,
+    OPT_IN_PLACE,
 };
 
 static const struct option long_opts[] = {
@@ -67,6 +71,10 @@ static const struct option long_opts[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"max-pixels", required_argument, NULL, OPT_MAX_PIXELS},
     {"worker-jobs", required_argument, NULL, OPT_WORKER_JOBS},
+    {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
+    {"max-errors", required_argument, NULL, OPT_MAX_ERRORS},
+    {"fail-fast", no_argument, NULL, OPT_FAIL_FAST},
+    {"in-place", no_argument, NULL, OPT_IN_PLACE},
     {"no-autorotate", no_argument, NULL, OPT_NO_AUTOROTATE},
     {"lenient", no_argument, NULL, OPT_LENIENT},
     {"hidden", no_argument, NULL, OPT_HIDDEN},
@@ -112,6 +120,8 @@ static void print_help(void)
           "\n"
           "Output:\n"
           "  -o, --output DIR        output root (created as needed)\n"
+          "      --in-place          replace each input (written aside, then renamed over it;\n"
+          "                          the original stays if anything fails)\n"
           "      --base DIR          mirror files named one by one relative to DIR\n"
           "  -F, --format FMT        same (default), jpg, png, webp, tiff, gif, avif, heif\n"
           "      --quality N         encoder quality 1-100 (defaults: JPEG 85, WebP 80,\n"
@@ -132,6 +142,8 @@ static void print_help(void)
           "      --no-autorotate     keep pixels as stored, ignoring EXIF orientation\n"
           "      --lenient           accept images the decoder warns about\n"
           "      --max-pixels N      refuse images larger than N pixels (default 268402689)\n"
+          "      --max-memory SIZE   memory a worker may use for an image, e.g. 512M or\n"
+          "                          2G; an image that needs more fails, the run goes on\n"
           "\n"
           "Scanning:\n"
           "      --hidden            include hidden files and directories\n"
@@ -150,6 +162,8 @@ static void print_help(void)
           "  -j, --jobs N            worker processes (default: CPUs available)\n"
           "      --timeout SEC       give up on an image after SEC seconds\n"
           "      --worker-jobs N     replace each worker after N images\n"
+          "      --fail-fast         stop at the first failure (running images finish)\n"
+          "      --max-errors N      stop after N failures\n"
           "      --dry-run           show what would be written, write nothing\n"
           "      --json              one JSON object per line on stdout\n"
           "      --progress WHEN     auto (default), always, never\n"
@@ -185,6 +199,42 @@ static int parse_uint(const char *opt, const char *s, unsigned long long min,
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+/* "512M", "2G", "1048576": bytes, at least 64 MiB. */
+static int parse_size(const char *opt, const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    uint64_t unit = 1;
+    switch (*end) {
+    case 'k':
+    case 'K':
+        unit = 1ULL << 10, end++;
+        break;
+    case 'm':
+    case 'M':
+        unit = 1ULL << 20, end++;
+        break;
+    case 'g':
+    case 'G':
+        unit = 1ULL << 30, end++;
+        break;
+    case 't':
+    case 'T':
+        unit = 1ULL << 40, end++;
+        break;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (errno != 0 || end == s || *end != '\0' || !(v > 0) || v * unit < (double)(64ULL << 20) ||
+        v * unit > 1e15) {
+        usage_error("%s wants a size of at least 64M, like 512M or 2G, not '%s'", opt, s);
+        return -1;
+    }
+    *out = (uint64_t)(v * unit);
     return 0;
 }
 
@@ -405,6 +455,21 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
                 return -1;
             p->worker_jobs = (unsigned)v;
             break;
+        case OPT_MAX_MEMORY:
+            if (parse_size("--max-memory", optarg, &p->max_memory) < 0)
+                return -1;
+            break;
+        case OPT_MAX_ERRORS:
+            if (parse_uint("--max-errors", optarg, 1, UINT_MAX, &v) < 0)
+                return -1;
+            p->max_errors = (unsigned)v;
+            break;
+        case OPT_FAIL_FAST:
+            p->max_errors = 1;
+            break;
+        case OPT_IN_PLACE:
+            p->in_place = 1;
+            break;
         case OPT_NO_AUTOROTATE:
             p->autorotate = 0;
             break;
@@ -522,8 +587,16 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
                     p->name_template);
         return -1;
     }
-    if (p->output == NULL && !p->dry_run) {
-        usage_error("no output directory: give -o DIR");
+    if (p->in_place && p->output != NULL) {
+        usage_error("--in-place writes over the inputs: leave out -o %s", p->output);
+        return -1;
+    }
+    if (p->in_place && p->n_variants > 0) {
+        usage_error("--in-place and --variant: several outputs cannot all replace one input");
+        return -1;
+    }
+    if (p->output == NULL && !p->dry_run && !p->in_place) {
+        usage_error("no output directory: give -o DIR (or --in-place)");
         return -1;
     }
     if (p->output != NULL) {

@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "image.h"
 #include "naming.h"
@@ -15,8 +17,28 @@
 
 int ib_job_init(void *ctx)
 {
-    (void)ctx;
-    return ib_image_init("imgbatch");
+    const ib_job_ctx_t *jc = ctx;
+    if (ib_image_init("imgbatch") != 0)
+        return -1;
+    /* The limit is room for images on top of what a started worker already
+     * holds: libvips reserves a few hundred MB of address space for its
+     * threads and allocator before it reads a pixel, which says nothing
+     * about the memory an image costs. An image that needs more fails on
+     * its own (an allocation fails, or the worker dies and is replaced). */
+    if (jc->plan->max_memory > 0) {
+        unsigned long pages = 0;
+        FILE *f = fopen("/proc/self/statm", "re");
+        if (f != NULL) {
+            if (fscanf(f, "%lu", &pages) != 1)
+                pages = 0;
+            fclose(f);
+        }
+        rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + jc->plan->max_memory;
+        struct rlimit rl = {.rlim_cur = limit, .rlim_max = limit};
+        if (setrlimit(RLIMIT_AS, &rl) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 int ib_job_output_path(const ib_plan_t *plan, const ib_job_t *job, const ib_output_info_t *o,
@@ -29,6 +51,18 @@ int ib_job_output_path(const ib_plan_t *plan, const ib_job_t *job, const ib_outp
                         .variant = o->variant >= 0 && (unsigned)o->variant < plan->n_variants
                                        ? plan->variants[o->variant].name
                                        : NULL};
+    if (plan->in_place) {
+        /* Beside the input, under its own name (or its stem with the new
+         * extension when -F changes the format). */
+        char dir[PATH_MAX];
+        const char *slash = strrchr(job->path, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash != NULL ? (int)(slash - job->path) : 1,
+                 slash != NULL ? job->path : ".");
+        if (dir[0] == '\0')
+            snprintf(dir, sizeof dir, "/");
+        v.rel = slash != NULL ? slash + 1 : job->path;
+        return ib_name_render(dir, "{stem}.{ext}", &v, out, cap);
+    }
     return ib_name_render(plan->output, plan->name_template, &v, out, cap);
 }
 
@@ -55,10 +89,15 @@ static int up_to_date(const ib_plan_t *plan, const ib_job_t *job, const char *de
     if (plan->if_exists == IB_EXISTS_FAIL)
         return ib_fail(err, IB_ERR_WRITE, "%s: output %s already exists (--if-exists fail)",
                        job->path, dest);
+    char recipe[sizeof plan->recipe];
+    int tagged = ib_output_recipe(dest, recipe, sizeof recipe);
+    if (strcmp(dest, job->path) == 0)
+        /* Replaced in place: only the recipe it carries can tell that this
+         * file is already our output, not an original. */
+        return tagged && strcmp(recipe, plan->recipe) == 0;
     if (stat(job->path, &in) < 0 || !newer_or_same(&out, &in))
         return 0;
-    char recipe[sizeof plan->recipe];
-    if (ib_output_recipe(dest, recipe, sizeof recipe))
+    if (tagged)
         return strcmp(recipe, plan->recipe) == 0;
     return 1; /* no extended attributes here: the times decide */
 }

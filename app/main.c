@@ -47,6 +47,7 @@ typedef struct {
     int scan_done;
     int interrupted;
     int64_t interrupted_ms;
+    int stopped; /* --max-errors reached */
 } ib_run_t;
 
 /* How long images in progress may take to finish after the first Ctrl-C. */
@@ -89,7 +90,7 @@ static void refill(ib_run_t *run)
 /* Hands scanned images to the pool while there is room. */
 static void dispatch(ib_run_t *run)
 {
-    while (!run->interrupted) {
+    while (!run->interrupted && !run->stopped) {
         refill(run);
         if (!run->has_item || run->n_inflight == run->cap_inflight)
             return;
@@ -107,6 +108,27 @@ static void dispatch(ib_run_t *run)
         run->has_item = 0;
         ib_report_queued(run->report);
     }
+}
+
+/* --max-errors: once reached, stop handing out work as a first Ctrl-C does. */
+static void check_errors(ib_run_t *run)
+{
+    unsigned max = run->plan.max_errors;
+    if (max == 0 || run->interrupted || run->stopped || ib_report_failed(run->report) < max)
+        return;
+    uint64_t first, end;
+    ib_pool_cancel(run->pool, &first, &end);
+    for (uint64_t s = first; s < end; s++) {
+        inflight_t *f = find_inflight(run, s);
+        if (f != NULL)
+            retire(run, f);
+    }
+    run->stopped = 1;
+    run->scan_done = 1;
+    run->has_item = 0;
+    if (!run->plan.quiet)
+        fprintf(stderr, "imgbatch: stopping after %u failure%s (%s)\n", max, max == 1 ? "" : "s",
+                max == 1 ? "--fail-fast" : "--max-errors");
 }
 
 static void report_lost(ib_run_t *run, const ib_pool_event_t *ev)
@@ -197,7 +219,7 @@ static int run_pool(ib_run_t *run)
     int fatal = 0;
     for (;;) {
         dispatch(run);
-        if ((run->scan_done && !run->has_item) || run->interrupted)
+        if ((run->scan_done && !run->has_item) || run->interrupted || run->stopped)
             ib_pool_close(run->pool);
         /* Waiting with an image in hand means the queue is full: look
          * again soon. Otherwise wake only to redraw the progress line. */
@@ -218,10 +240,12 @@ static int run_pool(ib_run_t *run)
                 ib_report_file(run->report, &f->job, ev.result, (int)ev.worker);
                 retire(run, f);
             }
+            check_errors(run);
             break;
         }
         case IB_POOL_LOST:
             report_lost(run, &ev);
+            check_errors(run);
             break;
         case IB_POOL_INTERRUPT:
             interrupt(run, &ev);
@@ -241,7 +265,7 @@ static int run_pool(ib_run_t *run)
 
 static int prepare_output(ib_run_t *run, ib_scan_opts_t *so)
 {
-    if (run->plan.dry_run)
+    if (run->plan.dry_run || run->plan.in_place)
         return 0;
     char failed[PATH_MAX];
     if (ib_mkdirs(run->plan.output, failed, sizeof failed) < 0) {

@@ -52,6 +52,9 @@ typedef struct {
     unsigned timeout_ms;
     uint64_t max_pixels;
     unsigned worker_jobs;
+    uint64_t max_memory; /* bytes of address space per worker; 0 no limit */
+    unsigned max_errors; /* stop dispatching after this many failures; 0 never */
+    int in_place;
     int autorotate;
     int strict;
     int hidden;

@@ -212,6 +212,11 @@ void ib_report_note(ib_report_t *r, const char *message)
     fprintf(stderr, "imgbatch: note: %s\n", message);
 }
 
+unsigned long ib_report_failed(const ib_report_t *r)
+{
+    return r->failed;
+}
+
 void ib_report_queued(ib_report_t *r)
 {
     r->queued++;

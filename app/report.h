@@ -30,6 +30,9 @@ void ib_report_note(ib_report_t *r, const char *message);
 void ib_report_queued(ib_report_t *r);
 void ib_report_scan_done(ib_report_t *r);
 
+/* Failures so far (files and scan errors). */
+unsigned long ib_report_failed(const ib_report_t *r);
+
 /* Redraws the progress line if it is due. */
 void ib_report_tick(ib_report_t *r);
 

@@ -64,7 +64,7 @@ int ib_output_write(const char *dest, const void *data, size_t len, const ib_out
         int e = errno;
         if (o->guard != NULL)
             o->guard(o->guard_arg, NULL);
-        return ib_fail(err, IB_ERR_WRITE, "open(\"%s\") failed: %s", tmp, strerror(e));
+        return ib_fail(err, IB_ERR_WRITE, "open(\"%s\") failed: %s", dest, strerror(e));
     }
     const char *call = "write";
     int ok = ib_full_write(fd, data, len) == 0;
@@ -90,8 +90,7 @@ int ib_output_write(const char *dest, const void *data, size_t len, const ib_out
     if (o->guard != NULL)
         o->guard(o->guard_arg, NULL);
     if (!ok)
-        return ib_fail(err, IB_ERR_WRITE, "%s(\"%s\") failed: %s", call,
-                       strcmp(call, "rename") == 0 ? dest : tmp, strerror(e));
+        return ib_fail(err, IB_ERR_WRITE, "%s(\"%s\") failed: %s", call, dest, strerror(e));
     return 0;
 }
 

@@ -124,6 +124,10 @@ static void child_setup(ib_pool_t *p, unsigned idx, int wfd)
     sigaction(SIGCHLD, &sa, NULL);
     sigaction(SIGPIPE, &sa, NULL);
     sigaction(SIGALRM, &sa, NULL);
+    /* A file-size limit (ulimit -f) must fail a write with EFBIG, which the
+     * job reports, rather than kill the worker. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGXFSZ, &sa, NULL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
