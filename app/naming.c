@@ -59,7 +59,11 @@ void ib_name_split(const char *rel, char *dir, size_t dlen, char *stem, size_t s
 {
     const char *slash = strrchr(rel, '/');
     const char *base = slash != NULL ? slash + 1 : rel;
-    snprintf(dir, dlen, "%.*s", slash != NULL ? (int)(slash - rel) : 0, rel);
+    size_t dn = slash != NULL ? (size_t)(slash - rel) : 0;
+    if (dn >= dlen)
+        dn = dlen - 1;
+    memcpy(dir, rel, dn);
+    dir[dn] = '\0';
     const char *dot = strrchr(base, '.');
     if (dot == NULL || dot == base) {
         snprintf(stem, slen, "%s", base);
