@@ -159,7 +159,8 @@ static void print_help(void)
           "                          auto or auto/N read Slurm or Kubernetes job indexes\n"
           "\n"
           "Running:\n"
-          "  -j, --jobs N            worker processes (default: CPUs available)\n"
+          "  -j, --jobs N            worker processes (default: the CPUs this task may use:\n"
+        "                          SLURM_CPUS_PER_TASK, else the CPU affinity mask)\n"
           "      --timeout SEC       give up on an image after SEC seconds\n"
           "      --worker-jobs N     replace each worker after N images\n"
           "      --fail-fast         stop at the first failure (running images finish)\n"
@@ -269,8 +270,17 @@ static int parse_choice(const char *opt, const char *s, const char *const *names
     return -1;
 }
 
+/* The CPUs this task was given: a Slurm task's allocation, else the
+ * affinity mask (which containers and taskset narrow), else all online. */
 static unsigned default_jobs(void)
 {
+    const char *slurm = getenv("SLURM_CPUS_PER_TASK");
+    if (slurm != NULL) {
+        char *end;
+        unsigned long n = strtoul(slurm, &end, 10);
+        if (*slurm != '\0' && *end == '\0' && n >= 1 && n <= 256)
+            return (unsigned)n;
+    }
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
         return (unsigned)CPU_COUNT(&set);
