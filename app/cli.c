@@ -138,7 +138,15 @@ static void print_help(void)
           "\n"
           "Pixels:\n"
           "  -s, --size GEOM         resize, ImageMagick geometry: W, xH, WxH, WxH>,\n"
-          "                          WxH<, WxH^, WxH!, P%, AREA@\n"
+          "                          WxH<, WxH^, WxH!, P%, AREA@ (done first)\n"
+          "  -f, --filter CHAIN      ops in order, comma-separated; repeatable:\n"
+          "                          resize=GEOM crop=WxH[+X+Y] crop=WxH:GRAVITY\n"
+          "                          (center north ... southwest attention entropy)\n"
+          "                          rotate=DEG[:COLOR] autorotate flip flop grayscale\n"
+          "                          blur=SIGMA sharpen[=SIGMA] brightness=F contrast=F\n"
+          "                          gamma=G modulate=B:S:H sepia negate normalize\n"
+          "                          threshold=N pad=WxH[:COLOR] flatten[=COLOR]\n"
+          "                          colours: #rrggbb, #rrggbbaa or a name\n"
           "      --no-autorotate     keep pixels as stored, ignoring EXIF orientation\n"
           "      --lenient           accept images the decoder warns about\n"
           "      --max-pixels N      refuse images larger than N pixels (default 268402689)\n"
@@ -160,7 +168,7 @@ static void print_help(void)
           "\n"
           "Running:\n"
           "  -j, --jobs N            worker processes (default: the CPUs this task may use:\n"
-        "                          SLURM_CPUS_PER_TASK, else the CPU affinity mask)\n"
+          "                          SLURM_CPUS_PER_TASK, else the CPU affinity mask)\n"
           "      --timeout SEC       give up on an image after SEC seconds\n"
           "      --worker-jobs N     replace each worker after N images\n"
           "      --fail-fast         stop at the first failure (running images finish)\n"
@@ -330,9 +338,12 @@ static int parse_variant(ib_plan_t *p, const char *arg)
 
 static void build_recipe(ib_plan_t *p, const char *size_text, const char *filters)
 {
+    /* Everything that shapes the bytes of an output, and nothing else. */
     int n = snprintf(p->recipe, sizeof p->recipe,
-                     "v2;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d", size_text,
-                     filters, p->format, p->quality, p->autorotate, p->strict);
+                     "v3;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d;"
+                     "interlace=%d;lossless=%d;compression=%d;metadata=%d",
+                     size_text, filters, p->format, p->quality, p->autorotate, p->strict,
+                     p->interlace, p->lossless, p->compression, p->metadata);
     /* Each output carries its own variant's geometry. */
     for (unsigned i = 0; i < p->n_variants && n > 0 && (size_t)n < sizeof p->recipe; i++) {
         const ib_geometry_t *g = &p->variants[i].geom;
@@ -542,12 +553,19 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
         case ':':
             usage_error("%s needs a value", argv[optind - 1]);
             return -1;
-        default:
-            if (optopt != 0)
-                usage_error("unknown option '-%c'", optopt);
+        default: {
+            /* For a long option getopt leaves its code in optopt, not a
+             * letter: name it from argv instead. */
+            const char *arg = argv[optind - 1];
+            const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+            if (eq != NULL)
+                usage_error("option '%.*s' takes no value", (int)(eq - arg), arg);
+            else if (strncmp(arg, "--", 2) == 0 || optopt <= 0 || optopt > 127)
+                usage_error("unknown option '%s'", arg);
             else
-                usage_error("unknown option '%s'", argv[optind - 1]);
+                usage_error("unknown option '-%c'", optopt);
             return -1;
+        }
         }
     }
 

@@ -39,6 +39,10 @@ _imgbatch()
         mapfile -t COMPREPLY < <(compgen -W 'update overwrite skip fail' -- "$cur")
         return 0
         ;;
+    --compression)
+        mapfile -t COMPREPLY < <(compgen -W '0 1 2 3 4 5 6 7 8 9' -- "$cur")
+        return 0
+        ;;
     --progress)
         mapfile -t COMPREPLY < <(compgen -W 'auto always never' -- "$cur")
         return 0
@@ -55,18 +59,20 @@ _imgbatch()
         return 0
         ;;
     -s | --size | -f | --filter | --quality | --name | -j | --jobs | --timeout | \
-        --max-pixels | --worker-jobs | --variant | --include | --exclude | --max-depth)
+        --max-pixels | --max-memory | --worker-jobs | --max-errors | --variant | --include | \
+        --exclude | --max-depth)
         # A value of the user's own: nothing sensible to offer.
         return 0
         ;;
     esac
 
     if [[ $cur == -* ]]; then
-        local opts='-o --output --base -s --size -f --filter -F --format --quality --name
-            --if-exists -j --jobs --timeout --max-pixels --worker-jobs --no-autorotate
-            --lenient --hidden --follow-symlinks --json --dry-run --progress -q --quiet
-            -v --verbose --variant --include --exclude --files-from -0 --null
-            --max-depth --shard -h --help --version'
+        local opts='-o --output --in-place --base -s --size -f --filter -F --format
+            --quality --interlace --lossless --compression --keep-metadata --strip --name
+            --if-exists -j --jobs --timeout --max-pixels --max-memory --worker-jobs
+            --max-errors --fail-fast --no-autorotate --lenient --hidden --follow-symlinks
+            --json --dry-run --progress -q --quiet -v --verbose --variant --include
+            --exclude --files-from -0 --null --max-depth --shard -h --help --version'
         mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
         return 0
     fi

@@ -187,7 +187,8 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
             fresh &= up;
         }
     }
-    if (probe.pages > 1 &&
+    /* JPEG 2000 counts resolution levels as pages: nothing is lost there. */
+    if (probe.pages > 1 && strcmp(probe.loader, "jp2k") != 0 &&
         !(ib_image_animates(res->out[0].ext) &&
           (strcmp(probe.loader, "gif") == 0 || strcmp(probe.loader, "webp") == 0)))
         snprintf(res->message, sizeof res->message, "%.900s: only the first of its %d %s",

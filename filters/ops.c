@@ -3,8 +3,10 @@
  *
  * Meanings follow ImageMagick where it has the same operator: rotate is
  * clockwise, flip mirrors top to bottom and flop left to right, crop with a
- * gravity places the window as -gravity G -crop WxH+0+0 does (offsets
- * rounded down), modulate takes percentages with hue 100 meaning no change.
+ * gravity places the window as -gravity G -crop WxH+0+0 does (centred as
+ * W/2 - w/2 in whole pixels, ImageMagick's GravityAdjustGeometry(): not
+ * (W - w)/2, which differs by one when W is even and w odd), modulate takes
+ * percentages with hue 100 meaning no change.
  */
 #include "ops.h"
 
@@ -253,20 +255,23 @@ static int parse_op(const char *item, ib_op_t *op, char *err, size_t errlen)
         op->v[0] = v;
         break;
     case IB_OP_MODULATE: {
-        /* B[:S[:H]], percentages; missing parts keep the image. */
+        /* B[:S[:H]], percentages; missing or empty parts keep the image.
+         * Split by hand: strtok would skip an empty part and shift the
+         * ones after it ("100::50" is hue 50, not saturation 50). */
         double parts[3] = {100, 100, 100};
-        char buf[128];
-        snprintf(buf, sizeof buf, "%s", arg);
-        char *save = NULL, *tok = strtok_r(buf, ":", &save);
-        int n = 0;
-        while (tok != NULL && n < 3) {
-            if (parse_double(tok, &parts[n]) < 0 || parts[n] < 0 || parts[n] > 1000)
+        const char *p = arg;
+        for (int n = 0;; n++) {
+            size_t len = strcspn(p, ":");
+            char tok[64];
+            if (n == 3 || len >= sizeof tok)
+                return bad(err, errlen, item, "modulate wants B:S:H in percent (100 keeps)", arg);
+            snprintf(tok, sizeof tok, "%.*s", (int)len, p);
+            if (len > 0 && (parse_double(tok, &parts[n]) < 0 || parts[n] < 0 || parts[n] > 1000))
                 return bad(err, errlen, item, "modulate wants B:S:H in percent (100 keeps)", tok);
-            n++;
-            tok = strtok_r(NULL, ":", &save);
+            if (p[len] == '\0')
+                break;
+            p += len + 1;
         }
-        if (tok != NULL || n == 0)
-            return bad(err, errlen, item, "modulate wants B:S:H in percent (100 keeps)", arg);
         memcpy(op->v, parts, sizeof parts);
         break;
     }
@@ -346,25 +351,25 @@ int ib_crop_window(const ib_op_t *op, unsigned w, unsigned h, long *x, long *y, 
         cx = cy = 0;
         break;
     case IB_GRAVITY_NORTH:
-        cx = (W - ww) / 2, cy = 0;
+        cx = W / 2 - ww / 2, cy = 0;
         break;
     case IB_GRAVITY_NORTHEAST:
         cx = W - ww, cy = 0;
         break;
     case IB_GRAVITY_WEST:
-        cx = 0, cy = (H - hh) / 2;
+        cx = 0, cy = H / 2 - hh / 2;
         break;
     case IB_GRAVITY_CENTER:
-        cx = (W - ww) / 2, cy = (H - hh) / 2;
+        cx = W / 2 - ww / 2, cy = H / 2 - hh / 2;
         break;
     case IB_GRAVITY_EAST:
-        cx = W - ww, cy = (H - hh) / 2;
+        cx = W - ww, cy = H / 2 - hh / 2;
         break;
     case IB_GRAVITY_SOUTHWEST:
         cx = 0, cy = H - hh;
         break;
     case IB_GRAVITY_SOUTH:
-        cx = (W - ww) / 2, cy = H - hh;
+        cx = W / 2 - ww / 2, cy = H - hh;
         break;
     case IB_GRAVITY_SOUTHEAST:
         cx = W - ww, cy = H - hh;
@@ -407,10 +412,13 @@ static void rotated_size(double deg, unsigned w, unsigned h, unsigned *rw, unsig
         *rw = h, *rh = w;
         return;
     }
+    /* The size libvips' rotate gives (transform.c rounds the turned
+     * bounding box to the nearest pixel): this size is promised to
+     * --dry-run and to {w}/{h} in names before any pixel is seen. */
     double r = a * M_PI / 180.0;
     double c = fabs(cos(r)), s = fabs(sin(r));
-    *rw = (unsigned)ceil(w * c + h * s - 1e-9);
-    *rh = (unsigned)ceil(w * s + h * c - 1e-9);
+    *rw = (unsigned)rint(w * c + h * s);
+    *rh = (unsigned)rint(w * s + h * c);
 }
 
 int ib_chain_size(const ib_chain_t *chain, unsigned w, unsigned h, unsigned *out_w, unsigned *out_h)
