@@ -5,6 +5,8 @@
 #include "job.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -15,9 +17,23 @@
 #include "naming.h"
 #include "output.h"
 
+/* A worker's stdout would corrupt --json, and codecs print to stderr on
+ * their own; what matters reaches the user through the result instead. */
+static void silence_worker(const ib_plan_t *plan)
+{
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null < 0)
+        return;
+    dup2(null, STDOUT_FILENO);
+    if (!plan->verbose && getenv("IMGBATCH_DEBUG") == NULL)
+        dup2(null, STDERR_FILENO);
+    close(null);
+}
+
 int ib_job_init(void *ctx)
 {
     const ib_job_ctx_t *jc = ctx;
+    silence_worker(jc->plan);
     if (ib_image_init("imgbatch") != 0)
         return -1;
     /* The limit is room for images on top of what a started worker already
@@ -236,6 +252,8 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
     if (wrc < 0)
         goto failed;
     res->status = IB_STATUS_OK;
+    if (res->message[0] == '\0')
+        ib_image_take_warnings(job->path, res->message, sizeof res->message);
     goto done;
 
 failed:

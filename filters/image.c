@@ -51,9 +51,19 @@ const char *ib_image_vips_version(void)
     return vips_version_string();
 }
 
+void ib_image_take_warnings(const char *path, char *buf, size_t len)
+{
+    ib_error_t e;
+    buf[0] = '\0';
+    if (vips_error_buffer()[0] == '\0')
+        return;
+    ib_fail_vips(&e, IB_ERR_NONE, path);
+    snprintf(buf, len, "%s", e.message);
+}
+
 static VipsFailOn fail_on(const ib_render_t *r)
 {
-    return r->fail_on_warning ? VIPS_FAIL_ON_WARNING : VIPS_FAIL_ON_ERROR;
+    return r->fail_on_warning ? VIPS_FAIL_ON_WARNING : VIPS_FAIL_ON_NONE;
 }
 
 int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib_error_t *err)

@@ -58,6 +58,10 @@ int ib_image_init(const char *prog);
 /* libvips' version, for --version in the worker that asks. */
 const char *ib_image_vips_version(void);
 
+/* Warnings the codecs gave while the last image was read, as one line
+ * naming path, in buf ("" if none); clears them. */
+void ib_image_take_warnings(const char *path, char *buf, size_t len);
+
 /* Reads the header only. */
 int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib_error_t *err);
 
