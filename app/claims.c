@@ -6,6 +6,8 @@
  */
 #include "claims.h"
 
+#include "select.h"
+
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -37,22 +39,9 @@ void ib_claims_free(ib_claims_t *c)
         munmap(c, c->map_size);
 }
 
-static uint64_t hash_path(const char *path)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)path; *p != '\0'; p++) {
-        h ^= *p;
-        h *= 1099511628211ULL;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h != 0 ? h : 1; /* 0 marks an empty slot */
-}
-
 int ib_claims_take(ib_claims_t *c, const char *path)
 {
-    uint64_t h = hash_path(path);
+    uint64_t h = ib_path_hash(path); /* never 0, which marks an empty slot */
     for (size_t probe = 0; probe <= c->mask; probe++) {
         _Atomic uint64_t *slot = &c->slot[(h + probe) & c->mask];
         uint64_t seen = 0;

@@ -173,12 +173,12 @@ int ib_shard_auto(const char *text, char *(*getenv_fn)(const char *), ib_shard_t
     return -1;
 }
 
-unsigned ib_shard_of(const char *rel, unsigned count)
+uint64_t ib_path_hash(const char *path)
 {
     /* FNV-1a, then a 64-bit finaliser so that paths differing only in
-     * their last characters still spread over all shards. */
+     * their last characters still spread over all buckets. */
     uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)rel; *p != '\0'; p++) {
+    for (const unsigned char *p = (const unsigned char *)path; *p != '\0'; p++) {
         h ^= *p;
         h *= 1099511628211ULL;
     }
@@ -187,5 +187,10 @@ unsigned ib_shard_of(const char *rel, unsigned count)
     h ^= h >> 33;
     h *= 0xc4ceb9fe1a85ec53ULL;
     h ^= h >> 33;
-    return (unsigned)(h % count) + 1;
+    return h != 0 ? h : 1;
+}
+
+unsigned ib_shard_of(const char *rel, unsigned count)
+{
+    return (unsigned)(ib_path_hash(rel) % count) + 1;
 }

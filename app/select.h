@@ -36,6 +36,9 @@ int ib_shard_parse(const char *text, ib_shard_t *s, char *err, size_t errlen);
 int ib_shard_auto(const char *text, char *(*getenv_fn)(const char *), ib_shard_t *s, char *err,
                   size_t errlen);
 
+/* A well-mixed 64-bit hash of a path (FNV-1a with a finaliser), never 0. */
+uint64_t ib_path_hash(const char *path);
+
 /* The 1-based shard a relative path belongs to among count. */
 unsigned ib_shard_of(const char *rel, unsigned count);
 
