@@ -23,6 +23,7 @@
 #include "job.h"
 #include "plan.h"
 #include "pool.h"
+#include "preload.h"
 #include "report.h"
 #include "scan.h"
 #include "select.h"
@@ -187,6 +188,7 @@ static void interrupt(ib_run_t *run, const ib_pool_event_t *ev)
 static int run_pool(ib_run_t *run)
 {
     char err[512];
+    ib_preload_modules();
     /* Sized for a large batch; pages nobody touches are never allocated. */
     run->job_ctx.plan = &run->plan;
     run->job_ctx.claims = ib_claims_new(4u << 20);

@@ -11,6 +11,8 @@
  */
 #include "encode.h"
 
+#include "sniff.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -72,6 +74,17 @@ int ib_image_default_quality(const char *ext)
     return 0;
 }
 
+static int is_srgb(VipsImage *in)
+{
+    const void *data;
+    size_t len;
+    if (vips_image_get_blob(in, VIPS_META_ICC_NAME, &data, &len) != 0) {
+        vips_error_clear();
+        return 0;
+    }
+    return ib_icc_is_srgb(data, len);
+}
+
 VipsImage *ib_encode_colour(VipsImage *in, const ib_encode_t *enc)
 {
     VipsImage *out = NULL;
@@ -86,7 +99,7 @@ VipsImage *ib_encode_colour(VipsImage *in, const ib_encode_t *enc)
         vips_error_clear();
         return vips_colourspace(in, &out, VIPS_INTERPRETATION_sRGB, NULL) ? NULL : out;
     }
-    if (tagged && eight && enc->metadata != IB_META_KEEP) {
+    if (tagged && eight && enc->metadata != IB_META_KEEP && !is_srgb(in)) {
         if (vips_icc_transform(in, &out, "srgb", "embedded", TRUE, "intent", VIPS_INTENT_RELATIVE,
                                "depth", 8, NULL) == 0)
             return out;
@@ -100,9 +113,11 @@ static void *drop_field(VipsImage *im, const char *name, GValue *value, void *da
 {
     (void)value;
     (void)data;
+    /* The EXIF thumbnail too: libvips' JPEG writer puts it back into the
+     * fresh EXIF block it makes, and it shows the original picture. */
     if (strncmp(name, "exif-", 5) == 0 || strcmp(name, VIPS_META_XMP_NAME) == 0 ||
         strcmp(name, VIPS_META_IPTC_NAME) == 0 || strcmp(name, VIPS_META_PHOTOSHOP_NAME) == 0 ||
-        strcmp(name, VIPS_META_ORIENTATION) == 0)
+        strcmp(name, VIPS_META_ORIENTATION) == 0 || strcmp(name, "jpeg-thumbnail-data") == 0)
         vips_image_remove(im, name);
     return NULL;
 }
@@ -155,6 +170,33 @@ static void saver_options(const ib_encode_t *enc, char *opts, size_t len)
         add_option(opts, len, "strip", -1);
 }
 
+/*
+ * libpng before 1.6.40 writes an eXIf chunk twice, before the image data
+ * and again after it (pnggroup/libpng#480), and libvips' PNG writer meets
+ * that whenever EXIF is kept. PNG allows one eXIf: the repeats go. A file
+ * that is not a well-formed run of chunks is left as it is.
+ */
+static void drop_repeated_exif(unsigned char *png, size_t *len)
+{
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    int seen = 0;
+    if (*len < sizeof sig || memcmp(png, sig, sizeof sig) != 0)
+        return;
+    for (size_t i = sizeof sig; i + 12 <= *len;) {
+        size_t n =
+            (size_t)png[i] << 24 | (size_t)png[i + 1] << 16 | (size_t)png[i + 2] << 8 | png[i + 3];
+        if (n > *len - i - 12)
+            return;
+        size_t chunk = n + 12;
+        if (memcmp(png + i + 4, "eXIf", 4) == 0 && seen++ > 0) {
+            memmove(png + i, png + i + chunk, *len - i - chunk);
+            *len -= chunk;
+            continue;
+        }
+        i += chunk;
+    }
+}
+
 int ib_encode(VipsImage *in, const ib_encode_t *enc, ib_encoded_t *out, const char *path,
               ib_error_t *err)
 {
@@ -192,6 +234,8 @@ int ib_encode(VipsImage *in, const ib_encode_t *enc, ib_encoded_t *out, const ch
     if (data != NULL && len > 0) {
         out->data = g_memdup2(data, len);
         out->len = len;
+        if (enc->metadata == IB_META_KEEP && EXT_IN(enc->ext, "png"))
+            drop_repeated_exif(out->data, &out->len);
         out->width = (unsigned)in->Xsize;
         out->height = (unsigned)vips_image_get_page_height(in);
         rc = 0;

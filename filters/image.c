@@ -16,6 +16,7 @@
 #include "image.h"
 
 #include "encode.h"
+#include "fastjpeg.h"
 #include "ops_vips.h"
 
 #include <errno.h>
@@ -158,7 +159,9 @@ void ib_image_same_ext(const char *input_name, char *ext, size_t len)
 
 int ib_image_target_size(const ib_probe_t *probe, const ib_render_t *r, unsigned *w, unsigned *h)
 {
-    return ib_chain_size(r->chain, probe->width, probe->height, w, h);
+    /* Loading turns the image upright unless --no-autorotate. */
+    return ib_chain_size(r->chain, probe->width, probe->height,
+                         r->autorotate ? 1 : probe->orientation, w, h);
 }
 
 int ib_image_animates(const char *ext)
@@ -284,16 +287,75 @@ static VipsImage *animate(VipsImage *all, const ib_render_t *r, const ib_size_t 
     return joined;
 }
 
+/*
+ * The JPEG fast path (fastjpeg.c) in place of load(), for a JPEG being
+ * shrunk: decode scaled, resample to the exact size, turn upright. NULL
+ * when it does not apply or declines; load() then does the work.
+ */
+static VipsImage *fast_load(const char *path, const ib_probe_t *probe, const ib_render_t *r,
+                            const ib_encode_t *enc, const ib_size_t *hint, unsigned *used)
+{
+    const ib_chain_t *c = r->chain;
+    unsigned tw, th;
+    if (!ib_fastjpeg_enabled() || strcmp(probe->loader, "jpeg") != 0 ||
+        enc->metadata == IB_META_KEEP)
+        return NULL;
+    if (c->n > 0 && c->op[0].kind == IB_OP_RESIZE)
+        ib_geometry_apply(&c->op[0].geom, probe->width, probe->height, &tw, &th);
+    else if (c->n == 0 && hint != NULL)
+        tw = hint->width, th = hint->height;
+    else
+        return NULL;
+    if (tw >= probe->width || th >= probe->height)
+        return NULL;
+
+    /* The decoder sees the image as stored; the size wanted is upright. */
+    int turned = r->autorotate && probe->orientation >= 5;
+    unsigned sw = turned ? th : tw, sh = turned ? tw : th;
+    VipsImage *raw = ib_fastjpeg_load(path, sw, sh, r->fail_on_warning);
+    if (raw == NULL) {
+        vips_error_clear();
+        return NULL;
+    }
+    VipsImage *sized = NULL;
+    int rc =
+        vips_resize(raw, &sized, (double)sw / raw->Xsize, "vscale", (double)sh / raw->Ysize, NULL);
+    g_object_unref(raw);
+    if (rc != 0 || sized->Xsize != (int)sw || sized->Ysize != (int)sh) {
+        if (sized != NULL)
+            g_object_unref(sized);
+        vips_error_clear();
+        return NULL;
+    }
+    if (r->autorotate && probe->orientation > 1) {
+        VipsImage *tagged, *upright = NULL;
+        if (vips_copy(sized, &tagged, NULL) == 0) {
+            vips_image_set_int(tagged, VIPS_META_ORIENTATION, probe->orientation);
+            if (vips_autorot(tagged, &upright, NULL) != 0)
+                upright = NULL;
+            g_object_unref(tagged);
+        }
+        g_object_unref(sized);
+        if (upright == NULL)
+            return NULL;
+        sized = upright;
+    }
+    *used = c->n > 0 && c->op[0].kind == IB_OP_RESIZE;
+    return sized;
+}
+
 /* The decoded input in the colour space the ops work in; *used as load(). */
 static VipsImage *open_input(const char *path, const ib_probe_t *probe, const ib_render_t *r,
                              const ib_encode_t *enc, const ib_size_t *hint, unsigned *used)
 {
     VipsImage *loaded;
     *used = 0;
-    if (is_animation(probe, enc))
+    int animated = is_animation(probe, enc);
+    loaded = animated ? NULL : fast_load(path, probe, r, enc, hint, used);
+    if (loaded == NULL && animated)
         loaded = vips_image_new_from_file(path, "n", -1, "access", VIPS_ACCESS_RANDOM, "fail_on",
                                           fail_on(r), NULL);
-    else
+    else if (loaded == NULL)
         loaded = load(path, probe, r, hint, used);
     if (loaded == NULL)
         return NULL;

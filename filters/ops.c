@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,10 @@ static int parse_wxh(const char *s, unsigned *w, unsigned *h, const char **rest)
     return 0;
 }
 
+/* Far past any image (libvips' largest has 10 million pixels a side), and
+ * far enough from LONG_MAX that the crop window's sums cannot overflow. */
+#define CROP_OFFSET_MAX 1000000000L
+
 /* "+X+Y" (either sign); the whole string. */
 static int parse_offset(const char *s, long *x, long *y)
 {
@@ -145,6 +150,9 @@ static int parse_offset(const char *s, long *x, long *y)
         return -1;
     s = end;
     *y = strtol(s, &end, 10);
+    if (*x > CROP_OFFSET_MAX || *x < -CROP_OFFSET_MAX || *y > CROP_OFFSET_MAX ||
+        *y < -CROP_OFFSET_MAX)
+        return -1;
     return end != s + 1 && *end == '\0' ? 0 : -1;
 }
 
@@ -399,6 +407,13 @@ void ib_pad_size(const ib_op_t *op, unsigned w, unsigned h, unsigned *pw, unsign
     *ph = op->h > h ? op->h : h;
 }
 
+/* A side as unsigned: a chain of turns and pads can outgrow it, and a
+ * double out of an unsigned's range has no defined conversion. */
+static unsigned side(double v)
+{
+    return v < (double)UINT_MAX ? (unsigned)v : UINT_MAX;
+}
+
 static void rotated_size(double deg, unsigned w, unsigned h, unsigned *rw, unsigned *rh)
 {
     double a = fmod(deg, 360.0);
@@ -417,11 +432,12 @@ static void rotated_size(double deg, unsigned w, unsigned h, unsigned *rw, unsig
      * --dry-run and to {w}/{h} in names before any pixel is seen. */
     double r = a * M_PI / 180.0;
     double c = fabs(cos(r)), s = fabs(sin(r));
-    *rw = (unsigned)rint(w * c + h * s);
-    *rh = (unsigned)rint(w * s + h * c);
+    *rw = side(rint(w * c + h * s));
+    *rh = side(rint(w * s + h * c));
 }
 
-int ib_chain_size(const ib_chain_t *chain, unsigned w, unsigned h, unsigned *out_w, unsigned *out_h)
+int ib_chain_size(const ib_chain_t *chain, unsigned w, unsigned h, int orientation, unsigned *out_w,
+                  unsigned *out_h)
 {
     int refused = 0;
     for (unsigned i = 0; i < chain->n; i++) {
@@ -444,6 +460,12 @@ int ib_chain_size(const ib_chain_t *chain, unsigned w, unsigned h, unsigned *out
         case IB_OP_PAD:
             ib_pad_size(op, w, h, &a, &b);
             w = a, h = b;
+            break;
+        case IB_OP_AUTOROTATE:
+            /* Orientations 5-8 turn the image a quarter. */
+            if (orientation >= 5)
+                a = w, w = h, h = a;
+            orientation = 1;
             break;
         default:
             break;

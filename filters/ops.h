@@ -78,9 +78,11 @@ int ib_chain_parse(ib_chain_t *chain, const char *text, char *err, size_t errlen
 /* Parses a colour: #rgb, #rrggbb, #rrggbbaa, or a common name. 0 or -1. */
 int ib_color_parse(const char *text, ib_color_t *c);
 
-/* The size after the chain, for an upright input of w x h. Returns 1 when a
- * resize asked for a side over IB_GEOM_MAX_SIDE and kept the size. */
-int ib_chain_size(const ib_chain_t *chain, unsigned w, unsigned h, unsigned *out_w,
+/* The size after the chain, for an input of w x h whose EXIF orientation
+ * is still to apply (1 once it is upright): an autorotate op turns it
+ * then. Returns 1 when a resize asked for a side over IB_GEOM_MAX_SIDE and
+ * kept the size. */
+int ib_chain_size(const ib_chain_t *chain, unsigned w, unsigned h, int orientation, unsigned *out_w,
                   unsigned *out_h);
 
 /* The crop window of a crop op on a w x h image, clipped to it.

@@ -4,6 +4,7 @@
  */
 #include "sniff.h"
 
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -78,4 +79,46 @@ int ib_sniff_image_name(const char *name)
         if (strcasecmp(dot + 1, exts[i]) == 0)
             return 1;
     return 0;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The profile description: 'desc' (ICC v2, ASCII) or 'mluc' (v4, the first
+ * record, UTF-16BE reduced to its ASCII bytes). */
+static void icc_description(const unsigned char *icc, size_t len, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (len < 132 || cap == 0)
+        return;
+    uint32_t tags = be32(icc + 128);
+    for (uint32_t i = 0; i < tags && 132 + 12 * (size_t)(i + 1) <= len; i++) {
+        const unsigned char *t = icc + 132 + 12 * (size_t)i;
+        uint32_t off = be32(t + 4), size = be32(t + 8);
+        if (memcmp(t, "desc", 4) != 0 || off > len || size > len - off || size < 12)
+            continue;
+        const unsigned char *d = icc + off;
+        size_t n = 0;
+        if (memcmp(d, "desc", 4) == 0) {
+            uint32_t count = be32(d + 8);
+            for (uint32_t k = 0; k < count && 12 + k < size && n + 1 < cap && d[12 + k]; k++)
+                out[n++] = (char)d[12 + k];
+        } else if (memcmp(d, "mluc", 4) == 0 && size >= 28) {
+            uint32_t rlen = be32(d + 20), roff = be32(d + 24);
+            for (uint32_t k = 0; k + 1 < rlen && roff + k + 1 < size && n + 1 < cap; k += 2)
+                if (d[roff + k] == 0 && d[roff + k + 1] != 0)
+                    out[n++] = (char)d[roff + k + 1];
+        }
+        out[n] = '\0';
+        return;
+    }
+}
+
+int ib_icc_is_srgb(const unsigned char *icc, size_t len)
+{
+    char desc[64];
+    icc_description(icc, len, desc, sizeof desc);
+    return strncasecmp(desc, "sRGB", 4) == 0;
 }

@@ -18,4 +18,9 @@ const char *ib_sniff_magic(const unsigned char *buf, size_t n);
 /* Whether the name ends in an extension of an image format we may load. */
 int ib_sniff_image_name(const char *name);
 
+/* Whether an ICC profile describes itself as sRGB ("sRGB IEC61966-2.1",
+ * "sRGB2014", "sRGB built-in", ...): converting such an image to sRGB
+ * changes nothing and costs a colour transform per image. */
+int ib_icc_is_srgb(const unsigned char *icc, size_t len);
+
 #endif

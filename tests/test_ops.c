@@ -531,7 +531,7 @@ static void chain_sizes(void **state)
         ib_chain_t chain;
         unsigned w = 0, h = 0;
         parse_ok(&chain, cases[i].chain);
-        int refused = ib_chain_size(&chain, cases[i].in_w, cases[i].in_h, &w, &h);
+        int refused = ib_chain_size(&chain, cases[i].in_w, cases[i].in_h, 1, &w, &h);
         if (w != cases[i].out_w || h != cases[i].out_h || refused != cases[i].refused)
             fail_msg("%ux%u through '%s': %ux%u (refused %d), expected %ux%u (refused %d)",
                      cases[i].in_w, cases[i].in_h, cases[i].chain, w, h, refused, cases[i].out_w,
@@ -650,9 +650,38 @@ static void pad_sizes(void **state)
     }
 }
 
+/* An autorotate op turns the size when the orientation is a quarter turn. */
+static void autorotate_turns_the_size(void **state)
+{
+    (void)state;
+    ib_chain_t chain = {.n = 0};
+    char err[256];
+    unsigned w, h;
+    assert_int_equal(ib_chain_parse(&chain, "autorotate,crop=100x50+0+0", err, sizeof err), 0);
+    for (int o = 1; o <= 8; o++) {
+        ib_chain_size(&chain, 600, 450, o, &w, &h);
+        assert_int_equal(w, 100);
+        assert_int_equal(h, 50);
+    }
+    chain.n = 1;
+    ib_chain_size(&chain, 600, 450, 6, &w, &h);
+    assert_int_equal(w, 450);
+    assert_int_equal(h, 600);
+    ib_chain_size(&chain, 600, 450, 3, &w, &h);
+    assert_int_equal(w, 600);
+    assert_int_equal(h, 450);
+    /* Once upright (orientation 1), a second autorotate changes nothing. */
+    ib_chain_t twice = {.n = 0};
+    assert_int_equal(ib_chain_parse(&twice, "autorotate,autorotate", err, sizeof err), 0);
+    ib_chain_size(&twice, 600, 450, 8, &w, &h);
+    assert_int_equal(w, 450);
+    assert_int_equal(h, 600);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(autorotate_turns_the_size),
         cmocka_unit_test(parse_ops_without_arguments),
         cmocka_unit_test(parse_resize),
         cmocka_unit_test(parse_crop),
