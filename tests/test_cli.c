@@ -17,9 +17,9 @@
  *   it can be seen to fail.
  * - Children get this process's environment without the job-array
  *   variables (SLURM_*, JOB_COMPLETION_INDEX), so the suite behaves the
- *   same inside a Slurm job; the shard tests add their own. argv and the
- *   environment are built before fork(): the child only redirects and
- *   execs.
+ *   same inside a Slurm job; the shard tests add their own. Each child
+ *   is started with posix_spawn() (tests/harness.c) in a process group of
+ *   its own, which a timeout kills whole.
  * - Checks that need an outside tool (script(1) for a terminal, groff,
  *   bash, meson) skip loudly when it is missing.
  * - The progress line is being reworked: only '\r' redraws on a terminal,
@@ -29,16 +29,11 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -46,6 +41,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "harness.h"
 
 extern char **environ;
 
@@ -59,123 +56,6 @@ typedef struct {
     char runs[PATH_MAX];     /* stdin, stdout and stderr files of the runs */
     unsigned n_runs;
 } cli_t;
-
-/* ---- small helpers ---- */
-
-static void path_fmt(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void path_fmt(char *out, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, PATH_MAX, fmt, ap);
-    va_end(ap);
-    if (n < 0 || n >= PATH_MAX)
-        fail_msg("path too long: %s...", out);
-}
-
-static void skip_loudly(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void skip_loudly(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("SKIPPED: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    skip();
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
-
-static void mkdirs_for(const char *file)
-{
-    char dir[PATH_MAX];
-    path_fmt(dir, "%s", file);
-    for (char *p = dir + 1; *p != '\0'; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-            fail_msg("mkdir(\"%s\") failed: %s", dir, strerror(errno));
-        *p = '/';
-    }
-}
-
-static void write_file(const char *path, const void *data, size_t n)
-{
-    mkdirs_for(path);
-    FILE *f = fopen(path, "wbe");
-    if (f == NULL)
-        fail_msg("fopen(\"%s\") failed: %s", path, strerror(errno));
-    size_t w = fwrite(data, 1, n, f);
-    if (fclose(f) != 0 || w != n)
-        fail_msg("writing \"%s\" failed", path);
-}
-
-/* Reads a whole file into a test_malloc'ed, NUL-terminated buffer. */
-static char *slurp(const char *path, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        fail_msg("open(\"%s\") failed: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *buf = test_malloc(cap);
-    for (;;) {
-        if (cap - n < 2) {
-            cap *= 2;
-            buf = test_realloc(buf, cap);
-        }
-        ssize_t r = read(fd, buf + n, cap - n - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            fail_msg("read(\"%s\") failed: %s", path, strerror(errno));
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = '\0';
-    if (len != NULL)
-        *len = n;
-    return buf;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void rm_tree(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* The full path of a program found on PATH, or -1. */
-static int find_program(const char *name, char *out)
-{
-    const char *path = getenv("PATH");
-    if (path == NULL)
-        path = "/usr/bin:/bin";
-    while (*path != '\0') {
-        size_t n = strcspn(path, ":");
-        if (n > 0 && n < PATH_MAX - strlen(name) - 2) {
-            snprintf(out, PATH_MAX, "%.*s/%s", (int)n, path, name);
-            if (access(out, X_OK) == 0)
-                return 0;
-        }
-        path += n + (path[n] == ':');
-    }
-    return -1;
-}
 
 /* ---- string sets ---- */
 
@@ -204,15 +84,10 @@ static void strs_free(strs_t *s)
     memset(s, 0, sizeof *s);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void strs_sort(strs_t *s)
 {
     if (s->n > 0)
-        qsort(s->v, s->n, sizeof *s->v, cmp_str);
+        qsort(s->v, s->n, sizeof *s->v, ib_test_cmp_str);
 }
 
 static size_t strs_count(const strs_t *s, const char *str)
@@ -251,7 +126,7 @@ static void expect_same_set(strs_t *got, strs_t *want, const char *what)
 static void list_tree(const char *dir, const char *rel, int stamp, strs_t *out)
 {
     char path[PATH_MAX];
-    path_fmt(path, "%s%s%s", dir, rel[0] ? "/" : "", rel);
+    ib_test_path_fmt(path, "%s%s%s", dir, rel[0] ? "/" : "", rel);
     DIR *d = opendir(path);
     if (d == NULL)
         fail_msg("opendir(\"%s\") failed: %s", path, strerror(errno));
@@ -260,8 +135,8 @@ static void list_tree(const char *dir, const char *rel, int stamp, strs_t *out)
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         char sub[PATH_MAX], full[PATH_MAX], entry[PATH_MAX + 96];
-        path_fmt(sub, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name);
-        path_fmt(full, "%s/%s", dir, sub);
+        ib_test_path_fmt(sub, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name);
+        ib_test_path_fmt(full, "%s/%s", dir, sub);
         struct stat st;
         if (lstat(full, &st) < 0)
             fail_msg("lstat(\"%s\") failed: %s", full, strerror(errno));
@@ -292,7 +167,7 @@ static void fill_rows(png_structp png, unsigned char *row, unsigned w, unsigned 
 /* An RGB PNG of w x h, busy enough that filters have work to do. */
 static void make_png(const char *path, unsigned w, unsigned h, unsigned seed)
 {
-    mkdirs_for(path);
+    ib_test_mkdirs_for(path);
     FILE *f = fopen(path, "wbe");
     if (f == NULL)
         fail_msg("fopen(\"%s\") failed: %s", path, strerror(errno));
@@ -323,7 +198,7 @@ static void make_tree(const char *root, const char *const *rels, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX];
-        path_fmt(path, "%s/%s", root, rels[i]);
+        ib_test_path_fmt(path, "%s/%s", root, rels[i]);
         make_png(path, 8, 6, (unsigned)i);
     }
 }
@@ -369,69 +244,37 @@ static char **child_env(const char *const *extra)
     return env;
 }
 
-static int wait_for(pid_t pid, int timeout_s)
-{
-    struct timespec tick = {0, 5 * 1000 * 1000};
-    for (long waited_ms = 0;; waited_ms += 5) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        if (r < 0 && errno != EINTR)
-            fail_msg("waitpid(%d) failed: %s", (int)pid, strerror(errno));
-        if (waited_ms > timeout_s * 1000L) {
-            kill(-pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            fail_msg("pid %d still running after %d s: killed", (int)pid, timeout_s);
-        }
-        nanosleep(&tick, NULL);
-    }
-}
-
 static void run_prog(cli_t *t, run_t *r, const run_opts_t *o, const char *prog,
                      const char *const *argv)
 {
     static const run_opts_t none = {0};
-    char in_path[PATH_MAX], out_path[PATH_MAX], err_path[PATH_MAX];
+    char in_path[PATH_MAX], out_path[PATH_MAX], err_path[PATH_MAX], err[PATH_MAX + 64];
     unsigned id = ++t->n_runs;
     if (o == NULL)
         o = &none;
-    path_fmt(in_path, "%s/%u.in", t->runs, id);
-    path_fmt(out_path, "%s/%u.out", t->runs, id);
-    path_fmt(err_path, "%s/%u.err", t->runs, id);
+    ib_test_path_fmt(in_path, "%s/%u.in", t->runs, id);
+    ib_test_path_fmt(out_path, "%s/%u.out", t->runs, id);
+    ib_test_path_fmt(err_path, "%s/%u.err", t->runs, id);
     if (o->stdin_data != NULL)
-        write_file(in_path, o->stdin_data, o->stdin_len);
+        ib_test_write_file(in_path, o->stdin_data, o->stdin_len);
     else
-        path_fmt(in_path, "/dev/null");
+        ib_test_path_fmt(in_path, "/dev/null");
 
     char **env = child_env(o->env);
-    const char *cwd = o->cwd != NULL ? o->cwd : t->root;
-    int in = open(in_path, O_RDONLY | O_CLOEXEC);
-    int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (in < 0 || out < 0 || err < 0)
-        fail_msg("opening the files of run %u failed: %s", id, strerror(errno));
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* Its own process group, so a hung run is killed with its workers. */
-        if (setpgid(0, 0) < 0 || chdir(cwd) < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
-            dup2(err, 2) < 0)
-            _exit(126);
-        execve(prog, (char *const *)argv, env);
-        _exit(127);
-    }
-    int fork_errno = errno;
-    close(in);
-    close(out);
-    close(err);
+    /* Its own process group, so a hung run is killed with its workers. */
+    ib_test_spawn_t how = {.in = in_path,
+                           .out = out_path,
+                           .err = err_path,
+                           .cwd = o->cwd != NULL ? o->cwd : t->root,
+                           .env = env,
+                           .own_group = 1};
+    pid_t pid = ib_test_spawn(prog, (char *const *)argv, &how, err, sizeof err);
     test_free(env);
     if (pid < 0)
-        fail_msg("fork() failed: %s", strerror(fork_errno));
-    r->status = wait_for(pid, RUN_TIMEOUT_S);
-    r->out = slurp(out_path, &r->out_len);
-    r->err = slurp(err_path, &r->err_len);
+        fail_msg("%s", err);
+    r->status = ib_test_wait(pid, RUN_TIMEOUT_S, NULL);
+    r->out = ib_test_slurp(out_path, &r->out_len);
+    r->err = ib_test_slurp(err_path, &r->err_len);
 }
 
 /* Runs imgbatch with a NULL-terminated argument list (argv[0] added). */
@@ -1049,12 +892,8 @@ static int group_setup(void **state)
         fprintf(stderr, "IMGBATCH must name the built imgbatch binary\n");
         return -1;
     }
-    const char *tmp = getenv("TMPDIR");
-    snprintf(t.root, sizeof t.root, "%s/imgbatch-cli-XXXXXX", tmp != NULL ? tmp : "/tmp");
-    if (mkdtemp(t.root) == NULL) {
-        fprintf(stderr, "mkdtemp(\"%s\") failed: %s\n", t.root, strerror(errno));
+    if (ib_test_make_root(NULL, "imgbatch-cli", t.root) < 0)
         return -1;
-    }
     int n = snprintf(t.runs, sizeof t.runs, "%s/runs", t.root);
     if (n < 0 || (size_t)n >= sizeof t.runs || mkdir(t.runs, 0777) < 0)
         return -1;
@@ -1066,15 +905,15 @@ static int group_teardown(void **state)
 {
     cli_t *t = *state;
     if (t != NULL && t->root[0] != '\0')
-        rm_tree(t->root);
+        ib_test_rm_tree(t->root);
     return 0;
 }
 
 /* A fresh, empty directory under the root for one test. */
 static void work_dir(const cli_t *t, const char *name, char *out)
 {
-    path_fmt(out, "%s/%s", t->root, name);
-    rm_tree(out);
+    ib_test_path_fmt(out, "%s/%s", t->root, name);
+    ib_test_rm_tree(out);
     if (mkdir(out, 0777) < 0)
         fail_msg("mkdir(\"%s\") failed: %s", out, strerror(errno));
 }
@@ -1199,15 +1038,15 @@ static void json_is_valid_whatever_the_names(void **state)
     cli_t *t = *state;
     char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
     work_dir(t, "names", dir);
-    path_fmt(in, "%s/in", dir);
-    path_fmt(out, "%s/out", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
+    ib_test_path_fmt(out, "%s/out", dir);
     const char *rels[N_ODD];
     for (size_t i = 0; i < N_ODD; i++)
         rels[i] = odd_names[i].raw;
     make_tree(in, rels, N_ODD);
     /* One input that fails, so every status count is tried. */
-    path_fmt(path, "%s/n16 broken \"x\".png", in);
-    write_file(path, "\x89PNG\r\n\x1a\n not really", 20);
+    ib_test_path_fmt(path, "%s/n16 broken \"x\".png", in);
+    ib_test_write_file(path, "\x89PNG\r\n\x1a\n not really", 20);
 
     for (int pass = 0; pass < 2; pass++) {
         run_t r;
@@ -1227,7 +1066,7 @@ static void json_is_valid_whatever_the_names(void **state)
             const jval_t *ev = event_for_tag(&e, i);
             const char *input = jstr(ev, "input");
             char want[PATH_MAX];
-            path_fmt(want, "%s/%s", in, odd_names[i].raw);
+            ib_test_path_fmt(want, "%s/%s", in, odd_names[i].raw);
             if (odd_names[i].valid_utf8)
                 assert_string_equal(input, want);
             else if (strstr(input, "\xef\xbf\xbd") == NULL)
@@ -1240,11 +1079,11 @@ static void json_is_valid_whatever_the_names(void **state)
             assert_int_equal(jnum(o, "width", &w), 0);
             assert_int_equal(jnum(o, "height", &h), 0);
             assert_true(w == 8 && h == 6);
-            path_fmt(want, "%s/%s", out, odd_names[i].raw);
+            ib_test_path_fmt(want, "%s/%s", out, odd_names[i].raw);
             if (odd_names[i].valid_utf8)
                 assert_string_equal(jstr(o, "path"), want);
             /* On disk the name is mirrored byte for byte. */
-            if (!exists(want))
+            if (!ib_test_exists(want))
                 fail_msg("output \"%s\" is missing", want);
         }
         const jval_t *broken = event_for_tag(&e, N_ODD);
@@ -1265,9 +1104,9 @@ static void dry_run_writes_nothing(void **state)
     static const char *const rels[] = {"a.png", "sub/b.png", "sub/deeper/c.png"};
     char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], cwd[PATH_MAX];
     work_dir(t, "dry", dir);
-    path_fmt(in, "%s/in", dir);
-    path_fmt(out, "%s/out", dir);
-    path_fmt(cwd, "%s/cwd", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
+    ib_test_path_fmt(out, "%s/out", dir);
+    ib_test_path_fmt(cwd, "%s/cwd", dir);
     make_tree(in, rels, 3);
     if (mkdir(cwd, 0777) < 0)
         fail_msg("mkdir(\"%s\") failed", cwd);
@@ -1285,7 +1124,7 @@ static void dry_run_writes_nothing(void **state)
     assert_int_equal(lines, 3);
     for (size_t i = 0; i < 3; i++) {
         char want_out[PATH_MAX];
-        path_fmt(want_out, "%s/%s", out, rels[i]);
+        ib_test_path_fmt(want_out, "%s/%s", out, rels[i]);
         const char *at = strstr(r.out, want_out);
         const char *eol = at != NULL ? strchr(at, '\n') : NULL;
         const char *size = at != NULL ? strstr(at, "4x3") : NULL;
@@ -1318,7 +1157,7 @@ static void dry_run_writes_nothing(void **state)
 
     list_tree(dir, "", 1, &after);
     expect_same_set(&after, &before, "the disk after --dry-run");
-    assert_false(exists(out));
+    assert_false(ib_test_exists(out));
     strs_free(&before);
     strs_free(&after);
 }
@@ -1332,7 +1171,7 @@ static void nul_separated_stdin_list(void **state)
                                        "sub/second\nline\n.png", "not listed.png"};
     char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX];
     work_dir(t, "list", dir);
-    path_fmt(in, "%s/in", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
     make_tree(in, rels, 5);
 
     /* The first four, NUL-terminated as find -print0 writes them, but the
@@ -1341,7 +1180,7 @@ static void nul_separated_stdin_list(void **state)
     size_t len = 0;
     for (size_t i = 0; i < 4; i++) {
         char p[PATH_MAX];
-        path_fmt(p, "%s/%s", in, rels[i]);
+        ib_test_path_fmt(p, "%s/%s", in, rels[i]);
         memcpy(list + len, p, strlen(p) + 1);
         len += strlen(p) + 1;
     }
@@ -1349,7 +1188,7 @@ static void nul_separated_stdin_list(void **state)
 
     static const char *const how[][3] = {{"--files-from", "-", "-0"}, {"-0", "-", NULL}};
     for (size_t k = 0; k < 2; k++) {
-        path_fmt(out, "%s/out%zu", dir, k);
+        ib_test_path_fmt(out, "%s/out%zu", dir, k);
         run_opts_t o = {.stdin_data = list, .stdin_len = len};
         const char *args[] = {"--json",  "--base",  in,        "-o", out,
                               how[k][0], how[k][1], how[k][2], NULL};
@@ -1436,10 +1275,10 @@ static void include_exclude_globs(void **state)
     cli_t *t = *state;
     char dir[PATH_MAX], in[PATH_MAX], notes[PATH_MAX];
     work_dir(t, "globs", dir);
-    path_fmt(in, "%s/in", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
     make_tree(in, glob_tree, N_GLOB);
-    path_fmt(notes, "%s/notes.txt", in);
-    write_file(notes, "not an image\n", 13);
+    ib_test_path_fmt(notes, "%s/notes.txt", in);
+    ib_test_write_file(notes, "not an image\n", 13);
 
     for (size_t c = 0; c < sizeof glob_cases / sizeof glob_cases[0]; c++) {
         const glob_case_t *g = &glob_cases[c];
@@ -1515,9 +1354,9 @@ static void usage_errors_exit_2_and_write_nothing(void **state)
     cli_t *t = *state;
     char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], cwd[PATH_MAX];
     work_dir(t, "usage", dir);
-    path_fmt(in, "%s/in", dir);
-    path_fmt(out, "%s/out", dir);
-    path_fmt(cwd, "%s/cwd", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
+    ib_test_path_fmt(out, "%s/out", dir);
+    ib_test_path_fmt(cwd, "%s/cwd", dir);
     static const char *const rels[] = {"a.png", "sub/b.png"};
     make_tree(in, rels, 2);
     if (mkdir(cwd, 0777) < 0)
@@ -1577,10 +1416,10 @@ static void make_shard_tree(const cli_t *t, char *in)
 {
     char dir[PATH_MAX];
     work_dir(t, "shard", dir);
-    path_fmt(in, "%s/in", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
     for (unsigned i = 0; i < N_SHARD_FILES; i++) {
         char path[PATH_MAX];
-        path_fmt(path, "%s/d%u/f%02u.png", in, i % 3, i);
+        ib_test_path_fmt(path, "%s/d%u/f%02u.png", in, i % 3, i);
         make_png(path, 8, 6, i);
     }
 }
@@ -1615,13 +1454,13 @@ static void shards_split_the_inputs_exactly(void **state)
         for (unsigned k = 1; k <= n; k++) {
             char shard[32], out[PATH_MAX];
             snprintf(shard, sizeof shard, "%u/%u", k, n);
-            path_fmt(out, "%s/shard/out-%u-%u", t->root, n, k);
+            ib_test_path_fmt(out, "%s/shard/out-%u-%u", t->root, n, k);
             run_t r;
             run_ib(t, &r, NULL, "-q", "-j", "2", "--shard", shard, "-o", out, in, NULL);
             expect_status(&r, 0, shard);
             run_free(&r);
             strs_t mine = {0};
-            if (exists(out))
+            if (ib_test_exists(out))
                 list_tree(out, "", 0, &mine);
             /* With more than one shard, no shard may take everything. */
             if (n > 1 && mine.n == N_SHARD_FILES)
@@ -1719,8 +1558,8 @@ static void options_that_shape_the_output_redo_it(void **state)
     cli_t *t = *state;
     char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX];
     work_dir(t, "recipe", dir);
-    path_fmt(in, "%s/in", dir);
-    path_fmt(out, "%s/out", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
+    ib_test_path_fmt(out, "%s/out", dir);
     static const char *const rels[] = {"a.png"};
     make_tree(in, rels, 1);
 
@@ -1798,17 +1637,18 @@ static void progress_redraws_on_a_terminal_only(void **state)
 {
     cli_t *t = *state;
     char script[PATH_MAX], dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX];
-    if (find_program("script", script) < 0)
-        skip_loudly("script(1) from util-linux is not installed: no terminal to test the "
-                    "progress line on");
+    if (ib_test_find_program("script", script) < 0)
+        ib_test_skip_loudly(NULL,
+                            "script(1) from util-linux is not installed: no terminal to test the "
+                            "progress line on");
     work_dir(t, "progress", dir);
-    path_fmt(in, "%s/in", dir);
-    path_fmt(out, "%s/out", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
+    ib_test_path_fmt(out, "%s/out", dir);
     /* About a second of work, so that a progress line that waits a little
      * before it shows itself still gets drawn. */
     for (unsigned i = 0; i < 16; i++) {
         char path[PATH_MAX];
-        path_fmt(path, "%s/p%02u.png", in, i);
+        ib_test_path_fmt(path, "%s/p%02u.png", in, i);
         make_png(path, 600, 600, i);
     }
 
@@ -1895,8 +1735,8 @@ static void version_names_the_libraries(void **state)
     /* imgbatch's own is the project's version. */
     if (t->source_root != NULL) {
         char path[PATH_MAX], want[64] = "";
-        path_fmt(path, "%s/meson.build", t->source_root);
-        char *build = slurp(path, NULL);
+        ib_test_path_fmt(path, "%s/meson.build", t->source_root);
+        char *build = ib_test_slurp(path, NULL);
         /* project(..., version : 'X', ...), not meson_version. */
         const char *v = build;
         while ((v = strstr(v, "version : '")) != NULL && v > build && v[-1] == '_')
@@ -1914,8 +1754,8 @@ static void version_names_the_libraries(void **state)
 static void long_options(const cli_t *t, strs_t *out)
 {
     char path[PATH_MAX];
-    path_fmt(path, "%s/app/cli.c", t->source_root);
-    char *src = slurp(path, NULL);
+    ib_test_path_fmt(path, "%s/app/cli.c", t->source_root);
+    char *src = ib_test_slurp(path, NULL);
     const char *p = strstr(src, "long_opts[] = {");
     const char *end = p != NULL ? strstr(p, "};") : NULL;
     if (end == NULL)
@@ -1952,7 +1792,7 @@ static int has_option(const char *text, const char *dashes, const char *name)
 static void need_source_root(const cli_t *t)
 {
     if (t->source_root == NULL)
-        skip_loudly("IB_SOURCE_ROOT is not set: cannot read app/cli.c");
+        ib_test_skip_loudly(NULL, "IB_SOURCE_ROOT is not set: cannot read app/cli.c");
 }
 
 static void help_names_every_long_option(void **state)
@@ -1974,8 +1814,8 @@ static void help_names_every_long_option(void **state)
     run_free(&r);
     /* The man page, in roff: \-\-name with \- for each '-'. */
     char path[PATH_MAX];
-    path_fmt(path, "%s/app/imgbatch.1", t->source_root);
-    char *man = slurp(path, NULL);
+    ib_test_path_fmt(path, "%s/app/imgbatch.1", t->source_root);
+    char *man = ib_test_slurp(path, NULL);
     for (size_t i = 0; i < opts.n; i++) {
         char roff[128] = "";
         for (const char *c = opts.v[i]; *c != '\0'; c++)
@@ -1996,9 +1836,10 @@ static void man_page_renders_cleanly(void **state)
     cli_t *t = *state;
     char groff[PATH_MAX], page[PATH_MAX];
     need_source_root(t);
-    if (find_program("groff", groff) < 0)
-        skip_loudly("groff is not installed (apt-get install groff-base): man page not rendered");
-    path_fmt(page, "%s/app/imgbatch.1", t->source_root);
+    if (ib_test_find_program("groff", groff) < 0)
+        ib_test_skip_loudly(
+            NULL, "groff is not installed (apt-get install groff-base): man page not rendered");
+    ib_test_path_fmt(page, "%s/app/imgbatch.1", t->source_root);
     const char *argv[] = {"groff", "-man", "-Tutf8", "-ww", "-z", page, NULL};
     run_t r;
     run_prog(t, &r, NULL, groff, argv);
@@ -2014,9 +1855,9 @@ static void man_page_renders_cleanly(void **state)
 static void complete_words(cli_t *t, const char *cwd, const char *const *words, strs_t *out)
 {
     char bash[PATH_MAX], file[PATH_MAX];
-    if (find_program("bash", bash) < 0)
-        skip_loudly("bash is not installed: completion not tried");
-    path_fmt(file, "%s/app/imgbatch.bash", t->source_root);
+    if (ib_test_find_program("bash", bash) < 0)
+        ib_test_skip_loudly(NULL, "bash is not installed: completion not tried");
+    ib_test_path_fmt(file, "%s/app/imgbatch.bash", t->source_root);
     const char *argv[MAX_ARGS] = {
         "bash",
         "--norc",
@@ -2067,11 +1908,11 @@ static void bash_completion_offers_values(void **state)
     need_source_root(t);
     char dir[PATH_MAX], sub[PATH_MAX], file[PATH_MAX];
     work_dir(t, "completion", dir);
-    path_fmt(sub, "%s/adir", dir);
-    path_fmt(file, "%s/afile.png", dir);
+    ib_test_path_fmt(sub, "%s/adir", dir);
+    ib_test_path_fmt(file, "%s/afile.png", dir);
     if (mkdir(sub, 0777) < 0)
         fail_msg("mkdir(\"%s\") failed", sub);
-    write_file(file, "x", 1);
+    ib_test_write_file(file, "x", 1);
 
     expect_completion(t, dir, (const char *const[]){"imgbatch", "--if-exists", "", NULL},
                       "update overwrite skip fail");
@@ -2125,19 +1966,19 @@ static void meson_install_puts_everything_in_place(void **state)
 {
     cli_t *t = *state;
     char meson[PATH_MAX], build[PATH_MAX], dest[PATH_MAX];
-    if (find_program("meson", meson) < 0)
-        skip_loudly("meson is not on PATH: install not tried");
+    if (ib_test_find_program("meson", meson) < 0)
+        ib_test_skip_loudly(NULL, "meson is not on PATH: install not tried");
     /* $IMGBATCH is <build>/app/imgbatch. */
-    path_fmt(build, "%s", t->bin);
+    ib_test_path_fmt(build, "%s", t->bin);
     for (int i = 0; i < 2; i++) {
         char *slash = strrchr(build, '/');
         if (slash == NULL)
             fail_msg("cannot find the build directory from %s", t->bin);
         *slash = '\0';
     }
-    path_fmt(dest, "%s/meson-private", build);
-    if (!exists(dest))
-        skip_loudly("%s is not a meson build directory: install not tried", build);
+    ib_test_path_fmt(dest, "%s/meson-private", build);
+    if (!ib_test_exists(dest))
+        ib_test_skip_loudly(NULL, "%s is not a meson build directory: install not tried", build);
     work_dir(t, "destdir", dest);
     const char *argv[] = {"meson", "install",      "-C",      build, "--destdir",
                           dest,    "--no-rebuild", "--quiet", NULL};
@@ -2157,7 +1998,7 @@ static void meson_install_puts_everything_in_place(void **state)
     assert_string_equal(bin, completion);
 
     char path[PATH_MAX];
-    path_fmt(path, "%s/%sbin/imgbatch", dest, bin);
+    ib_test_path_fmt(path, "%s/%sbin/imgbatch", dest, bin);
     assert_int_equal(access(path, X_OK), 0);
     if (t->source_root != NULL) {
         static const char *const pairs[][2] = {
@@ -2166,9 +2007,9 @@ static void meson_install_puts_everything_in_place(void **state)
         for (size_t i = 0; i < 2; i++) {
             char src[PATH_MAX];
             size_t a_len, b_len;
-            path_fmt(src, "%s/%s", t->source_root, pairs[i][0]);
-            path_fmt(path, "%s/%s%s", dest, bin, pairs[i][1]);
-            char *a = slurp(src, &a_len), *b = slurp(path, &b_len);
+            ib_test_path_fmt(src, "%s/%s", t->source_root, pairs[i][0]);
+            ib_test_path_fmt(path, "%s/%s%s", dest, bin, pairs[i][1]);
+            char *a = ib_test_slurp(src, &a_len), *b = ib_test_slurp(path, &b_len);
             if (a_len != b_len || memcmp(a, b, a_len) != 0)
                 fail_msg("installed %s differs from %s", path, src);
             test_free(a);

@@ -24,16 +24,11 @@
  *   so one run shows every file that misbehaves.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,8 +39,7 @@
 #include <cmocka.h>
 
 #include "decode.h"
-
-extern char **environ;
+#include "harness.h"
 
 typedef enum { EXPECT_VALID, EXPECT_INVALID, EXPECT_UNKNOWN } expect_t;
 
@@ -82,25 +76,6 @@ typedef struct {
 static corpus_t corpus;
 
 /* ---- helpers ---- */
-
-static int path_fmt(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int path_fmt(char *out, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, PATH_MAX, fmt, ap);
-    va_end(ap);
-    return n < 0 || n >= PATH_MAX ? -1 : 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
 
 static char *dup_str(const char *s, size_t n)
 {
@@ -183,7 +158,7 @@ static int parse_row(corpus_t *c, char *line, entry_t *e)
     for (k = 0; k < 3 && strcmp(field[6], expect_names[k]) != 0; k++)
         ;
     char full[PATH_MAX];
-    if (k == 3 || path_fmt(full, "%s/%s", c->corpus, field[0]) < 0)
+    if (k == 3 || ib_test_try_path_fmt(full, "%s/%s", c->corpus, field[0]) < 0)
         return -1;
     e->expected = (expect_t)k;
     local_vips(field[7], e->vips, sizeof e->vips);
@@ -201,7 +176,7 @@ static int parse_row(corpus_t *c, char *line, entry_t *e)
 static int load_manifest(corpus_t *c)
 {
     char path[PATH_MAX], line[16384];
-    if (path_fmt(path, "%s/MANIFEST.tsv", c->corpus) < 0)
+    if (ib_test_try_path_fmt(path, "%s/MANIFEST.tsv", c->corpus) < 0)
         return -1;
     FILE *f = fopen(path, "re");
     if (f == NULL) {
@@ -283,37 +258,21 @@ static int run_imgbatch(corpus_t *c, const char *list, const char *out_txt, cons
     char *argv[] = {(char *)c->bin, "-",          "-o",    c->out,      "--base", c->corpus,
                     "--json",       "-j",         "2",     "--timeout", "20",     "-s",
                     "128x128",      "--progress", "never", NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, list, O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out_txt, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_txt, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
+    ib_test_spawn_t how = {.in = list, .out = out_txt, .err = err_txt};
+    char err[PATH_MAX + 64];
     double t0 = now_s();
-    int rc = posix_spawn(&pid, c->bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        fprintf(stderr, "corpus: posix_spawn(\"%s\") failed: %s\n", c->bin, strerror(rc));
+    pid_t pid = ib_test_spawn(c->bin, argv, &how, err, sizeof err);
+    if (pid < 0) {
+        fprintf(stderr, "corpus: %s\n", err);
         return -1;
     }
-    struct timespec nap = {0, 50 * 1000 * 1000};
-    for (;;) {
-        int st;
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid) {
-            c->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            break;
-        }
-        if (w < 0 && errno != EINTR)
-            return -1;
-        if (now_s() - t0 > limit_s) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
+    int status = ib_test_try_wait(pid, limit_s);
+    if (status < 0) {
+        if (errno == ETIMEDOUT)
             fprintf(stderr, "corpus: imgbatch still running after %d s: killed\n", limit_s);
-            return -1;
-        }
-        nanosleep(&nap, NULL);
+        return -1;
     }
+    c->status = status;
     c->seconds = now_s() - t0;
     return 0;
 }
@@ -411,8 +370,7 @@ static int group_setup(void **state)
     memset(c, 0, sizeof *c);
     *state = c;
     const char *shared = getenv("IB_SHARED");
-    c->bin = getenv("IMGBATCH");
-    if (path_fmt(c->corpus, "%s/corpus", shared != NULL ? shared : "../shared") < 0)
+    if (ib_test_try_path_fmt(c->corpus, "%s/corpus", shared != NULL ? shared : "../shared") < 0)
         return -1;
     struct stat st;
     if (shared == NULL || stat(c->corpus, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -420,25 +378,17 @@ static int group_setup(void **state)
         c->missing = 1;
         return 0;
     }
-    if (c->bin == NULL || access(c->bin, X_OK) != 0) {
-        fprintf(stderr, "corpus: IMGBATCH must name the built imgbatch (got %s)\n",
-                c->bin ? c->bin : "nothing");
-        return -1;
-    }
-    if (load_manifest(c) < 0)
+    c->bin = ib_test_imgbatch("corpus");
+    if (c->bin == NULL || load_manifest(c) < 0)
         return -1;
 
-    const char *tmp = getenv("TMPDIR");
     char list[PATH_MAX], out_txt[PATH_MAX], err_txt[PATH_MAX];
-    if (path_fmt(c->root, "%s/ib-corpus-XXXXXX", tmp != NULL ? tmp : "/tmp") < 0 ||
-        mkdtemp(c->root) == NULL) {
-        fprintf(stderr, "corpus: mkdtemp(\"%s\") failed: %s\n", c->root, strerror(errno));
-        c->root[0] = '\0';
+    if (ib_test_make_root("corpus", "ib-corpus", c->root) < 0)
         return -1;
-    }
-    if (path_fmt(c->out, "%s/out", c->root) < 0 || path_fmt(list, "%s/list", c->root) < 0 ||
-        path_fmt(out_txt, "%s/stdout", c->root) < 0 ||
-        path_fmt(err_txt, "%s/stderr", c->root) < 0 || write_list(c, list) < 0)
+    if (ib_test_try_path_fmt(c->out, "%s/out", c->root) < 0 ||
+        ib_test_try_path_fmt(list, "%s/list", c->root) < 0 ||
+        ib_test_try_path_fmt(out_txt, "%s/stdout", c->root) < 0 ||
+        ib_test_try_path_fmt(err_txt, "%s/stderr", c->root) < 0 || write_list(c, list) < 0)
         return -1;
     /* 647 files at -j 2 take about a minute here; ten is a hang. */
     if (run_imgbatch(c, list, out_txt, err_txt, 600) < 0 || load_events(c, out_txt) < 0)
@@ -456,7 +406,7 @@ static int group_teardown(void **state)
         if (getenv("IB_KEEP_TMP") != NULL)
             fprintf(stderr, "corpus: kept %s\n", c->root);
         else
-            nftw(c->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+            ib_test_rm_tree(c->root);
     }
     for (size_t i = 0; i < c->n; i++) {
         free(c->entries[i].rel);
@@ -682,27 +632,17 @@ static void outputs_exist_and_decode(void **state)
     assert_int_equal(bad, 0);
 }
 
-static size_t temps_found;
-
-static int count_temp(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    const char *base = path + ftw->base;
-    size_t n = strlen(base);
-    if (flag == FTW_F && base[0] == '.' && n > 4 && strcmp(base + n - 4, ".tmp") == 0) {
-        if (temps_found++ == 0)
-            fprintf(stderr, "corpus: temporary file left: %s\n", path);
-    }
-    return 0;
-}
-
 /* Crashes and timeouts included, no temporary file survives the run. */
 static void no_temp_files_left(void **state)
 {
     corpus_t *c = need_corpus(state);
-    temps_found = 0;
-    nftw(c->out, count_temp, 16, FTW_PHYS);
-    assert_int_equal(temps_found, 0);
+    ib_test_listing_t l;
+    ib_test_list_tree(c->out, &l);
+    size_t temps = l.temps;
+    if (temps > 0)
+        fprintf(stderr, "corpus: temporary file left: %s\n", l.first_temp);
+    ib_test_listing_free(&l);
+    assert_int_equal(temps, 0);
 }
 
 int main(void)

@@ -15,12 +15,8 @@
  *   under its output root: DESIGN.md promises none survive.
  */
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +32,7 @@
 #include <cmocka.h>
 
 #include "decode.h"
-
-extern char **environ;
+#include "harness.h"
 
 /* ---- the generated input tree ---- */
 
@@ -119,101 +114,14 @@ typedef struct {
     unsigned runs;       /* numbers the stdout/stderr capture files */
 } e2e_t;
 
-/* ---- small helpers ---- */
-
-/* Formats a path into a PATH_MAX buffer; a path that does not fit fails
- * the test instead of being cut short. */
-static void path_fmt(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void path_fmt(char *out, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, PATH_MAX, fmt, ap);
-    va_end(ap);
-    if (n < 0 || n >= PATH_MAX)
-        fail_msg("path too long: %s...", out);
-}
-
-static void path_join(char *out, const char *a, const char *b)
-{
-    path_fmt(out, "%s/%s", a, b);
-}
-
-static int mkdirs_for(const char *file)
-{
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", file);
-    for (char *p = dir + 1; *p != '\0'; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return 0;
-}
-
-static int write_bytes(const char *path, const void *data, size_t n)
-{
-    if (mkdirs_for(path) < 0)
-        return -1;
-    FILE *f = fopen(path, "wbe");
-    if (f == NULL)
-        return -1;
-    size_t w = fwrite(data, 1, n, f);
-    return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void rm_tree(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
-
-/* Reads a whole file into a test_malloc'ed, NUL-terminated buffer. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rbe");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = test_malloc(cap);
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n - 1 == 0) {
-            cap *= 2;
-            buf = test_realloc(buf, cap);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
-}
-
 /* ---- making inputs ---- */
 
 static int make_input(const char *root, const input_t *in)
 {
     char path[PATH_MAX], err[512];
     ib_test_image_t img;
-    path_fmt(path, "%s/%s", root, in->rel);
-    if (mkdirs_for(path) < 0)
+    ib_test_path_fmt(path, "%s/%s", root, in->rel);
+    if (ib_test_try_mkdirs_for(path) < 0)
         return -1;
     int rc = -1;
     switch (in->kind) {
@@ -260,7 +168,7 @@ static int make_solid_png(const char *path, unsigned w, unsigned h, const unsign
     char err[512];
     ib_test_image_t img;
     unsigned char rgba[4] = {rgb[0], rgb[1], rgb[2], 255};
-    if (mkdirs_for(path) < 0 || ib_test_image_alloc(&img, w, h, 3) < 0)
+    if (ib_test_try_mkdirs_for(path) < 0 || ib_test_image_alloc(&img, w, h, 3) < 0)
         return -1;
     ib_test_image_fill(&img, rgba);
     int rc = ib_test_write_png(path, &img, err, sizeof err);
@@ -275,7 +183,7 @@ static int make_busy_jpeg(const char *path, unsigned w, unsigned h)
 {
     char err[512];
     ib_test_image_t img;
-    if (mkdirs_for(path) < 0 || ib_test_image_alloc(&img, w, h, 3) < 0)
+    if (ib_test_try_mkdirs_for(path) < 0 || ib_test_image_alloc(&img, w, h, 3) < 0)
         return -1;
     for (unsigned y = 0; y < h; y++)
         for (unsigned x = 0; x < w; x++) {
@@ -300,12 +208,12 @@ static int make_tree(const char *root)
     char path[PATH_MAX];
     for (size_t i = 0; i < sizeof hidden_or_not_images / sizeof hidden_or_not_images[0]; i++) {
         const char *rel = hidden_or_not_images[i];
-        path_fmt(path, "%s/%s", root, rel);
+        ib_test_path_fmt(path, "%s/%s", root, rel);
         const char *ext = strrchr(rel, '.');
         int rc;
         if (strcmp(ext, ".txt") == 0) {
             static const char text[] = "not an image\n";
-            rc = write_bytes(path, text, sizeof text - 1);
+            rc = ib_test_try_write_file(path, text, sizeof text - 1);
         } else if (strcmp(ext, ".png") == 0) {
             rc = make_solid_png(path, 20, 20, grey);
         } else {
@@ -319,72 +227,22 @@ static int make_tree(const char *root)
 
 /* ---- running imgbatch ---- */
 
-typedef struct {
-    int status; /* exit status, or 128 + signal */
-    char out[PATH_MAX];
-    char err[PATH_MAX];
-} run_t;
-
 /* Starts imgbatch with stdin from /dev/null and its output in files. */
-static pid_t spawn_argv(e2e_t *t, run_t *r, char **argv)
+static pid_t spawn_argv(e2e_t *t, ib_test_run_t *r, char **argv)
 {
-    posix_spawn_file_actions_t fa;
-    pid_t pid = -1;
-    unsigned n = ++t->runs;
-    path_fmt(r->out, "%s/run%u.stdout", t->root, n);
-    path_fmt(r->err, "%s/run%u.stderr", t->root, n);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, r->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, r->err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int rc = posix_spawn(&pid, t->bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        fail_msg("posix_spawn(\"%s\") failed: %s", t->bin, strerror(rc));
+    char err[PATH_MAX + 64];
+    ib_test_run_files(r, t->root, ++t->runs);
+    ib_test_spawn_t how = {.out = r->out, .err = r->err};
+    pid_t pid = ib_test_spawn(t->bin, argv, &how, err, sizeof err);
+    if (pid < 0)
+        fail_msg("%s", err);
     return pid;
-}
-
-static int decode_status(int st)
-{
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Waits for pid; kills it and fails the test after timeout_s seconds, so a
- * hung imgbatch fails this test instead of wedging the suite. */
-static int wait_for(pid_t pid, int timeout_s)
-{
-    struct timespec nap = {0, 20 * 1000 * 1000};
-    for (long waited_ms = 0;; waited_ms += 20) {
-        int st;
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid)
-            return decode_status(st);
-        if (w < 0 && errno != EINTR)
-            fail_msg("waitpid(%d) failed: %s", (int)pid, strerror(errno));
-        if (waited_ms > timeout_s * 1000L) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            fail_msg("imgbatch (pid %d) still running after %d s: killed", (int)pid, timeout_s);
-        }
-        nanosleep(&nap, NULL);
-    }
-}
-
-static void show_output(const run_t *r)
-{
-    char *out = slurp(r->out), *err = slurp(r->err);
-    fprintf(stderr, "--- imgbatch exited %d; stdout:\n%s--- stderr:\n%s---\n", r->status,
-            out != NULL ? out : "", err != NULL ? err : "");
-    if (out != NULL)
-        test_free(out);
-    if (err != NULL)
-        test_free(err);
 }
 
 #define MAX_ARGS 32
 
 /* Runs imgbatch to the end with the NULL-terminated arguments. */
-static void run_args(e2e_t *t, run_t *r, ...)
+static void run_args(e2e_t *t, ib_test_run_t *r, ...)
 {
     char *argv[MAX_ARGS + 2];
     int n = 0;
@@ -398,171 +256,29 @@ static void run_args(e2e_t *t, run_t *r, ...)
     }
     va_end(ap);
     argv[n] = NULL;
-    r->status = wait_for(spawn_argv(t, r, argv), 300);
+    r->status = ib_test_wait(spawn_argv(t, r, argv), 300, "imgbatch");
 }
 
 #define run(t, r, ...) run_args((t), (r), __VA_ARGS__, (const char *)NULL)
 
-static void expect_status(const run_t *r, int want)
+static void expect_status(const ib_test_run_t *r, int want)
 {
     if (r->status != want) {
-        show_output(r);
+        ib_test_run_show(r, "imgbatch");
         fail_msg("imgbatch exited %d, expected %d", r->status, want);
     }
 }
 
-/* ---- the JSON events of one run ---- */
-
-typedef struct {
-    ib_test_event_t *files;
-    size_t n;
-    ib_test_event_t summary;
-    int has_summary;
-} events_t;
-
-static void events_load(const run_t *r, events_t *e)
-{
-    char *text = slurp(r->out);
-    assert_non_null(text);
-    memset(e, 0, sizeof *e);
-    size_t lines = 0;
-    for (char *p = text; *p != '\0'; p++)
-        lines += *p == '\n';
-    e->files = test_calloc(lines + 1, sizeof *e->files);
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        ib_test_event_t ev;
-        char err[512];
-        if (ib_test_event_parse(line, &ev, err, sizeof err) < 0)
-            fail_msg("stdout line is not a JSON object: %s\n  %s", err, line);
-        if (ev.event != NULL && strcmp(ev.event, "summary") == 0) {
-            if (e->has_summary)
-                fail_msg("two summary events");
-            e->summary = ev;
-            e->has_summary = 1;
-        } else if (ev.event != NULL && strcmp(ev.event, "file") == 0) {
-            if (e->has_summary)
-                fail_msg("a file event after the summary: %s", line);
-            e->files[e->n++] = ev;
-        } else {
-            fail_msg("unknown event: %s", line);
-        }
-    }
-    test_free(text);
-    if (!e->has_summary) {
-        show_output(r);
-        fail_msg("no summary event on stdout");
-    }
-}
-
-static void events_free(events_t *e)
-{
-    for (size_t i = 0; i < e->n; i++)
-        ib_test_event_free(&e->files[i]);
-    if (e->has_summary)
-        ib_test_event_free(&e->summary);
-    test_free(e->files);
-    memset(e, 0, sizeof *e);
-}
-
-/* The one file event whose input ends with suffix (after a '/'). */
-static const ib_test_event_t *event_for(const events_t *e, const char *suffix)
-{
-    const ib_test_event_t *hit = NULL;
-    size_t sl = strlen(suffix);
-    for (size_t i = 0; i < e->n; i++) {
-        const char *in = e->files[i].input;
-        size_t il = in != NULL ? strlen(in) : 0;
-        if (il >= sl && strcmp(in + il - sl, suffix) == 0 && (il == sl || in[il - sl - 1] == '/')) {
-            if (hit != NULL)
-                fail_msg("two file events for %s", suffix);
-            hit = &e->files[i];
-        }
-    }
-    if (hit == NULL)
-        fail_msg("no file event for %s", suffix);
-    return hit;
-}
-
-static void expect_event(const ib_test_event_t *ev, const char *status)
-{
-    if (ev->status == NULL || strcmp(ev->status, status) != 0)
-        fail_msg("%s: status %s, expected %s (%s: %s)", ev->input,
-                 ev->status ? ev->status : "(none)", status, ev->error_kind ? ev->error_kind : "-",
-                 ev->error_message ? ev->error_message : "-");
-}
-
 /* ---- checking an output tree ---- */
-
-typedef struct {
-    char **paths;
-    size_t n, cap;
-    size_t temps; /* '.*.tmp' files: never allowed to survive a run */
-    char first_temp[PATH_MAX];
-} listing_t;
-
-/* nftw() passes no argument to its callback: the listing being built is
- * reached through these two, set only around the nftw() call. */
-static listing_t *walk_listing;
-static size_t walk_root_len;
-
-static int list_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    listing_t *l = walk_listing;
-    const char *base = path + ftw->base;
-    size_t bl = strlen(base);
-    if (flag == FTW_F && base[0] == '.' && bl > 4 && strcmp(base + bl - 4, ".tmp") == 0) {
-        if (l->temps++ == 0)
-            snprintf(l->first_temp, sizeof l->first_temp, "%s", path);
-    }
-    if (flag != FTW_F && flag != FTW_SL)
-        return 0;
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->paths = test_realloc(l->paths, l->cap * sizeof *l->paths);
-    }
-    const char *rel = path + walk_root_len + 1;
-    l->paths[l->n] = test_malloc(strlen(rel) + 1);
-    strcpy(l->paths[l->n++], rel);
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Every file under root, relative to it, sorted. */
-static void list_tree(const char *root, listing_t *l)
-{
-    memset(l, 0, sizeof *l);
-    walk_listing = l;
-    walk_root_len = strlen(root);
-    if (nftw(root, list_entry, 16, FTW_PHYS) < 0 && errno != ENOENT)
-        fail_msg("nftw(\"%s\") failed: %s", root, strerror(errno));
-    walk_listing = NULL;
-    if (l->n > 0)
-        qsort(l->paths, l->n, sizeof *l->paths, cmp_str);
-}
-
-static void listing_free(listing_t *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        test_free(l->paths[i]);
-    test_free(l->paths);
-    memset(l, 0, sizeof *l);
-}
 
 static void expect_no_temp_files(const char *root)
 {
-    listing_t l;
-    list_tree(root, &l);
+    ib_test_listing_t l;
+    ib_test_list_tree(root, &l);
     size_t temps = l.temps;
     char first[PATH_MAX];
     snprintf(first, sizeof first, "%s", l.first_temp);
-    listing_free(&l);
+    ib_test_listing_free(&l);
     if (temps > 0)
         fail_msg("%zu temporary file(s) left under %s, e.g. %s", temps, root, first);
 }
@@ -571,12 +287,12 @@ static void expect_no_temp_files(const char *root)
  * relative names: nothing hidden, nothing that is not an image. */
 static void expect_mirror(const char *out)
 {
-    listing_t l;
-    list_tree(out, &l);
+    ib_test_listing_t l;
+    ib_test_list_tree(out, &l);
     const char *want[N_INPUTS];
     for (size_t i = 0; i < N_INPUTS; i++)
         want[i] = inputs[i].rel;
-    qsort(want, N_INPUTS, sizeof *want, cmp_str);
+    qsort(want, N_INPUTS, sizeof *want, ib_test_cmp_str);
     int same = l.n == N_INPUTS;
     for (size_t i = 0; same && i < N_INPUTS; i++)
         same = strcmp(l.paths[i], want[i]) == 0;
@@ -588,7 +304,7 @@ static void expect_mirror(const char *out)
         for (size_t i = 0; i < N_INPUTS; i++)
             fprintf(stderr, "  %s\n", want[i]);
     }
-    listing_free(&l);
+    ib_test_listing_free(&l);
     assert_true(same);
 }
 
@@ -615,7 +331,7 @@ static void expect_output_image(const char *out, size_t i, const unsigned want[2
     const input_t *in = &inputs[i];
     char path[PATH_MAX], err[512];
     ib_test_image_t img;
-    path_join(path, out, in->rel);
+    ib_test_path_join(path, out, in->rel);
     if (ib_test_decode(path, &img, err, sizeof err) < 0)
         fail_msg("output of %s does not decode: %s", in->rel, err);
     if (img.width != want[0] || img.height != want[1]) {
@@ -665,20 +381,21 @@ static void expect_tree_done(const char *out, size_t g)
 
 /* JSON: one event per image, each with the given status, whose output
  * path and size match what is on disk; and a summary that adds up. */
-static void expect_tree_events(const run_t *r, const char *out, size_t g, const char *status)
+static void expect_tree_events(const ib_test_run_t *r, const char *out, size_t g,
+                               const char *status)
 {
-    events_t e;
-    events_load(r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(r, &e);
     if (e.n != N_INPUTS) {
-        show_output(r);
+        ib_test_run_show(r, "imgbatch");
         fail_msg("%zu file events, expected %zu", e.n, N_INPUTS);
     }
     for (size_t i = 0; i < N_INPUTS; i++) {
-        const ib_test_event_t *ev = event_for(&e, inputs[i].rel);
-        expect_event(ev, status);
+        const ib_test_event_t *ev = ib_test_event_for(&e, inputs[i].rel);
+        ib_test_expect_event(ev, status);
         assert_int_equal(ev->n_outputs, 1);
         char want[PATH_MAX];
-        path_join(want, out, inputs[i].rel);
+        ib_test_path_join(want, out, inputs[i].rel);
         assert_non_null(ev->outputs[0].path);
         assert_string_equal(ev->outputs[0].path, want);
         assert_int_equal(ev->outputs[0].width, geom_cases[g].size[i][0]);
@@ -691,7 +408,7 @@ static void expect_tree_events(const run_t *r, const char *out, size_t g, const 
     assert_int_equal(e.summary.ok, ok ? (long long)N_INPUTS : 0);
     assert_int_equal(e.summary.skipped, ok ? 0 : (long long)N_INPUTS);
     assert_int_equal(e.summary.failed, 0);
-    events_free(&e);
+    ib_test_events_free(&e);
 }
 
 /* ---- fixtures ---- */
@@ -700,22 +417,13 @@ static int group_setup(void **state)
 {
     static e2e_t t;
     memset(&t, 0, sizeof t);
-    t.bin = getenv("IMGBATCH");
-    if (t.bin == NULL || access(t.bin, X_OK) != 0) {
-        fprintf(stderr, "e2e: IMGBATCH must name the built imgbatch (got %s)\n",
-                t.bin ? t.bin : "nothing");
+    t.bin = ib_test_imgbatch("e2e");
+    if (t.bin == NULL || ib_test_make_root("e2e", "ib-e2e", t.root) < 0)
         return -1;
-    }
-    const char *tmp = getenv("TMPDIR");
-    path_fmt(t.root, "%s/ib-e2e-XXXXXX", tmp != NULL ? tmp : "/tmp");
-    if (mkdtemp(t.root) == NULL) {
-        fprintf(stderr, "e2e: mkdtemp(\"%s\") failed: %s\n", t.root, strerror(errno));
-        return -1;
-    }
-    path_fmt(t.in, "%s/in", t.root);
+    ib_test_path_fmt(t.in, "%s/in", t.root);
     if (make_tree(t.in) < 0) {
         fprintf(stderr, "e2e: making the input tree under %s failed\n", t.in);
-        rm_tree(t.root);
+        ib_test_rm_tree(t.root);
         return -1;
     }
     *state = &t;
@@ -730,14 +438,14 @@ static int group_teardown(void **state)
     if (getenv("IB_KEEP_TMP") != NULL)
         fprintf(stderr, "e2e: kept %s\n", t->root);
     else
-        rm_tree(t->root);
+        ib_test_rm_tree(t->root);
     return 0;
 }
 
 /* An output root per test, under the group's directory. */
 static void out_dir(const e2e_t *t, const char *name, char *out)
 {
-    path_fmt(out, "%s/out-%s", t->root, name);
+    ib_test_path_fmt(out, "%s/out-%s", t->root, name);
 }
 
 /* ---- tests ---- */
@@ -747,7 +455,7 @@ static void tree_is_mirrored(void **state)
 {
     e2e_t *t = *state;
     char out[PATH_MAX];
-    run_t r;
+    ib_test_run_t r;
     out_dir(t, "mirror", out);
     run(t, &r, "-s", "64x64", "--json", t->in, "-o", out);
     expect_status(&r, 0);
@@ -761,7 +469,7 @@ static void geometries_match_imagemagick(void **state)
     e2e_t *t = *state;
     for (size_t g = 0; g < sizeof geom_cases / sizeof geom_cases[0]; g++) {
         char out[PATH_MAX], name[64];
-        run_t r;
+        ib_test_run_t r;
         snprintf(name, sizeof name, "geom%zu", g);
         out_dir(t, name, out);
         run(t, &r, "-s", geom_cases[g].geometry, "-q", t->in, "-o", out);
@@ -775,13 +483,13 @@ static void rerun_skips_everything(void **state)
 {
     e2e_t *t = *state;
     char out[PATH_MAX], path[PATH_MAX];
-    run_t r;
+    ib_test_run_t r;
     struct stat before[N_INPUTS], after;
     out_dir(t, "rerun", out);
     run(t, &r, "-s", "64x64", "-q", t->in, "-o", out);
     expect_status(&r, 0);
     for (size_t i = 0; i < N_INPUTS; i++) {
-        path_join(path, out, inputs[i].rel);
+        ib_test_path_join(path, out, inputs[i].rel);
         assert_int_equal(stat(path, &before[i]), 0);
     }
 
@@ -789,7 +497,7 @@ static void rerun_skips_everything(void **state)
     expect_status(&r, 0);
     expect_tree_events(&r, out, GEOM_64, "skipped");
     for (size_t i = 0; i < N_INPUTS; i++) {
-        path_join(path, out, inputs[i].rel);
+        ib_test_path_join(path, out, inputs[i].rel);
         assert_int_equal(stat(path, &after), 0);
         if (after.st_ino != before[i].st_ino ||
             after.st_mtim.tv_nsec != before[i].st_mtim.tv_nsec ||
@@ -805,7 +513,7 @@ static void new_size_redoes_the_work(void **state)
 {
     e2e_t *t = *state;
     char out[PATH_MAX];
-    run_t r;
+    ib_test_run_t r;
     out_dir(t, "recipe", out);
     run(t, &r, "-s", "64x64", "-q", t->in, "-o", out);
     expect_status(&r, 0);
@@ -821,14 +529,14 @@ static void corrupt_file_fails_alone(void **state)
 {
     e2e_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX], bad[PATH_MAX], cut[PATH_MAX];
-    run_t r;
-    path_fmt(in, "%s/in-corrupt", t->root);
+    ib_test_run_t r;
+    ib_test_path_fmt(in, "%s/in-corrupt", t->root);
     out_dir(t, "corrupt", out);
 
     static const unsigned char colour[3] = {60, 160, 60};
     static const char *const good[] = {"one.png", "sub/two.png", "sub/deeper/three.jpg"};
     for (size_t i = 0; i < 3; i++) {
-        path_join(path, in, good[i]);
+        ib_test_path_join(path, in, good[i]);
         if (i < 2)
             assert_int_equal(make_solid_png(path, 80, 60, colour), 0);
         else
@@ -838,11 +546,11 @@ static void corrupt_file_fails_alone(void **state)
     unsigned char junk[4096];
     for (size_t i = 0; i < sizeof junk; i++)
         junk[i] = (unsigned char)(i * 131 + 7);
-    path_join(bad, in, "sub/garbage.jpg");
-    assert_int_equal(write_bytes(bad, junk, sizeof junk), 0);
+    ib_test_path_join(bad, in, "sub/garbage.jpg");
+    assert_int_equal(ib_test_try_write_file(bad, junk, sizeof junk), 0);
     /* A real JPEG cut short: strict decoding must refuse it rather than
      * write an image with a grey band. */
-    path_join(cut, in, "truncated.jpg");
+    ib_test_path_join(cut, in, "truncated.jpg");
     assert_int_equal(make_busy_jpeg(cut, 400, 300), 0);
     struct stat st;
     assert_int_equal(stat(cut, &st), 0);
@@ -850,13 +558,13 @@ static void corrupt_file_fails_alone(void **state)
 
     run(t, &r, "-s", "64x64", "--json", in, "-o", out);
     expect_status(&r, 1);
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 5);
     const char *const broken[] = {bad, cut};
     for (size_t i = 0; i < 2; i++) {
-        const ib_test_event_t *ev = event_for(&e, strrchr(broken[i], '/') + 1);
-        expect_event(ev, "failed");
+        const ib_test_event_t *ev = ib_test_event_for(&e, strrchr(broken[i], '/') + 1);
+        ib_test_expect_event(ev, "failed");
         assert_string_equal(ev->input, broken[i]);
         assert_non_null(ev->error_kind);
         if (strcmp(ev->error_kind, "decode") != 0 && strcmp(ev->error_kind, "unsupported") != 0)
@@ -868,8 +576,8 @@ static void corrupt_file_fails_alone(void **state)
         assert_int_equal(ev->n_outputs, 0);
     }
     for (size_t i = 0; i < 3; i++) {
-        expect_event(event_for(&e, good[i]), "ok");
-        path_join(path, out, good[i]);
+        ib_test_expect_event(ib_test_event_for(&e, good[i]), "ok");
+        ib_test_path_join(path, out, good[i]);
         ib_test_image_t img;
         char err[512];
         if (ib_test_decode(path, &img, err, sizeof err) < 0)
@@ -880,12 +588,12 @@ static void corrupt_file_fails_alone(void **state)
     }
     assert_int_equal(e.summary.ok, 3);
     assert_int_equal(e.summary.failed, 2);
-    events_free(&e);
+    ib_test_events_free(&e);
 
-    listing_t l;
-    list_tree(out, &l);
+    ib_test_listing_t l;
+    ib_test_list_tree(out, &l);
     size_t n = l.n;
-    listing_free(&l);
+    ib_test_listing_free(&l);
     assert_int_equal(n, 3); /* nothing written for the broken files */
     expect_no_temp_files(out);
 }
@@ -895,30 +603,30 @@ static void named_non_image_is_reported(void **state)
 {
     e2e_t *t = *state;
     char out[PATH_MAX], txt[PATH_MAX], jpg[PATH_MAX], path[PATH_MAX];
-    run_t r;
+    ib_test_run_t r;
     out_dir(t, "named", out);
-    path_join(txt, t->in, "notes.txt");
-    path_join(jpg, t->in, "a.jpg");
+    ib_test_path_join(txt, t->in, "notes.txt");
+    ib_test_path_join(jpg, t->in, "a.jpg");
     run(t, &r, "-s", "64x64", "--json", txt, jpg, "-o", out);
     expect_status(&r, 1);
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 2);
-    const ib_test_event_t *ev = event_for(&e, "notes.txt");
-    expect_event(ev, "failed");
+    const ib_test_event_t *ev = ib_test_event_for(&e, "notes.txt");
+    ib_test_expect_event(ev, "failed");
     assert_non_null(ev->error_message);
     if (strstr(ev->error_message, txt) == NULL)
         fail_msg("the error message does not name %s: %s", txt, ev->error_message);
-    expect_event(event_for(&e, "a.jpg"), "ok");
-    events_free(&e);
+    ib_test_expect_event(ib_test_event_for(&e, "a.jpg"), "ok");
+    ib_test_events_free(&e);
 
     /* A file named on its own lands at the output root. */
-    path_join(path, out, "a.jpg");
-    assert_true(exists(path));
-    path_join(path, out, "notes.txt");
-    assert_false(exists(path));
-    path_join(path, out, "notes.png");
-    assert_false(exists(path));
+    ib_test_path_join(path, out, "a.jpg");
+    assert_true(ib_test_exists(path));
+    ib_test_path_join(path, out, "notes.txt");
+    assert_false(ib_test_exists(path));
+    ib_test_path_join(path, out, "notes.png");
+    assert_false(ib_test_exists(path));
     expect_no_temp_files(out);
 }
 
@@ -929,19 +637,19 @@ static void same_output_is_a_collision(void **state)
 {
     e2e_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
-    run_t r;
+    ib_test_run_t r;
     static const unsigned char red[3] = {250, 0, 0}, green[3] = {0, 250, 0};
-    path_fmt(in, "%s/in-collide", t->root);
+    ib_test_path_fmt(in, "%s/in-collide", t->root);
     out_dir(t, "collide", out);
-    path_join(a, in, "dup.png");
-    path_join(b, in, "dup");
+    ib_test_path_join(a, in, "dup.png");
+    ib_test_path_join(b, in, "dup");
     assert_int_equal(make_solid_png(a, 32, 32, red), 0);
     assert_int_equal(make_solid_png(b, 32, 32, green), 0);
 
     run(t, &r, "--json", in, "-o", out);
     expect_status(&r, 1);
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 2);
     size_t ok = 0, collided = 0;
     for (size_t i = 0; i < e.n; i++) {
@@ -958,7 +666,7 @@ static void same_output_is_a_collision(void **state)
     }
     assert_int_equal(ok, 1);
     assert_int_equal(collided, 1);
-    events_free(&e);
+    ib_test_events_free(&e);
     expect_no_temp_files(out);
 }
 
@@ -968,8 +676,8 @@ static void usage_errors_write_nothing(void **state)
     e2e_t *t = *state;
     char out[PATH_MAX], missing[PATH_MAX], file_out[PATH_MAX];
     out_dir(t, "usage", out);
-    path_join(missing, t->root, "no-such-input");
-    path_join(file_out, t->in, "notes.txt");
+    ib_test_path_join(missing, t->root, "no-such-input");
+    ib_test_path_join(file_out, t->in, "notes.txt");
     const char *in = t->in;
     const char *const cases[][8] = {
         {"--no-such-option", in, "-o", out, NULL},
@@ -994,15 +702,15 @@ static void usage_errors_write_nothing(void **state)
         for (size_t k = 0; cases[c][k] != NULL; k++)
             argv[n++] = (char *)cases[c][k];
         argv[n] = NULL;
-        run_t r;
-        r.status = wait_for(spawn_argv(t, &r, argv), 60);
+        ib_test_run_t r;
+        r.status = ib_test_wait(spawn_argv(t, &r, argv), 60, "imgbatch");
         if (r.status != 2) {
-            show_output(&r);
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("case %zu (%s ...): exit %d, expected 2", c, cases[c][0], r.status);
         }
-        if (exists(out))
+        if (ib_test_exists(out))
             fail_msg("case %zu (%s ...): the output root %s was created", c, cases[c][0], out);
-        char *so = slurp(r.out), *se = slurp(r.err);
+        char *so = ib_test_try_slurp(r.out, NULL), *se = ib_test_try_slurp(r.err, NULL);
         assert_non_null(so);
         assert_non_null(se);
         if (so[0] != '\0')
@@ -1014,7 +722,7 @@ static void usage_errors_write_nothing(void **state)
         test_free(se);
     }
     /* The file given as -o is still what it was. */
-    char *text = slurp(file_out);
+    char *text = ib_test_try_slurp(file_out, NULL);
     assert_non_null(text);
     assert_string_equal(text, "not an image\n");
     test_free(text);
@@ -1061,10 +769,10 @@ static size_t children_of(pid_t parent, pid_t *kids, char *states, size_t cap)
 
 static size_t count_files(const char *root)
 {
-    listing_t l;
-    list_tree(root, &l);
+    ib_test_listing_t l;
+    ib_test_list_tree(root, &l);
     size_t n = l.n;
-    listing_free(&l);
+    ib_test_listing_free(&l);
     return n;
 }
 
@@ -1072,7 +780,7 @@ static void killed_worker_loses_at_most_one_image(void **state)
 {
     e2e_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], first[PATH_MAX], path[PATH_MAX];
-    path_fmt(in, "%s/in-kill", t->root);
+    ib_test_path_fmt(in, "%s/in-kill", t->root);
     out_dir(t, "kill", out);
 
     /* One 2000x2000 PNG, hard-linked under 200 names: the scan sees 200
@@ -1088,20 +796,20 @@ static void killed_worker_loses_at_most_one_image(void **state)
             p[1] = (unsigned char)y;
             p[2] = (unsigned char)(x + y);
         }
-    path_join(first, in, "img000.png");
-    assert_int_equal(mkdirs_for(first), 0);
+    ib_test_path_join(first, in, "img000.png");
+    assert_int_equal(ib_test_try_mkdirs_for(first), 0);
     int rc = ib_test_write_png(first, &img, err, sizeof err);
     ib_test_image_free(&img);
     if (rc < 0)
         fail_msg("%s", err);
     for (int i = 1; i < KILL_IMAGES; i++) {
-        path_fmt(path, "%s/img%03d.png", in, i);
+        ib_test_path_fmt(path, "%s/img%03d.png", in, i);
         assert_int_equal(link(first, path), 0);
     }
 
     char *argv[] = {(char *)t->bin, "-j",    "2", "-s", "64x64", "--json",
                     "--progress",   "never", in,  "-o", out,     NULL};
-    run_t r;
+    ib_test_run_t r;
     pid_t pid = spawn_argv(t, &r, argv);
 
     /* Wait for the first output, then kill a worker that is (most
@@ -1112,7 +820,7 @@ static void killed_worker_loses_at_most_one_image(void **state)
     for (int waited = 0; victim == 0 && waited < 60 * 200; waited++) {
         if (waitpid(pid, &rc, WNOHANG) == pid)
             fail_msg("imgbatch finished (exit %d) before a worker could be killed",
-                     decode_status(rc));
+                     ib_test_exit_status(rc));
         if (count_files(out) > 0) {
             pid_t kids[16];
             char states[16];
@@ -1132,21 +840,21 @@ static void killed_worker_loses_at_most_one_image(void **state)
         fail_msg("no output and no worker of imgbatch %d seen within 60 s", (int)pid);
     }
     assert_int_equal(kill(victim, SIGKILL), 0);
-    r.status = wait_for(pid, 300);
+    r.status = ib_test_wait(pid, 300, "imgbatch");
     if (r.status != 0 && r.status != 1) {
-        show_output(&r);
+        ib_test_run_show(&r, "imgbatch");
         fail_msg("imgbatch exited %d after worker %d was killed, expected 0 or 1", r.status,
                  (int)victim);
     }
 
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r, &e);
     size_t crashes = 0;
     for (int i = 0; i < KILL_IMAGES; i++) {
         char name[32];
         snprintf(name, sizeof name, "img%03d.png", i);
-        const ib_test_event_t *ev = event_for(&e, name);
-        path_join(path, out, name);
+        const ib_test_event_t *ev = ib_test_event_for(&e, name);
+        ib_test_path_join(path, out, name);
         if (strcmp(ev->status, "failed") == 0 && ev->error_kind != NULL &&
             strcmp(ev->error_kind, "crash") == 0) {
             crashes++;
@@ -1154,8 +862,8 @@ static void killed_worker_loses_at_most_one_image(void **state)
             assert_non_null(strstr(ev->error_message, ev->input));
             continue;
         }
-        expect_event(ev, "ok");
-        if (!exists(path))
+        ib_test_expect_event(ev, "ok");
+        if (!ib_test_exists(path))
             fail_msg("%s reported ok but %s is missing", name, path);
     }
     if (e.n != KILL_IMAGES)
@@ -1163,7 +871,7 @@ static void killed_worker_loses_at_most_one_image(void **state)
     if (crashes > 1)
         fail_msg("%zu images lost to one killed worker", crashes);
     assert_int_equal(r.status, crashes > 0 ? 1 : 0);
-    events_free(&e);
+    ib_test_events_free(&e);
     expect_no_temp_files(out);
     fprintf(stderr, "e2e: killed worker %d; %zu image(s) reported as a crash\n", (int)victim,
             crashes);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "decode.h"
+#include "harness.h"
 
 #define MAX_INPUTS 400
 
@@ -98,13 +99,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    int rc = system(cmd);
+    int rc = ib_test_rm_tree(f->dir);
     for (int i = 0; i < f->n; i++)
         free(f->inputs[i]);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* Converts every input into out (flat: the inputs are named one by one). */

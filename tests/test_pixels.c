@@ -23,17 +23,11 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -43,8 +37,7 @@
 #include <cmocka.h>
 
 #include "decode.h"
-
-extern char **environ;
+#include "harness.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -109,48 +102,6 @@ typedef struct {
 
 /* ---- small helpers ---- */
 
-static void path_fmt(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void path_fmt(char *out, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, PATH_MAX, fmt, ap);
-    va_end(ap);
-    if (n < 0 || n >= PATH_MAX)
-        fail_msg("path too long: %s...", out);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-/* A whole file in a test_malloc'ed buffer, NUL-terminated; NULL if absent. */
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rbe");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 65536, n = 0, r;
-    unsigned char *buf = test_malloc(cap);
-    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n - 1 == 0) {
-            cap *= 2;
-            buf = test_realloc(buf, cap);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    if (len != NULL)
-        *len = n;
-    return buf;
-}
-
 static long long file_size(const char *path)
 {
     struct stat st;
@@ -174,59 +125,26 @@ static void decode(const char *path, ib_test_image_t *img)
 /* ---- running programs ---- */
 
 typedef struct {
-    int status; /* exit status, or 128 + signal */
-    char out[PATH_MAX];
-    char err[PATH_MAX];
+    ib_test_run_t run;
     char dir[PATH_MAX]; /* a fresh output directory for imgbatch */
 } run_t;
 
-static void show_output(const run_t *r)
-{
-    unsigned char *out = slurp(r->out, NULL), *err = slurp(r->err, NULL);
-    fprintf(stderr, "--- exited %d; stdout:\n%s--- stderr:\n%s---\n", r->status,
-            out != NULL ? (char *)out : "", err != NULL ? (char *)err : "");
-    if (out != NULL)
-        test_free(out);
-    if (err != NULL)
-        test_free(err);
-}
-
-/* Runs argv (argv[0] looked up on PATH unless it has a '/') with stdin
- * from /dev/null and its output in capture files; kills it and fails the
- * test after timeout_s seconds. -1 if it could not be started. */
-static int spawn_wait(px_t *t, run_t *r, char **argv, int timeout_s)
+/* Runs prog with argv, stdin from /dev/null and its output in capture
+ * files; kills it and fails the test after timeout_s seconds. -1 if it
+ * could not be started. */
+static int spawn_wait(px_t *t, run_t *r, const char *prog, char **argv, int timeout_s)
 {
     unsigned n = ++t->runs;
-    path_fmt(r->out, "%s/run%u.stdout", t->root, n);
-    path_fmt(r->err, "%s/run%u.stderr", t->root, n);
-    path_fmt(r->dir, "%s/out%u", t->root, n);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, r->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, r->err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
+    char err[PATH_MAX + 64];
+    ib_test_run_files(&r->run, t->root, n);
+    ib_test_path_fmt(r->dir, "%s/out%u", t->root, n);
+    ib_test_spawn_t how = {.out = r->run.out, .err = r->run.err};
+    pid_t pid = ib_test_spawn(prog, argv, &how, err, sizeof err);
+    r->run.status = -1;
+    if (pid < 0)
         return -1;
-    struct timespec nap = {0, 10 * 1000 * 1000};
-    for (long waited_ms = 0;; waited_ms += 10) {
-        int st;
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid) {
-            r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            return 0;
-        }
-        if (w < 0 && errno != EINTR)
-            fail_msg("waitpid(%d) failed: %s", (int)pid, strerror(errno));
-        if (waited_ms > timeout_s * 1000L) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            fail_msg("%s (pid %d) still running after %d s: killed", argv[0], (int)pid, timeout_s);
-        }
-        nanosleep(&nap, NULL);
-    }
+    r->run.status = ib_test_wait(pid, timeout_s, argv[0]);
+    return 0;
 }
 
 #define MAX_ARGS 32
@@ -239,18 +157,18 @@ static void run_list(px_t *t, run_t *r, int want, const char *const *args)
     char dir[PATH_MAX];
     int n = 0;
     /* The output directory is only known once the run is numbered. */
-    path_fmt(dir, "%s/out%u", t->root, t->runs + 1);
+    ib_test_path_fmt(dir, "%s/out%u", t->root, t->runs + 1);
     argv[n++] = (char *)t->bin;
     for (; *args != NULL; args++) {
         assert_true(n <= MAX_ARGS);
         argv[n++] = strcmp(*args, "{OUT}") == 0 ? dir : (char *)*args;
     }
     argv[n] = NULL;
-    if (spawn_wait(t, r, argv, 60) < 0)
+    if (spawn_wait(t, r, t->bin, argv, 60) < 0)
         fail_msg("posix_spawn(\"%s\") failed", t->bin);
-    if (r->status != want) {
-        show_output(r);
-        fail_msg("imgbatch exited %d, expected %d", r->status, want);
+    if (r->run.status != want) {
+        ib_test_run_show(&r->run, NULL);
+        fail_msg("imgbatch exited %d, expected %d", r->run.status, want);
     }
 }
 
@@ -280,10 +198,11 @@ static void run_op(px_t *t, const char *in, const char *op, ib_test_image_t *img
     run(t, &r, 0, in, "-o", "{OUT}", "-f", op, "-F", "png", "-q", "-j", "1");
     const char *slash = strrchr(in, '/'), *base = slash != NULL ? slash + 1 : in;
     const char *dot = strrchr(base, '.');
-    path_fmt(out, "%s/%.*s.png", r.dir, (int)(dot != NULL ? dot - base : (long)strlen(base)), base);
+    ib_test_path_fmt(out, "%s/%.*s.png", r.dir,
+                     (int)(dot != NULL ? dot - base : (long)strlen(base)), base);
     char err[512];
     if (ib_test_decode_png(out, img, err, sizeof err) < 0) {
-        show_output(&r);
+        ib_test_run_show(&r.run, NULL);
         fail_msg("-f %s: %s", op, err);
     }
 }
@@ -294,7 +213,7 @@ static void run_op(px_t *t, const char *in, const char *op, ib_test_image_t *img
 
 static void file_event(const run_t *r, char *line, ib_test_event_t *ev)
 {
-    unsigned char *text = slurp(r->out, NULL);
+    unsigned char *text = (unsigned char *)ib_test_try_slurp(r->run.out, NULL);
     assert_non_null(text);
     char bad[LINE_MAX_LEN] = "", err[512] = "";
     line[0] = '\0';
@@ -315,7 +234,7 @@ static void file_event(const run_t *r, char *line, ib_test_event_t *ev)
     if (bad[0] != '\0')
         fail_msg("stdout line is not a JSON object: %s\n  %s", err, bad);
     if (line[0] == '\0') {
-        show_output(r);
+        ib_test_run_show(&r->run, NULL);
         fail_msg("no file event on stdout");
     }
     if (ib_test_event_parse(line, ev, err, sizeof err) < 0)
@@ -392,7 +311,7 @@ typedef struct {
 static void png_info(const char *path, png_info_t *info)
 {
     size_t n;
-    unsigned char *d = slurp(path, &n);
+    unsigned char *d = (unsigned char *)ib_test_try_slurp(path, &n);
     memset(info, 0, sizeof *info);
     if (d == NULL)
         fail_msg("cannot read %s", path);
@@ -467,7 +386,7 @@ static void icc_description(const unsigned char *p, size_t n, char *out, size_t 
 static void jpeg_info(const char *path, jpeg_info_t *info)
 {
     size_t n;
-    unsigned char *d = slurp(path, &n);
+    unsigned char *d = (unsigned char *)ib_test_try_slurp(path, &n);
     memset(info, 0, sizeof *info);
     if (d == NULL)
         fail_msg("cannot read %s", path);
@@ -679,20 +598,9 @@ static int group_setup(void **state)
     static px_t px;
     memset(&px, 0, sizeof px);
     *state = &px;
-    px.bin = getenv("IMGBATCH");
-    if (px.bin == NULL || access(px.bin, X_OK) != 0) {
-        fprintf(stderr, "pixels: IMGBATCH must name the built imgbatch (got %s)\n",
-                px.bin ? px.bin : "nothing");
+    px.bin = ib_test_imgbatch("pixels");
+    if (px.bin == NULL || ib_test_make_root("pixels", "ib-pixels", px.root) < 0)
         return -1;
-    }
-    const char *tmp = getenv("TMPDIR");
-    if (snprintf(px.root, sizeof px.root, "%s/ib-pixels-XXXXXX", tmp != NULL ? tmp : "/tmp") >=
-            (int)sizeof px.root ||
-        mkdtemp(px.root) == NULL) {
-        fprintf(stderr, "pixels: mkdtemp(\"%s\") failed: %s\n", px.root, strerror(errno));
-        px.root[0] = '\0';
-        return -1;
-    }
     const char *shared = getenv("IB_SHARED");
     struct stat st;
     if (snprintf(px.corpus, sizeof px.corpus, "%s/corpus", shared != NULL ? shared : "../shared") >=
@@ -726,7 +634,7 @@ static int group_teardown(void **state)
         if (getenv("IB_KEEP_TMP") != NULL)
             fprintf(stderr, "pixels: kept %s\n", t->root);
         else
-            nftw(t->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+            ib_test_rm_tree(t->root);
     }
     return 0;
 }
@@ -734,7 +642,7 @@ static int group_teardown(void **state)
 /* A path under the test's root. */
 static void in_root(const px_t *t, char *out, const char *name)
 {
-    path_fmt(out, "%s/%s", t->root, name);
+    ib_test_path_fmt(out, "%s/%s", t->root, name);
 }
 
 /* ---- exact ops ---- */
@@ -760,13 +668,13 @@ static void repeated_filter_options_append(void **state)
     ib_test_image_t img;
     run(t, &r, 0, t->pattern, "-o", "{OUT}", "-f", "flip", "-f", "flop", "-F", "png", "-q", "-j",
         "1");
-    path_fmt(out, "%s/pattern.png", r.dir);
+    ib_test_path_fmt(out, "%s/pattern.png", r.dir);
     decode(out, &img);
     expect_mapped(&t->pat, &img, PAT_W, PAT_H, map_rot180, "-f flip -f flop");
     ib_test_image_free(&img);
     run(t, &r, 0, t->pattern, "-o", "{OUT}", "-f", "crop=40x30+0+0", "-f", "rotate=90", "-F", "png",
         "-q", "-j", "1");
-    path_fmt(out, "%s/pattern.png", r.dir);
+    ib_test_path_fmt(out, "%s/pattern.png", r.dir);
     decode(out, &img);
     if (img.width != 30 || img.height != 40)
         fail_msg("-f crop=40x30+0+0 -f rotate=90: %ux%u, expected 30x40", img.width, img.height);
@@ -1032,7 +940,7 @@ static void only_file(const char *dir, char *out)
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
         if (e->d_name[0] != '.' && n++ == 0)
-            path_fmt(out, "%s/%s", dir, e->d_name);
+            ib_test_path_fmt(out, "%s/%s", dir, e->d_name);
     closedir(d);
     if (n != 1)
         fail_msg("%s holds %u files, expected 1", dir, n);
@@ -1071,7 +979,7 @@ static void expect_sized_name(const run_t *r, const output_t *o, const char *ste
     ib_test_image_t img;
     only_file(r->dir, written);
     decode(written, &img);
-    path_fmt(named, "%s/%s_%ux%u.png", r->dir, stem, img.width, img.height);
+    ib_test_path_fmt(named, "%s/%s_%ux%u.png", r->dir, stem, img.width, img.height);
     unsigned w = img.width, h = img.height;
     ib_test_image_free(&img);
     if (strcmp(written, named) != 0 || strcmp(o->path, named) != 0 || o->width != w ||
@@ -1451,11 +1359,11 @@ static void webp_quality_changes_size(void **state)
     ib_test_image_free(&img);
     run_t r;
     run(t, &r, 0, path, "-o", "{OUT}", "-F", "webp", "--quality", "30", "-q", "-j", "1");
-    path_fmt(out30, "%s/photo.webp", r.dir);
+    ib_test_path_fmt(out30, "%s/photo.webp", r.dir);
     run(t, &r, 0, path, "-o", "{OUT}", "-F", "webp", "--quality", "90", "-q", "-j", "1");
-    path_fmt(out90, "%s/photo.webp", r.dir);
+    ib_test_path_fmt(out90, "%s/photo.webp", r.dir);
     long long s30 = file_size(out30), s90 = file_size(out90);
-    unsigned char *head = slurp(out30, NULL);
+    unsigned char *head = (unsigned char *)ib_test_try_slurp(out30, NULL);
     assert_non_null(head);
     int riff = memcmp(head, "RIFF", 4) == 0 && memcmp(head + 8, "WEBP", 4) == 0;
     test_free(head);
@@ -1465,22 +1373,6 @@ static void webp_quality_changes_size(void **state)
         fail_msg("--quality 30 gave %lld bytes, --quality 90 %lld: expected fewer at 30", s30, s90);
 }
 
-/* Finds a program on PATH. */
-static int have_program(const char *name)
-{
-    const char *path = getenv("PATH");
-    char dir[PATH_MAX], full[PATH_MAX];
-    while (path != NULL && *path != '\0') {
-        size_t n = strcspn(path, ":");
-        snprintf(dir, sizeof dir, "%.*s", (int)n, path);
-        if (snprintf(full, sizeof full, "%s/%s", n ? dir : ".", name) < (int)sizeof full &&
-            access(full, X_OK) == 0)
-            return 1;
-        path += n + (path[n] == ':');
-    }
-    return 0;
-}
-
 /* Decodes a WebP to a PNG with libwebp's dwebp, or ImageMagick; 0, or -1
  * with why in why (then the caller skips). */
 static int webp_to_png(px_t *t, const char *webp, const char *png, char *why, size_t whylen)
@@ -1488,16 +1380,19 @@ static int webp_to_png(px_t *t, const char *webp, const char *png, char *why, si
     run_t r;
     char target[PATH_MAX];
     char *dwebp[] = {"dwebp", (char *)webp, "-o", (char *)png, NULL};
-    path_fmt(target, "PNG24:%s", png);
+    ib_test_path_fmt(target, "PNG24:%s", png);
     char *convert[] = {"convert", (char *)webp, target, NULL};
-    char **argv = have_program("dwebp") ? dwebp : have_program("convert") ? convert : NULL;
+    char prog[PATH_MAX];
+    char **argv = ib_test_find_program("dwebp", prog) == 0     ? dwebp
+                  : ib_test_find_program("convert", prog) == 0 ? convert
+                                                               : NULL;
     if (argv == NULL) {
         snprintf(why, whylen, "neither dwebp nor convert is installed");
         return -1;
     }
-    if (spawn_wait(t, &r, argv, 60) < 0 || r.status != 0) {
-        show_output(&r);
-        snprintf(why, whylen, "%s could not decode %s (exit %d)", argv[0], webp, r.status);
+    if (spawn_wait(t, &r, prog, argv, 60) < 0 || r.run.status != 0) {
+        ib_test_run_show(&r.run, NULL);
+        snprintf(why, whylen, "%s could not decode %s (exit %d)", argv[0], webp, r.run.status);
         return -1;
     }
     return 0;
@@ -1509,7 +1404,7 @@ static void webp_lossless_round_trip(void **state)
     run_t r;
     char out[PATH_MAX], png[PATH_MAX], why[PATH_MAX + 128];
     run(t, &r, 0, t->pattern, "-o", "{OUT}", "-F", "webp", "--lossless", "-q", "-j", "1");
-    path_fmt(out, "%s/pattern.webp", r.dir);
+    ib_test_path_fmt(out, "%s/pattern.webp", r.dir);
     in_root(t, png, "lossless-back.png");
     if (webp_to_png(t, out, png, why, sizeof why) < 0) {
         fprintf(stderr, "pixels: SKIPPED the lossless WebP check: %s\n", why);
@@ -1532,7 +1427,7 @@ static void interlace_png_and_jpeg(void **state)
     ib_test_image_t img;
 
     run(t, &r, 0, t->pattern, "-o", "{OUT}", "-F", "png", "--interlace", "-q", "-j", "1");
-    path_fmt(out, "%s/pattern.png", r.dir);
+    ib_test_path_fmt(out, "%s/pattern.png", r.dir);
     png_info(out, &pi);
     if (pi.interlace != 1)
         fail_msg("--interlace -F png: IHDR interlace method %d, expected 1 (Adam7)", pi.interlace);
@@ -1542,12 +1437,12 @@ static void interlace_png_and_jpeg(void **state)
     ib_test_image_free(&img);
 
     run(t, &r, 0, t->pattern, "-o", "{OUT}", "-F", "png", "-q", "-j", "1");
-    path_fmt(out, "%s/pattern.png", r.dir);
+    ib_test_path_fmt(out, "%s/pattern.png", r.dir);
     png_info(out, &pi);
     assert_int_equal(pi.interlace, 0);
 
     run(t, &r, 0, t->pattern, "-o", "{OUT}", "-F", "jpg", "--interlace", "-q", "-j", "1");
-    path_fmt(out, "%s/pattern.jpg", r.dir);
+    ib_test_path_fmt(out, "%s/pattern.jpg", r.dir);
     jpeg_info(out, &ji);
     if (ji.sof != 0xc2)
         fail_msg("--interlace -F jpg: frame marker 0x%02x, expected 0xc2 (progressive)", ji.sof);
@@ -1556,7 +1451,7 @@ static void interlace_png_and_jpeg(void **state)
     ib_test_image_free(&img);
 
     run(t, &r, 0, t->pattern, "-o", "{OUT}", "-F", "jpg", "-q", "-j", "1");
-    path_fmt(out, "%s/pattern.jpg", r.dir);
+    ib_test_path_fmt(out, "%s/pattern.jpg", r.dir);
     jpeg_info(out, &ji);
     if (ji.sof != 0xc0 && ji.sof != 0xc1)
         fail_msg("-F jpg: frame marker 0x%02x, expected baseline 0xc0", ji.sof);
@@ -1585,7 +1480,7 @@ static void variants_from_one_run(void **state)
     } want[] = {{"big-sm.png", 100, 75}, {"big-lg.png", 400, 300}};
     for (size_t i = 0; i < N_ELEMS(want); i++) {
         char out[PATH_MAX];
-        path_fmt(out, "%s/%s", r.dir, want[i].name);
+        ib_test_path_fmt(out, "%s/%s", r.dir, want[i].name);
         decode(out, &img);
         if (img.width != want[i].w || img.height != want[i].h)
             fail_msg("%s: %ux%u, expected %ux%u", out, img.width, img.height, want[i].w, want[i].h);
@@ -1609,7 +1504,7 @@ static void name_template_with_size(void **state)
     ib_test_image_t img;
     run(t, &r, 0, t->pattern, "-o", "{OUT}", "-F", "png", "-s", "32x", "--name",
         "{stem}_{w}x{h}.{ext}", "-q", "-j", "1");
-    path_fmt(out, "%s/pattern_32x24.png", r.dir);
+    ib_test_path_fmt(out, "%s/pattern_32x24.png", r.dir);
     decode(out, &img);
     assert_int_equal(img.width, 32);
     assert_int_equal(img.height, 24);
@@ -1627,7 +1522,8 @@ static void make_tagged_jpeg(const char *path, const char *icc_path)
         fail_msg("%s", err);
     ib_test_image_free(&img);
     size_t n, icc_n;
-    unsigned char *jpg = slurp(path, &n), *icc = slurp(icc_path, &icc_n);
+    unsigned char *jpg = (unsigned char *)ib_test_try_slurp(path, &n),
+                  *icc = (unsigned char *)ib_test_try_slurp(icc_path, &icc_n);
     assert_non_null(jpg);
     if (icc == NULL)
         fail_msg("cannot read %s", icc_path);
@@ -1648,16 +1544,14 @@ static void make_tagged_jpeg(const char *path, const char *icc_path)
 
 static void corpus_path(const px_t *t, char *out, const char *rel)
 {
-    path_fmt(out, "%s/%s", t->corpus, rel);
+    ib_test_path_fmt(out, "%s/%s", t->corpus, rel);
 }
 
 static px_t *need_corpus(void **state)
 {
     px_t *t = *state;
-    if (t->corpus_missing) {
-        fprintf(stderr, "pixels: SKIPPED: no corpus at %s\n", t->corpus);
-        skip();
-    }
+    if (t->corpus_missing)
+        ib_test_skip_loudly("pixels", "no corpus at %s", t->corpus);
     return t;
 }
 
@@ -1682,7 +1576,7 @@ static void metadata_policies(void **state)
     px_t *t = need_corpus(state);
     char in[PATH_MAX], icc[PATH_MAX], canon[PATH_MAX], out[PATH_MAX];
     in_root(t, in, "tagged.jpg");
-    path_fmt(icc, "%s/libvips-testsuite/sRGB.icm", t->corpus);
+    ib_test_path_fmt(icc, "%s/libvips-testsuite/sRGB.icm", t->corpus);
     corpus_path(t, canon, "exif-samples/jpg/Canon_40D.jpg");
     make_tagged_jpeg(in, icc);
     jpeg_info_t ji;
@@ -1695,57 +1589,57 @@ static void metadata_policies(void **state)
     assert_true(ji.exif.camera && ji.exif.thumbnail);
 
     run(t, &r, 0, in, canon, "-o", "{OUT}", "-F", "jpg", "-q", "-j", "1");
-    path_fmt(out, "%s/tagged.jpg", r.dir);
+    ib_test_path_fmt(out, "%s/tagged.jpg", r.dir);
     jpeg_info(out, &ji);
     expect_no_input_exif("default -F jpg", &ji.exif);
     if (!ji.has_icc)
         fail_msg("default -F jpg: the ICC profile was dropped");
     if (ji.width != 64 || ji.height != 96)
         fail_msg("default -F jpg: %ux%u, expected 64x96 (turned upright)", ji.width, ji.height);
-    path_fmt(out, "%s/Canon_40D.jpg", r.dir);
+    ib_test_path_fmt(out, "%s/Canon_40D.jpg", r.dir);
     jpeg_info(out, &ji);
     expect_no_input_exif("default -F jpg of Canon_40D.jpg", &ji.exif);
 
     run(t, &r, 0, in, canon, "-o", "{OUT}", "-F", "png", "-q", "-j", "1");
-    path_fmt(out, "%s/tagged.png", r.dir);
+    ib_test_path_fmt(out, "%s/tagged.png", r.dir);
     png_info(out, &pi);
     if (pi.exif_chunks > 0 || !pi.has_iccp)
         fail_msg("default -F png: %d eXIf, iCCP %s; expected no eXIf, an iCCP", pi.exif_chunks,
                  pi.has_iccp ? "present" : "absent");
-    path_fmt(out, "%s/Canon_40D.png", r.dir);
+    ib_test_path_fmt(out, "%s/Canon_40D.png", r.dir);
     png_info(out, &pi);
     if (pi.exif_chunks > 0)
         fail_msg("default -F png of Canon_40D.jpg: %d eXIf chunk(s)", pi.exif_chunks);
 
     run(t, &r, 0, in, "-o", "{OUT}", "-F", "jpg", "--strip", "-q", "-j", "1");
-    path_fmt(out, "%s/tagged.jpg", r.dir);
+    ib_test_path_fmt(out, "%s/tagged.jpg", r.dir);
     jpeg_info(out, &ji);
     if (ji.exif.present || ji.has_icc)
         fail_msg("--strip -F jpg: EXIF %s, ICC %s; expected neither",
                  ji.exif.present ? "present" : "-", ji.has_icc ? "present" : "-");
     run(t, &r, 0, in, "-o", "{OUT}", "-F", "png", "--strip", "-q", "-j", "1");
-    path_fmt(out, "%s/tagged.png", r.dir);
+    ib_test_path_fmt(out, "%s/tagged.png", r.dir);
     png_info(out, &pi);
     if (pi.exif_chunks > 0 || pi.has_iccp)
         fail_msg("--strip -F png: %d eXIf, iCCP %s; expected neither", pi.exif_chunks,
                  pi.has_iccp ? "present" : "absent");
 
     run(t, &r, 0, in, canon, "-o", "{OUT}", "-F", "jpg", "--keep-metadata", "-q", "-j", "1");
-    path_fmt(out, "%s/tagged.jpg", r.dir);
+    ib_test_path_fmt(out, "%s/tagged.jpg", r.dir);
     jpeg_info(out, &ji);
     if (!ji.exif.present || ji.exif.orientation != 1)
         fail_msg("--keep-metadata -F jpg: EXIF %s, orientation %d; expected EXIF with 1",
                  ji.exif.present ? "kept" : "dropped", ji.exif.orientation);
     if (ji.width != 64 || ji.height != 96)
         fail_msg("--keep-metadata -F jpg: %ux%u, expected 64x96", ji.width, ji.height);
-    path_fmt(out, "%s/Canon_40D.jpg", r.dir);
+    ib_test_path_fmt(out, "%s/Canon_40D.jpg", r.dir);
     jpeg_info(out, &ji);
     if (!ji.exif.camera)
         fail_msg("--keep-metadata -F jpg of Canon_40D.jpg: Make and Model dropped");
 
     /* PNG allows one eXIf chunk; strict readers refuse a second. */
     run(t, &r, 0, in, "-o", "{OUT}", "-F", "png", "--keep-metadata", "-q", "-j", "1");
-    path_fmt(out, "%s/tagged.png", r.dir);
+    ib_test_path_fmt(out, "%s/tagged.png", r.dir);
     png_info(out, &pi);
     if (pi.exif_chunks != 1 || pi.exif.orientation != 1)
         fail_msg("--keep-metadata -F png: %d eXIf chunk(s), orientation %d; expected one, "
@@ -1790,28 +1684,28 @@ static void corpus_orientations_upright(void **state)
         }
     run_t r;
     char dir[PATH_MAX];
-    path_fmt(dir, "%s/out%u", t->root, t->runs + 1);
+    ib_test_path_fmt(dir, "%s/out%u", t->root, t->runs + 1);
     char *rest[] = {"-o", dir, "-F", "png", "-q", NULL};
     for (int i = 0; rest[i] != NULL; i++)
         argv[n++] = rest[i];
     argv[n] = NULL;
-    if (spawn_wait(t, &r, argv, 60) < 0 || r.status != 0) {
-        show_output(&r);
-        fail_msg("imgbatch on the orientation files exited %d", r.status);
+    if (spawn_wait(t, &r, t->bin, argv, 60) < 0 || r.run.status != 0) {
+        ib_test_run_show(&r.run, NULL);
+        fail_msg("imgbatch on the orientation files exited %d", r.run.status);
     }
     unsigned bad = 0;
     double worst = 0;
     for (int k = 0; k < 2; k++) {
         ib_test_image_t ref;
         char path[PATH_MAX];
-        path_fmt(path, "%s/%s_1.png", r.dir, kinds[k]);
+        ib_test_path_fmt(path, "%s/%s_1.png", r.dir, kinds[k]);
         decode(path, &ref);
         unsigned want_w = k == 0 ? 600 : 450, want_h = k == 0 ? 450 : 600;
         if (ref.width != want_w || ref.height != want_h)
             fail_msg("%s: %ux%u, expected %ux%u", path, ref.width, ref.height, want_w, want_h);
         for (int o = 2; o <= 8; o++) {
             ib_test_image_t img;
-            path_fmt(path, "%s/%s_%d.png", r.dir, kinds[k], o);
+            ib_test_path_fmt(path, "%s/%s_%d.png", r.dir, kinds[k], o);
             decode(path, &img);
             if (img.width != ref.width || img.height != ref.height) {
                 fprintf(stderr, "pixels: %s_%d: %ux%u, orientation 1 gives %ux%u\n", kinds[k], o,
@@ -1882,7 +1776,7 @@ static void corpus_cmyk_to_srgb(void **state)
     run(t, &r, 0, in[0], in[1], "-o", "{OUT}", "-F", "jpg", "-q", "-j", "1");
     for (int i = 0; i < 2; i++) {
         jpeg_info_t ji;
-        path_fmt(out, "%s/%s.jpg", r.dir, names[i]);
+        ib_test_path_fmt(out, "%s/%s.jpg", r.dir, names[i]);
         jpeg_info(out, &ji);
         if (ji.components != 3 || ji.precision != 8)
             fail_msg("%s: %d components of %d bits, expected 3 of 8 (sRGB)", out, ji.components,
@@ -1935,7 +1829,7 @@ static void corpus_wide_gamut_to_srgb(void **state)
     ib_test_image_t img;
     jpeg_info_t ji;
 
-    path_fmt(out, "%s/prophoto.jpg", r.dir);
+    ib_test_path_fmt(out, "%s/prophoto.jpg", r.dir);
     decode(out, &img);
     rgb_t m = mean_rgb(&img, 0, 0, img.width, img.height);
     ib_test_image_free(&img);
@@ -1947,7 +1841,7 @@ static void corpus_wide_gamut_to_srgb(void **state)
     if (ji.has_icc && strstr(ji.icc_desc, "sRGB") == NULL)
         fail_msg("prophoto.png -> jpg is tagged with '%s', not an sRGB profile", ji.icc_desc);
 
-    path_fmt(out, "%s/p3.jpg", r.dir);
+    ib_test_path_fmt(out, "%s/p3.jpg", r.dir);
     decode(out, &img);
     m = mean_rgb(&img, 0, 0, img.width, img.height);
     ib_test_image_free(&img);
@@ -1976,12 +1870,12 @@ static void corpus_16bit(void **state)
 
     run(t, &r, 0, in[0], in[1], "-o", "{OUT}", "-F", "png", "-q", "-j", "1");
     for (int i = 0; i < 2; i++) {
-        path_fmt(out, "%s/%s.png", r.dir, stems[i]);
+        ib_test_path_fmt(out, "%s/%s.png", r.dir, stems[i]);
         png_info(out, &pi);
         if (pi.depth != 16)
             fail_msg("%s: bit depth %d, expected 16 (as the input)", out, pi.depth);
     }
-    path_fmt(out, "%s/%s.png", r.dir, stems[0]);
+    ib_test_path_fmt(out, "%s/%s.png", r.dir, stems[0]);
     decode(out, &img);
     decode(orig, &ref);
     assert_int_equal(img.width, ref.width);
@@ -1994,7 +1888,7 @@ static void corpus_16bit(void **state)
     run(t, &r, 0, in[0], in[1], "-o", "{OUT}", "-F", "jpg", "-q", "-j", "1");
     for (int i = 0; i < 2; i++) {
         jpeg_info_t ji;
-        path_fmt(out, "%s/%s.jpg", r.dir, stems[i]);
+        ib_test_path_fmt(out, "%s/%s.jpg", r.dir, stems[i]);
         jpeg_info(out, &ji);
         if (ji.precision != 8 || ji.components != 3)
             fail_msg("%s: %d components of %d bits, expected 3 of 8", out, ji.components,
@@ -2026,9 +1920,9 @@ static void corpus_animated_gif(void **state)
     char line[LINE_MAX_LEN];
     file_event(&r, line, &ev);
     assert_string_equal(ev.status, "ok");
-    path_fmt(out, "%s/animated-loop-3.gif", r.dir);
+    ib_test_path_fmt(out, "%s/animated-loop-3.gif", r.dir);
     size_t n;
-    unsigned char *gif = slurp(out, &n);
+    unsigned char *gif = (unsigned char *)ib_test_try_slurp(out, &n);
     assert_non_null(gif);
     gif_info_t gi;
     int rc = gif_walk(gif, n, &gi);
@@ -2049,7 +1943,7 @@ static void corpus_animated_gif(void **state)
     const char *w = strstr(line, "\"warnings\":[\"");
     if (w == NULL || strstr(w, "frames") == NULL)
         fail_msg("-F png of a 10-frame GIF: no warning about the frames in %s", line);
-    path_fmt(out, "%s/animated-loop-3.png", r.dir);
+    ib_test_path_fmt(out, "%s/animated-loop-3.png", r.dir);
     ib_test_image_t img;
     decode(out, &img);
     if (img.width != 370 || img.height != 285)

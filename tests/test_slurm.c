@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "decode.h"
+#include "harness.h"
 
 #define N_IMAGES 48
 #define N_TASKS 4
@@ -33,13 +34,6 @@ typedef struct {
     char skip_reason[256];
     int started;
 } fixture_t;
-
-static int have(const char *tool)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
-    return system(cmd) == 0;
-}
 
 static int make_tree(fixture_t *f)
 {
@@ -81,8 +75,9 @@ static int setup(void **state)
         return 0;
     }
     const char *tools[] = {"slurmctld", "slurmd", "sbatch", "sinfo", "munged"};
+    char found[PATH_MAX];
     for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
-        if (!have(tools[i])) {
+        if (ib_test_find_program(tools[i], found) < 0) {
             snprintf(f->skip_reason, sizeof f->skip_reason,
                      "%s is not installed (apt-get install slurm-wlm munge)", tools[i]);
             return 0;
@@ -123,10 +118,9 @@ static int teardown(void **state)
         if (system(cmd) != 0)
             fprintf(stderr, "slurm: stopping the cluster failed\n");
     }
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    int rc = system(cmd);
+    int rc = ib_test_rm_tree(f->dir);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* Every input's relative path under the tree, as "d0/img00.png". */
@@ -144,10 +138,8 @@ static int index_of(const fixture_t *f, const char *input)
 static void array_converts_every_image_once(void **state)
 {
     fixture_t *f = *state;
-    if (!f->started) {
-        fprintf(stderr, "slurm: SKIPPED: %s\n", f->skip_reason);
-        skip();
-    }
+    if (!f->started)
+        ib_test_skip_loudly("slurm", "%s", f->skip_reason);
     const char *ib = getenv("IMGBATCH");
     assert_non_null(ib);
 

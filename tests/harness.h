@@ -1,0 +1,137 @@
+/*
+ * What the integration tests share besides the decoders: paths and files,
+ * running a program with its output captured, the --json events of a run,
+ * and the listing of an output tree.
+ *
+ * NOTES
+ * - ib_test_X() fails the running test (cmocka's fail_msg) with the call
+ *   and the cause. ib_test_try_X() returns -1 (or NULL) instead: for
+ *   fixtures, which report by returning -1, and for diagnostics, which must
+ *   not fail in their turn.
+ * - Paths live in PATH_MAX buffers; one that does not fit is an error,
+ *   never cut short.
+ * - Memory handed out comes from test_malloc(), so cmocka sees a leak of
+ *   it; free it with test_free() or the matching _free().
+ * - Programs are started with posix_spawn() and never looked up on PATH:
+ *   a test names the binary it means (ib_test_find_program() finds one).
+ */
+#ifndef IB_TESTS_HARNESS_H
+#define IB_TESTS_HARNESS_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "decode.h"
+
+/* ---- paths and files ---- */
+
+void ib_test_path_fmt(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ib_test_try_path_fmt(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* a/b */
+void ib_test_path_join(char *out, const char *a, const char *b);
+/* lstat() succeeds: a dangling symbolic link exists. */
+int ib_test_exists(const char *path);
+/* Makes the directories above file (mkdir -p of its dirname). */
+void ib_test_mkdirs_for(const char *file);
+int ib_test_try_mkdirs_for(const char *file);
+/* Creates or truncates path (and the directories above it) and writes n
+ * bytes to it. */
+void ib_test_write_file(const char *path, const void *data, size_t n);
+int ib_test_try_write_file(const char *path, const void *data, size_t n);
+/* A whole file in a test_malloc'ed buffer with a NUL after it; its length
+ * into len unless len is NULL. */
+char *ib_test_slurp(const char *path, size_t *len);
+char *ib_test_try_slurp(const char *path, size_t *len);
+/* rm -rf: -1 if path is still there afterwards. */
+int ib_test_rm_tree(const char *path);
+/* The full path of a program found on PATH into out (PATH_MAX), or -1. */
+int ib_test_find_program(const char *name, char *out);
+/* The imgbatch under test: $IMGBATCH, which must be executable. NULL after
+ * saying why on stderr, suite first ("e2e: IMGBATCH must name ..."). */
+const char *ib_test_imgbatch(const char *suite);
+/* Makes a fresh directory $TMPDIR/NAME-XXXXXX (TMPDIR defaults to /tmp)
+ * into root; -1 after saying why on stderr (suite first, unless NULL), with
+ * root "". */
+int ib_test_make_root(const char *suite, const char *name, char *root);
+/* Says on stderr why a test is skipped ("suite: SKIPPED: why", or
+ * "SKIPPED: why" when suite is NULL) and skips it: a skip must be seen. */
+void ib_test_skip_loudly(const char *suite, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* strcmp() for qsort() over an array of char *. */
+int ib_test_cmp_str(const void *a, const void *b);
+
+/* ---- the files of an output tree ---- */
+
+typedef struct {
+    char **paths; /* relative to the root, sorted */
+    size_t n, cap;
+    size_t temps; /* '.NAME.*.tmp' files, which no run may leave behind */
+    char first_temp[PATH_MAX];
+} ib_test_listing_t;
+
+/* Every file and symbolic link under root (none if root is missing). */
+void ib_test_list_tree(const char *root, ib_test_listing_t *l);
+void ib_test_listing_free(ib_test_listing_t *l);
+
+/* ---- running a program ---- */
+
+typedef struct {
+    const char *in;   /* stdin from this file; NULL: /dev/null */
+    const char *out;  /* stdout into this file, created or truncated; NULL: ours */
+    const char *err;  /* stderr likewise */
+    const char *cwd;  /* NULL: this process's */
+    char *const *env; /* NULL: environ */
+    int own_group;    /* lead a new process group, so a kill reaches its workers */
+} ib_test_spawn_t;
+
+/* Starts prog with argv; its pid, or -1 with err filled if it could not be
+ * started (the files opened, the directory entered, prog executed). */
+pid_t ib_test_spawn(const char *prog, char *const *argv, const ib_test_spawn_t *how, char *err,
+                    size_t errlen);
+/* A waitpid() status as a shell gives it: the exit status, or 128 + the
+ * signal. */
+int ib_test_exit_status(int wait_status);
+/* Waits for pid; its ib_test_exit_status(). After timeout_s seconds it is
+ * killed (with its process group if it leads one) and the test fails, so a
+ * hung program fails its test instead of wedging the suite. what names the
+ * program in that message ("imgbatch (pid 42) still running"), NULL for
+ * none ("pid 42 still running"). */
+int ib_test_wait(pid_t pid, int timeout_s, const char *what);
+/* The same, -1 instead of failing: errno is ETIMEDOUT if it was killed. */
+int ib_test_try_wait(pid_t pid, int timeout_s);
+
+/* A finished run whose stdout and stderr went to files. */
+typedef struct {
+    int status; /* ib_test_exit_status() */
+    char out[PATH_MAX];
+    char err[PATH_MAX];
+} ib_test_run_t;
+
+/* Names the capture files of run number n: dir/runN.stdout and .stderr. */
+void ib_test_run_files(ib_test_run_t *r, const char *dir, unsigned n);
+/* Prints the exit status and both capture files to stderr, for a test
+ * about to fail; what names the program ("--- imgbatch exited 1"), NULL
+ * for none. */
+void ib_test_run_show(const ib_test_run_t *r, const char *what);
+
+/* ---- the --json events of an imgbatch run ---- */
+
+typedef struct {
+    ib_test_event_t *files; /* in the order of stdout */
+    size_t n;
+    ib_test_event_t summary;
+    int has_summary;
+} ib_test_events_t;
+
+/* Parses the run's stdout; fails unless every line is a file event or
+ * the summary, and the summary comes once and last. */
+void ib_test_events_load(const ib_test_run_t *r, ib_test_events_t *e);
+void ib_test_events_free(ib_test_events_t *e);
+/* The one file event whose input is suffix or ends with '/' suffix; fails
+ * on none or more. */
+const ib_test_event_t *ib_test_event_for(const ib_test_events_t *e, const char *suffix);
+/* Fails, naming the error, unless the event has that status. */
+void ib_test_expect_event(const ib_test_event_t *ev, const char *status);
+
+#endif
