@@ -118,6 +118,28 @@ static int up_to_date(const ib_plan_t *plan, const ib_job_t *job, const char *de
     return 1; /* no extended attributes here: the times decide */
 }
 
+static const char *owner_of(const char *dest, char *buf, size_t len)
+{
+    if (!ib_output_source(dest, buf, len))
+        snprintf(buf, len, "another input");
+    return buf;
+}
+
+/*
+ * Whether dest exists and records another input that still exists as its
+ * maker: then it is that input's output, and writing over it (or calling
+ * it up to date for us) would be a collision, whichever input this run
+ * meets first.
+ */
+static int made_by_another(const ib_plan_t *plan, const char *dest, const char *self)
+{
+    char owner[PATH_MAX];
+    if (plan->if_exists == IB_EXISTS_OVERWRITE || plan->in_place ||
+        !ib_output_source(dest, owner, sizeof owner))
+        return 0;
+    return strcmp(owner, self) != 0 && access(owner, F_OK) == 0;
+}
+
 static void fill_failure(ib_result_t *res, const ib_error_t *err)
 {
     res->status = IB_STATUS_FAILED;
@@ -175,6 +197,10 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
                  "%.900s: kept at %ux%u: the geometry asks for a side over %d pixels", job->path, w,
                  h, IB_GEOM_MAX_SIDE);
 
+    /* Who we are, as recorded on our outputs, whatever the current directory. */
+    char self_path[PATH_MAX], owner[PATH_MAX];
+    if (realpath(job->path, self_path) == NULL)
+        snprintf(self_path, sizeof self_path, "%s", job->path);
     res->n_outputs = n;
     int fresh = 1;
     for (unsigned i = 0; i < n; i++) {
@@ -188,6 +214,13 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
         sizes[i] = (ib_size_t){o->width, o->height};
         if (ib_job_output_path(plan, job, o, dest[i], sizeof dest[i]) < 0) {
             ib_fail(&err, IB_ERR_WRITE, "%s: output path too long", job->path);
+            goto failed;
+        }
+        if (made_by_another(plan, dest[i], self_path)) {
+            ib_fail(&err, IB_ERR_COLLISION,
+                    "%s: output %s was made from %s, another input (--if-exists overwrite "
+                    "replaces it)",
+                    job->path, dest[i], owner_of(dest[i], owner, sizeof owner));
             goto failed;
         }
         if (jc->claims != NULL && ib_claims_take(jc->claims, dest[i]) == 0) {
@@ -244,6 +277,7 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
         ib_output_opts_t wo = {.guard = guard,
                                .guard_arg = self,
                                .recipe = plan->recipe,
+                               .source = self_path,
                                .tag = (unsigned long)t0 * IB_MAX_OUTPUTS + i};
         if (wrc == 0)
             wrc = ib_output_write(dest[i], coded[i].data, coded[i].len, &wo, &err);

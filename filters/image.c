@@ -17,6 +17,8 @@
 
 #include "encode.h"
 #include "fastjpeg.h"
+#include "fileio.h"
+#include "sniff.h"
 #include "ops_vips.h"
 
 #include <errno.h>
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vips/vips.h>
 
@@ -67,6 +70,39 @@ static VipsFailOn fail_on(const ib_render_t *r)
     return r->fail_on_warning ? VIPS_FAIL_ON_WARNING : VIPS_FAIL_ON_NONE;
 }
 
+/*
+ * Walks a PNG's chunk headers (8 bytes each, the data skipped) and refuses
+ * a chunk that claims more bytes than the file holds. libpng allocates a
+ * text chunk's claimed size before reading it, so a few hundred bytes
+ * whose iTXt says 2 GB would cost a worker 2 GB and seconds before failing.
+ */
+static int check_png_chunks(const char *path, ib_error_t *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ib_fail(err, IB_ERR_READ, "open(\"%s\") failed: %s", path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) == 0) {
+        off_t at = 8, size = st.st_size;
+        unsigned char h[8];
+        while (at + 8 <= size && pread(fd, h, 8, at) == 8) {
+            uint32_t len = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+            if ((off_t)len > size - at - 12) {
+                rc = ib_fail(err, IB_ERR_DECODE,
+                             "%s: PNG chunk %.4s claims %u bytes, but the file has %lld left", path,
+                             (const char *)h + 4, len, (long long)(size - at - 12));
+                break;
+            }
+            if (memcmp(h + 4, "IEND", 4) == 0)
+                break;
+            at += 12 + (off_t)len;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
 int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib_error_t *err)
 {
     memset(probe, 0, sizeof *probe);
@@ -89,14 +125,29 @@ int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib
     const char *loader = vips_foreign_find_load(path);
     if (loader == NULL) {
         vips_error_clear();
-        return ib_fail(err, IB_ERR_UNSUPPORTED, "%s: not an image format this libvips can read",
-                       path);
+        /* Bytes of a known format that nothing here loads: unsupported.
+         * Bytes of no known format: damaged, or not what the name says. */
+        unsigned char head[IB_SNIFF_BYTES];
+        ssize_t got = -1;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            got = ib_read_upto(fd, head, sizeof head);
+            close(fd);
+        }
+        const char *format = got > 0 ? ib_sniff_magic(head, (size_t)got) : NULL;
+        if (format != NULL)
+            return ib_fail(err, IB_ERR_UNSUPPORTED, "%s: this libvips cannot read %s images", path,
+                           format);
+        return ib_fail(err, IB_ERR_DECODE,
+                       "%s: not an image: its bytes match no format this libvips reads", path);
     }
     const char *nick = vips_nickname_find(g_type_from_name(loader));
     snprintf(probe->loader, sizeof probe->loader, "%s", nick != NULL ? nick : loader);
     char *suffix = strstr(probe->loader, "load");
     if (suffix != NULL)
         *suffix = '\0';
+    if (strcmp(probe->loader, "png") == 0 && check_png_chunks(path, err) < 0)
+        return -1;
 
     VipsImage *im = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
                                              fail_on(r), NULL);

@@ -43,6 +43,15 @@ static void split_dest(const char *dest, char *dir, size_t dirlen, const char **
     *base = slash + 1;
 }
 
+/* 0, or -1 on a real failure; a filesystem without xattrs is no failure
+ * (re-runs then compare times only). */
+static int set_attr(int fd, const char *name, const char *value)
+{
+    if (value == NULL || fsetxattr(fd, name, value, strlen(value), 0) == 0)
+        return 0;
+    return errno == ENOTSUP || errno == EPERM ? 0 : -1;
+}
+
 int ib_output_write(const char *dest, const void *data, size_t len, const ib_output_opts_t *o,
                     ib_error_t *err)
 {
@@ -68,9 +77,8 @@ int ib_output_write(const char *dest, const void *data, size_t len, const ib_out
     }
     const char *call = "write";
     int ok = ib_full_write(fd, data, len) == 0;
-    if (ok && o->recipe != NULL &&
-        fsetxattr(fd, IB_RECIPE_XATTR, o->recipe, strlen(o->recipe), 0) < 0 && errno != ENOTSUP &&
-        errno != EPERM) {
+    if (ok && (set_attr(fd, IB_RECIPE_XATTR, o->recipe) < 0 ||
+               set_attr(fd, IB_SOURCE_XATTR, o->source) < 0)) {
         call = "fsetxattr";
         ok = 0;
     }
@@ -94,11 +102,21 @@ int ib_output_write(const char *dest, const void *data, size_t len, const ib_out
     return 0;
 }
 
-int ib_output_recipe(const char *path, char *buf, size_t len)
+static int get_attr(const char *path, const char *name, char *buf, size_t len)
 {
-    ssize_t n = getxattr(path, IB_RECIPE_XATTR, buf, len - 1);
+    ssize_t n = getxattr(path, name, buf, len - 1);
     if (n < 0)
         return 0;
     buf[n] = '\0';
     return 1;
+}
+
+int ib_output_recipe(const char *path, char *buf, size_t len)
+{
+    return get_attr(path, IB_RECIPE_XATTR, buf, len);
+}
+
+int ib_output_source(const char *path, char *buf, size_t len)
+{
+    return get_attr(path, IB_SOURCE_XATTR, buf, len);
 }

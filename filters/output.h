@@ -22,6 +22,9 @@ typedef struct {
     const char *recipe;
     /* Makes the temporary name unique within this process (a job number). */
     unsigned long tag;
+    /* The input that made it, stored in user.imgbatch.source when not NULL,
+     * so a later run can tell its own outputs from another input's. */
+    const char *source;
 } ib_output_opts_t;
 
 /* Creates the destination directory as needed. 0, or -1 with an IB_ERR_WRITE. */
@@ -30,7 +33,12 @@ int ib_output_write(const char *dest, const void *data, size_t len, const ib_out
 
 #define IB_RECIPE_XATTR "user.imgbatch.recipe"
 
+#define IB_SOURCE_XATTR "user.imgbatch.source"
+
 /* The recipe stored on an existing output: 1 found, 0 none or no xattrs. */
 int ib_output_recipe(const char *path, char *buf, size_t len);
+
+/* The input recorded as having made an existing output: 1 found, else 0. */
+int ib_output_source(const char *path, char *buf, size_t len);
 
 #endif

@@ -1,0 +1,2038 @@
+/*
+ * Reliability: every way an image, a worker, the user or the machine can
+ * make a batch go wrong, caused for real through the built imgbatch
+ * ($IMGBATCH), and checked the way a user would: the --json events, the
+ * exit status and the files on disk.
+ *
+ * NOTES
+ * - After every run: every file under the output root decodes completely
+ *   with tests/decode.c's own readers (WebP: a whole RIFF container), no
+ *   '.NAME.*.tmp' file is left, and where inputs could be touched they are
+ *   byte for byte what they were.
+ * - Inputs are made here (decode.c's encoders, or valid files whose bytes
+ *   are then cut, patched or cloned); no image tool runs.
+ * - Slow work comes from one 1500x1500 PNG, hard-linked under many names:
+ *   with -f blur=10 each copy costs about half a second, and blur's cost
+ *   grows with its sigma, which is how the hang and interrupt tests make an
+ *   image that would take many seconds.
+ * - imgbatch is started with fork() and execve() rather than posix_spawn()
+ *   because some runs need a file-size limit or another user: the child
+ *   only makes async-signal-safe calls before execve().
+ * - Running every file of ../shared/corpus through the pool (no parent
+ *   crash, exactly one result per file, --timeout) is tests/test_corpus.c's
+ *   job and is not repeated here.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <png.h>
+
+#include "decode.h"
+
+extern char **environ;
+
+/* Address-space limits cannot work under AddressSanitizer, which reserves
+ * terabytes of shadow memory up front. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+typedef struct {
+    const char *bin;
+    char root[PATH_MAX]; /* mkdtemp(); removed by the group teardown */
+    char slow[PATH_MAX]; /* the 1500x1500 PNG the slow runs link to */
+    char mnt[PATH_MAX];  /* the tmpfs of full_disk_is_a_write_error, "" if none */
+    unsigned runs;       /* numbers the stdout/stderr capture files */
+} rel_t;
+
+/* ---- small helpers ---- */
+
+static void path_fmt(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void path_fmt(char *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, PATH_MAX, fmt, ap);
+    va_end(ap);
+    if (n < 0 || n >= PATH_MAX)
+        fail_msg("path too long: %s...", out);
+}
+
+static void path_join(char *out, const char *a, const char *b)
+{
+    path_fmt(out, "%s/%s", a, b);
+}
+
+static void skip_loudly(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void skip_loudly(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("reliability: SKIPPED: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    skip();
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void mkdirs_for(const char *file)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", file);
+    for (char *p = dir + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+            fail_msg("mkdir(\"%s\") failed: %s", dir, strerror(errno));
+        *p = '/';
+    }
+}
+
+static void write_bytes(const char *path, const void *data, size_t n)
+{
+    mkdirs_for(path);
+    FILE *f = fopen(path, "wbe");
+    if (f == NULL)
+        fail_msg("fopen(\"%s\") failed: %s", path, strerror(errno));
+    size_t w = fwrite(data, 1, n, f);
+    if (fclose(f) != 0 || w != n)
+        fail_msg("writing %s failed", path);
+}
+
+/* A whole file in a test_malloc'ed buffer with a NUL after it; NULL if it
+ * cannot be opened. */
+static unsigned char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rbe");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 4096, n = 0, r;
+    unsigned char *buf = test_malloc(cap);
+    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n - 1 == 0) {
+            cap *= 2;
+            buf = test_realloc(buf, cap);
+        }
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len != NULL)
+        *len = n;
+    return buf;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void rm_tree(const char *path)
+{
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* ---- making inputs ---- */
+
+enum { FILL_SOLID, FILL_GRADIENT, FILL_NOISE };
+
+static void fill(ib_test_image_t *img, int how)
+{
+    uint32_t seed = 12345;
+    for (unsigned y = 0; y < img->height; y++)
+        for (unsigned x = 0; x < img->width; x++) {
+            unsigned char *p = ib_test_pixel(img, x, y);
+            for (unsigned c = 0; c < img->channels; c++) {
+                seed = seed * 1103515245u + 12345u;
+                p[c] = how == FILL_SOLID      ? (unsigned char)(60 + 50 * c)
+                       : how == FILL_GRADIENT ? (unsigned char)(c == 0   ? x
+                                                                : c == 1 ? y
+                                                                         : x ^ y)
+                                              : (unsigned char)(seed >> 24);
+            }
+        }
+}
+
+static void make_png(const char *path, unsigned w, unsigned h, int how)
+{
+    ib_test_image_t img;
+    char err[512];
+    mkdirs_for(path);
+    assert_int_equal(ib_test_image_alloc(&img, w, h, 3), 0);
+    fill(&img, how);
+    int rc = ib_test_write_png(path, &img, err, sizeof err);
+    ib_test_image_free(&img);
+    if (rc < 0)
+        fail_msg("%s", err);
+}
+
+static void make_jpeg(const char *path, unsigned w, unsigned h, int how)
+{
+    ib_test_image_t img;
+    char err[512];
+    mkdirs_for(path);
+    assert_int_equal(ib_test_image_alloc(&img, w, h, 3), 0);
+    fill(&img, how);
+    int rc = ib_test_write_jpeg(path, &img, 90, 0, err, sizeof err);
+    ib_test_image_free(&img);
+    if (rc < 0)
+        fail_msg("%s", err);
+}
+
+static void cut_in_half(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(truncate(path, st.st_size / 2), 0);
+}
+
+/* PNG's CRC-32 (ISO 3309), bit by bit: a few chunks need no table. */
+static uint32_t crc32_of(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xffffffffu;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* Offset of the first chunk of this type in a PNG file; fails the test if
+ * there is none. */
+static size_t png_chunk(const unsigned char *b, size_t n, const char *type)
+{
+    for (size_t at = 8; at + 12 <= n; at += 12 + be32(b + at))
+        if (memcmp(b + at + 4, type, 4) == 0)
+            return at;
+    fail_msg("no %s chunk", type);
+    return 0;
+}
+
+/* A valid PNG whose IHDR (with a correct CRC) claims w x h; the image
+ * data is that of a tiny picture. */
+static void make_png_bomb(const char *path, uint32_t w, uint32_t h)
+{
+    size_t n;
+    make_png(path, 8, 8, FILL_SOLID);
+    unsigned char *b = read_all(path, &n);
+    assert_non_null(b);
+    size_t at = png_chunk(b, n, "IHDR");
+    put_be32(b + at + 8, w);
+    put_be32(b + at + 12, h);
+    put_be32(b + at + 8 + 13, crc32_of(b + at + 4, 4 + 13));
+    write_bytes(path, b, n);
+    test_free(b);
+}
+
+/* A valid JPEG whose frame header claims w x h. */
+static void make_jpeg_bomb(const char *path, unsigned w, unsigned h)
+{
+    size_t n;
+    make_jpeg(path, 16, 16, FILL_SOLID);
+    unsigned char *b = read_all(path, &n);
+    assert_non_null(b);
+    size_t at = 2;
+    while (at + 9 <= n && b[at] == 0xff && !(b[at + 1] >= 0xc0 && b[at + 1] <= 0xc2))
+        at += 2 + ((size_t)b[at + 2] << 8 | b[at + 3]);
+    if (at + 9 > n || b[at] != 0xff)
+        fail_msg("no SOF marker in %s", path);
+    b[at + 5] = (unsigned char)(h >> 8);
+    b[at + 6] = (unsigned char)h;
+    b[at + 7] = (unsigned char)(w >> 8);
+    b[at + 8] = (unsigned char)w;
+    write_bytes(path, b, n);
+    test_free(b);
+}
+
+/* A w x h black RGB PNG written row by row: a picture too large for the
+ * test's own memory is never built there. */
+static int write_black_rows(png_structp png, png_infop info, FILE *f, const unsigned char *row,
+                            unsigned w, unsigned h)
+{
+    if (setjmp(png_jmpbuf(png)))
+        return -1;
+    png_init_io(png, f);
+    png_set_IHDR(png, info, w, h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_filter(png, 0, PNG_FILTER_NONE);
+    png_set_compression_level(png, 1);
+    png_write_info(png, info);
+    for (unsigned y = 0; y < h; y++)
+        png_write_row(png, row);
+    png_write_end(png, NULL);
+    return 0;
+}
+
+static void make_huge_png(const char *path, unsigned w, unsigned h)
+{
+    mkdirs_for(path);
+    FILE *f = fopen(path, "wbe");
+    assert_non_null(f);
+    unsigned char *row = calloc(w, 3);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png != NULL ? png_create_info_struct(png) : NULL;
+    int rc = row != NULL && info != NULL ? write_black_rows(png, info, f, row, w, h) : -1;
+    png_destroy_write_struct(&png, &info);
+    free(row);
+    if (fclose(f) != 0 || rc < 0)
+        fail_msg("writing the %ux%u PNG %s failed", w, h, path);
+}
+
+/* Bytes that no image format starts with. */
+static void make_garbage(const char *path)
+{
+    unsigned char junk[4096];
+    uint32_t seed = 99;
+    for (size_t i = 0; i < sizeof junk; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        junk[i] = (unsigned char)(seed >> 24);
+    }
+    junk[0] = 'Z';
+    write_bytes(path, junk, sizeof junk);
+}
+
+/* n hard links to the slow PNG, in/NAMEnn.png. */
+static void link_slow(const rel_t *t, const char *in, unsigned n)
+{
+    char path[PATH_MAX];
+    for (unsigned i = 0; i < n; i++) {
+        path_fmt(path, "%s/s%02u.png", in, i);
+        mkdirs_for(path);
+        if (link(t->slow, path) < 0)
+            fail_msg("link(\"%s\", \"%s\") failed: %s", t->slow, path, strerror(errno));
+    }
+}
+
+/* ---- input snapshots: inputs must come out of a run untouched ---- */
+
+typedef struct {
+    char path[PATH_MAX];
+    unsigned char *bytes;
+    size_t len;
+    ino_t ino;
+} snap_file_t;
+
+typedef struct {
+    snap_file_t *f;
+    size_t n;
+} snapshot_t;
+
+static void snapshot_add(snapshot_t *s, const char *path, ino_t ino)
+{
+    s->f = test_realloc(s->f, (s->n + 1) * sizeof *s->f);
+    snap_file_t *f = &s->f[s->n++];
+    snprintf(f->path, sizeof f->path, "%s", path);
+    f->ino = ino;
+    /* Root reads a mode-000 file; other users keep its inode only. */
+    f->bytes = read_all(path, &f->len);
+}
+
+static snapshot_t *walk_snap;
+
+static int snap_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag == FTW_F)
+        snapshot_add(walk_snap, path, st->st_ino);
+    return 0;
+}
+
+static void snapshot_take(const char *dir, snapshot_t *s)
+{
+    memset(s, 0, sizeof *s);
+    walk_snap = s;
+    nftw(dir, snap_entry, 16, FTW_PHYS);
+    walk_snap = NULL;
+}
+
+/* How the first snapshotted file that is not as it was differs ("gone",
+ * "replaced", "changed"), with its path; NULL when all are the same. */
+static const char *snapshot_changed(const snapshot_t *s, const char **path)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const snap_file_t *f = &s->f[i];
+        struct stat st;
+        *path = f->path;
+        if (lstat(f->path, &st) < 0)
+            return "gone";
+        if (st.st_ino != f->ino)
+            return "replaced";
+        if (f->bytes == NULL)
+            continue;
+        size_t len;
+        unsigned char *now = read_all(f->path, &len);
+        int same = now != NULL && len == f->len && memcmp(now, f->bytes, len) == 0;
+        if (now != NULL)
+            test_free(now);
+        if (!same)
+            return "changed";
+    }
+    return NULL;
+}
+
+/* Every snapshotted file still there, same inode, same bytes; what names
+ * them in the failure ("input"). */
+static void snapshot_expect_same(const snapshot_t *s, const char *what)
+{
+    const char *path, *how = snapshot_changed(s, &path);
+    if (how != NULL)
+        fail_msg("%s %s: %s", what, path, how);
+}
+
+static void snapshot_free(snapshot_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->f[i].bytes != NULL)
+            test_free(s->f[i].bytes);
+    if (s->f != NULL)
+        test_free(s->f);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- output trees ---- */
+
+static uint32_t le32(const unsigned char *p)
+{
+    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Size of a WebP file that is one whole RIFF container; -1 otherwise. */
+static int webp_size(const unsigned char *b, size_t n, unsigned *w, unsigned *h)
+{
+    if (n < 30 || memcmp(b, "RIFF", 4) != 0 || memcmp(b + 8, "WEBP", 4) != 0 ||
+        (size_t)le32(b + 4) + 8 != n)
+        return -1;
+    if (memcmp(b + 12, "VP8 ", 4) == 0 && b[23] == 0x9d && b[24] == 0x01 && b[25] == 0x2a) {
+        *w = (b[26] | (unsigned)b[27] << 8) & 0x3fff;
+        *h = (b[28] | (unsigned)b[29] << 8) & 0x3fff;
+        return 0;
+    }
+    if (memcmp(b + 12, "VP8L", 4) == 0 && b[20] == 0x2f) {
+        uint32_t bits = le32(b + 21);
+        *w = (bits & 0x3fff) + 1;
+        *h = ((bits >> 14) & 0x3fff) + 1;
+        return 0;
+    }
+    if (memcmp(b + 12, "VP8X", 4) == 0) {
+        *w = 1 + (b[24] | (unsigned)b[25] << 8 | (unsigned)b[26] << 16);
+        *h = 1 + (b[27] | (unsigned)b[28] << 8 | (unsigned)b[29] << 16);
+        return 0;
+    }
+    return -1;
+}
+
+/* Decodes one output completely: width and height, or fails the test. */
+static void decode_output(const char *path, unsigned *w, unsigned *h)
+{
+    char err[512];
+    if (ends_with(path, ".webp")) {
+        size_t n;
+        unsigned char *b = read_all(path, &n);
+        assert_non_null(b);
+        int rc = webp_size(b, n, w, h);
+        test_free(b);
+        if (rc < 0)
+            fail_msg("output %s is not a whole WebP file", path);
+        return;
+    }
+    ib_test_image_t img;
+    if (ib_test_decode(path, &img, err, sizeof err) < 0)
+        fail_msg("output %s does not decode completely: %s", path, err);
+    *w = img.width;
+    *h = img.height;
+    ib_test_image_free(&img);
+}
+
+typedef struct {
+    char **paths; /* relative to the root, sorted */
+    size_t n;
+    size_t temps;
+    char first_temp[PATH_MAX];
+} listing_t;
+
+static listing_t *walk_listing;
+static size_t walk_root_len;
+
+static int list_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    listing_t *l = walk_listing;
+    const char *base = path + ftw->base;
+    if (flag != FTW_F)
+        return 0;
+    if (base[0] == '.' && ends_with(base, ".tmp") && l->temps++ == 0)
+        snprintf(l->first_temp, sizeof l->first_temp, "%s", path);
+    l->paths = test_realloc(l->paths, (l->n + 1) * sizeof *l->paths);
+    const char *rel = path + walk_root_len + 1;
+    l->paths[l->n] = test_malloc(strlen(rel) + 1);
+    strcpy(l->paths[l->n++], rel);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void list_tree(const char *root, listing_t *l)
+{
+    memset(l, 0, sizeof *l);
+    walk_listing = l;
+    walk_root_len = strlen(root);
+    if (nftw(root, list_entry, 16, FTW_PHYS) < 0 && errno != ENOENT)
+        fail_msg("nftw(\"%s\") failed: %s", root, strerror(errno));
+    walk_listing = NULL;
+    if (l->n > 0)
+        qsort(l->paths, l->n, sizeof *l->paths, cmp_str);
+}
+
+static void listing_free(listing_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        test_free(l->paths[i]);
+    if (l->paths != NULL)
+        test_free(l->paths);
+    memset(l, 0, sizeof *l);
+}
+
+static int listed(const listing_t *l, const char *rel)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->paths[i], rel) == 0)
+            return 1;
+    return 0;
+}
+
+/* What a run may leave under an output root: no temporary files, and only
+ * whole images. Returns how many files there are. */
+static size_t expect_clean_tree(const char *root)
+{
+    listing_t l;
+    list_tree(root, &l);
+    if (l.temps > 0)
+        fail_msg("%zu temporary file(s) left under %s, e.g. %s", l.temps, root, l.first_temp);
+    for (size_t i = 0; i < l.n; i++) {
+        char path[PATH_MAX];
+        unsigned w, h;
+        path_join(path, root, l.paths[i]);
+        decode_output(path, &w, &h);
+    }
+    size_t n = l.n;
+    listing_free(&l);
+    return n;
+}
+
+/* Files under root that are not temporary files. */
+static size_t count_outputs(const char *root)
+{
+    listing_t l;
+    list_tree(root, &l);
+    size_t n = l.n - l.temps;
+    listing_free(&l);
+    return n;
+}
+
+/* ---- running imgbatch ---- */
+
+#define MAX_ARGS 64
+
+typedef struct {
+    char *v[MAX_ARGS + 1];
+    int n;
+} args_t;
+
+static void args_start(args_t *a, const rel_t *t)
+{
+    a->n = 0;
+    a->v[a->n++] = (char *)t->bin;
+    a->v[a->n] = NULL;
+}
+
+static void args_add(args_t *a, ...) __attribute__((sentinel));
+static void args_add(args_t *a, ...)
+{
+    va_list ap;
+    va_start(ap, a);
+    const char *s;
+    while ((s = va_arg(ap, const char *)) != NULL) {
+        assert_true(a->n < MAX_ARGS);
+        a->v[a->n++] = (char *)s;
+    }
+    va_end(ap);
+    a->v[a->n] = NULL;
+}
+
+typedef struct {
+    int as_nobody;  /* drop to user nobody first (when run as root) */
+    rlim_t fsize;   /* RLIMIT_FSIZE in bytes, 0 to leave it */
+    int segv_kills; /* sanitizers must let SIGSEGV kill a worker */
+} run_opts_t;
+
+typedef struct {
+    pid_t pid;
+    int status; /* exit status, or 128 + signal */
+    double started, seconds;
+    long max_rss_kb; /* the largest of imgbatch and its workers */
+    char out[PATH_MAX];
+    char err[PATH_MAX];
+} run_t;
+
+static int decode_status(int st)
+{
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A copy of env with NAME=...:more appended to (or NAME=more added); the
+ * new entry is written into buf. */
+static char **env_with(char **env, const char *name, const char *more, char *buf, size_t buflen)
+{
+    size_t n = 0, nl = strlen(name);
+    while (env[n] != NULL)
+        n++;
+    char **copy = test_calloc(n + 2, sizeof *copy);
+    const char *old = NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(env[i], name, nl) == 0 && env[i][nl] == '=')
+            old = env[i] + nl + 1;
+        else
+            copy[k++] = env[i];
+    }
+    snprintf(buf, buflen, "%s=%s%s%s", name, old != NULL ? old : "",
+             old != NULL && *old != '\0' ? ":" : "", more);
+    copy[k++] = buf;
+    copy[k] = NULL;
+    return copy;
+}
+
+/* Starts imgbatch with stdin from /dev/null and its output in files. */
+static void start(rel_t *t, run_t *r, const run_opts_t *o, args_t *a)
+{
+    unsigned n = ++t->runs;
+    path_fmt(r->out, "%s/logs/run%u.stdout", t->root, n);
+    path_fmt(r->err, "%s/logs/run%u.stderr", t->root, n);
+    mkdirs_for(r->out);
+    int out = open(r->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int err = open(r->err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(out >= 0 && err >= 0 && in >= 0);
+
+    uid_t uid = 0;
+    gid_t gid = 0;
+    int drop = o->as_nobody && geteuid() == 0;
+    if (drop) {
+        struct passwd *pw = getpwnam("nobody");
+        if (pw == NULL)
+            fail_msg("no user 'nobody' to run as");
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+    }
+    /* The sanitizers' own SIGSEGV handler would turn a worker killed by
+     * the signal into one that exits with a report. */
+    char asan[1024], ubsan[1024];
+    char **env = environ, **asan_env = NULL;
+    if (o->segv_kills) {
+        asan_env = env_with(environ, "ASAN_OPTIONS", "handle_segv=0", asan, sizeof asan);
+        env = env_with(asan_env, "UBSAN_OPTIONS", "handle_segv=0", ubsan, sizeof ubsan);
+    }
+    fflush(NULL);
+    r->started = now_s();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = {o->fsize, o->fsize};
+        if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+            _exit(126);
+        if (o->fsize > 0 && setrlimit(RLIMIT_FSIZE, &rl) < 0)
+            _exit(126);
+        if (drop && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
+            _exit(126);
+        execve(t->bin, a->v, env);
+        _exit(127);
+    }
+    if (o->segv_kills) {
+        test_free(env);
+        test_free(asan_env);
+    }
+    close(in);
+    close(out);
+    close(err);
+    r->pid = pid;
+}
+
+/* Waits for the run; kills it and fails the test after timeout_s seconds,
+ * so a hung imgbatch fails here instead of wedging the suite. */
+static void finish(run_t *r, int timeout_s)
+{
+    double deadline = r->started + timeout_s;
+    for (;;) {
+        int st;
+        struct rusage ru;
+        pid_t w = wait4(r->pid, &st, WNOHANG, &ru);
+        if (w == r->pid) {
+            r->seconds = now_s() - r->started;
+            r->status = decode_status(st);
+            r->max_rss_kb = ru.ru_maxrss;
+            return;
+        }
+        if (w < 0 && errno != EINTR)
+            fail_msg("waitpid(%d) failed: %s", (int)r->pid, strerror(errno));
+        if (now_s() > deadline) {
+            kill(r->pid, SIGKILL);
+            waitpid(r->pid, &st, 0);
+            fail_msg("imgbatch (pid %d) still running after %d s: killed", (int)r->pid, timeout_s);
+        }
+        nap_ms(5);
+    }
+}
+
+static void run_with(rel_t *t, run_t *r, const run_opts_t *o, args_t *a)
+{
+    start(t, r, o, a);
+    finish(r, 120);
+}
+
+static void run_args(rel_t *t, run_t *r, args_t *a)
+{
+    run_opts_t o = {0};
+    run_with(t, r, &o, a);
+}
+
+static void show_output(const run_t *r)
+{
+    char *out = (char *)read_all(r->out, NULL), *err = (char *)read_all(r->err, NULL);
+    fprintf(stderr, "--- imgbatch exited %d after %.2f s; stdout:\n%s--- stderr:\n%s---\n",
+            r->status, r->seconds, out != NULL ? out : "", err != NULL ? err : "");
+    if (out != NULL)
+        test_free(out);
+    if (err != NULL)
+        test_free(err);
+}
+
+static void expect_status(const run_t *r, int want)
+{
+    if (r->status != want) {
+        show_output(r);
+        fail_msg("imgbatch exited %d, expected %d", r->status, want);
+    }
+}
+
+/* Whether the run's stdout or stderr holds text. */
+static int output_has(const char *file, const char *text)
+{
+    char *s = (char *)read_all(file, NULL);
+    assert_non_null(s);
+    int hit = strstr(s, text) != NULL;
+    test_free(s);
+    return hit;
+}
+
+/* Kills and reaps a run that a test gives up on. */
+static void abandon(run_t *r)
+{
+    int st;
+    kill(r->pid, SIGKILL);
+    waitpid(r->pid, &st, 0);
+}
+
+/* ---- the process tree ---- */
+
+/* Live children of pid, from /proc/PID/task/PID/children (or a walk of
+ * /proc on kernels without it). */
+static size_t children_of(pid_t pid, pid_t *kids, size_t cap)
+{
+    char path[64];
+    size_t n = 0;
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f != NULL) {
+        long k;
+        while (n < cap && fscanf(f, "%ld", &k) == 1)
+            kids[n++] = (pid_t)k;
+        fclose(f);
+        return n;
+    }
+    DIR *d = opendir("/proc");
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && n < cap) {
+        char *end, buf[512];
+        long k = strtol(de->d_name, &end, 10);
+        if (*end != '\0' || k <= 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/%ld/stat", k);
+        FILE *s = fopen(path, "re");
+        if (s == NULL)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, s);
+        fclose(s);
+        buf[len] = '\0';
+        char *paren = strrchr(buf, ')'), state;
+        long ppid;
+        if (paren != NULL && sscanf(paren + 1, " %c %ld", &state, &ppid) == 2 && ppid == pid &&
+            state != 'Z')
+            kids[n++] = (pid_t)k;
+    }
+    closedir(d);
+    return n;
+}
+
+/* A process's state letter (R, S, D, Z, ...), or 0 when it is gone. */
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    char *paren = strrchr(buf, ')'), state;
+    return paren != NULL && sscanf(paren + 1, " %c", &state) == 1 ? state : 0;
+}
+
+/* A worker that is computing (state R), or 0 if none is within timeout_s;
+ * fails if imgbatch ends first. */
+static pid_t busy_worker(run_t *r, double timeout_s)
+{
+    double deadline = now_s() + timeout_s;
+    while (now_s() < deadline) {
+        int st;
+        if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
+            r->status = decode_status(st);
+            show_output(r);
+            fail_msg("imgbatch ended (exit %d) before a worker could be picked", r->status);
+        }
+        pid_t kids[64];
+        size_t n = children_of(r->pid, kids, 64);
+        for (size_t i = 0; i < n; i++)
+            if (proc_state(kids[i]) == 'R')
+                return kids[i];
+        nap_ms(2);
+    }
+    return 0;
+}
+
+/* Waits until the output root holds at least n finished images. */
+static void wait_for_outputs(run_t *r, const char *root, size_t n, double timeout_s)
+{
+    double deadline = now_s() + timeout_s;
+    while (count_outputs(root) < n) {
+        int st;
+        if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
+            r->status = decode_status(st);
+            show_output(r);
+            fail_msg("imgbatch ended (exit %d) before %zu outputs appeared", r->status, n);
+        }
+        if (now_s() > deadline) {
+            abandon(r);
+            fail_msg("no %zu outputs under %s within %.0f s", n, root, timeout_s);
+        }
+        nap_ms(5);
+    }
+}
+
+/* Every pid gone (or a zombie nobody reaps) soon after imgbatch ended:
+ * no worker outlives the run. */
+static void expect_gone(const pid_t *pids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double deadline = now_s() + 2;
+        char s;
+        while ((s = proc_state(pids[i])) != 0 && s != 'Z' && now_s() < deadline)
+            nap_ms(10);
+        if (s != 0 && s != 'Z')
+            fail_msg("worker %d still runs (state %c) after imgbatch ended", (int)pids[i], s);
+    }
+}
+
+/* ---- the JSON events of one run ---- */
+
+typedef struct {
+    ib_test_event_t *files;
+    size_t n;
+    ib_test_event_t summary;
+    int has_summary;
+} events_t;
+
+static void events_load(const run_t *r, events_t *e)
+{
+    char *text = (char *)read_all(r->out, NULL);
+    assert_non_null(text);
+    memset(e, 0, sizeof *e);
+    size_t lines = 0;
+    for (char *p = text; *p != '\0'; p++)
+        lines += *p == '\n';
+    e->files = test_calloc(lines + 1, sizeof *e->files);
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        ib_test_event_t ev;
+        char err[512];
+        if (ib_test_event_parse(line, &ev, err, sizeof err) < 0)
+            fail_msg("stdout line is not a JSON object: %s\n  %s", err, line);
+        if (ev.event != NULL && strcmp(ev.event, "summary") == 0) {
+            if (e->has_summary)
+                fail_msg("two summary events");
+            e->summary = ev;
+            e->has_summary = 1;
+        } else if (ev.event != NULL && strcmp(ev.event, "file") == 0) {
+            if (e->has_summary)
+                fail_msg("a file event after the summary: %s", line);
+            e->files[e->n++] = ev;
+        } else {
+            fail_msg("unknown event: %s", line);
+        }
+    }
+    test_free(text);
+    if (!e->has_summary) {
+        show_output(r);
+        fail_msg("no summary event on stdout");
+    }
+}
+
+static void events_free(events_t *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        ib_test_event_free(&e->files[i]);
+    if (e->has_summary)
+        ib_test_event_free(&e->summary);
+    test_free(e->files);
+    memset(e, 0, sizeof *e);
+}
+
+/* The one file event whose input ends with /name, or NULL. */
+static const ib_test_event_t *find_event(const events_t *e, const char *name)
+{
+    const ib_test_event_t *hit = NULL;
+    char suffix[PATH_MAX];
+    path_fmt(suffix, "/%s", name);
+    for (size_t i = 0; i < e->n; i++)
+        if (e->files[i].input != NULL && ends_with(e->files[i].input, suffix)) {
+            if (hit != NULL)
+                fail_msg("two file events for %s", name);
+            hit = &e->files[i];
+        }
+    return hit;
+}
+
+static const ib_test_event_t *event_for(const events_t *e, const char *name)
+{
+    const ib_test_event_t *ev = find_event(e, name);
+    if (ev == NULL)
+        fail_msg("no file event for %s", name);
+    return ev;
+}
+
+static int is_status(const ib_test_event_t *ev, const char *status)
+{
+    return ev->status != NULL && strcmp(ev->status, status) == 0;
+}
+
+static void expect_event(const ib_test_event_t *ev, const char *status)
+{
+    if (!is_status(ev, status))
+        fail_msg("%s: status %s, expected %s (%s: %s)", ev->input,
+                 ev->status ? ev->status : "(none)", status, ev->error_kind ? ev->error_kind : "-",
+                 ev->error_message ? ev->error_message : "-");
+}
+
+/* A failed event with one of the kinds ("decode|unsupported"), no output,
+ * and a message that names the input and holds cause (if not NULL). */
+static void expect_failure(const ib_test_event_t *ev, const char *kinds, const char *cause)
+{
+    expect_event(ev, "failed");
+    assert_non_null(ev->error_kind);
+    assert_non_null(ev->error_message);
+    int ok = 0;
+    for (const char *p = kinds; *p != '\0';) {
+        size_t n = strcspn(p, "|");
+        if (strlen(ev->error_kind) == n && strncmp(p, ev->error_kind, n) == 0)
+            ok = 1;
+        p += n + (p[n] == '|');
+    }
+    if (!ok)
+        fail_msg("%s: error kind %s, expected %s (%s)", ev->input, ev->error_kind, kinds,
+                 ev->error_message);
+    if (strstr(ev->error_message, ev->input) == NULL)
+        fail_msg("%s: the message does not name the file: %s", ev->input, ev->error_message);
+    if (cause != NULL && strstr(ev->error_message, cause) == NULL)
+        fail_msg("%s: the message does not say '%s': %s", ev->input, cause, ev->error_message);
+    assert_int_equal(ev->n_outputs, 0);
+}
+
+/* The output of an ok event is on disk, decodes, and has the size the
+ * event reports. */
+static void expect_done(const ib_test_event_t *ev)
+{
+    expect_event(ev, "ok");
+    assert_int_equal(ev->n_outputs, 1);
+    assert_non_null(ev->outputs[0].path);
+    unsigned w, h;
+    decode_output(ev->outputs[0].path, &w, &h);
+    if (w != ev->outputs[0].width || h != ev->outputs[0].height)
+        fail_msg("%s is %ux%u, its event says %lldx%lld", ev->outputs[0].path, w, h,
+                 ev->outputs[0].width, ev->outputs[0].height);
+}
+
+/* ---- fixtures ---- */
+
+static int group_setup(void **state)
+{
+    static rel_t t;
+    memset(&t, 0, sizeof t);
+    t.bin = getenv("IMGBATCH");
+    if (t.bin == NULL || access(t.bin, X_OK) != 0) {
+        fprintf(stderr, "reliability: IMGBATCH must name the built imgbatch (got %s)\n",
+                t.bin ? t.bin : "nothing");
+        return -1;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(t.root, sizeof t.root, "%s/ib-rel-XXXXXX", tmp != NULL ? tmp : "/tmp");
+    if (mkdtemp(t.root) == NULL) {
+        fprintf(stderr, "reliability: mkdtemp(\"%s\") failed: %s\n", t.root, strerror(errno));
+        return -1;
+    }
+    /* The unreadable-file test runs imgbatch as nobody, who must get in. */
+    chmod(t.root, 0755);
+    int n = snprintf(t.slow, sizeof t.slow, "%s/slow.png", t.root);
+    ib_test_image_t img;
+    char err[512] = "path too long";
+    int rc = n > 0 && (size_t)n < sizeof t.slow ? ib_test_image_alloc(&img, 1500, 1500, 3) : -1;
+    if (rc == 0) {
+        fill(&img, FILL_GRADIENT);
+        rc = ib_test_write_png(t.slow, &img, err, sizeof err);
+        ib_test_image_free(&img);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "reliability: making %s failed: %s\n", t.slow, err);
+        rm_tree(t.root);
+        return -1;
+    }
+    *state = &t;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    rel_t *t = *state;
+    if (t == NULL)
+        return 0;
+    if (getenv("IB_KEEP_TMP") != NULL)
+        fprintf(stderr, "reliability: kept %s\n", t->root);
+    else
+        rm_tree(t->root);
+    return 0;
+}
+
+static void dir_for(const rel_t *t, const char *name, char *out)
+{
+    path_fmt(out, "%s/%s", t->root, name);
+}
+
+/* ---- 1. bad inputs ---- */
+
+typedef struct {
+    const char *name;
+    const char *kinds;
+} bad_input_t;
+
+/* A damaged or foreign file fails alone, with the kind of failure it is
+ * and its path in the message; every good image is still done, and no
+ * input is touched. A file whose bytes match no image format at all is
+ * "decode", whatever its name claims; "unsupported" is for a format that
+ * is recognised but cannot be read here. */
+static void bad_inputs_fail_alone(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
+    dir_for(t, "bad-in", in);
+    dir_for(t, "bad-out", out);
+
+    static const char *const good[] = {"good.png", "good.jpg", "sub/good2.png"};
+    path_join(path, in, good[0]);
+    make_png(path, 80, 60, FILL_GRADIENT);
+    path_join(path, in, good[1]);
+    make_jpeg(path, 80, 60, FILL_GRADIENT);
+    path_join(path, in, good[2]);
+    make_png(path, 80, 60, FILL_SOLID);
+
+    static const bad_input_t bad[] = {
+        {"cut.jpg", "decode"},        {"cut.png", "decode"},   {"garbage.jpg", "decode"},
+        {"garbage.png", "decode"},    {"empty.jpg", "decode"}, {"empty.png", "decode"},
+        {"sub/badcrc.png", "decode"}, {"notes.bmp", "decode"},
+    };
+    path_join(path, in, "cut.jpg");
+    make_jpeg(path, 400, 300, FILL_NOISE);
+    cut_in_half(path);
+    path_join(path, in, "cut.png");
+    make_png(path, 300, 200, FILL_NOISE);
+    cut_in_half(path);
+    path_join(path, in, "garbage.jpg");
+    make_garbage(path);
+    path_join(path, in, "garbage.png");
+    make_garbage(path);
+    path_join(path, in, "empty.jpg");
+    write_bytes(path, "", 0);
+    path_join(path, in, "empty.png");
+    write_bytes(path, "", 0);
+    /* The image data's checksum, not the header's: libpng only meets it
+     * while decoding pixels, after the header was read fine. */
+    path_join(path, in, "sub/badcrc.png");
+    make_png(path, 120, 90, FILL_GRADIENT);
+    size_t n;
+    unsigned char *b = read_all(path, &n);
+    assert_non_null(b);
+    size_t at = png_chunk(b, n, "IDAT");
+    b[at + 8 + be32(b + at)] ^= 0x55;
+    write_bytes(path, b, n);
+    test_free(b);
+    path_join(path, in, "notes.bmp");
+    static const char text[] = "shopping list: milk, eggs\n";
+    write_bytes(path, text, sizeof text - 1);
+
+    snapshot_t snap;
+    snapshot_take(in, &snap);
+    args_t a;
+    run_t r;
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", "-s", "64x64", in, "-o", out, NULL);
+    run_args(t, &r, &a);
+    expect_status(&r, 1);
+
+    events_t e;
+    events_load(&r, &e);
+    size_t n_bad = sizeof bad / sizeof bad[0], n_good = sizeof good / sizeof good[0];
+    if (e.n != n_bad + n_good) {
+        show_output(&r);
+        fail_msg("%zu file events for %zu inputs", e.n, n_bad + n_good);
+    }
+    for (size_t i = 0; i < n_bad; i++) {
+        const ib_test_event_t *ev = event_for(&e, bad[i].name);
+        path_join(path, in, bad[i].name);
+        assert_string_equal(ev->input, path);
+        expect_failure(ev, bad[i].kinds, NULL);
+    }
+    for (size_t i = 0; i < n_good; i++) {
+        const ib_test_event_t *ev = event_for(&e, good[i]);
+        expect_done(ev);
+        assert_int_equal(ev->outputs[0].width, 64);
+        assert_int_equal(ev->outputs[0].height, 48);
+    }
+    assert_int_equal(e.summary.ok, n_good);
+    assert_int_equal(e.summary.failed, n_bad);
+    events_free(&e);
+
+    /* Nothing written for a file that failed. */
+    assert_int_equal(expect_clean_tree(out), n_good);
+    snapshot_expect_same(&snap, "input");
+    snapshot_free(&snap);
+}
+
+/* Whether user nobody can run imgbatch and write into dir (the build or
+ * the temporary directory may sit under a private home). */
+static int nobody_can_use(const rel_t *t, const char *dir)
+{
+    struct passwd *pw = getpwnam("nobody");
+    if (pw == NULL)
+        return 0;
+    uid_t uid = pw->pw_uid;
+    gid_t gid = pw->pw_gid;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+            _exit(1);
+        _exit(access(t->bin, X_OK) == 0 && access(dir, W_OK | X_OK) == 0 ? 0 : 1);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* A file imgbatch may not read is a "read" failure with the OS's reason.
+ * Root reads any file, so imgbatch runs as nobody here. */
+static void unreadable_input_is_a_read_error(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], out[PATH_MAX], locked[PATH_MAX], path[PATH_MAX];
+    dir_for(t, "locked", in);
+    path_join(out, in, "out");
+    path_join(path, in, "good.png");
+    make_png(path, 40, 30, FILL_GRADIENT);
+    path_join(locked, in, "locked.png");
+    make_png(locked, 40, 30, FILL_GRADIENT);
+    assert_int_equal(chmod(in, 0777), 0);
+    if (geteuid() == 0 && !nobody_can_use(t, in))
+        skip_loudly("running as root, and user nobody cannot run %s or write in %s", t->bin, in);
+    assert_int_equal(chmod(locked, 0), 0);
+
+    snapshot_t snap;
+    snapshot_take(in, &snap);
+    run_opts_t o = {.as_nobody = 1};
+    args_t a;
+    run_t r;
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
+    run_with(t, &r, &o, &a);
+    chmod(locked, 0644);
+    expect_status(&r, 1);
+    events_t e;
+    events_load(&r, &e);
+    assert_int_equal(e.n, 2);
+    expect_failure(event_for(&e, "locked.png"), "read", "Permission denied");
+    expect_done(event_for(&e, "good.png"));
+    events_free(&e);
+    assert_int_equal(expect_clean_tree(out), 1);
+    snapshot_expect_same(&snap, "input");
+    snapshot_free(&snap);
+}
+
+/* ---- 2. decompression bombs ---- */
+
+/* Headers that promise ten billion and four billion pixels are refused
+ * from the header, at once, with the default --max-pixels. */
+static void decompression_bombs_are_refused_at_once(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
+    dir_for(t, "bomb-in", in);
+    dir_for(t, "bomb-out", out);
+    path_join(path, in, "bomb.png");
+    make_png_bomb(path, 100000, 100000);
+    path_join(path, in, "bomb.jpg");
+    make_jpeg_bomb(path, 65000, 65000);
+    path_join(path, in, "fine.png");
+    make_png(path, 50, 50, FILL_GRADIENT);
+
+    args_t a;
+    run_t r;
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", "-s", "32x32", in, "-o", out, NULL);
+    run_args(t, &r, &a);
+    expect_status(&r, 1);
+    if (r.seconds > 5)
+        fail_msg("refusing two bombs took %.1f s", r.seconds);
+    events_t e;
+    events_load(&r, &e);
+    assert_int_equal(e.n, 3);
+    expect_failure(event_for(&e, "bomb.png"), "too_large", "100000x100000");
+    expect_failure(event_for(&e, "bomb.jpg"), "too_large", "65000x65000");
+    expect_done(event_for(&e, "fine.png"));
+    events_free(&e);
+    assert_int_equal(expect_clean_tree(out), 1);
+}
+
+/* A PNG of a few hundred bytes whose metadata chunk claims 2 GB: the pixels
+ * are few, so --max-pixels lets it pass, and it must still cost neither
+ * memory nor time. Reading its header makes libpng, under libvips' PNG
+ * loader, allocate and touch the 2 GB. */
+static void metadata_bomb_is_refused_cheaply(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
+    dir_for(t, "mbomb-in", in);
+    dir_for(t, "mbomb-out", out);
+    path_join(path, in, "itxt.png");
+    make_png(path, 64, 64, FILL_SOLID);
+    size_t n;
+    unsigned char *b = read_all(path, &n);
+    assert_non_null(b);
+    /* After IHDR: an iTXt chunk header claiming 0x7fffb280 bytes, and a
+     * few of them; the rest of the file follows as if they were all. */
+    static const unsigned char itxt[] =
+        "\x7f\xff\xb2\x80iTXtXML:com.adobe.xmp\0\0\0\0\0<x:xmpmeta>";
+    size_t at = png_chunk(b, n, "IHDR") + 12 + 13;
+    unsigned char *bomb = test_malloc(n + sizeof itxt);
+    memcpy(bomb, b, at);
+    memcpy(bomb + at, itxt, sizeof itxt - 1);
+    memcpy(bomb + at + sizeof itxt - 1, b + at, n - at);
+    write_bytes(path, bomb, n + sizeof itxt - 1);
+    test_free(bomb);
+    test_free(b);
+    path_join(path, in, "fine.png");
+    make_png(path, 50, 50, FILL_GRADIENT);
+
+    args_t a;
+    run_t r;
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "1", in, "-o", out, NULL);
+    run_args(t, &r, &a);
+    expect_status(&r, 1);
+    events_t e;
+    events_load(&r, &e);
+    assert_int_equal(e.n, 2);
+    expect_failure(event_for(&e, "itxt.png"), "decode|too_large", NULL);
+    expect_done(event_for(&e, "fine.png"));
+    events_free(&e);
+    assert_int_equal(expect_clean_tree(out), 1);
+    fprintf(stderr, "reliability: metadata bomb: %.1f s, largest process %ld MB\n", r.seconds,
+            r.max_rss_kb / 1024);
+    if (r.max_rss_kb > 512 * 1024 || r.seconds > 5)
+        fail_msg("a %zu-byte PNG cost %ld MB of memory and %.1f s", n + sizeof itxt - 1,
+                 r.max_rss_kb / 1024, r.seconds);
+}
+
+/* ---- 3. a worker crashes ---- */
+
+#define CRASH_IMAGES 16
+
+/* A worker killed by SIGSEGV in the middle of an image loses that image
+ * and nothing else, and the failure names the signal. */
+static void crashed_worker_loses_only_its_image(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], out[PATH_MAX], name[32];
+    dir_for(t, "crash-in", in);
+    dir_for(t, "crash-out", out);
+    link_slow(t, in, CRASH_IMAGES);
+
+    run_opts_t o = {.segv_kills = 1};
+    args_t a;
+    run_t r;
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
+    start(t, &r, &o, &a);
+    wait_for_outputs(&r, out, 1, 60);
+    pid_t victim = busy_worker(&r, 30);
+    if (victim == 0) {
+        abandon(&r);
+        fail_msg("no busy worker of imgbatch %d seen", (int)r.pid);
+    }
+    assert_int_equal(kill(victim, SIGSEGV), 0);
+    finish(&r, 120);
+    if (r.status != 0 && r.status != 1) {
+        show_output(&r);
+        fail_msg("imgbatch exited %d after worker %d was killed, expected 0 or 1", r.status,
+                 (int)victim);
+    }
+
+    events_t e;
+    events_load(&r, &e);
+    assert_int_equal(e.n, CRASH_IMAGES);
+    size_t crashes = 0;
+    for (unsigned i = 0; i < CRASH_IMAGES; i++) {
+        snprintf(name, sizeof name, "s%02u.png", i);
+        const ib_test_event_t *ev = event_for(&e, name);
+        if (is_status(ev, "failed")) {
+            expect_failure(ev, "crash", NULL);
+            if (strstr(ev->error_message, "signal 11") == NULL &&
+                strstr(ev->error_message, "SIGSEGV") == NULL)
+                fail_msg("the crash is not put down to SIGSEGV: %s", ev->error_message);
+            crashes++;
+            continue;
+        }
+        expect_done(ev);
+    }
+    if (crashes > 1)
+        fail_msg("%zu images lost to one crashed worker", crashes);
+    assert_int_equal(r.status, crashes > 0 ? 1 : 0);
+    events_free(&e);
+    assert_int_equal(expect_clean_tree(out), CRASH_IMAGES - crashes);
+    fprintf(stderr, "reliability: SIGSEGV to worker %d: %zu image(s) lost\n", (int)victim, crashes);
+}
+
+/* ---- 4. a hang ---- */
+
+/* An image that would take about twenty seconds (a 1500x1500 blur of
+ * sigma 400) is given up after --timeout; the others are done and the run
+ * does not wait for it. */
+static void slow_image_times_out(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX], name[32];
+    dir_for(t, "hang-in", in);
+    dir_for(t, "hang-out", out);
+    path_join(path, in, "slow.png");
+    mkdirs_for(path);
+    assert_int_equal(link(t->slow, path), 0);
+    for (unsigned i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "quick%u.png", i);
+        path_join(path, in, name);
+        make_png(path, 32, 32, FILL_GRADIENT);
+    }
+
+    args_t a;
+    run_t r;
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", "--timeout", "0.5", "-f", "blur=400", in, "-o", out, NULL);
+    run_args(t, &r, &a);
+    expect_status(&r, 1);
+    if (r.seconds > 5)
+        fail_msg("a --timeout 0.5 run took %.1f s", r.seconds);
+    events_t e;
+    events_load(&r, &e);
+    assert_int_equal(e.n, 5);
+    expect_failure(event_for(&e, "slow.png"), "timeout", "--timeout");
+    for (unsigned i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "quick%u.png", i);
+        expect_done(event_for(&e, name));
+    }
+    events_free(&e);
+    assert_int_equal(expect_clean_tree(out), 4);
+}
+
+/* ---- 5. interruption ---- */
+
+#define INTERRUPT_IMAGES 16
+
+/* Ctrl-C lets the images in progress finish and stops; the run says it
+ * was interrupted, leaves only whole outputs, and a second run does the
+ * rest: every image converted exactly once over the two runs. */
+static void interrupted_run_resumes(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], out[PATH_MAX], name[32];
+    dir_for(t, "int-in", in);
+    dir_for(t, "int-out", out);
+    link_slow(t, in, INTERRUPT_IMAGES);
+
+    args_t a;
+    run_t r;
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
+    start(t, &r, &(run_opts_t){0}, &a);
+    wait_for_outputs(&r, out, 1, 60);
+    pid_t workers[64];
+    size_t n_workers = children_of(r.pid, workers, 64);
+    assert_int_equal(kill(r.pid, SIGINT), 0);
+    finish(&r, 60);
+    expect_status(&r, 130);
+    expect_gone(workers, n_workers);
+    if (!output_has(r.out, "\"interrupted\":true") || !output_has(r.err, "interrupted: ") ||
+        !output_has(r.err, " done, "))
+        fail_msg("no summary saying the run was interrupted");
+
+    events_t first;
+    events_load(&r, &first);
+    if (first.n >= INTERRUPT_IMAGES)
+        fail_msg("all %zu images were done: the interrupt came too late to test anything", first.n);
+    for (size_t i = 0; i < first.n; i++)
+        expect_done(&first.files[i]);
+    /* On disk: exactly the images reported done, each whole. */
+    assert_int_equal(expect_clean_tree(out), first.n);
+    assert_int_equal(first.summary.ok, first.n);
+
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
+    run_args(t, &r, &a);
+    expect_status(&r, 0);
+    events_t second;
+    events_load(&r, &second);
+    assert_int_equal(second.n, INTERRUPT_IMAGES);
+    for (unsigned i = 0; i < INTERRUPT_IMAGES; i++) {
+        snprintf(name, sizeof name, "s%02u.png", i);
+        const ib_test_event_t *ev = event_for(&second, name);
+        if (find_event(&first, name) != NULL)
+            expect_event(ev, "skipped");
+        else
+            expect_done(ev);
+    }
+    assert_int_equal(second.summary.skipped, first.n);
+    assert_int_equal(second.summary.ok, INTERRUPT_IMAGES - first.n);
+    events_free(&first);
+    events_free(&second);
+    assert_int_equal(expect_clean_tree(out), INTERRUPT_IMAGES);
+}
+
+/* A second Ctrl-C stops at once: images of about nine seconds each are
+ * not waited for, their workers are gone and no temporary file is left. */
+static void second_interrupt_stops_at_once(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], out[PATH_MAX];
+    dir_for(t, "int2-in", in);
+    dir_for(t, "int2-out", out);
+    link_slow(t, in, 6);
+
+    args_t a;
+    run_t r;
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", "-f", "blur=200", in, "-o", out, NULL);
+    start(t, &r, &(run_opts_t){0}, &a);
+    if (busy_worker(&r, 30) == 0) {
+        abandon(&r);
+        fail_msg("no busy worker of imgbatch %d seen", (int)r.pid);
+    }
+    nap_ms(200);
+    pid_t workers[64];
+    size_t n_workers = children_of(r.pid, workers, 64);
+    assert_int_equal(kill(r.pid, SIGINT), 0);
+    nap_ms(100);
+    double second = now_s();
+    assert_int_equal(kill(r.pid, SIGINT), 0);
+    finish(&r, 60);
+    double took = now_s() - second;
+    expect_status(&r, 130);
+    if (took > 2.5)
+        fail_msg("imgbatch took %.1f s to stop after the second SIGINT", took);
+    expect_gone(workers, n_workers);
+    if (!output_has(r.out, "\"interrupted\":true"))
+        fail_msg("no summary saying the run was interrupted");
+    expect_clean_tree(out);
+}
+
+/* ---- 6. full disks and write errors ---- */
+
+/* Under a file-size limit (ulimit -f) an output that does not fit is a
+ * write failure naming the output and the OS's reason; outputs that fit
+ * are written; nothing half-written remains. */
+static void file_size_limit_is_a_write_error(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
+    dir_for(t, "fsize-in", in);
+    dir_for(t, "fsize-out", out);
+    path_join(path, in, "small.png");
+    make_png(path, 16, 16, FILL_SOLID);
+    path_join(path, in, "noise1.png");
+    make_png(path, 100, 100, FILL_NOISE);
+    path_join(path, in, "noise2.png");
+    make_png(path, 120, 100, FILL_NOISE);
+
+    /* Room for small.png and for the --json lines, not for 30 KB of noise. */
+    run_opts_t o = {.fsize = 16384};
+    args_t a;
+    run_t r;
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
+    run_with(t, &r, &o, &a);
+    expect_status(&r, 1);
+    events_t e;
+    events_load(&r, &e);
+    assert_int_equal(e.n, 3);
+    expect_done(event_for(&e, "small.png"));
+    static const char *const big[] = {"noise1.png", "noise2.png"};
+    for (size_t i = 0; i < 2; i++) {
+        const ib_test_event_t *ev = event_for(&e, big[i]);
+        char dest[PATH_MAX];
+        path_join(dest, out, big[i]);
+        expect_event(ev, "failed");
+        assert_string_equal(ev->error_kind, "write");
+        if (strstr(ev->error_message, dest) == NULL ||
+            strstr(ev->error_message, strerror(EFBIG)) == NULL)
+            fail_msg("the message does not name %s and '%s': %s", dest, strerror(EFBIG),
+                     ev->error_message);
+    }
+    events_free(&e);
+    assert_int_equal(expect_clean_tree(out), 1);
+}
+
+static int unmount_full_disk(void **state)
+{
+    rel_t *t = *state;
+    if (t->mnt[0] != '\0') {
+        if (umount2(t->mnt, MNT_DETACH) < 0)
+            fprintf(stderr, "reliability: umount(\"%s\") failed: %s\n", t->mnt, strerror(errno));
+        t->mnt[0] = '\0';
+    }
+    return 0;
+}
+
+/* A full disk (a 200 KB tmpfs): the same, with ENOSPC. */
+static void full_disk_is_a_write_error(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], mnt[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
+    dir_for(t, "full-in", in);
+    dir_for(t, "full", mnt);
+    assert_int_equal(mkdir(mnt, 0755), 0);
+    if (mount("none", mnt, "tmpfs", 0, "size=200k") < 0)
+        skip_loudly("mount -t tmpfs on %s failed (%s): no full-disk test", mnt, strerror(errno));
+    snprintf(t->mnt, sizeof t->mnt, "%s", mnt);
+    path_join(out, mnt, "out");
+    path_join(path, in, "small.png");
+    make_png(path, 16, 16, FILL_SOLID);
+    /* 270 KB of noise each: neither fits, whatever the order. */
+    path_join(path, in, "noise1.png");
+    make_png(path, 300, 300, FILL_NOISE);
+    path_join(path, in, "noise2.png");
+    make_png(path, 310, 300, FILL_NOISE);
+
+    args_t a;
+    run_t r;
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
+    run_args(t, &r, &a);
+    expect_status(&r, 1);
+    events_t e;
+    events_load(&r, &e);
+    assert_int_equal(e.n, 3);
+    expect_done(event_for(&e, "small.png"));
+    static const char *const big[] = {"noise1.png", "noise2.png"};
+    for (size_t i = 0; i < 2; i++) {
+        const ib_test_event_t *ev = event_for(&e, big[i]);
+        char dest[PATH_MAX];
+        path_join(dest, out, big[i]);
+        expect_event(ev, "failed");
+        assert_string_equal(ev->error_kind, "write");
+        if (strstr(ev->error_message, dest) == NULL ||
+            strstr(ev->error_message, strerror(ENOSPC)) == NULL)
+            fail_msg("the message does not name %s and '%s': %s", dest, strerror(ENOSPC),
+                     ev->error_message);
+    }
+    events_free(&e);
+    assert_int_equal(expect_clean_tree(out), 1);
+}
+
+/* ---- 7. stopping early ---- */
+
+#define STOP_GOOD 30
+
+/* 33 inputs named in order, damaged ones at 0, 10 and 20. */
+static void make_stop_inputs(rel_t *t, char names[][PATH_MAX], size_t *n)
+{
+    char in[PATH_MAX], first[PATH_MAX];
+    dir_for(t, "stop-in", in);
+    path_join(first, in, "g00.png");
+    if (!exists(first))
+        make_png(first, 32, 32, FILL_GRADIENT);
+    size_t k = 0;
+    for (unsigned i = 0; i < STOP_GOOD; i++) {
+        if (i % 10 == 0) {
+            path_fmt(names[k], "%s/bad%02u.jpg", in, i);
+            if (!exists(names[k]))
+                make_garbage(names[k]);
+            k++;
+        }
+        path_fmt(names[k], "%s/g%02u.png", in, i);
+        if (!exists(names[k]))
+            assert_int_equal(link(first, names[k]), 0);
+        k++;
+    }
+    *n = k;
+}
+
+static void stop_run(rel_t *t, const char *opt, const char *val, const char *out, run_t *r,
+                     events_t *e)
+{
+    static char names[STOP_GOOD + 3][PATH_MAX];
+    size_t n;
+    make_stop_inputs(t, names, &n);
+    args_t a;
+    args_start(&a, t);
+    /* One worker takes the inputs in order: with two, one of them can run
+     * through ten good images while the other is still on a damaged one,
+     * and a run that stops at once would still have reached the next. */
+    args_add(&a, "--json", "-j", "1", opt, NULL);
+    if (val != NULL)
+        args_add(&a, val, NULL);
+    args_add(&a, "-o", out, NULL);
+    for (size_t i = 0; i < n; i++)
+        args_add(&a, names[i], NULL);
+    run_args(t, r, &a);
+    expect_status(r, 1);
+    events_load(r, e);
+    if (e->n >= n) {
+        show_output(r);
+        fail_msg("%s: %zu events for %zu inputs: it did not stop early", opt, e->n, n);
+    }
+    for (size_t i = 0; i < e->n; i++)
+        if (is_status(&e->files[i], "ok"))
+            expect_done(&e->files[i]);
+    expect_clean_tree(out);
+    if (!output_has(r->err, "stopping after"))
+        fail_msg("%s: stderr does not say why the run stopped", opt);
+}
+
+static void fail_fast_and_max_errors_stop_early(void **state)
+{
+    rel_t *t = *state;
+    char out[PATH_MAX];
+    run_t r;
+    events_t e;
+
+    dir_for(t, "stop-out1", out);
+    stop_run(t, "--fail-fast", NULL, out, &r, &e);
+    assert_int_equal(e.summary.failed, 1);
+    expect_failure(event_for(&e, "bad00.jpg"), "decode|unsupported", NULL);
+    assert_null(find_event(&e, "bad10.jpg"));
+    events_free(&e);
+
+    dir_for(t, "stop-out2", out);
+    stop_run(t, "--max-errors", "2", out, &r, &e);
+    assert_int_equal(e.summary.failed, 2);
+    expect_failure(event_for(&e, "bad00.jpg"), "decode|unsupported", NULL);
+    expect_failure(event_for(&e, "bad10.jpg"), "decode|unsupported", NULL);
+    assert_null(find_event(&e, "bad20.jpg"));
+    events_free(&e);
+}
+
+/* ---- 8. collisions ---- */
+
+/* One collision run: the input that lost is a collision naming the
+ * output; the other is `want` ("ok" or "skipped") with the size of the
+ * file on disk. When winner is given and the other input won, that goes
+ * into problem (the caller still checks the file), else problem is "".
+ * Returns the winner's name. */
+static const char *collision_run(rel_t *t, args_t *a, const char *dest, const char *want,
+                                 const char *winner, char *problem, size_t problem_len)
+{
+    run_t r;
+    run_args(t, &r, a);
+    expect_status(&r, 1);
+    events_t e;
+    events_load(&r, &e);
+    assert_int_equal(e.n, 2);
+    const ib_test_event_t *png = event_for(&e, "a.png"), *jpg = event_for(&e, "a.jpg");
+    const ib_test_event_t *lost = is_status(png, "failed") ? png : jpg;
+    const ib_test_event_t *won = lost == png ? jpg : png;
+    const char *name = won == png ? "a.png" : "a.jpg";
+    expect_failure(lost, "collision", dest);
+    problem[0] = '\0';
+    if (winner != NULL && strcmp(name, winner) != 0) {
+        snprintf(problem, problem_len,
+                 "%s is reported %s for %s (as %lldx%lld), the output of %s; it should be the "
+                 "collision",
+                 won->input, won->status, dest, won->outputs[0].width, won->outputs[0].height,
+                 winner);
+        show_output(&r);
+        events_free(&e);
+        return name;
+    }
+    expect_event(won, want);
+    assert_int_equal(won->n_outputs, 1);
+    assert_string_equal(won->outputs[0].path, dest);
+    unsigned w, h;
+    decode_output(dest, &w, &h);
+    if (w != won->outputs[0].width || h != won->outputs[0].height)
+        fail_msg("%s is reported %s as %lldx%lld, but %s is %ux%u", won->input, want,
+                 won->outputs[0].width, won->outputs[0].height, dest, w, h);
+    events_free(&e);
+    return name;
+}
+
+/* a.png and a.jpg both become a.webp: one is written, the other is a
+ * collision, and the file is never written over, whichever of the two a
+ * later run happens to take first. */
+static void same_output_is_a_collision(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], out[PATH_MAX], png[PATH_MAX], jpg[PATH_MAX], dest[PATH_MAX];
+    dir_for(t, "collide-in", in);
+    dir_for(t, "collide-out", out);
+    path_join(png, in, "a.png");
+    make_png(png, 40, 30, FILL_GRADIENT);
+    path_join(jpg, in, "a.jpg");
+    make_jpeg(jpg, 50, 20, FILL_GRADIENT);
+    path_join(dest, out, "a.webp");
+
+    args_t a;
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", "-F", "webp", in, "-o", out, NULL);
+    char problem[3 * PATH_MAX];
+    const char *winner = collision_run(t, &a, dest, "ok", NULL, problem, sizeof problem);
+    assert_int_equal(expect_clean_tree(out), 1);
+    snapshot_t snap = {0};
+    struct stat st;
+    assert_int_equal(stat(dest, &st), 0);
+    snapshot_add(&snap, dest, st.st_ino);
+
+    /* Again, one worker, the inputs named loser first: the loser takes
+     * the name first this time, and must neither pass the winner's output
+     * off as its own nor, once it is newer than that output, write over
+     * it. */
+    const char *loser = strcmp(winner, "a.png") == 0 ? jpg : png;
+    char problems[2][3 * PATH_MAX];
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            assert_int_equal(utimensat(AT_FDCWD, loser, NULL, 0), 0);
+        args_start(&a, t);
+        args_add(&a, "--json", "-j", "1", "-F", "webp", "-o", out, loser, loser == jpg ? png : jpg,
+                 NULL);
+        char *p = problems[pass];
+        collision_run(t, &a, dest, "skipped", winner, p, sizeof problems[pass]);
+        assert_int_equal(expect_clean_tree(out), 1);
+        const char *path, *how = snapshot_changed(&snap, &path);
+        if (how != NULL) {
+            size_t n = strlen(p);
+            snprintf(p + n, sizeof problems[pass] - n, "%s%s was written over (%s)",
+                     n > 0 ? "; and " : "", path, how);
+        }
+    }
+    snapshot_free(&snap);
+    if (problems[0][0] != '\0' || problems[1][0] != '\0')
+        fail_msg("%s\n%s", problems[0], problems[1]);
+}
+
+/* ---- 9. in place ---- */
+
+/* --in-place replaces each input by rename (a new inode, never a file
+ * rewritten where it stands); a corrupt input stays byte for byte what it
+ * was; a second run with the same recipe finds everything up to date. */
+static void in_place_replaces_atomically(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], one[PATH_MAX], two[PATH_MAX], broken[PATH_MAX];
+    dir_for(t, "inplace", in);
+    path_join(one, in, "one.png");
+    make_png(one, 100, 80, FILL_GRADIENT);
+    path_join(two, in, "two.jpg");
+    make_jpeg(two, 100, 80, FILL_GRADIENT);
+    path_join(broken, in, "broken.png");
+    make_png(broken, 300, 200, FILL_NOISE);
+    cut_in_half(broken);
+    struct stat st1, st2, stb;
+    assert_int_equal(stat(one, &st1), 0);
+    assert_int_equal(stat(two, &st2), 0);
+    assert_int_equal(stat(broken, &stb), 0);
+    snapshot_t snap = {0};
+    snapshot_add(&snap, broken, stb.st_ino);
+
+    args_t a;
+    run_t r;
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", "--in-place", "-s", "50x50", in, NULL);
+    run_args(t, &r, &a);
+    expect_status(&r, 1);
+    events_t e;
+    events_load(&r, &e);
+    assert_int_equal(e.n, 3);
+    expect_failure(event_for(&e, "broken.png"), "decode", NULL);
+    const char *const replaced[] = {one, two};
+    const struct stat *old[] = {&st1, &st2};
+    struct stat after[2];
+    for (size_t i = 0; i < 2; i++) {
+        const ib_test_event_t *ev = event_for(&e, strrchr(replaced[i], '/') + 1);
+        expect_done(ev);
+        assert_string_equal(ev->outputs[0].path, replaced[i]);
+        assert_int_equal(ev->outputs[0].width, 50);
+        assert_int_equal(ev->outputs[0].height, 40);
+        assert_int_equal(stat(replaced[i], &after[i]), 0);
+        if (after[i].st_ino == old[i]->st_ino)
+            fail_msg("%s was rewritten where it stood, not replaced by rename", replaced[i]);
+    }
+    events_free(&e);
+    listing_t l;
+    list_tree(in, &l);
+    if (l.temps > 0 || l.n != 3 || !listed(&l, "one.png") || !listed(&l, "two.jpg") ||
+        !listed(&l, "broken.png"))
+        fail_msg("after --in-place the folder holds %zu files (%zu temporary), expected the 3 "
+                 "inputs",
+                 l.n, l.temps);
+    listing_free(&l);
+    snapshot_expect_same(&snap, "input");
+    snapshot_free(&snap);
+
+    /* Without extended attributes the replaced files cannot be told from
+     * originals, and a re-run redoes them (DESIGN.md). */
+    if (setxattr(one, "user.imgbatch.test", "1", 1, 0) < 0) {
+        fprintf(stderr, "reliability: SKIPPED the --in-place re-run: no user xattrs in %s (%s)\n",
+                in, strerror(errno));
+        return;
+    }
+    removexattr(one, "user.imgbatch.test");
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", "--in-place", "-s", "50x50", in, NULL);
+    run_args(t, &r, &a);
+    expect_status(&r, 1);
+    events_load(&r, &e);
+    assert_int_equal(e.n, 3);
+    expect_failure(event_for(&e, "broken.png"), "decode", NULL);
+    for (size_t i = 0; i < 2; i++) {
+        expect_event(event_for(&e, strrchr(replaced[i], '/') + 1), "skipped");
+        struct stat now;
+        assert_int_equal(stat(replaced[i], &now), 0);
+        if (now.st_ino != after[i].st_ino)
+            fail_msg("%s was replaced again by a run that reported it skipped", replaced[i]);
+    }
+    events_free(&e);
+}
+
+/* ---- 10. recycled workers ---- */
+
+/* With --worker-jobs 2 each worker ends after two images and is replaced;
+ * every image is still done. */
+static void recycled_workers_do_every_image(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], out[PATH_MAX], first[PATH_MAX], path[PATH_MAX];
+    dir_for(t, "recycle-in", in);
+    dir_for(t, "recycle-out", out);
+    path_join(first, in, "r00.png");
+    make_png(first, 300, 300, FILL_GRADIENT);
+    for (unsigned i = 1; i < 20; i++) {
+        path_fmt(path, "%s/r%02u.png", in, i);
+        assert_int_equal(link(first, path), 0);
+    }
+
+    args_t a;
+    run_t r;
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", "--worker-jobs", "2", "-f", "blur=2", in, "-o", out, NULL);
+    start(t, &r, &(run_opts_t){0}, &a);
+    /* Watch the process tree: more than two workers means replacements. */
+    pid_t seen[256];
+    size_t n_seen = 0;
+    for (;;) {
+        int st;
+        pid_t w = waitpid(r.pid, &st, WNOHANG);
+        if (w == r.pid) {
+            r.status = decode_status(st);
+            r.seconds = now_s() - r.started;
+            break;
+        }
+        if (now_s() - r.started > 120) {
+            abandon(&r);
+            fail_msg("imgbatch still running after 120 s");
+        }
+        pid_t kids[64];
+        size_t n = children_of(r.pid, kids, 64);
+        for (size_t i = 0; i < n; i++) {
+            size_t k = 0;
+            while (k < n_seen && seen[k] != kids[i])
+                k++;
+            if (k == n_seen && n_seen < 256)
+                seen[n_seen++] = kids[i];
+        }
+        nap_ms(1);
+    }
+    expect_status(&r, 0);
+    events_t e;
+    events_load(&r, &e);
+    assert_int_equal(e.n, 20);
+    for (size_t i = 0; i < e.n; i++)
+        expect_done(&e.files[i]);
+    events_free(&e);
+    assert_int_equal(expect_clean_tree(out), 20);
+    fprintf(stderr, "reliability: %zu worker processes seen for 20 images\n", n_seen);
+    if (n_seen <= 2)
+        fail_msg("only %zu worker processes seen for 20 images with --worker-jobs 2", n_seen);
+}
+
+/* ---- 11. memory limit ---- */
+
+/* A 10000x10000 picture (300 MB of pixels) that a rotation must hold
+ * whole does not fit in --max-memory 256M: it fails, the others do not. */
+static void max_memory_fails_only_the_large_image(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
+    if (UNDER_ASAN)
+        skip_loudly("--max-memory is an address-space limit, which AddressSanitizer's shadow "
+                    "memory makes meaningless");
+    dir_for(t, "mem-in", in);
+    dir_for(t, "mem-out", out);
+    path_join(path, in, "huge.png");
+    make_huge_png(path, 10000, 10000);
+    path_join(path, in, "small1.png");
+    make_png(path, 200, 150, FILL_GRADIENT);
+    path_join(path, in, "small2.png");
+    make_png(path, 150, 200, FILL_GRADIENT);
+
+    args_t a;
+    run_t r;
+    args_start(&a, t);
+    args_add(&a, "--json", "-j", "2", "--max-memory", "256M", "-f", "rotate=45", in, "-o", out,
+             NULL);
+    run_args(t, &r, &a);
+    expect_status(&r, 1);
+    events_t e;
+    events_load(&r, &e);
+    assert_int_equal(e.n, 3);
+    const ib_test_event_t *huge = event_for(&e, "huge.png");
+    expect_event(huge, "failed");
+    assert_non_null(huge->error_message);
+    if (strstr(huge->error_message, huge->input) == NULL)
+        fail_msg("the message does not name the file: %s", huge->error_message);
+    expect_done(event_for(&e, "small1.png"));
+    expect_done(event_for(&e, "small2.png"));
+    events_free(&e);
+    assert_int_equal(expect_clean_tree(out), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bad_inputs_fail_alone),
+        cmocka_unit_test(unreadable_input_is_a_read_error),
+        cmocka_unit_test(decompression_bombs_are_refused_at_once),
+        cmocka_unit_test(metadata_bomb_is_refused_cheaply),
+        cmocka_unit_test(crashed_worker_loses_only_its_image),
+        cmocka_unit_test(slow_image_times_out),
+        cmocka_unit_test(interrupted_run_resumes),
+        cmocka_unit_test(second_interrupt_stops_at_once),
+        cmocka_unit_test(file_size_limit_is_a_write_error),
+        cmocka_unit_test_teardown(full_disk_is_a_write_error, unmount_full_disk),
+        cmocka_unit_test(fail_fast_and_max_errors_stop_early),
+        cmocka_unit_test(same_output_is_a_collision),
+        cmocka_unit_test(in_place_replaces_atomically),
+        cmocka_unit_test(recycled_workers_do_every_image),
+        cmocka_unit_test(max_memory_fails_only_the_large_image),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
