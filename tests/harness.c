@@ -274,6 +274,13 @@ void ib_test_skip_loudly(const char *suite, const char *fmt, ...)
     skip();
 }
 
+double ib_test_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 int ib_test_cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -361,17 +368,10 @@ int ib_test_exit_status(int wait_status)
     return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int ib_test_try_wait(pid_t pid, int timeout_s)
 {
     struct timespec tick = {0, 5 * 1000 * 1000};
-    double deadline = now_s() + timeout_s;
+    double deadline = ib_test_now() + timeout_s;
     for (;;) {
         int st;
         pid_t w = waitpid(pid, &st, WNOHANG);
@@ -379,7 +379,7 @@ int ib_test_try_wait(pid_t pid, int timeout_s)
             return ib_test_exit_status(st);
         if (w < 0 && errno != EINTR)
             return -1;
-        if (now_s() > deadline) {
+        if (ib_test_now() > deadline) {
             /* A program started with own_group leads its group: its
              * workers go with it rather than outliving the test. */
             kill(getpgid(pid) == pid ? -pid : pid, SIGKILL);
@@ -469,7 +469,7 @@ void ib_test_events_free(ib_test_events_t *e)
     memset(e, 0, sizeof *e);
 }
 
-const ib_test_event_t *ib_test_event_for(const ib_test_events_t *e, const char *suffix)
+const ib_test_event_t *ib_test_event_find(const ib_test_events_t *e, const char *suffix)
 {
     const ib_test_event_t *hit = NULL;
     size_t sl = strlen(suffix);
@@ -482,6 +482,12 @@ const ib_test_event_t *ib_test_event_for(const ib_test_events_t *e, const char *
             hit = &e->files[i];
         }
     }
+    return hit;
+}
+
+const ib_test_event_t *ib_test_event_for(const ib_test_events_t *e, const char *suffix)
+{
+    const ib_test_event_t *hit = ib_test_event_find(e, suffix);
     if (hit == NULL)
         fail_msg("no file event for %s", suffix);
     return hit;

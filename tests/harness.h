@@ -58,6 +58,8 @@ int ib_test_make_root(const char *suite, const char *name, char *root);
  * "SKIPPED: why" when suite is NULL) and skips it: a skip must be seen. */
 void ib_test_skip_loudly(const char *suite, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Seconds on CLOCK_MONOTONIC, for deadlines and durations. */
+double ib_test_now(void);
 /* strcmp() for qsort() over an array of char *. */
 int ib_test_cmp_str(const void *a, const void *b);
 
@@ -131,6 +133,8 @@ void ib_test_events_free(ib_test_events_t *e);
 /* The one file event whose input is suffix or ends with '/' suffix; fails
  * on none or more. */
 const ib_test_event_t *ib_test_event_for(const ib_test_events_t *e, const char *suffix);
+/* The same, but NULL on none: for a file a run must not have reached. */
+const ib_test_event_t *ib_test_event_find(const ib_test_events_t *e, const char *suffix);
 /* Fails, naming the error, unless the event has that status. */
 void ib_test_expect_event(const ib_test_event_t *ev, const char *status);
 

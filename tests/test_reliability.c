@@ -49,7 +49,7 @@
 
 #include <png.h>
 
-#include "decode.h"
+#include "harness.h"
 
 extern char **environ;
 
@@ -76,113 +76,10 @@ typedef struct {
 
 /* ---- small helpers ---- */
 
-static void path_fmt(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void path_fmt(char *out, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, PATH_MAX, fmt, ap);
-    va_end(ap);
-    if (n < 0 || n >= PATH_MAX)
-        fail_msg("path too long: %s...", out);
-}
-
-static void path_join(char *out, const char *a, const char *b)
-{
-    path_fmt(out, "%s/%s", a, b);
-}
-
-static void skip_loudly(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void skip_loudly(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("reliability: SKIPPED: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    skip();
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void nap_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-static void mkdirs_for(const char *file)
-{
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", file);
-    for (char *p = dir + 1; *p != '\0'; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0777) < 0 && errno != EEXIST)
-            fail_msg("mkdir(\"%s\") failed: %s", dir, strerror(errno));
-        *p = '/';
-    }
-}
-
-static void write_bytes(const char *path, const void *data, size_t n)
-{
-    mkdirs_for(path);
-    FILE *f = fopen(path, "wbe");
-    if (f == NULL)
-        fail_msg("fopen(\"%s\") failed: %s", path, strerror(errno));
-    size_t w = fwrite(data, 1, n, f);
-    if (fclose(f) != 0 || w != n)
-        fail_msg("writing %s failed", path);
-}
-
-/* A whole file in a test_malloc'ed buffer with a NUL after it; NULL if it
- * cannot be opened. */
-static unsigned char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rbe");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 4096, n = 0, r;
-    unsigned char *buf = test_malloc(cap);
-    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n - 1 == 0) {
-            cap *= 2;
-            buf = test_realloc(buf, cap);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    if (len != NULL)
-        *len = n;
-    return buf;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void rm_tree(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -216,7 +113,7 @@ static void make_png(const char *path, unsigned w, unsigned h, int how)
 {
     ib_test_image_t img;
     char err[512];
-    mkdirs_for(path);
+    ib_test_mkdirs_for(path);
     assert_int_equal(ib_test_image_alloc(&img, w, h, 3), 0);
     fill(&img, how);
     int rc = ib_test_write_png(path, &img, err, sizeof err);
@@ -229,7 +126,7 @@ static void make_jpeg(const char *path, unsigned w, unsigned h, int how)
 {
     ib_test_image_t img;
     char err[512];
-    mkdirs_for(path);
+    ib_test_mkdirs_for(path);
     assert_int_equal(ib_test_image_alloc(&img, w, h, 3), 0);
     fill(&img, how);
     int rc = ib_test_write_jpeg(path, &img, 90, 0, err, sizeof err);
@@ -287,13 +184,12 @@ static void make_png_bomb(const char *path, uint32_t w, uint32_t h)
 {
     size_t n;
     make_png(path, 8, 8, FILL_SOLID);
-    unsigned char *b = read_all(path, &n);
-    assert_non_null(b);
+    unsigned char *b = (unsigned char *)ib_test_slurp(path, &n);
     size_t at = png_chunk(b, n, "IHDR");
     put_be32(b + at + 8, w);
     put_be32(b + at + 12, h);
     put_be32(b + at + 8 + 13, crc32_of(b + at + 4, 4 + 13));
-    write_bytes(path, b, n);
+    ib_test_write_file(path, b, n);
     test_free(b);
 }
 
@@ -302,8 +198,7 @@ static void make_jpeg_bomb(const char *path, unsigned w, unsigned h)
 {
     size_t n;
     make_jpeg(path, 16, 16, FILL_SOLID);
-    unsigned char *b = read_all(path, &n);
-    assert_non_null(b);
+    unsigned char *b = (unsigned char *)ib_test_slurp(path, &n);
     size_t at = 2;
     while (at + 9 <= n && b[at] == 0xff && !(b[at + 1] >= 0xc0 && b[at + 1] <= 0xc2))
         at += 2 + ((size_t)b[at + 2] << 8 | b[at + 3]);
@@ -313,7 +208,7 @@ static void make_jpeg_bomb(const char *path, unsigned w, unsigned h)
     b[at + 6] = (unsigned char)h;
     b[at + 7] = (unsigned char)(w >> 8);
     b[at + 8] = (unsigned char)w;
-    write_bytes(path, b, n);
+    ib_test_write_file(path, b, n);
     test_free(b);
 }
 
@@ -338,7 +233,7 @@ static int write_black_rows(png_structp png, png_infop info, FILE *f, const unsi
 
 static void make_huge_png(const char *path, unsigned w, unsigned h)
 {
-    mkdirs_for(path);
+    ib_test_mkdirs_for(path);
     FILE *f = fopen(path, "wbe");
     assert_non_null(f);
     unsigned char *row = calloc(w, 3);
@@ -361,7 +256,7 @@ static void make_garbage(const char *path)
         junk[i] = (unsigned char)(seed >> 24);
     }
     junk[0] = 'Z';
-    write_bytes(path, junk, sizeof junk);
+    ib_test_write_file(path, junk, sizeof junk);
 }
 
 /* n hard links to the slow PNG, in/NAMEnn.png. */
@@ -369,8 +264,8 @@ static void link_slow(const rel_t *t, const char *in, unsigned n)
 {
     char path[PATH_MAX];
     for (unsigned i = 0; i < n; i++) {
-        path_fmt(path, "%s/s%02u.png", in, i);
-        mkdirs_for(path);
+        ib_test_path_fmt(path, "%s/s%02u.png", in, i);
+        ib_test_mkdirs_for(path);
         if (link(t->slow, path) < 0)
             fail_msg("link(\"%s\", \"%s\") failed: %s", t->slow, path, strerror(errno));
     }
@@ -397,7 +292,7 @@ static void snapshot_add(snapshot_t *s, const char *path, ino_t ino)
     snprintf(f->path, sizeof f->path, "%s", path);
     f->ino = ino;
     /* Root reads a mode-000 file; other users keep its inode only. */
-    f->bytes = read_all(path, &f->len);
+    f->bytes = (unsigned char *)ib_test_try_slurp(path, &f->len);
 }
 
 static snapshot_t *walk_snap;
@@ -433,7 +328,7 @@ static const char *snapshot_changed(const snapshot_t *s, const char **path)
         if (f->bytes == NULL)
             continue;
         size_t len;
-        unsigned char *now = read_all(f->path, &len);
+        unsigned char *now = (unsigned char *)ib_test_try_slurp(f->path, &len);
         int same = now != NULL && len == f->len && memcmp(now, f->bytes, len) == 0;
         if (now != NULL)
             test_free(now);
@@ -500,8 +395,7 @@ static void decode_output(const char *path, unsigned *w, unsigned *h)
     char err[512];
     if (ends_with(path, ".webp")) {
         size_t n;
-        unsigned char *b = read_all(path, &n);
-        assert_non_null(b);
+        unsigned char *b = (unsigned char *)ib_test_slurp(path, &n);
         int rc = webp_size(b, n, w, h);
         test_free(b);
         if (rc < 0)
@@ -516,59 +410,7 @@ static void decode_output(const char *path, unsigned *w, unsigned *h)
     ib_test_image_free(&img);
 }
 
-typedef struct {
-    char **paths; /* relative to the root, sorted */
-    size_t n;
-    size_t temps;
-    char first_temp[PATH_MAX];
-} listing_t;
-
-static listing_t *walk_listing;
-static size_t walk_root_len;
-
-static int list_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    listing_t *l = walk_listing;
-    const char *base = path + ftw->base;
-    if (flag != FTW_F)
-        return 0;
-    if (base[0] == '.' && ends_with(base, ".tmp") && l->temps++ == 0)
-        snprintf(l->first_temp, sizeof l->first_temp, "%s", path);
-    l->paths = test_realloc(l->paths, (l->n + 1) * sizeof *l->paths);
-    const char *rel = path + walk_root_len + 1;
-    l->paths[l->n] = test_malloc(strlen(rel) + 1);
-    strcpy(l->paths[l->n++], rel);
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void list_tree(const char *root, listing_t *l)
-{
-    memset(l, 0, sizeof *l);
-    walk_listing = l;
-    walk_root_len = strlen(root);
-    if (nftw(root, list_entry, 16, FTW_PHYS) < 0 && errno != ENOENT)
-        fail_msg("nftw(\"%s\") failed: %s", root, strerror(errno));
-    walk_listing = NULL;
-    if (l->n > 0)
-        qsort(l->paths, l->n, sizeof *l->paths, cmp_str);
-}
-
-static void listing_free(listing_t *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        test_free(l->paths[i]);
-    if (l->paths != NULL)
-        test_free(l->paths);
-    memset(l, 0, sizeof *l);
-}
-
-static int listed(const listing_t *l, const char *rel)
+static int listed(const ib_test_listing_t *l, const char *rel)
 {
     for (size_t i = 0; i < l->n; i++)
         if (strcmp(l->paths[i], rel) == 0)
@@ -580,28 +422,28 @@ static int listed(const listing_t *l, const char *rel)
  * whole images. Returns how many files there are. */
 static size_t expect_clean_tree(const char *root)
 {
-    listing_t l;
-    list_tree(root, &l);
+    ib_test_listing_t l;
+    ib_test_list_tree(root, &l);
     if (l.temps > 0)
         fail_msg("%zu temporary file(s) left under %s, e.g. %s", l.temps, root, l.first_temp);
     for (size_t i = 0; i < l.n; i++) {
         char path[PATH_MAX];
         unsigned w, h;
-        path_join(path, root, l.paths[i]);
+        ib_test_path_join(path, root, l.paths[i]);
         decode_output(path, &w, &h);
     }
     size_t n = l.n;
-    listing_free(&l);
+    ib_test_listing_free(&l);
     return n;
 }
 
 /* Files under root that are not temporary files. */
 static size_t count_outputs(const char *root)
 {
-    listing_t l;
-    list_tree(root, &l);
+    ib_test_listing_t l;
+    ib_test_list_tree(root, &l);
     size_t n = l.n - l.temps;
-    listing_free(&l);
+    ib_test_listing_free(&l);
     return n;
 }
 
@@ -642,18 +484,11 @@ typedef struct {
 } run_opts_t;
 
 typedef struct {
+    ib_test_run_t run; /* the exit status and the capture files */
     pid_t pid;
-    int status; /* exit status, or 128 + signal */
     double started, seconds;
     long max_rss_kb; /* the largest of imgbatch and its workers */
-    char out[PATH_MAX];
-    char err[PATH_MAX];
 } run_t;
-
-static int decode_status(int st)
-{
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 /* A copy of env with NAME=...:more appended to (or NAME=more added); the
  * new entry is written into buf. */
@@ -681,12 +516,12 @@ static char **env_with(char **env, const char *name, const char *more, char *buf
 /* Starts imgbatch with stdin from /dev/null and its output in files. */
 static void start(rel_t *t, run_t *r, const run_opts_t *o, args_t *a)
 {
-    unsigned n = ++t->runs;
-    path_fmt(r->out, "%s/logs/run%u.stdout", t->root, n);
-    path_fmt(r->err, "%s/logs/run%u.stderr", t->root, n);
-    mkdirs_for(r->out);
-    int out = open(r->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int err = open(r->err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    char logs[PATH_MAX];
+    ib_test_path_join(logs, t->root, "logs");
+    ib_test_run_files(&r->run, logs, ++t->runs);
+    ib_test_mkdirs_for(r->run.out);
+    int out = open(r->run.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int err = open(r->run.err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
     assert_true(out >= 0 && err >= 0 && in >= 0);
 
@@ -709,7 +544,7 @@ static void start(rel_t *t, run_t *r, const run_opts_t *o, args_t *a)
         env = env_with(asan_env, "UBSAN_OPTIONS", "handle_segv=0", ubsan, sizeof ubsan);
     }
     fflush(NULL);
-    r->started = now_s();
+    r->started = ib_test_now();
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -743,14 +578,14 @@ static void finish(run_t *r, int timeout_s)
         struct rusage ru;
         pid_t w = wait4(r->pid, &st, WNOHANG, &ru);
         if (w == r->pid) {
-            r->seconds = now_s() - r->started;
-            r->status = decode_status(st);
+            r->seconds = ib_test_now() - r->started;
+            r->run.status = ib_test_exit_status(st);
             r->max_rss_kb = ru.ru_maxrss;
             return;
         }
         if (w < 0 && errno != EINTR)
             fail_msg("waitpid(%d) failed: %s", (int)r->pid, strerror(errno));
-        if (now_s() > deadline) {
+        if (ib_test_now() > deadline) {
             kill(r->pid, SIGKILL);
             waitpid(r->pid, &st, 0);
             fail_msg("imgbatch (pid %d) still running after %d s: killed", (int)r->pid, timeout_s);
@@ -773,9 +608,9 @@ static void run_args(rel_t *t, run_t *r, args_t *a)
 
 static void show_output(const run_t *r)
 {
-    char *out = (char *)read_all(r->out, NULL), *err = (char *)read_all(r->err, NULL);
+    char *out = ib_test_try_slurp(r->run.out, NULL), *err = ib_test_try_slurp(r->run.err, NULL);
     fprintf(stderr, "--- imgbatch exited %d after %.2f s; stdout:\n%s--- stderr:\n%s---\n",
-            r->status, r->seconds, out != NULL ? out : "", err != NULL ? err : "");
+            r->run.status, r->seconds, out != NULL ? out : "", err != NULL ? err : "");
     if (out != NULL)
         test_free(out);
     if (err != NULL)
@@ -784,17 +619,16 @@ static void show_output(const run_t *r)
 
 static void expect_status(const run_t *r, int want)
 {
-    if (r->status != want) {
+    if (r->run.status != want) {
         show_output(r);
-        fail_msg("imgbatch exited %d, expected %d", r->status, want);
+        fail_msg("imgbatch exited %d, expected %d", r->run.status, want);
     }
 }
 
 /* Whether the run's stdout or stderr holds text. */
 static int output_has(const char *file, const char *text)
 {
-    char *s = (char *)read_all(file, NULL);
-    assert_non_null(s);
+    char *s = ib_test_slurp(file, NULL);
     int hit = strstr(s, text) != NULL;
     test_free(s);
     return hit;
@@ -869,13 +703,13 @@ static char proc_state(pid_t pid)
  * fails if imgbatch ends first. */
 static pid_t busy_worker(run_t *r, double timeout_s)
 {
-    double deadline = now_s() + timeout_s;
-    while (now_s() < deadline) {
+    double deadline = ib_test_now() + timeout_s;
+    while (ib_test_now() < deadline) {
         int st;
         if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
-            r->status = decode_status(st);
+            r->run.status = ib_test_exit_status(st);
             show_output(r);
-            fail_msg("imgbatch ended (exit %d) before a worker could be picked", r->status);
+            fail_msg("imgbatch ended (exit %d) before a worker could be picked", r->run.status);
         }
         pid_t kids[64];
         size_t n = children_of(r->pid, kids, 64);
@@ -890,15 +724,15 @@ static pid_t busy_worker(run_t *r, double timeout_s)
 /* Waits until the output root holds at least n finished images. */
 static void wait_for_outputs(run_t *r, const char *root, size_t n, double timeout_s)
 {
-    double deadline = now_s() + timeout_s;
+    double deadline = ib_test_now() + timeout_s;
     while (count_outputs(root) < n) {
         int st;
         if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
-            r->status = decode_status(st);
+            r->run.status = ib_test_exit_status(st);
             show_output(r);
-            fail_msg("imgbatch ended (exit %d) before %zu outputs appeared", r->status, n);
+            fail_msg("imgbatch ended (exit %d) before %zu outputs appeared", r->run.status, n);
         }
-        if (now_s() > deadline) {
+        if (ib_test_now() > deadline) {
             abandon(r);
             fail_msg("no %zu outputs under %s within %.0f s", n, root, timeout_s);
         }
@@ -911,9 +745,9 @@ static void wait_for_outputs(run_t *r, const char *root, size_t n, double timeou
 static void expect_gone(const pid_t *pids, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        double deadline = now_s() + 2;
+        double deadline = ib_test_now() + 2;
         char s;
-        while ((s = proc_state(pids[i])) != 0 && s != 'Z' && now_s() < deadline)
+        while ((s = proc_state(pids[i])) != 0 && s != 'Z' && ib_test_now() < deadline)
             nap_ms(10);
         if (s != 0 && s != 'Z')
             fail_msg("worker %d still runs (state %c) after imgbatch ended", (int)pids[i], s);
@@ -922,100 +756,16 @@ static void expect_gone(const pid_t *pids, size_t n)
 
 /* ---- the JSON events of one run ---- */
 
-typedef struct {
-    ib_test_event_t *files;
-    size_t n;
-    ib_test_event_t summary;
-    int has_summary;
-} events_t;
-
-static void events_load(const run_t *r, events_t *e)
-{
-    char *text = (char *)read_all(r->out, NULL);
-    assert_non_null(text);
-    memset(e, 0, sizeof *e);
-    size_t lines = 0;
-    for (char *p = text; *p != '\0'; p++)
-        lines += *p == '\n';
-    e->files = test_calloc(lines + 1, sizeof *e->files);
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        ib_test_event_t ev;
-        char err[512];
-        if (ib_test_event_parse(line, &ev, err, sizeof err) < 0)
-            fail_msg("stdout line is not a JSON object: %s\n  %s", err, line);
-        if (ev.event != NULL && strcmp(ev.event, "summary") == 0) {
-            if (e->has_summary)
-                fail_msg("two summary events");
-            e->summary = ev;
-            e->has_summary = 1;
-        } else if (ev.event != NULL && strcmp(ev.event, "file") == 0) {
-            if (e->has_summary)
-                fail_msg("a file event after the summary: %s", line);
-            e->files[e->n++] = ev;
-        } else {
-            fail_msg("unknown event: %s", line);
-        }
-    }
-    test_free(text);
-    if (!e->has_summary) {
-        show_output(r);
-        fail_msg("no summary event on stdout");
-    }
-}
-
-static void events_free(events_t *e)
-{
-    for (size_t i = 0; i < e->n; i++)
-        ib_test_event_free(&e->files[i]);
-    if (e->has_summary)
-        ib_test_event_free(&e->summary);
-    test_free(e->files);
-    memset(e, 0, sizeof *e);
-}
-
-/* The one file event whose input ends with /name, or NULL. */
-static const ib_test_event_t *find_event(const events_t *e, const char *name)
-{
-    const ib_test_event_t *hit = NULL;
-    char suffix[PATH_MAX];
-    path_fmt(suffix, "/%s", name);
-    for (size_t i = 0; i < e->n; i++)
-        if (e->files[i].input != NULL && ends_with(e->files[i].input, suffix)) {
-            if (hit != NULL)
-                fail_msg("two file events for %s", name);
-            hit = &e->files[i];
-        }
-    return hit;
-}
-
-static const ib_test_event_t *event_for(const events_t *e, const char *name)
-{
-    const ib_test_event_t *ev = find_event(e, name);
-    if (ev == NULL)
-        fail_msg("no file event for %s", name);
-    return ev;
-}
-
 static int is_status(const ib_test_event_t *ev, const char *status)
 {
     return ev->status != NULL && strcmp(ev->status, status) == 0;
-}
-
-static void expect_event(const ib_test_event_t *ev, const char *status)
-{
-    if (!is_status(ev, status))
-        fail_msg("%s: status %s, expected %s (%s: %s)", ev->input,
-                 ev->status ? ev->status : "(none)", status, ev->error_kind ? ev->error_kind : "-",
-                 ev->error_message ? ev->error_message : "-");
 }
 
 /* A failed event with one of the kinds ("decode|unsupported"), no output,
  * and a message that names the input and holds cause (if not NULL). */
 static void expect_failure(const ib_test_event_t *ev, const char *kinds, const char *cause)
 {
-    expect_event(ev, "failed");
+    ib_test_expect_event(ev, "failed");
     assert_non_null(ev->error_kind);
     assert_non_null(ev->error_message);
     int ok = 0;
@@ -1039,7 +789,7 @@ static void expect_failure(const ib_test_event_t *ev, const char *kinds, const c
  * event reports. */
 static void expect_done(const ib_test_event_t *ev)
 {
-    expect_event(ev, "ok");
+    ib_test_expect_event(ev, "ok");
     assert_int_equal(ev->n_outputs, 1);
     assert_non_null(ev->outputs[0].path);
     unsigned w, h;
@@ -1055,24 +805,16 @@ static int group_setup(void **state)
 {
     static rel_t t;
     memset(&t, 0, sizeof t);
-    t.bin = getenv("IMGBATCH");
-    if (t.bin == NULL || access(t.bin, X_OK) != 0) {
-        fprintf(stderr, "reliability: IMGBATCH must name the built imgbatch (got %s)\n",
-                t.bin ? t.bin : "nothing");
+    t.bin = ib_test_imgbatch("reliability");
+    if (t.bin == NULL || ib_test_make_root("reliability", "ib-rel", t.root) < 0)
         return -1;
-    }
-    const char *tmp = getenv("TMPDIR");
-    snprintf(t.root, sizeof t.root, "%s/ib-rel-XXXXXX", tmp != NULL ? tmp : "/tmp");
-    if (mkdtemp(t.root) == NULL) {
-        fprintf(stderr, "reliability: mkdtemp(\"%s\") failed: %s\n", t.root, strerror(errno));
-        return -1;
-    }
     /* The unreadable-file test runs imgbatch as nobody, who must get in. */
     chmod(t.root, 0755);
-    int n = snprintf(t.slow, sizeof t.slow, "%s/slow.png", t.root);
     ib_test_image_t img;
     char err[512] = "path too long";
-    int rc = n > 0 && (size_t)n < sizeof t.slow ? ib_test_image_alloc(&img, 1500, 1500, 3) : -1;
+    int rc = ib_test_try_path_fmt(t.slow, "%s/slow.png", t.root) == 0
+                 ? ib_test_image_alloc(&img, 1500, 1500, 3)
+                 : -1;
     if (rc == 0) {
         fill(&img, FILL_GRADIENT);
         rc = ib_test_write_png(t.slow, &img, err, sizeof err);
@@ -1080,7 +822,7 @@ static int group_setup(void **state)
     }
     if (rc < 0) {
         fprintf(stderr, "reliability: making %s failed: %s\n", t.slow, err);
-        rm_tree(t.root);
+        ib_test_rm_tree(t.root);
         return -1;
     }
     *state = &t;
@@ -1095,13 +837,13 @@ static int group_teardown(void **state)
     if (getenv("IB_KEEP_TMP") != NULL)
         fprintf(stderr, "reliability: kept %s\n", t->root);
     else
-        rm_tree(t->root);
+        ib_test_rm_tree(t->root);
     return 0;
 }
 
 static void dir_for(const rel_t *t, const char *name, char *out)
 {
-    path_fmt(out, "%s/%s", t->root, name);
+    ib_test_path_join(out, t->root, name);
 }
 
 /* ---- 1. bad inputs ---- */
@@ -1124,11 +866,11 @@ static void bad_inputs_fail_alone(void **state)
     dir_for(t, "bad-out", out);
 
     static const char *const good[] = {"good.png", "good.jpg", "sub/good2.png"};
-    path_join(path, in, good[0]);
+    ib_test_path_join(path, in, good[0]);
     make_png(path, 80, 60, FILL_GRADIENT);
-    path_join(path, in, good[1]);
+    ib_test_path_join(path, in, good[1]);
     make_jpeg(path, 80, 60, FILL_GRADIENT);
-    path_join(path, in, good[2]);
+    ib_test_path_join(path, in, good[2]);
     make_png(path, 80, 60, FILL_SOLID);
 
     static const bad_input_t bad[] = {
@@ -1136,34 +878,33 @@ static void bad_inputs_fail_alone(void **state)
         {"garbage.png", "decode"},    {"empty.jpg", "decode"}, {"empty.png", "decode"},
         {"sub/badcrc.png", "decode"}, {"notes.bmp", "decode"},
     };
-    path_join(path, in, "cut.jpg");
+    ib_test_path_join(path, in, "cut.jpg");
     make_jpeg(path, 400, 300, FILL_NOISE);
     cut_in_half(path);
-    path_join(path, in, "cut.png");
+    ib_test_path_join(path, in, "cut.png");
     make_png(path, 300, 200, FILL_NOISE);
     cut_in_half(path);
-    path_join(path, in, "garbage.jpg");
+    ib_test_path_join(path, in, "garbage.jpg");
     make_garbage(path);
-    path_join(path, in, "garbage.png");
+    ib_test_path_join(path, in, "garbage.png");
     make_garbage(path);
-    path_join(path, in, "empty.jpg");
-    write_bytes(path, "", 0);
-    path_join(path, in, "empty.png");
-    write_bytes(path, "", 0);
+    ib_test_path_join(path, in, "empty.jpg");
+    ib_test_write_file(path, "", 0);
+    ib_test_path_join(path, in, "empty.png");
+    ib_test_write_file(path, "", 0);
     /* The image data's checksum, not the header's: libpng only meets it
      * while decoding pixels, after the header was read fine. */
-    path_join(path, in, "sub/badcrc.png");
+    ib_test_path_join(path, in, "sub/badcrc.png");
     make_png(path, 120, 90, FILL_GRADIENT);
     size_t n;
-    unsigned char *b = read_all(path, &n);
-    assert_non_null(b);
+    unsigned char *b = (unsigned char *)ib_test_slurp(path, &n);
     size_t at = png_chunk(b, n, "IDAT");
     b[at + 8 + be32(b + at)] ^= 0x55;
-    write_bytes(path, b, n);
+    ib_test_write_file(path, b, n);
     test_free(b);
-    path_join(path, in, "notes.bmp");
+    ib_test_path_join(path, in, "notes.bmp");
     static const char text[] = "shopping list: milk, eggs\n";
-    write_bytes(path, text, sizeof text - 1);
+    ib_test_write_file(path, text, sizeof text - 1);
 
     snapshot_t snap;
     snapshot_take(in, &snap);
@@ -1174,28 +915,28 @@ static void bad_inputs_fail_alone(void **state)
     run_args(t, &r, &a);
     expect_status(&r, 1);
 
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r.run, &e);
     size_t n_bad = sizeof bad / sizeof bad[0], n_good = sizeof good / sizeof good[0];
     if (e.n != n_bad + n_good) {
         show_output(&r);
         fail_msg("%zu file events for %zu inputs", e.n, n_bad + n_good);
     }
     for (size_t i = 0; i < n_bad; i++) {
-        const ib_test_event_t *ev = event_for(&e, bad[i].name);
-        path_join(path, in, bad[i].name);
+        const ib_test_event_t *ev = ib_test_event_for(&e, bad[i].name);
+        ib_test_path_join(path, in, bad[i].name);
         assert_string_equal(ev->input, path);
         expect_failure(ev, bad[i].kinds, NULL);
     }
     for (size_t i = 0; i < n_good; i++) {
-        const ib_test_event_t *ev = event_for(&e, good[i]);
+        const ib_test_event_t *ev = ib_test_event_for(&e, good[i]);
         expect_done(ev);
         assert_int_equal(ev->outputs[0].width, 64);
         assert_int_equal(ev->outputs[0].height, 48);
     }
     assert_int_equal(e.summary.ok, n_good);
     assert_int_equal(e.summary.failed, n_bad);
-    events_free(&e);
+    ib_test_events_free(&e);
 
     /* Nothing written for a file that failed. */
     assert_int_equal(expect_clean_tree(out), n_good);
@@ -1231,14 +972,16 @@ static void unreadable_input_is_a_read_error(void **state)
     rel_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], locked[PATH_MAX], path[PATH_MAX];
     dir_for(t, "locked", in);
-    path_join(out, in, "out");
-    path_join(path, in, "good.png");
+    ib_test_path_join(out, in, "out");
+    ib_test_path_join(path, in, "good.png");
     make_png(path, 40, 30, FILL_GRADIENT);
-    path_join(locked, in, "locked.png");
+    ib_test_path_join(locked, in, "locked.png");
     make_png(locked, 40, 30, FILL_GRADIENT);
     assert_int_equal(chmod(in, 0777), 0);
     if (geteuid() == 0 && !nobody_can_use(t, in))
-        skip_loudly("running as root, and user nobody cannot run %s or write in %s", t->bin, in);
+        ib_test_skip_loudly("reliability",
+                            "running as root, and user nobody cannot run %s or write in %s", t->bin,
+                            in);
     assert_int_equal(chmod(locked, 0), 0);
 
     snapshot_t snap;
@@ -1251,12 +994,12 @@ static void unreadable_input_is_a_read_error(void **state)
     run_with(t, &r, &o, &a);
     chmod(locked, 0644);
     expect_status(&r, 1);
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r.run, &e);
     assert_int_equal(e.n, 2);
-    expect_failure(event_for(&e, "locked.png"), "read", "Permission denied");
-    expect_done(event_for(&e, "good.png"));
-    events_free(&e);
+    expect_failure(ib_test_event_for(&e, "locked.png"), "read", "Permission denied");
+    expect_done(ib_test_event_for(&e, "good.png"));
+    ib_test_events_free(&e);
     assert_int_equal(expect_clean_tree(out), 1);
     snapshot_expect_same(&snap, "input");
     snapshot_free(&snap);
@@ -1272,11 +1015,11 @@ static void decompression_bombs_are_refused_at_once(void **state)
     char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
     dir_for(t, "bomb-in", in);
     dir_for(t, "bomb-out", out);
-    path_join(path, in, "bomb.png");
+    ib_test_path_join(path, in, "bomb.png");
     make_png_bomb(path, 100000, 100000);
-    path_join(path, in, "bomb.jpg");
+    ib_test_path_join(path, in, "bomb.jpg");
     make_jpeg_bomb(path, 65000, 65000);
-    path_join(path, in, "fine.png");
+    ib_test_path_join(path, in, "fine.png");
     make_png(path, 50, 50, FILL_GRADIENT);
 
     args_t a;
@@ -1287,13 +1030,13 @@ static void decompression_bombs_are_refused_at_once(void **state)
     expect_status(&r, 1);
     if (r.seconds > 5)
         fail_msg("refusing two bombs took %.1f s", r.seconds);
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r.run, &e);
     assert_int_equal(e.n, 3);
-    expect_failure(event_for(&e, "bomb.png"), "too_large", "100000x100000");
-    expect_failure(event_for(&e, "bomb.jpg"), "too_large", "65000x65000");
-    expect_done(event_for(&e, "fine.png"));
-    events_free(&e);
+    expect_failure(ib_test_event_for(&e, "bomb.png"), "too_large", "100000x100000");
+    expect_failure(ib_test_event_for(&e, "bomb.jpg"), "too_large", "65000x65000");
+    expect_done(ib_test_event_for(&e, "fine.png"));
+    ib_test_events_free(&e);
     assert_int_equal(expect_clean_tree(out), 1);
 }
 
@@ -1307,11 +1050,10 @@ static void metadata_bomb_is_refused_cheaply(void **state)
     char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
     dir_for(t, "mbomb-in", in);
     dir_for(t, "mbomb-out", out);
-    path_join(path, in, "itxt.png");
+    ib_test_path_join(path, in, "itxt.png");
     make_png(path, 64, 64, FILL_SOLID);
     size_t n;
-    unsigned char *b = read_all(path, &n);
-    assert_non_null(b);
+    unsigned char *b = (unsigned char *)ib_test_slurp(path, &n);
     /* After IHDR: an iTXt chunk header claiming 0x7fffb280 bytes, and a
      * few of them; the rest of the file follows as if they were all. */
     static const unsigned char itxt[] =
@@ -1321,10 +1063,10 @@ static void metadata_bomb_is_refused_cheaply(void **state)
     memcpy(bomb, b, at);
     memcpy(bomb + at, itxt, sizeof itxt - 1);
     memcpy(bomb + at + sizeof itxt - 1, b + at, n - at);
-    write_bytes(path, bomb, n + sizeof itxt - 1);
+    ib_test_write_file(path, bomb, n + sizeof itxt - 1);
     test_free(bomb);
     test_free(b);
-    path_join(path, in, "fine.png");
+    ib_test_path_join(path, in, "fine.png");
     make_png(path, 50, 50, FILL_GRADIENT);
 
     args_t a;
@@ -1333,12 +1075,12 @@ static void metadata_bomb_is_refused_cheaply(void **state)
     args_add(&a, "--json", "-j", "1", in, "-o", out, NULL);
     run_args(t, &r, &a);
     expect_status(&r, 1);
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r.run, &e);
     assert_int_equal(e.n, 2);
-    expect_failure(event_for(&e, "itxt.png"), "decode|too_large", NULL);
-    expect_done(event_for(&e, "fine.png"));
-    events_free(&e);
+    expect_failure(ib_test_event_for(&e, "itxt.png"), "decode|too_large", NULL);
+    expect_done(ib_test_event_for(&e, "fine.png"));
+    ib_test_events_free(&e);
     assert_int_equal(expect_clean_tree(out), 1);
     fprintf(stderr, "reliability: metadata bomb: %.1f s, largest process %ld MB\n", r.seconds,
             r.max_rss_kb / 1024);
@@ -1375,19 +1117,19 @@ static void crashed_worker_loses_only_its_image(void **state)
     }
     assert_int_equal(kill(victim, SIGSEGV), 0);
     finish(&r, 120);
-    if (r.status != 0 && r.status != 1) {
+    if (r.run.status != 0 && r.run.status != 1) {
         show_output(&r);
-        fail_msg("imgbatch exited %d after worker %d was killed, expected 0 or 1", r.status,
+        fail_msg("imgbatch exited %d after worker %d was killed, expected 0 or 1", r.run.status,
                  (int)victim);
     }
 
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r.run, &e);
     assert_int_equal(e.n, CRASH_IMAGES);
     size_t crashes = 0;
     for (unsigned i = 0; i < CRASH_IMAGES; i++) {
         snprintf(name, sizeof name, "s%02u.png", i);
-        const ib_test_event_t *ev = event_for(&e, name);
+        const ib_test_event_t *ev = ib_test_event_for(&e, name);
         if (is_status(ev, "failed")) {
             expect_failure(ev, "crash", NULL);
             if (strstr(ev->error_message, "signal 11") == NULL &&
@@ -1400,8 +1142,8 @@ static void crashed_worker_loses_only_its_image(void **state)
     }
     if (crashes > 1)
         fail_msg("%zu images lost to one crashed worker", crashes);
-    assert_int_equal(r.status, crashes > 0 ? 1 : 0);
-    events_free(&e);
+    assert_int_equal(r.run.status, crashes > 0 ? 1 : 0);
+    ib_test_events_free(&e);
     assert_int_equal(expect_clean_tree(out), CRASH_IMAGES - crashes);
     fprintf(stderr, "reliability: SIGSEGV to worker %d: %zu image(s) lost\n", (int)victim, crashes);
 }
@@ -1417,12 +1159,12 @@ static void slow_image_times_out(void **state)
     char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX], name[32];
     dir_for(t, "hang-in", in);
     dir_for(t, "hang-out", out);
-    path_join(path, in, "slow.png");
-    mkdirs_for(path);
+    ib_test_path_join(path, in, "slow.png");
+    ib_test_mkdirs_for(path);
     assert_int_equal(link(t->slow, path), 0);
     for (unsigned i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "quick%u.png", i);
-        path_join(path, in, name);
+        ib_test_path_join(path, in, name);
         make_png(path, 32, 32, FILL_GRADIENT);
     }
 
@@ -1434,15 +1176,15 @@ static void slow_image_times_out(void **state)
     expect_status(&r, 1);
     if (r.seconds > 5)
         fail_msg("a --timeout 0.5 run took %.1f s", r.seconds);
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r.run, &e);
     assert_int_equal(e.n, 5);
-    expect_failure(event_for(&e, "slow.png"), "timeout", "--timeout");
+    expect_failure(ib_test_event_for(&e, "slow.png"), "timeout", "--timeout");
     for (unsigned i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "quick%u.png", i);
-        expect_done(event_for(&e, name));
+        expect_done(ib_test_event_for(&e, name));
     }
-    events_free(&e);
+    ib_test_events_free(&e);
     assert_int_equal(expect_clean_tree(out), 4);
 }
 
@@ -1473,12 +1215,12 @@ static void interrupted_run_resumes(void **state)
     finish(&r, 60);
     expect_status(&r, 130);
     expect_gone(workers, n_workers);
-    if (!output_has(r.out, "\"interrupted\":true") || !output_has(r.err, "interrupted: ") ||
-        !output_has(r.err, " done, "))
+    if (!output_has(r.run.out, "\"interrupted\":true") || !output_has(r.run.err, "interrupted: ") ||
+        !output_has(r.run.err, " done, "))
         fail_msg("no summary saying the run was interrupted");
 
-    events_t first;
-    events_load(&r, &first);
+    ib_test_events_t first;
+    ib_test_events_load(&r.run, &first);
     if (first.n >= INTERRUPT_IMAGES)
         fail_msg("all %zu images were done: the interrupt came too late to test anything", first.n);
     for (size_t i = 0; i < first.n; i++)
@@ -1491,21 +1233,21 @@ static void interrupted_run_resumes(void **state)
     args_add(&a, "--json", "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
     run_args(t, &r, &a);
     expect_status(&r, 0);
-    events_t second;
-    events_load(&r, &second);
+    ib_test_events_t second;
+    ib_test_events_load(&r.run, &second);
     assert_int_equal(second.n, INTERRUPT_IMAGES);
     for (unsigned i = 0; i < INTERRUPT_IMAGES; i++) {
         snprintf(name, sizeof name, "s%02u.png", i);
-        const ib_test_event_t *ev = event_for(&second, name);
-        if (find_event(&first, name) != NULL)
-            expect_event(ev, "skipped");
+        const ib_test_event_t *ev = ib_test_event_for(&second, name);
+        if (ib_test_event_find(&first, name) != NULL)
+            ib_test_expect_event(ev, "skipped");
         else
             expect_done(ev);
     }
     assert_int_equal(second.summary.skipped, first.n);
     assert_int_equal(second.summary.ok, INTERRUPT_IMAGES - first.n);
-    events_free(&first);
-    events_free(&second);
+    ib_test_events_free(&first);
+    ib_test_events_free(&second);
     assert_int_equal(expect_clean_tree(out), INTERRUPT_IMAGES);
 }
 
@@ -1533,15 +1275,15 @@ static void second_interrupt_stops_at_once(void **state)
     size_t n_workers = children_of(r.pid, workers, 64);
     assert_int_equal(kill(r.pid, SIGINT), 0);
     nap_ms(100);
-    double second = now_s();
+    double second = ib_test_now();
     assert_int_equal(kill(r.pid, SIGINT), 0);
     finish(&r, 60);
-    double took = now_s() - second;
+    double took = ib_test_now() - second;
     expect_status(&r, 130);
     if (took > 2.5)
         fail_msg("imgbatch took %.1f s to stop after the second SIGINT", took);
     expect_gone(workers, n_workers);
-    if (!output_has(r.out, "\"interrupted\":true"))
+    if (!output_has(r.run.out, "\"interrupted\":true"))
         fail_msg("no summary saying the run was interrupted");
     expect_clean_tree(out);
 }
@@ -1557,11 +1299,11 @@ static void file_size_limit_is_a_write_error(void **state)
     char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
     dir_for(t, "fsize-in", in);
     dir_for(t, "fsize-out", out);
-    path_join(path, in, "small.png");
+    ib_test_path_join(path, in, "small.png");
     make_png(path, 16, 16, FILL_SOLID);
-    path_join(path, in, "noise1.png");
+    ib_test_path_join(path, in, "noise1.png");
     make_png(path, 100, 100, FILL_NOISE);
-    path_join(path, in, "noise2.png");
+    ib_test_path_join(path, in, "noise2.png");
     make_png(path, 120, 100, FILL_NOISE);
 
     /* Room for small.png and for the --json lines, not for 30 KB of noise. */
@@ -1572,23 +1314,23 @@ static void file_size_limit_is_a_write_error(void **state)
     args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
     run_with(t, &r, &o, &a);
     expect_status(&r, 1);
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r.run, &e);
     assert_int_equal(e.n, 3);
-    expect_done(event_for(&e, "small.png"));
+    expect_done(ib_test_event_for(&e, "small.png"));
     static const char *const big[] = {"noise1.png", "noise2.png"};
     for (size_t i = 0; i < 2; i++) {
-        const ib_test_event_t *ev = event_for(&e, big[i]);
+        const ib_test_event_t *ev = ib_test_event_for(&e, big[i]);
         char dest[PATH_MAX];
-        path_join(dest, out, big[i]);
-        expect_event(ev, "failed");
+        ib_test_path_join(dest, out, big[i]);
+        ib_test_expect_event(ev, "failed");
         assert_string_equal(ev->error_kind, "write");
         if (strstr(ev->error_message, dest) == NULL ||
             strstr(ev->error_message, strerror(EFBIG)) == NULL)
             fail_msg("the message does not name %s and '%s': %s", dest, strerror(EFBIG),
                      ev->error_message);
     }
-    events_free(&e);
+    ib_test_events_free(&e);
     assert_int_equal(expect_clean_tree(out), 1);
 }
 
@@ -1612,15 +1354,16 @@ static void full_disk_is_a_write_error(void **state)
     dir_for(t, "full", mnt);
     assert_int_equal(mkdir(mnt, 0755), 0);
     if (mount("none", mnt, "tmpfs", 0, "size=200k") < 0)
-        skip_loudly("mount -t tmpfs on %s failed (%s): no full-disk test", mnt, strerror(errno));
+        ib_test_skip_loudly("reliability", "mount -t tmpfs on %s failed (%s): no full-disk test",
+                            mnt, strerror(errno));
     snprintf(t->mnt, sizeof t->mnt, "%s", mnt);
-    path_join(out, mnt, "out");
-    path_join(path, in, "small.png");
+    ib_test_path_join(out, mnt, "out");
+    ib_test_path_join(path, in, "small.png");
     make_png(path, 16, 16, FILL_SOLID);
     /* 270 KB of noise each: neither fits, whatever the order. */
-    path_join(path, in, "noise1.png");
+    ib_test_path_join(path, in, "noise1.png");
     make_png(path, 300, 300, FILL_NOISE);
-    path_join(path, in, "noise2.png");
+    ib_test_path_join(path, in, "noise2.png");
     make_png(path, 310, 300, FILL_NOISE);
 
     args_t a;
@@ -1629,23 +1372,23 @@ static void full_disk_is_a_write_error(void **state)
     args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
     run_args(t, &r, &a);
     expect_status(&r, 1);
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r.run, &e);
     assert_int_equal(e.n, 3);
-    expect_done(event_for(&e, "small.png"));
+    expect_done(ib_test_event_for(&e, "small.png"));
     static const char *const big[] = {"noise1.png", "noise2.png"};
     for (size_t i = 0; i < 2; i++) {
-        const ib_test_event_t *ev = event_for(&e, big[i]);
+        const ib_test_event_t *ev = ib_test_event_for(&e, big[i]);
         char dest[PATH_MAX];
-        path_join(dest, out, big[i]);
-        expect_event(ev, "failed");
+        ib_test_path_join(dest, out, big[i]);
+        ib_test_expect_event(ev, "failed");
         assert_string_equal(ev->error_kind, "write");
         if (strstr(ev->error_message, dest) == NULL ||
             strstr(ev->error_message, strerror(ENOSPC)) == NULL)
             fail_msg("the message does not name %s and '%s': %s", dest, strerror(ENOSPC),
                      ev->error_message);
     }
-    events_free(&e);
+    ib_test_events_free(&e);
     assert_int_equal(expect_clean_tree(out), 1);
 }
 
@@ -1658,19 +1401,19 @@ static void make_stop_inputs(rel_t *t, char names[][PATH_MAX], size_t *n)
 {
     char in[PATH_MAX], first[PATH_MAX];
     dir_for(t, "stop-in", in);
-    path_join(first, in, "g00.png");
-    if (!exists(first))
+    ib_test_path_join(first, in, "g00.png");
+    if (!ib_test_exists(first))
         make_png(first, 32, 32, FILL_GRADIENT);
     size_t k = 0;
     for (unsigned i = 0; i < STOP_GOOD; i++) {
         if (i % 10 == 0) {
-            path_fmt(names[k], "%s/bad%02u.jpg", in, i);
-            if (!exists(names[k]))
+            ib_test_path_fmt(names[k], "%s/bad%02u.jpg", in, i);
+            if (!ib_test_exists(names[k]))
                 make_garbage(names[k]);
             k++;
         }
-        path_fmt(names[k], "%s/g%02u.png", in, i);
-        if (!exists(names[k]))
+        ib_test_path_fmt(names[k], "%s/g%02u.png", in, i);
+        if (!ib_test_exists(names[k]))
             assert_int_equal(link(first, names[k]), 0);
         k++;
     }
@@ -1678,7 +1421,7 @@ static void make_stop_inputs(rel_t *t, char names[][PATH_MAX], size_t *n)
 }
 
 static void stop_run(rel_t *t, const char *opt, const char *val, const char *out, run_t *r,
-                     events_t *e)
+                     ib_test_events_t *e)
 {
     static char names[STOP_GOOD + 3][PATH_MAX];
     size_t n;
@@ -1696,7 +1439,7 @@ static void stop_run(rel_t *t, const char *opt, const char *val, const char *out
         args_add(&a, names[i], NULL);
     run_args(t, r, &a);
     expect_status(r, 1);
-    events_load(r, e);
+    ib_test_events_load(&r->run, e);
     if (e->n >= n) {
         show_output(r);
         fail_msg("%s: %zu events for %zu inputs: it did not stop early", opt, e->n, n);
@@ -1705,7 +1448,7 @@ static void stop_run(rel_t *t, const char *opt, const char *val, const char *out
         if (is_status(&e->files[i], "ok"))
             expect_done(&e->files[i]);
     expect_clean_tree(out);
-    if (!output_has(r->err, "stopping after"))
+    if (!output_has(r->run.err, "stopping after"))
         fail_msg("%s: stderr does not say why the run stopped", opt);
 }
 
@@ -1714,22 +1457,22 @@ static void fail_fast_and_max_errors_stop_early(void **state)
     rel_t *t = *state;
     char out[PATH_MAX];
     run_t r;
-    events_t e;
+    ib_test_events_t e;
 
     dir_for(t, "stop-out1", out);
     stop_run(t, "--fail-fast", NULL, out, &r, &e);
     assert_int_equal(e.summary.failed, 1);
-    expect_failure(event_for(&e, "bad00.jpg"), "decode|unsupported", NULL);
-    assert_null(find_event(&e, "bad10.jpg"));
-    events_free(&e);
+    expect_failure(ib_test_event_for(&e, "bad00.jpg"), "decode|unsupported", NULL);
+    assert_null(ib_test_event_find(&e, "bad10.jpg"));
+    ib_test_events_free(&e);
 
     dir_for(t, "stop-out2", out);
     stop_run(t, "--max-errors", "2", out, &r, &e);
     assert_int_equal(e.summary.failed, 2);
-    expect_failure(event_for(&e, "bad00.jpg"), "decode|unsupported", NULL);
-    expect_failure(event_for(&e, "bad10.jpg"), "decode|unsupported", NULL);
-    assert_null(find_event(&e, "bad20.jpg"));
-    events_free(&e);
+    expect_failure(ib_test_event_for(&e, "bad00.jpg"), "decode|unsupported", NULL);
+    expect_failure(ib_test_event_for(&e, "bad10.jpg"), "decode|unsupported", NULL);
+    assert_null(ib_test_event_find(&e, "bad20.jpg"));
+    ib_test_events_free(&e);
 }
 
 /* ---- 8. collisions ---- */
@@ -1745,10 +1488,11 @@ static const char *collision_run(rel_t *t, args_t *a, const char *dest, const ch
     run_t r;
     run_args(t, &r, a);
     expect_status(&r, 1);
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r.run, &e);
     assert_int_equal(e.n, 2);
-    const ib_test_event_t *png = event_for(&e, "a.png"), *jpg = event_for(&e, "a.jpg");
+    const ib_test_event_t *png = ib_test_event_for(&e, "a.png"),
+                          *jpg = ib_test_event_for(&e, "a.jpg");
     const ib_test_event_t *lost = is_status(png, "failed") ? png : jpg;
     const ib_test_event_t *won = lost == png ? jpg : png;
     const char *name = won == png ? "a.png" : "a.jpg";
@@ -1761,10 +1505,10 @@ static const char *collision_run(rel_t *t, args_t *a, const char *dest, const ch
                  won->input, won->status, dest, won->outputs[0].width, won->outputs[0].height,
                  winner);
         show_output(&r);
-        events_free(&e);
+        ib_test_events_free(&e);
         return name;
     }
-    expect_event(won, want);
+    ib_test_expect_event(won, want);
     assert_int_equal(won->n_outputs, 1);
     assert_string_equal(won->outputs[0].path, dest);
     unsigned w, h;
@@ -1772,7 +1516,7 @@ static const char *collision_run(rel_t *t, args_t *a, const char *dest, const ch
     if (w != won->outputs[0].width || h != won->outputs[0].height)
         fail_msg("%s is reported %s as %lldx%lld, but %s is %ux%u", won->input, want,
                  won->outputs[0].width, won->outputs[0].height, dest, w, h);
-    events_free(&e);
+    ib_test_events_free(&e);
     return name;
 }
 
@@ -1785,11 +1529,11 @@ static void same_output_is_a_collision(void **state)
     char in[PATH_MAX], out[PATH_MAX], png[PATH_MAX], jpg[PATH_MAX], dest[PATH_MAX];
     dir_for(t, "collide-in", in);
     dir_for(t, "collide-out", out);
-    path_join(png, in, "a.png");
+    ib_test_path_join(png, in, "a.png");
     make_png(png, 40, 30, FILL_GRADIENT);
-    path_join(jpg, in, "a.jpg");
+    ib_test_path_join(jpg, in, "a.jpg");
     make_jpeg(jpg, 50, 20, FILL_GRADIENT);
-    path_join(dest, out, "a.webp");
+    ib_test_path_join(dest, out, "a.webp");
 
     args_t a;
     args_start(&a, t);
@@ -1839,11 +1583,11 @@ static void in_place_replaces_atomically(void **state)
     rel_t *t = *state;
     char in[PATH_MAX], one[PATH_MAX], two[PATH_MAX], broken[PATH_MAX];
     dir_for(t, "inplace", in);
-    path_join(one, in, "one.png");
+    ib_test_path_join(one, in, "one.png");
     make_png(one, 100, 80, FILL_GRADIENT);
-    path_join(two, in, "two.jpg");
+    ib_test_path_join(two, in, "two.jpg");
     make_jpeg(two, 100, 80, FILL_GRADIENT);
-    path_join(broken, in, "broken.png");
+    ib_test_path_join(broken, in, "broken.png");
     make_png(broken, 300, 200, FILL_NOISE);
     cut_in_half(broken);
     struct stat st1, st2, stb;
@@ -1859,15 +1603,15 @@ static void in_place_replaces_atomically(void **state)
     args_add(&a, "--json", "-j", "2", "--in-place", "-s", "50x50", in, NULL);
     run_args(t, &r, &a);
     expect_status(&r, 1);
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r.run, &e);
     assert_int_equal(e.n, 3);
-    expect_failure(event_for(&e, "broken.png"), "decode", NULL);
+    expect_failure(ib_test_event_for(&e, "broken.png"), "decode", NULL);
     const char *const replaced[] = {one, two};
     const struct stat *old[] = {&st1, &st2};
     struct stat after[2];
     for (size_t i = 0; i < 2; i++) {
-        const ib_test_event_t *ev = event_for(&e, strrchr(replaced[i], '/') + 1);
+        const ib_test_event_t *ev = ib_test_event_for(&e, strrchr(replaced[i], '/') + 1);
         expect_done(ev);
         assert_string_equal(ev->outputs[0].path, replaced[i]);
         assert_int_equal(ev->outputs[0].width, 50);
@@ -1876,15 +1620,15 @@ static void in_place_replaces_atomically(void **state)
         if (after[i].st_ino == old[i]->st_ino)
             fail_msg("%s was rewritten where it stood, not replaced by rename", replaced[i]);
     }
-    events_free(&e);
-    listing_t l;
-    list_tree(in, &l);
+    ib_test_events_free(&e);
+    ib_test_listing_t l;
+    ib_test_list_tree(in, &l);
     if (l.temps > 0 || l.n != 3 || !listed(&l, "one.png") || !listed(&l, "two.jpg") ||
         !listed(&l, "broken.png"))
         fail_msg("after --in-place the folder holds %zu files (%zu temporary), expected the 3 "
                  "inputs",
                  l.n, l.temps);
-    listing_free(&l);
+    ib_test_listing_free(&l);
     snapshot_expect_same(&snap, "input");
     snapshot_free(&snap);
 
@@ -1900,17 +1644,17 @@ static void in_place_replaces_atomically(void **state)
     args_add(&a, "--json", "-j", "2", "--in-place", "-s", "50x50", in, NULL);
     run_args(t, &r, &a);
     expect_status(&r, 1);
-    events_load(&r, &e);
+    ib_test_events_load(&r.run, &e);
     assert_int_equal(e.n, 3);
-    expect_failure(event_for(&e, "broken.png"), "decode", NULL);
+    expect_failure(ib_test_event_for(&e, "broken.png"), "decode", NULL);
     for (size_t i = 0; i < 2; i++) {
-        expect_event(event_for(&e, strrchr(replaced[i], '/') + 1), "skipped");
+        ib_test_expect_event(ib_test_event_for(&e, strrchr(replaced[i], '/') + 1), "skipped");
         struct stat now;
         assert_int_equal(stat(replaced[i], &now), 0);
         if (now.st_ino != after[i].st_ino)
             fail_msg("%s was replaced again by a run that reported it skipped", replaced[i]);
     }
-    events_free(&e);
+    ib_test_events_free(&e);
 }
 
 /* ---- 10. recycled workers ---- */
@@ -1923,10 +1667,10 @@ static void recycled_workers_do_every_image(void **state)
     char in[PATH_MAX], out[PATH_MAX], first[PATH_MAX], path[PATH_MAX];
     dir_for(t, "recycle-in", in);
     dir_for(t, "recycle-out", out);
-    path_join(first, in, "r00.png");
+    ib_test_path_join(first, in, "r00.png");
     make_png(first, 300, 300, FILL_GRADIENT);
     for (unsigned i = 1; i < 20; i++) {
-        path_fmt(path, "%s/r%02u.png", in, i);
+        ib_test_path_fmt(path, "%s/r%02u.png", in, i);
         assert_int_equal(link(first, path), 0);
     }
 
@@ -1942,11 +1686,11 @@ static void recycled_workers_do_every_image(void **state)
         int st;
         pid_t w = waitpid(r.pid, &st, WNOHANG);
         if (w == r.pid) {
-            r.status = decode_status(st);
-            r.seconds = now_s() - r.started;
+            r.run.status = ib_test_exit_status(st);
+            r.seconds = ib_test_now() - r.started;
             break;
         }
-        if (now_s() - r.started > 120) {
+        if (ib_test_now() - r.started > 120) {
             abandon(&r);
             fail_msg("imgbatch still running after 120 s");
         }
@@ -1962,12 +1706,12 @@ static void recycled_workers_do_every_image(void **state)
         nap_ms(1);
     }
     expect_status(&r, 0);
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r.run, &e);
     assert_int_equal(e.n, 20);
     for (size_t i = 0; i < e.n; i++)
         expect_done(&e.files[i]);
-    events_free(&e);
+    ib_test_events_free(&e);
     assert_int_equal(expect_clean_tree(out), 20);
     fprintf(stderr, "reliability: %zu worker processes seen for 20 images\n", n_seen);
     if (n_seen <= 2)
@@ -1983,15 +1727,17 @@ static void max_memory_fails_only_the_large_image(void **state)
     rel_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
     if (UNDER_ASAN)
-        skip_loudly("--max-memory is an address-space limit, which AddressSanitizer's shadow "
-                    "memory makes meaningless");
+        ib_test_skip_loudly(
+            "reliability",
+            "--max-memory is an address-space limit, which AddressSanitizer's shadow "
+            "memory makes meaningless");
     dir_for(t, "mem-in", in);
     dir_for(t, "mem-out", out);
-    path_join(path, in, "huge.png");
+    ib_test_path_join(path, in, "huge.png");
     make_huge_png(path, 10000, 10000);
-    path_join(path, in, "small1.png");
+    ib_test_path_join(path, in, "small1.png");
     make_png(path, 200, 150, FILL_GRADIENT);
-    path_join(path, in, "small2.png");
+    ib_test_path_join(path, in, "small2.png");
     make_png(path, 150, 200, FILL_GRADIENT);
 
     args_t a;
@@ -2001,17 +1747,17 @@ static void max_memory_fails_only_the_large_image(void **state)
              NULL);
     run_args(t, &r, &a);
     expect_status(&r, 1);
-    events_t e;
-    events_load(&r, &e);
+    ib_test_events_t e;
+    ib_test_events_load(&r.run, &e);
     assert_int_equal(e.n, 3);
-    const ib_test_event_t *huge = event_for(&e, "huge.png");
-    expect_event(huge, "failed");
+    const ib_test_event_t *huge = ib_test_event_for(&e, "huge.png");
+    ib_test_expect_event(huge, "failed");
     assert_non_null(huge->error_message);
     if (strstr(huge->error_message, huge->input) == NULL)
         fail_msg("the message does not name the file: %s", huge->error_message);
-    expect_done(event_for(&e, "small1.png"));
-    expect_done(event_for(&e, "small2.png"));
-    events_free(&e);
+    expect_done(ib_test_event_for(&e, "small1.png"));
+    expect_done(ib_test_event_for(&e, "small2.png"));
+    ib_test_events_free(&e);
     assert_int_equal(expect_clean_tree(out), 2);
 }
 
