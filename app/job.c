@@ -118,24 +118,17 @@ static int up_to_date(const ib_plan_t *plan, const ib_job_t *job, const char *de
     return 1; /* no extended attributes here: the times decide */
 }
 
-static const char *owner_of(const char *dest, char *buf, size_t len)
-{
-    if (!ib_output_source(dest, buf, len))
-        snprintf(buf, len, "another input");
-    return buf;
-}
-
 /*
  * Whether dest exists and records another input that still exists as its
- * maker: then it is that input's output, and writing over it (or calling
- * it up to date for us) would be a collision, whichever input this run
- * meets first.
+ * maker (named in owner): then it is that input's output, and writing over
+ * it (or calling it up to date for us) would be a collision, whichever
+ * input this run meets first.
  */
-static int made_by_another(const ib_plan_t *plan, const char *dest, const char *self)
+static int made_by_another(const ib_plan_t *plan, const char *dest, const char *self, char *owner,
+                           size_t len)
 {
-    char owner[PATH_MAX];
     if (plan->if_exists == IB_EXISTS_OVERWRITE || plan->in_place ||
-        !ib_output_source(dest, owner, sizeof owner))
+        !ib_output_source(dest, owner, len))
         return 0;
     return strcmp(owner, self) != 0 && access(owner, F_OK) == 0;
 }
@@ -216,11 +209,11 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
             ib_fail(&err, IB_ERR_WRITE, "%s: output path too long", job->path);
             goto failed;
         }
-        if (made_by_another(plan, dest[i], self_path)) {
+        if (made_by_another(plan, dest[i], self_path, owner, sizeof owner)) {
             ib_fail(&err, IB_ERR_COLLISION,
                     "%s: output %s was made from %s, another input (--if-exists overwrite "
                     "replaces it)",
-                    job->path, dest[i], owner_of(dest[i], owner, sizeof owner));
+                    job->path, dest[i], owner);
             goto failed;
         }
         if (jc->claims != NULL && ib_claims_take(jc->claims, dest[i]) == 0) {

@@ -111,12 +111,10 @@ static void dispatch(ib_run_t *run)
     }
 }
 
-/* --max-errors: once reached, stop handing out work as a first Ctrl-C does. */
-static void check_errors(ib_run_t *run)
+/* Hands out no more work: the queued jobs (none started) are dropped, the
+ * ones in progress finish. */
+static void stop_dispatching(ib_run_t *run)
 {
-    unsigned max = run->plan.max_errors;
-    if (max == 0 || run->interrupted || run->stopped || ib_report_failed(run->report) < max)
-        return;
     uint64_t first, end;
     ib_pool_cancel(run->pool, &first, &end);
     for (uint64_t s = first; s < end; s++) {
@@ -124,6 +122,15 @@ static void check_errors(ib_run_t *run)
         if (f != NULL)
             retire(run, f);
     }
+}
+
+/* --max-errors: once reached, stop handing out work as a first Ctrl-C does. */
+static void check_errors(ib_run_t *run)
+{
+    unsigned max = run->plan.max_errors;
+    if (max == 0 || run->interrupted || run->stopped || ib_report_failed(run->report) < max)
+        return;
+    stop_dispatching(run);
     run->stopped = 1;
     run->scan_done = 1;
     run->has_item = 0;
@@ -165,15 +172,9 @@ static void interrupt(ib_run_t *run, const ib_pool_event_t *ev)
 {
     if (ev->count == 1) {
         /* Stop handing out work; what is running finishes. */
-        uint64_t first, end;
         run->interrupted = 1;
         run->interrupted_ms = ib_pool_now_ms();
-        ib_pool_cancel(run->pool, &first, &end);
-        for (uint64_t s = first; s < end; s++) {
-            inflight_t *f = find_inflight(run, s);
-            if (f != NULL)
-                retire(run, f);
-        }
+        stop_dispatching(run);
         if (!run->plan.quiet)
             fprintf(stderr,
                     "\nimgbatch: %s: finishing the images in progress "

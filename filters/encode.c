@@ -109,17 +109,14 @@ VipsImage *ib_encode_colour(VipsImage *in, const ib_encode_t *enc)
     return in;
 }
 
-static void *drop_field(VipsImage *im, const char *name, GValue *value, void *data)
+/* Metadata the default policy strips. The EXIF thumbnail too: libvips'
+ * JPEG writer puts it back into the fresh EXIF block it makes, and it
+ * shows the original picture. */
+static int stripped_by_default(const char *name)
 {
-    (void)value;
-    (void)data;
-    /* The EXIF thumbnail too: libvips' JPEG writer puts it back into the
-     * fresh EXIF block it makes, and it shows the original picture. */
-    if (strncmp(name, "exif-", 5) == 0 || strcmp(name, VIPS_META_XMP_NAME) == 0 ||
-        strcmp(name, VIPS_META_IPTC_NAME) == 0 || strcmp(name, VIPS_META_PHOTOSHOP_NAME) == 0 ||
-        strcmp(name, VIPS_META_ORIENTATION) == 0 || strcmp(name, "jpeg-thumbnail-data") == 0)
-        vips_image_remove(im, name);
-    return NULL;
+    return strncmp(name, "exif-", 5) == 0 || strcmp(name, VIPS_META_XMP_NAME) == 0 ||
+           strcmp(name, VIPS_META_IPTC_NAME) == 0 || strcmp(name, VIPS_META_PHOTOSHOP_NAME) == 0 ||
+           strcmp(name, VIPS_META_ORIENTATION) == 0 || strcmp(name, "jpeg-thumbnail-data") == 0;
 }
 
 /* A copy of in whose metadata follows the policy; new reference or NULL. */
@@ -132,7 +129,8 @@ static VipsImage *apply_metadata(VipsImage *in, ib_metadata_t policy)
         /* Collect the names first: removing while mapping is not safe. */
         gchar **names = vips_image_get_fields(out);
         for (int i = 0; names[i] != NULL; i++)
-            drop_field(out, names[i], NULL, NULL);
+            if (stripped_by_default(names[i]))
+                vips_image_remove(out, names[i]);
         g_strfreev(names);
     } else if (policy == IB_META_KEEP) {
         /* The pixels are upright now; a kept orientation tag would turn

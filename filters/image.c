@@ -50,11 +50,6 @@ int ib_image_init(const char *prog)
     return 0;
 }
 
-const char *ib_image_vips_version(void)
-{
-    return vips_version_string();
-}
-
 void ib_image_take_warnings(const char *path, char *buf, size_t len)
 {
     ib_error_t e;
@@ -76,11 +71,8 @@ static VipsFailOn fail_on(const ib_render_t *r)
  * text chunk's claimed size before reading it, so a few hundred bytes
  * whose iTXt says 2 GB would cost a worker 2 GB and seconds before failing.
  */
-static int check_png_chunks(const char *path, ib_error_t *err)
+static int check_png_chunks(int fd, const char *path, ib_error_t *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ib_fail(err, IB_ERR_READ, "open(\"%s\") failed: %s", path, strerror(errno));
     struct stat st;
     int rc = 0;
     if (fstat(fd, &st) == 0) {
@@ -99,7 +91,6 @@ static int check_png_chunks(const char *path, ib_error_t *err)
             at += 12 + (off_t)len;
         }
     }
-    close(fd);
     return rc;
 }
 
@@ -109,32 +100,28 @@ int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib
     vips_error_clear();
 
     /* Tell an unreadable file from an unknown format before libvips does:
-     * its message would blame the format either way. */
+     * its message would blame the format either way. The first bytes also
+     * say what an unloadable file is. */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return ib_fail(err, IB_ERR_READ, "open(\"%s\") failed: %s", path, strerror(errno));
-    char byte;
-    ssize_t n = read(fd, &byte, 1);
-    int read_errno = errno;
-    close(fd);
-    if (n < 0)
-        return ib_fail(err, IB_ERR_READ, "read(\"%s\") failed: %s", path, strerror(read_errno));
-    if (n == 0)
+    unsigned char head[IB_SNIFF_BYTES];
+    ssize_t got = ib_read_upto(fd, head, sizeof head);
+    if (got <= 0) {
+        int e = errno;
+        close(fd);
+        if (got < 0)
+            return ib_fail(err, IB_ERR_READ, "read(\"%s\") failed: %s", path, strerror(e));
         return ib_fail(err, IB_ERR_DECODE, "%s: empty file", path);
+    }
 
     const char *loader = vips_foreign_find_load(path);
     if (loader == NULL) {
+        close(fd);
         vips_error_clear();
         /* Bytes of a known format that nothing here loads: unsupported.
          * Bytes of no known format: damaged, or not what the name says. */
-        unsigned char head[IB_SNIFF_BYTES];
-        ssize_t got = -1;
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            got = ib_read_upto(fd, head, sizeof head);
-            close(fd);
-        }
-        const char *format = got > 0 ? ib_sniff_magic(head, (size_t)got) : NULL;
+        const char *format = ib_sniff_magic(head, (size_t)got);
         if (format != NULL)
             return ib_fail(err, IB_ERR_UNSUPPORTED, "%s: this libvips cannot read %s images", path,
                            format);
@@ -146,7 +133,9 @@ int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib
     char *suffix = strstr(probe->loader, "load");
     if (suffix != NULL)
         *suffix = '\0';
-    if (strcmp(probe->loader, "png") == 0 && check_png_chunks(path, err) < 0)
+    int bad = strcmp(probe->loader, "png") == 0 && check_png_chunks(fd, path, err) < 0;
+    close(fd);
+    if (bad)
         return -1;
 
     VipsImage *im = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
@@ -228,23 +217,36 @@ static int is_animation(const ib_probe_t *probe, const ib_encode_t *enc)
 }
 
 /*
+ * The size to decode to: a leading resize's, or with no ops at all the
+ * hint (the largest variant), else the image's own. Returns how many ops
+ * that takes care of (0 or 1).
+ */
+static unsigned load_size(const ib_probe_t *probe, const ib_render_t *r, const ib_size_t *hint,
+                          unsigned *tw, unsigned *th)
+{
+    const ib_chain_t *c = r->chain;
+    *tw = probe->width;
+    *th = probe->height;
+    if (c->n > 0 && c->op[0].kind == IB_OP_RESIZE) {
+        ib_geometry_apply(&c->op[0].geom, probe->width, probe->height, tw, th);
+        return 1;
+    }
+    if (c->n == 0 && hint != NULL) {
+        *tw = hint->width;
+        *th = hint->height;
+    }
+    return 0;
+}
+
+/*
  * A new reference to the decoded, upright image, or NULL. A leading resize
  * is done here, with shrink-on-load; *used says how many ops that took.
- * With no ops at all, hint (if not NULL) is the largest size wanted.
  */
 static VipsImage *load(const char *path, const ib_probe_t *probe, const ib_render_t *r,
                        const ib_size_t *hint, unsigned *used)
 {
-    const ib_chain_t *c = r->chain;
-    unsigned tw = probe->width, th = probe->height;
-    *used = 0;
-    if (c->n > 0 && c->op[0].kind == IB_OP_RESIZE) {
-        ib_geometry_apply(&c->op[0].geom, probe->width, probe->height, &tw, &th);
-        *used = 1;
-    } else if (c->n == 0 && hint != NULL) {
-        tw = hint->width;
-        th = hint->height;
-    }
+    unsigned tw, th;
+    *used = load_size(probe, r, hint, &tw, &th);
     if (tw != probe->width || th != probe->height) {
         /* Orientation and colour handling in the same call; FORCE because
          * the geometry has already decided the exact size. */
@@ -346,17 +348,11 @@ static VipsImage *animate(VipsImage *all, const ib_render_t *r, const ib_size_t 
 static VipsImage *fast_load(const char *path, const ib_probe_t *probe, const ib_render_t *r,
                             const ib_encode_t *enc, const ib_size_t *hint, unsigned *used)
 {
-    const ib_chain_t *c = r->chain;
     unsigned tw, th;
     if (!ib_fastjpeg_enabled() || strcmp(probe->loader, "jpeg") != 0 ||
         enc->metadata == IB_META_KEEP)
         return NULL;
-    if (c->n > 0 && c->op[0].kind == IB_OP_RESIZE)
-        ib_geometry_apply(&c->op[0].geom, probe->width, probe->height, &tw, &th);
-    else if (c->n == 0 && hint != NULL)
-        tw = hint->width, th = hint->height;
-    else
-        return NULL;
+    unsigned ops = load_size(probe, r, hint, &tw, &th);
     if (tw >= probe->width || th >= probe->height)
         return NULL;
 
@@ -391,7 +387,7 @@ static VipsImage *fast_load(const char *path, const ib_probe_t *probe, const ib_
             return NULL;
         sized = upright;
     }
-    *used = c->n > 0 && c->op[0].kind == IB_OP_RESIZE;
+    *used = ops;
     return sized;
 }
 

@@ -55,9 +55,6 @@ typedef struct {
 /* Once per worker process, after fork(): starts libvips single-threaded. */
 int ib_image_init(const char *prog);
 
-/* libvips' version, for --version in the worker that asks. */
-const char *ib_image_vips_version(void);
-
 /* Warnings the codecs gave while the last image was read, as one line
  * naming path, in buf ("" if none); clears them. */
 void ib_image_take_warnings(const char *path, char *buf, size_t len);
