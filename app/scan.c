@@ -39,7 +39,6 @@ struct ib_scan {
     frame_t *stack;
     size_t depth;
     size_t cap;
-    unsigned long passed_over;
     char base_real[PATH_MAX];
 };
 
@@ -54,11 +53,6 @@ ib_scan_t *ib_scan_new(const ib_scan_opts_t *opts, char **inputs, int n_inputs)
     if (opts->base != NULL && realpath(opts->base, s->base_real) == NULL)
         s->base_real[0] = '\0';
     return s;
-}
-
-unsigned long ib_scan_passed_over(const ib_scan_t *s)
-{
-    return s->passed_over;
 }
 
 void ib_scan_free(ib_scan_t *s)
@@ -246,39 +240,34 @@ static int walk_step(ib_scan_t *s, ib_scan_item_t *item)
     int dfd = dirfd(f->dir);
     unsigned char type = de->d_type;
     struct stat st;
-    if (type == DT_UNKNOWN || type == DT_LNK) {
-        int flags = (type == DT_LNK && !s->opts.follow_symlinks) ? AT_SYMLINK_NOFOLLOW : 0;
-        if (type == DT_LNK && fstatat(dfd, name, &st, 0) < 0) {
-            /* A dangling link: nothing to convert, nothing to say. */
-            s->passed_over++;
-            return 0;
-        }
-        if (type == DT_UNKNOWN && fstatat(dfd, name, &st, flags) < 0)
+    /* Some file systems do not say what an entry is: ask, without
+     * following a link, so the symlink rule below applies to them too. */
+    if (type == DT_UNKNOWN) {
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             return error_item(item, "stat", s->path, errno);
-        if (S_ISDIR(st.st_mode) && type == DT_LNK && !s->opts.follow_symlinks) {
-            s->passed_over++;
+        type = S_ISLNK(st.st_mode)   ? DT_LNK
+               : S_ISDIR(st.st_mode) ? DT_DIR
+               : S_ISREG(st.st_mode) ? DT_REG
+                                     : DT_UNKNOWN;
+    }
+    if (type == DT_LNK) {
+        /* A dangling link: nothing to convert, nothing to say. */
+        if (fstatat(dfd, name, &st, 0) < 0)
             return 0;
-        }
+        if (S_ISDIR(st.st_mode) && !s->opts.follow_symlinks)
+            return 0;
         type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
     }
     const char *rel = s->path + s->root_len;
     if (type == DT_DIR) {
         /* The root is depth 1: its subdirectories are one level below. */
-        if (excluded(s, rel) || (s->opts.has_max_depth && s->depth > s->opts.max_depth)) {
-            s->passed_over++;
+        if (excluded(s, rel) || (s->opts.has_max_depth && s->depth > s->opts.max_depth))
             return 0;
-        }
         int rc = enter_dir(s, dfd, name, item);
         return rc == 0 ? 1 : 0;
     }
-    if (type != DT_REG || !selected(s, rel)) {
-        s->passed_over++;
+    if (type != DT_REG || !selected(s, rel) || !is_image_file(dfd, name, s->path))
         return 0;
-    }
-    if (!is_image_file(dfd, name, s->path)) {
-        s->passed_over++;
-        return 0;
-    }
     image_item(s, item);
     return 1;
 }

@@ -63,9 +63,6 @@ ib_scan_t *ib_scan_new(const ib_scan_opts_t *opts, char **inputs, int n_inputs);
 /* 1 with an item, 0 when every input is exhausted. */
 int ib_scan_next(ib_scan_t *s, ib_scan_item_t *item);
 
-/* Files and directories looked at so far that were not images. */
-unsigned long ib_scan_passed_over(const ib_scan_t *s);
-
 void ib_scan_free(ib_scan_t *s);
 
 #endif
