@@ -1290,6 +1290,32 @@ static void second_interrupt_stops_at_once(void **state)
 
 /* ---- 6. full disks and write errors ---- */
 
+/* The outcome both write-failure tests expect: small.png written, the two
+ * large outputs failed as "write" naming the output and the OS error, and
+ * nothing half-written left under out. */
+static void expect_write_failures(const run_t *r, const char *out, int os_error)
+{
+    expect_status(r, 1);
+    ib_test_events_t e;
+    ib_test_events_load(&r->run, &e);
+    assert_int_equal(e.n, 3);
+    expect_done(ib_test_event_for(&e, "small.png"));
+    static const char *const big[] = {"noise1.png", "noise2.png"};
+    for (size_t i = 0; i < 2; i++) {
+        const ib_test_event_t *ev = ib_test_event_for(&e, big[i]);
+        char dest[PATH_MAX];
+        ib_test_path_join(dest, out, big[i]);
+        ib_test_expect_event(ev, "failed");
+        assert_string_equal(ev->error_kind, "write");
+        if (strstr(ev->error_message, dest) == NULL ||
+            strstr(ev->error_message, strerror(os_error)) == NULL)
+            fail_msg("the message does not name %s and '%s': %s", dest, strerror(os_error),
+                     ev->error_message);
+    }
+    ib_test_events_free(&e);
+    assert_int_equal(expect_clean_tree(out), 1);
+}
+
 /* Under a file-size limit (ulimit -f) an output that does not fit is a
  * write failure naming the output and the OS's reason; outputs that fit
  * are written; nothing half-written remains. */
@@ -1313,25 +1339,7 @@ static void file_size_limit_is_a_write_error(void **state)
     args_start(&a, t);
     args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
     run_with(t, &r, &o, &a);
-    expect_status(&r, 1);
-    ib_test_events_t e;
-    ib_test_events_load(&r.run, &e);
-    assert_int_equal(e.n, 3);
-    expect_done(ib_test_event_for(&e, "small.png"));
-    static const char *const big[] = {"noise1.png", "noise2.png"};
-    for (size_t i = 0; i < 2; i++) {
-        const ib_test_event_t *ev = ib_test_event_for(&e, big[i]);
-        char dest[PATH_MAX];
-        ib_test_path_join(dest, out, big[i]);
-        ib_test_expect_event(ev, "failed");
-        assert_string_equal(ev->error_kind, "write");
-        if (strstr(ev->error_message, dest) == NULL ||
-            strstr(ev->error_message, strerror(EFBIG)) == NULL)
-            fail_msg("the message does not name %s and '%s': %s", dest, strerror(EFBIG),
-                     ev->error_message);
-    }
-    ib_test_events_free(&e);
-    assert_int_equal(expect_clean_tree(out), 1);
+    expect_write_failures(&r, out, EFBIG);
 }
 
 static int unmount_full_disk(void **state)
@@ -1371,25 +1379,7 @@ static void full_disk_is_a_write_error(void **state)
     args_start(&a, t);
     args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
     run_args(t, &r, &a);
-    expect_status(&r, 1);
-    ib_test_events_t e;
-    ib_test_events_load(&r.run, &e);
-    assert_int_equal(e.n, 3);
-    expect_done(ib_test_event_for(&e, "small.png"));
-    static const char *const big[] = {"noise1.png", "noise2.png"};
-    for (size_t i = 0; i < 2; i++) {
-        const ib_test_event_t *ev = ib_test_event_for(&e, big[i]);
-        char dest[PATH_MAX];
-        ib_test_path_join(dest, out, big[i]);
-        ib_test_expect_event(ev, "failed");
-        assert_string_equal(ev->error_kind, "write");
-        if (strstr(ev->error_message, dest) == NULL ||
-            strstr(ev->error_message, strerror(ENOSPC)) == NULL)
-            fail_msg("the message does not name %s and '%s': %s", dest, strerror(ENOSPC),
-                     ev->error_message);
-    }
-    ib_test_events_free(&e);
-    assert_int_equal(expect_clean_tree(out), 1);
+    expect_write_failures(&r, out, ENOSPC);
 }
 
 /* ---- 7. stopping early ---- */
