@@ -28,6 +28,7 @@
 
 #include <jpeglib.h>
 
+#include "fastpath.h"
 #include "fileio.h"
 
 /* How many times the target the decoded image keeps (see NOTES). */
@@ -50,12 +51,6 @@ static void on_message(j_common_ptr cinfo, int level)
     /* level -1 is a warning about the data (corrupt, truncated). */
     if (level < 0)
         ((error_mgr_t *)cinfo->err)->warnings++;
-}
-
-int ib_fastjpeg_enabled(void)
-{
-    const char *v = getenv("IMGBATCH_FAST");
-    return v == NULL || strcmp(v, "0") != 0;
 }
 
 static unsigned char *slurp(const char *path, size_t *len)
@@ -168,6 +163,7 @@ VipsImage *ib_fastjpeg_load(const char *path, unsigned min_w, unsigned min_h, in
         vips_image_set_blob_copy(im, VIPS_META_ICC_NAME, icc, icc_len);
         free(icc);
     }
+    ib_fastpath_trace(path, "jpeg", shrink, shrink);
     jpeg_destroy_decompress(&cinfo);
     free(file);
     return im;

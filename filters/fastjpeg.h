@@ -13,10 +13,6 @@
 
 #include <vips/vips.h>
 
-/* Whether the fast path may be used (IMGBATCH_FAST=0 turns it off, so
- * tests can compare both paths). */
-int ib_fastjpeg_enabled(void);
-
 /*
  * Decodes path at the smallest scale whose size is at least min_w x min_h
  * (in stored orientation) times the resample margin. The image carries

@@ -17,6 +17,8 @@
 
 #include "encode.h"
 #include "fastjpeg.h"
+#include "fastpath.h"
+#include "fastpng.h"
 #include "fileio.h"
 #include "sniff.h"
 #include "ops_vips.h"
@@ -341,16 +343,48 @@ static VipsImage *animate(VipsImage *all, const ib_render_t *r, const ib_size_t 
 }
 
 /*
- * The JPEG fast path (fastjpeg.c) in place of load(), for a JPEG being
- * shrunk: decode scaled, resample to the exact size, turn upright. NULL
- * when it does not apply or declines; load() then does the work.
+ * Resamples a fast decoder's output by hscale x vscale, which must give
+ * exactly w x h. With alpha, in premultiplied form as vips_thumbnail
+ * does, so transparent pixels lend no colour.
+ */
+static VipsImage *resample(VipsImage *raw, double hscale, double vscale, unsigned w, unsigned h)
+{
+    VipsImage *t[4] = {NULL};
+    VipsImage *in = raw, *out = NULL;
+    int alpha = vips_image_hasalpha(raw);
+    if (alpha && vips_premultiply(raw, &t[0], NULL) != 0)
+        goto done;
+    if (alpha)
+        in = t[0];
+    if (vips_resize(in, &t[1], hscale, "vscale", vscale, NULL) != 0)
+        goto done;
+    if (alpha && (vips_unpremultiply(t[1], &t[2], NULL) != 0 ||
+                  vips_cast(t[2], &t[3], VIPS_FORMAT_UCHAR, NULL) != 0))
+        goto done;
+    out = alpha ? t[3] : t[1];
+    if (out->Xsize != (int)w || out->Ysize != (int)h)
+        out = NULL;
+    else
+        g_object_ref(out);
+done:
+    for (int i = 0; i < 4; i++)
+        if (t[i] != NULL)
+            g_object_unref(t[i]);
+    return out;
+}
+
+/*
+ * The fast paths (fastjpeg.c, fastpng.c) in place of load(), for a JPEG
+ * or PNG being shrunk: decode shrunk, resample to the exact size, turn
+ * upright. NULL when none applies or it declines; load() then does the
+ * work.
  */
 static VipsImage *fast_load(const char *path, const ib_probe_t *probe, const ib_render_t *r,
                             const ib_encode_t *enc, const ib_size_t *hint, unsigned *used)
 {
     unsigned tw, th;
-    if (!ib_fastjpeg_enabled() || strcmp(probe->loader, "jpeg") != 0 ||
-        enc->metadata == IB_META_KEEP)
+    int jpeg = strcmp(probe->loader, "jpeg") == 0, png = strcmp(probe->loader, "png") == 0;
+    if (!ib_fastpath_enabled() || !(jpeg || png) || enc->metadata == IB_META_KEEP)
         return NULL;
     unsigned ops = load_size(probe, r, hint, &tw, &th);
     if (tw >= probe->width || th >= probe->height)
@@ -359,18 +393,23 @@ static VipsImage *fast_load(const char *path, const ib_probe_t *probe, const ib_
     /* The decoder sees the image as stored; the size wanted is upright. */
     int turned = r->autorotate && probe->orientation >= 5;
     unsigned sw = turned ? th : tw, sh = turned ? tw : th;
-    VipsImage *raw = ib_fastjpeg_load(path, sw, sh, r->fail_on_warning);
+    unsigned kx = 0, ky = 0;
+    VipsImage *raw = jpeg ? ib_fastjpeg_load(path, sw, sh, r->fail_on_warning)
+                          : ib_fastpng_load(path, sw, sh, r->fail_on_warning, &kx, &ky);
     if (raw == NULL) {
         vips_error_clear();
         return NULL;
     }
-    VipsImage *sized = NULL;
-    int rc =
-        vips_resize(raw, &sized, (double)sw / raw->Xsize, "vscale", (double)sh / raw->Ysize, NULL);
+    /* A JPEG's shrunk size is whole blocks: libvips resamples from it. A
+     * PNG's box shrink counts partial boxes: resample by what is left of
+     * the whole shrink, as libvips' resize does (see fastpng.c). */
+    unsigned stored_w = turned ? probe->height : probe->width;
+    unsigned stored_h = turned ? probe->width : probe->height;
+    double hscale = jpeg ? (double)sw / raw->Xsize : (double)sw * kx / stored_w;
+    double vscale = jpeg ? (double)sh / raw->Ysize : (double)sh * ky / stored_h;
+    VipsImage *sized = resample(raw, hscale, vscale, sw, sh);
     g_object_unref(raw);
-    if (rc != 0 || sized->Xsize != (int)sw || sized->Ysize != (int)sh) {
-        if (sized != NULL)
-            g_object_unref(sized);
+    if (sized == NULL) {
         vips_error_clear();
         return NULL;
     }

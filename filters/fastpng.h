@@ -1,0 +1,28 @@
+/*
+ * The PNG fast path: decode straight through libpng, row by row, and
+ * box-shrink each row as it arrives by the largest whole factor that
+ * still leaves enough pixels for a good final resample, into a libvips
+ * image in memory. Private to filters/.
+ *
+ * It declines (returns NULL) what it does not handle like the libvips
+ * loader: 16-bit samples, interlaced files, a decoder warning in strict
+ * mode, any error. The caller then takes the libvips path, which reports
+ * errors in the usual words.
+ */
+#ifndef IB_FILTERS_FASTPNG_H
+#define IB_FILTERS_FASTPNG_H
+
+#include <vips/vips.h>
+
+/*
+ * Decodes path shrunk by whole factors, set in *xshrink and *yshrink, to
+ * no less than twice min_w x min_h on each axis; a partial box at an edge
+ * counts as a whole pixel. An alpha channel comes out unpremultiplied, as
+ * the file holds it, and the pixels under it were averaged weighted by
+ * their alpha. The image carries the file's ICC profile, if any. New
+ * reference, or NULL.
+ */
+VipsImage *ib_fastpng_load(const char *path, unsigned min_w, unsigned min_h, int strict,
+                           unsigned *xshrink, unsigned *yshrink);
+
+#endif
