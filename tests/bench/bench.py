@@ -30,7 +30,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS_DIR = os.path.join(HERE, "peers")
-IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp")
 
 # Every peer gets N single-threaded workers, as imgbatch -j N runs libvips
 # with one thread per worker: these keep the libraries of the xargs-driven
@@ -348,6 +348,8 @@ class GmMogrify(XargsPeer):
 
 class Imgp(Peer):
     name = "imgp"
+    # imgp picks its inputs by extension and takes no others.
+    reads = (".jpg", ".jpeg", ".png")
 
     def __init__(self):
         self.bin = which("/usr/bin/imgp")
@@ -580,7 +582,7 @@ def main():
 
     rels, others = scan_images(root)
     if not rels:
-        sys.exit("bench: no .jpg/.jpeg/.png files under %s" % root)
+        sys.exit("bench: no .jpg/.jpeg/.png/.webp files under %s" % root)
     stems = {}
     for r in rels:
         stems.setdefault(os.path.splitext(os.path.basename(r))[0], []).append(r)
@@ -599,6 +601,11 @@ def main():
         if "imgbatch" not in want:
             want.insert(0, "imgbatch")
         all_peers = [p for p in all_peers if p.name in want]
+    for p in all_peers:
+        reads = getattr(p, "reads", None)
+        if p.available and reads and any(not r.lower().endswith(reads) for r in rels):
+            p.available = False
+            p.why = "reads only %s files, and this set has others" % "/".join(reads)
     imgbatch = all_peers[0]
     if not imgbatch.available:
         sys.exit("bench: " + imgbatch.why)

@@ -1,12 +1,14 @@
 """Build the benchmark's two photo folders from the public corpus.
 
 Run through tests/bench/make-photos, which installs vips first. Every image
-is a photograph from ../shared/corpus (see SOURCES), re-encoded as a baseline
-JPEG without metadata and rescaled with `vips resize`:
+is a photograph from ../shared/corpus (see SOURCES), re-encoded without metadata
+and rescaled with `vips resize`:
 
-  DIR/large/  4-20 MP: sources smaller than the target are UPSCALED, so these
-              files have camera-photo sizes but no more detail than their
-              source; they measure decode/resize/encode cost at that size.
+  DIR/large/  4-20 MP, mixed as a photo folder is: of every six, four JPEGs,
+              one PNG and one WebP. Sources smaller than the target are
+              UPSCALED, so these files have camera-photo sizes but no more
+              detail than their source; they measure decode/resize/encode
+              cost at that size.
   DIR/small/  0.3-1.3 MP JPEGs made by DOWNSCALING (sources already below the
               target are re-encoded at their own size, never enlarged).
 
@@ -70,12 +72,23 @@ def spread(i, lo, hi):
     return lo + (hi - lo) * ((0.5 + i * GOLDEN) % 1.0)
 
 
+# Saver options per format: JPEG and WebP at the file's quality, PNG at
+# libvips' default compression.
+SAVE_OPTS = {
+    "jpg": "[Q=%d,strip,optimize_coding]",
+    "png": "[compression=6,strip]",
+    "webp": "[Q=%d,strip]",
+}
+
+
 def make_one(src, size, target_mp, quality, dest, allow_upscale):
     w, h = size
     scale = math.sqrt(target_mp * 1e6 / (w * h))
     if scale > 1 and not allow_upscale:
         scale = 1.0
-    opts = "[Q=%d,strip,optimize_coding]" % quality
+    opts = SAVE_OPTS[dest.rsplit(".", 1)[1]]
+    if "%d" in opts:
+        opts = opts % quality
     if abs(scale - 1.0) < 1e-3:
         subprocess.run(["vips", "copy", src, dest + opts], check=True)
     else:
@@ -85,30 +98,37 @@ def make_one(src, size, target_mp, quality, dest, allow_upscale):
     return header_size(dest)
 
 
-def build_set(corpus, sources, out, count, lo, hi, allow_upscale, tag):
+def build_set(corpus, sources, out, count, lo, hi, allow_upscale, tag, formats):
+    """formats: the file format of each image in turn, cycled."""
     os.makedirs(out, exist_ok=True)
     for old in os.listdir(out):
-        if old.endswith(".jpg"):
+        if old.endswith(tuple("." + f for f in SAVE_OPTS)):
             os.remove(os.path.join(out, old))
     jobs = []
     for i in range(count):
         rel, src, size = sources[i % len(sources)]
         stem = "%s-%03d-%s" % (tag, i + 1, os.path.splitext(os.path.basename(rel))[0])
+        ext = formats[i % len(formats)]
         jobs.append((rel, src, size, spread(i, lo, hi), QUALITIES[i % len(QUALITIES)],
-                     stem, os.path.join(out, stem + ".jpg")))
+                     stem + "." + ext, os.path.join(out, stem + "." + ext)))
     # vips is run once per file; a thread per CPU keeps the CPUs busy.
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as ex:
         dims = list(ex.map(lambda j: make_one(j[1], j[2], j[3], j[4], j[6], allow_upscale),
                            jobs))
     total_mp, sizes, nbytes = 0.0, [], 0
-    for (rel, _, _, _, quality, stem, dest), (w, h) in zip(jobs, dims):
+    kinds = {}
+    for (rel, _, _, _, quality, name, dest), (w, h) in zip(jobs, dims):
         mp = w * h / 1e6
         sizes.append(mp)
         total_mp += mp
         nbytes += os.path.getsize(dest)
-        print("  %-48s %5dx%-5d %5.2f MP  q%d  from %s" % (stem + ".jpg", w, h, mp, quality, rel))
-    print("  -> %d JPEGs in %s: %.1f MP total, %.2f-%.2f MP each, %.1f MB"
-          % (count, out, total_mp, min(sizes), max(sizes), nbytes / 1e6))
+        ext = name.rsplit(".", 1)[1]
+        kinds[ext] = kinds.get(ext, 0) + 1
+        print("  %-48s %5dx%-5d %5.2f MP  %-4s from %s"
+              % (name, w, h, mp, "" if ext == "png" else "q%d" % quality, rel))
+    print("  -> %d files (%s) in %s: %.1f MP total, %.2f-%.2f MP each, %.1f MB"
+          % (count, ", ".join("%d %s" % (n, e.upper()) for e, n in sorted(kinds.items())), out,
+             total_mp, min(sizes), max(sizes), nbytes / 1e6))
 
 
 def main():
@@ -118,7 +138,7 @@ def main():
     ap.add_argument("--corpus", default=os.environ.get("IMGBATCH_CORPUS", default_corpus()),
                     help="the public corpus (default: ../shared/corpus beside the repo)")
     ap.add_argument("--large", type=int, default=48, metavar="N",
-                    help="number of 4-20 MP photos (default 48)")
+                    help="number of 4-20 MP photos (default 48: 32 JPEG, 8 PNG, 8 WebP)")
     ap.add_argument("--small", type=int, default=300, metavar="N",
                     help="number of 0.3-1.3 MP JPEGs (default 300)")
     args = ap.parse_args()
@@ -147,24 +167,25 @@ def main():
             sys.exit("make-photos: none of the source photos could be read from %s" % args.corpus)
 
         print("make-photos: these are REAL PHOTOS from the public corpus in %s" % args.corpus)
-        print("(%d source photos, listed per file below), re-encoded as JPEG without metadata"
+        print("(%d source photos, listed per file below), re-encoded without metadata"
               % len(sources))
         print("and rescaled with %s." % subprocess.run(
             ["vips", "--version"], capture_output=True, text=True).stdout.strip())
         if missing:
             print("skipped sources: " + ", ".join(missing))
         print()
-        print("large: %d photos of 4-20 MP; sources smaller than the target were UPSCALED"
+        print("large: %d photos of 4-20 MP, of every six four JPEGs, one PNG, one WebP;"
               % args.large)
-        print("(lanczos3), so they have camera sizes but no more detail than their source.")
+        print("sources smaller than the target were UPSCALED (lanczos3), so they have camera")
+        print("sizes but no more detail than their source.")
         build_set(args.corpus, sources, os.path.join(args.dir, "large"), args.large,
-                  4.0, 20.0, True, "large")
+                  4.0, 20.0, True, "large", ("jpg", "jpg", "png", "jpg", "jpg", "webp"))
         print()
         print("small: %d JPEGs of 0.3-1.3 MP, DOWNSCALED from the same photos (a source"
               % args.small)
         print("already smaller than the target is re-encoded at its own size, not enlarged).")
         build_set(args.corpus, sources, os.path.join(args.dir, "small"), args.small,
-                  0.3, 1.3, False, "small")
+                  0.3, 1.3, False, "small", ("jpg",))
         print()
         print("Run the benchmark on them with:")
         print("  tests/bench/run %s --jobs 2 --rounds 3" % os.path.join(args.dir, "large"))
