@@ -1,13 +1,14 @@
 /*
- * The PNG fast path: decode straight through libpng, row by row, and
- * box-shrink each row as it arrives by the largest whole factor that
- * still leaves enough pixels for a good final resample, into a libvips
- * image in memory. Private to filters/.
+ * The PNG fast path: inflate with libdeflate, then unfilter each row and
+ * box-shrink it by the largest whole factor that still leaves enough
+ * pixels for a good final resample, into a libvips image in memory.
+ * Private to filters/.
  *
  * It declines (returns NULL) what it does not handle like the libvips
- * loader: 16-bit samples, interlaced files, a decoder warning in strict
- * mode, any error. The caller then takes the libvips path, which reports
- * errors in the usual words.
+ * loader: 16-bit samples, interlaced files, anything damaged or odd (it
+ * is stricter than libvips' strict mode, so lenient runs lose nothing).
+ * The caller then takes the libvips path, which reports errors in the
+ * usual words.
  */
 #ifndef IB_FILTERS_FASTPNG_H
 #define IB_FILTERS_FASTPNG_H
@@ -22,7 +23,7 @@
  * their alpha. The image carries the file's ICC profile, if any. New
  * reference, or NULL.
  */
-VipsImage *ib_fastpng_load(const char *path, unsigned min_w, unsigned min_h, int strict,
-                           unsigned *xshrink, unsigned *yshrink);
+VipsImage *ib_fastpng_load(const char *path, unsigned min_w, unsigned min_h, unsigned *xshrink,
+                           unsigned *yshrink);
 
 #endif

@@ -1726,8 +1726,9 @@ static void version_names_the_libraries(void **state)
     run_ib(t, &r, NULL, "--version", NULL);
     expect_status(&r, 0, "--version");
     assert_int_equal(r.err_len, 0);
-    static const char *const words[] = {"imgbatch", "libvips", "libjpeg-turbo", "libpng"};
-    for (size_t i = 0; i < 4; i++)
+    static const char *const words[] = {"imgbatch", "libvips", "libjpeg-turbo", "libpng",
+                                        "libdeflate"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (!word_has_version(r.out, words[i])) {
             show_run(&r);
             fail_msg("--version does not give a version of %s", words[i]);

@@ -95,7 +95,7 @@ bench_build_imgbatch() {
     local repo=$1 build=$2
     if ! command -v meson >/dev/null 2>&1 || ! command -v ninja >/dev/null 2>&1 \
         || ! pkg-config --exists vips libpng libjpeg 2>/dev/null; then
-        bench_apt meson ninja-build pkg-config gcc libc6-dev libvips-dev libpng-dev libjpeg62-turbo-dev
+        bench_apt meson ninja-build pkg-config gcc libc6-dev libvips-dev libpng-dev libjpeg62-turbo-dev libdeflate-dev
     fi
     if [ ! -f "$build/build.ninja" ]; then
         bench_log "meson setup $build --buildtype=release -Dtests=false"

@@ -1,0 +1,309 @@
+/*
+ * The PNG fast path's decoder (filters/fastpng.c) against an independent
+ * reckoning of what it must give. PNGs of every colour type and depth it
+ * takes, with and without transparency, through each row filter, are
+ * written with libpng from known samples; the expected box-shrunk image is
+ * computed here from those samples directly (per output pixel, over its
+ * box with the edges copied outward), and must match exactly. Files it
+ * must decline (interlaced, 16-bit, damaged, truncated, a palette index
+ * past the palette) must give NULL.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fastpng.h"
+
+typedef struct {
+    unsigned colour, depth;
+    int trns;      /* a tRNS chunk: palette alphas or a colour key */
+    int filter;    /* PNG_FILTER_* for every row, or PNG_ALL_FILTERS */
+    int interlace; /* PNG_INTERLACE_* */
+    unsigned n_palette;
+} kind_t;
+
+typedef struct {
+    unsigned w, h, channels;
+    unsigned *samples; /* w * h * channels values below 2^depth */
+    png_color palette[256];
+    png_byte palette_alpha[256];
+    png_color_16 key;
+} source_t;
+
+static unsigned channels_of(unsigned colour)
+{
+    return colour == 2 ? 3 : colour == 4 ? 2 : colour == 6 ? 4 : 1;
+}
+
+/* Samples with smooth areas, edges and noise, and the colour key in use. */
+static void make_source(source_t *s, const kind_t *k, unsigned w, unsigned h)
+{
+    unsigned max = (1u << k->depth) - 1;
+    s->w = w;
+    s->h = h;
+    s->channels = channels_of(k->colour);
+    s->samples = malloc(sizeof *s->samples * w * h * s->channels);
+    assert_non_null(s->samples);
+    unsigned seed = 12345;
+    for (unsigned y = 0; y < h; y++)
+        for (unsigned x = 0; x < w; x++)
+            for (unsigned c = 0; c < s->channels; c++) {
+                seed = seed * 1103515245u + 12345u;
+                unsigned v =
+                    ((x * (c + 1) + y * 3) / 7 + ((x / 13 + y / 11) % 2) * 90 + (seed >> 16) % 9) %
+                    (max + 1);
+                s->samples[((size_t)y * w + x) * s->channels + c] = v;
+            }
+    unsigned n = k->n_palette;
+    for (unsigned i = 0; i < n; i++) {
+        s->palette[i].red = (png_byte)(i * 37);
+        s->palette[i].green = (png_byte)(255 - i * 11);
+        s->palette[i].blue = (png_byte)(i * 5 + 60);
+        s->palette_alpha[i] = (png_byte)(i % 3 == 0 ? 0 : i * 29);
+    }
+    /* The key is a value that occurs: the first pixel's. */
+    s->key.gray = (png_uint_16)s->samples[0];
+    s->key.red = (png_uint_16)s->samples[0];
+    s->key.green = (png_uint_16)(s->channels > 1 ? s->samples[1] : 0);
+    s->key.blue = (png_uint_16)(s->channels > 2 ? s->samples[2] : 0);
+}
+
+static void write_png(const char *path, const kind_t *k, const source_t *s)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    assert_non_null(info);
+    if (setjmp(png_jmpbuf(png)))
+        fail_msg("libpng could not write %s", path);
+    png_init_io(png, f);
+    png_set_IHDR(png, info, s->w, s->h, (int)k->depth, (int)k->colour, k->interlace,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_filter(png, 0, k->filter);
+    /* The decline test wants indices past the palette written as they are. */
+    png_set_check_for_invalid_index(png, 0);
+    if (k->colour == PNG_COLOR_TYPE_PALETTE)
+        png_set_PLTE(png, info, s->palette, (int)k->n_palette);
+    if (k->trns && k->colour == PNG_COLOR_TYPE_PALETTE)
+        png_set_tRNS(png, info, s->palette_alpha, (int)k->n_palette, NULL);
+    else if (k->trns)
+        png_set_tRNS(png, info, NULL, 0, &s->key);
+    png_write_info(png, info);
+    unsigned bits = s->channels * k->depth;
+    size_t rowbytes = ((size_t)s->w * bits + 7) / 8;
+    png_bytep row = malloc(rowbytes);
+    int passes = png_set_interlace_handling(png);
+    for (int pass = 0; pass < passes; pass++)
+        for (unsigned y = 0; y < s->h; y++) {
+            memset(row, 0, rowbytes);
+            for (unsigned i = 0; i < s->w * s->channels; i++) {
+                unsigned v = s->samples[(size_t)y * s->w * s->channels + i];
+                if (k->depth == 16) {
+                    row[2 * i] = (png_byte)(v >> 8);
+                    row[2 * i + 1] = (png_byte)v;
+                } else {
+                    size_t bit = (size_t)i * k->depth;
+                    row[bit / 8] |= (png_byte)(v << (8 - k->depth - bit % 8));
+                }
+            }
+            png_write_row(png, row);
+        }
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    free(row);
+    fclose(f);
+}
+
+/* One pixel as the decoder must hand it on (8-bit, expansions done);
+ * returns the band count. */
+static unsigned expected_pixel(const kind_t *k, const source_t *s, unsigned x, unsigned y,
+                               unsigned out[4])
+{
+    const unsigned *v = &s->samples[((size_t)y * s->w + x) * s->channels];
+    unsigned max = (1u << k->depth) - 1;
+    switch (k->colour) {
+    case PNG_COLOR_TYPE_GRAY:
+        out[0] = v[0] * 255 / max;
+        out[1] = v[0] == s->key.gray ? 0 : 255;
+        return k->trns ? 2 : 1;
+    case PNG_COLOR_TYPE_PALETTE:
+        out[0] = s->palette[v[0]].red;
+        out[1] = s->palette[v[0]].green;
+        out[2] = s->palette[v[0]].blue;
+        out[3] = s->palette_alpha[v[0]];
+        return k->trns ? 4 : 3;
+    case PNG_COLOR_TYPE_RGB:
+        memcpy(out, v, 3 * sizeof *out);
+        out[3] = v[0] == s->key.red && v[1] == s->key.green && v[2] == s->key.blue ? 0 : 255;
+        return k->trns ? 4 : 3;
+    default:
+        memcpy(out, v, s->channels * sizeof *out);
+        return s->channels;
+    }
+}
+
+static unsigned clamp(long v, unsigned n)
+{
+    return v < 0 ? 0 : v >= (long)n ? n - 1 : (unsigned)v;
+}
+
+/* Decodes path and compares with the box shrink of s by kx x ky. */
+static void check_decode(const char *path, const kind_t *k, const source_t *s, unsigned kx,
+                         unsigned ky)
+{
+    unsigned gotx = 0, goty = 0;
+    /* min sizes that make the decoder pick exactly kx x ky */
+    VipsImage *im = ib_fastpng_load(path, s->w / (2 * kx), s->h / (2 * ky), &gotx, &goty);
+    if (im == NULL)
+        fail_msg("colour %u depth %u trns %d filter %d: declined", k->colour, k->depth, k->trns,
+                 k->filter);
+    assert_int_equal(gotx, kx);
+    assert_int_equal(goty, ky);
+    unsigned out_w = (s->w + kx - 1) / kx, out_h = (s->h + ky - 1) / ky;
+    unsigned gx = (out_w * kx - s->w) / 2, gy = (out_h * ky - s->h) / 2, px[4];
+    unsigned bands = expected_pixel(k, s, 0, 0, px);
+    assert_int_equal(im->Xsize, out_w);
+    assert_int_equal(im->Ysize, out_h);
+    assert_int_equal(im->Bands, bands);
+    size_t len = 0;
+    unsigned char *got = vips_image_write_to_memory(im, &len);
+    assert_non_null(got);
+    int alpha = bands == 2 || bands == 4;
+    for (unsigned oy = 0; oy < out_h; oy++)
+        for (unsigned ox = 0; ox < out_w; ox++) {
+            uint64_t sum[4] = {0};
+            for (unsigned j = 0; j < ky; j++)
+                for (unsigned i = 0; i < kx; i++) {
+                    unsigned x = clamp((long)(ox * kx + i) - gx, s->w);
+                    unsigned y = clamp((long)(oy * ky + j) - gy, s->h);
+                    expected_pixel(k, s, x, y, px);
+                    unsigned a = alpha ? px[bands - 1] : 1;
+                    for (unsigned b = 0; b < bands; b++)
+                        sum[b] += alpha && b == bands - 1 ? a : px[b] * a;
+                }
+            uint64_t n = (uint64_t)kx * ky, a = alpha ? sum[bands - 1] : n;
+            for (unsigned b = 0; b < bands; b++) {
+                unsigned want;
+                if (alpha && b == bands - 1)
+                    want = (unsigned)((a + n / 2) / n);
+                else
+                    want = a > 0 ? (unsigned)((sum[b] + a / 2) / a) : 0;
+                unsigned have = got[((size_t)oy * out_w + ox) * bands + b];
+                if (have != want)
+                    fail_msg("colour %u depth %u trns %d filter %d: (%u,%u) band %u is %u, "
+                             "not %u",
+                             k->colour, k->depth, k->trns, k->filter, ox, oy, b, have, want);
+            }
+        }
+    g_free(got);
+    g_object_unref(im);
+}
+
+static void temp_path(char *path, size_t len)
+{
+    snprintf(path, len, "/tmp/ib-fastpng-%d.png", (int)getpid());
+}
+
+static void every_kind_matches_the_box_average(void **state)
+{
+    (void)state;
+    static const kind_t kinds[] = {
+        {0, 1, 0, PNG_ALL_FILTERS, 0, 0},   {0, 2, 1, PNG_ALL_FILTERS, 0, 0},
+        {0, 4, 0, PNG_ALL_FILTERS, 0, 0},   {0, 8, 0, PNG_ALL_FILTERS, 0, 0},
+        {0, 8, 1, PNG_ALL_FILTERS, 0, 0},   {2, 8, 0, PNG_FILTER_NONE, 0, 0},
+        {2, 8, 0, PNG_FILTER_SUB, 0, 0},    {2, 8, 0, PNG_FILTER_UP, 0, 0},
+        {2, 8, 0, PNG_FILTER_AVG, 0, 0},    {2, 8, 0, PNG_FILTER_PAETH, 0, 0},
+        {2, 8, 1, PNG_ALL_FILTERS, 0, 0},   {3, 1, 0, PNG_ALL_FILTERS, 0, 2},
+        {3, 2, 1, PNG_ALL_FILTERS, 0, 4},   {3, 4, 0, PNG_ALL_FILTERS, 0, 16},
+        {3, 8, 1, PNG_ALL_FILTERS, 0, 256}, {4, 8, 0, PNG_FILTER_PAETH, 0, 0},
+        {6, 8, 0, PNG_FILTER_AVG, 0, 0},    {6, 8, 0, PNG_ALL_FILTERS, 0, 0},
+    };
+    /* Sizes that leave partial boxes, filled on both sides. */
+    static const unsigned sizes[][4] = {{202, 151, 4, 3}, {96, 64, 2, 2}, {37, 41, 3, 5}};
+    char path[64];
+    temp_path(path, sizeof path);
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        for (size_t j = 0; j < sizeof sizes / sizeof sizes[0]; j++) {
+            source_t s;
+            make_source(&s, &kinds[i], sizes[j][0], sizes[j][1]);
+            write_png(path, &kinds[i], &s);
+            check_decode(path, &kinds[i], &s, sizes[j][2], sizes[j][3]);
+            free(s.samples);
+        }
+    unlink(path);
+}
+
+/* Writes a kind, lets edit spoil the file, and expects a decline. */
+static void expect_decline(const kind_t *k, void (*edit)(const char *path), const char *what)
+{
+    char path[64];
+    temp_path(path, sizeof path);
+    source_t s;
+    make_source(&s, k, 120, 90);
+    write_png(path, k, &s);
+    if (edit != NULL)
+        edit(path);
+    unsigned kx, ky;
+    VipsImage *im = ib_fastpng_load(path, 20, 20, &kx, &ky);
+    if (im != NULL)
+        fail_msg("%s was decoded, not declined", what);
+    free(s.samples);
+    unlink(path);
+}
+
+static void flip_a_data_byte(const char *path)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, -200, SEEK_END);
+    int c = fgetc(f);
+    fseek(f, -200, SEEK_END);
+    fputc(c ^ 0x10, f);
+    fclose(f);
+}
+
+static void cut_the_end(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    assert_int_equal(truncate(path, n - 100), 0);
+}
+
+static void what_it_does_not_take_is_declined(void **state)
+{
+    (void)state;
+    kind_t rgb = {2, 8, 0, PNG_ALL_FILTERS, 0, 0};
+    kind_t interlaced = {2, 8, 0, PNG_ALL_FILTERS, PNG_INTERLACE_ADAM7, 0};
+    kind_t deep = {2, 16, 0, PNG_ALL_FILTERS, 0, 0};
+    /* Indices run to 255, the palette has 10 entries. */
+    kind_t short_palette = {3, 8, 0, PNG_ALL_FILTERS, 0, 10};
+    expect_decline(&interlaced, NULL, "an interlaced PNG");
+    expect_decline(&deep, NULL, "a 16-bit PNG");
+    expect_decline(&rgb, flip_a_data_byte, "a PNG with a bad CRC");
+    expect_decline(&rgb, cut_the_end, "a truncated PNG");
+    expect_decline(&short_palette, NULL, "a palette index past the palette");
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    if (VIPS_INIT(argv[0]))
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_kind_matches_the_box_average),
+        cmocka_unit_test(what_it_does_not_take_is_declined),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
