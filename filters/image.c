@@ -106,6 +106,22 @@ static int check_png_chunks(int fd, const char *path, ib_error_t *err)
     return rc;
 }
 
+/*
+ * The loader of the formats users have most of, told from their first
+ * bytes as libvips tells them; NULL leaves it to libvips' search, which
+ * asks every loader in turn, most of them opening the file to look.
+ */
+static const char *common_loader(const unsigned char *head, size_t n)
+{
+    static const char *const known[][2] = {
+        {"jpeg", "jpegload"}, {"png", "pngload"}, {"webp", "webpload"}, {"gif", "gifload"}};
+    const char *format = ib_sniff_magic(head, n);
+    for (size_t i = 0; format != NULL && i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(format, known[i][0]) == 0 && vips_type_find("VipsOperation", known[i][1]) != 0)
+            return known[i][1];
+    return NULL;
+}
+
 int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib_error_t *err)
 {
     memset(probe, 0, sizeof *probe);
@@ -127,7 +143,9 @@ int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib
         return ib_fail(err, IB_ERR_DECODE, "%s: empty file", path);
     }
 
-    const char *loader = vips_foreign_find_load(path);
+    const char *loader = common_loader(head, (size_t)got);
+    if (loader == NULL)
+        loader = vips_foreign_find_load(path);
     if (loader == NULL) {
         close(fd);
         vips_error_clear();
@@ -150,9 +168,11 @@ int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib
     if (bad)
         return -1;
 
-    VipsImage *im = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                             fail_on(r), NULL);
-    if (im == NULL)
+    /* The loader called by name: libvips' own open would search for it
+     * again, and read "[...]" in a file name as load options. */
+    VipsImage *im = NULL;
+    if (vips_call(loader, path, &im, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on", fail_on(r),
+                  NULL) != 0)
         return ib_fail_vips(err, IB_ERR_DECODE, path);
 
     unsigned w = (unsigned)im->Xsize, h = (unsigned)im->Ysize;
@@ -189,11 +209,19 @@ int ib_image_can_save(const char *ext)
     /* libvips' own format has a target saver that only works on files. */
     if (strcasecmp(ext, "v") == 0 || strcasecmp(ext, "vips") == 0)
         return 0;
+    /* Asked for every image, nearly always of the same extension: the
+     * search through every saver is done once per extension in a row. */
+    static char last_ext[32];
+    static int last_answer = -1;
+    if (last_answer >= 0 && strcmp(ext, last_ext) == 0)
+        return last_answer;
     char suffix[32];
     snprintf(suffix, sizeof suffix, ".%s", ext);
     const char *saver = vips_foreign_find_save_target(suffix);
     vips_error_clear();
-    return saver != NULL;
+    snprintf(last_ext, sizeof last_ext, "%s", ext);
+    last_answer = saver != NULL;
+    return last_answer;
 }
 
 void ib_image_same_ext(const char *input_name, char *ext, size_t len)
