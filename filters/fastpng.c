@@ -4,8 +4,9 @@
  * NOTES
  * - Why: inflating the pixels is most of a PNG's cost, and libdeflate
  *   inflates two to three times faster than the zlib under libpng. It
- *   needs the whole stream at once, so the IDAT chunks are gathered from
- *   the mapped file and the image is inflated in one call; the rows are
+ *   needs the whole stream at once, so the file is read whole, its IDAT
+ *   chunks are moved together in place and the image is inflated in one
+ *   call; the rows are
  *   then unfiltered and folded into boxes one by one, and only the
  *   shrunk image is handed to libvips for the final resample (Lanczos).
  *   The price is memory: the inflated image, about its uncompressed size,
@@ -43,11 +44,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fastpath.h"
+#include "fileio.h"
 
 /* How many times the target a box-shrunk axis keeps (see NOTES). */
 #define RESAMPLE_MARGIN 2
@@ -83,15 +84,15 @@ static void raw_done(void)
 }
 
 typedef struct {
-    const unsigned char *file;
+    unsigned char *file;
     size_t len;
     uint32_t width, height;
     unsigned depth, colour, interlace;
     unsigned char palette[256][4];
     unsigned n_palette;
     int has_trns;
-    uint16_t key[3]; /* the tRNS colour key of a grey or RGB image */
-    unsigned char *idat;
+    uint16_t key[3];     /* the tRNS colour key of a grey or RGB image */
+    unsigned char *idat; /* within file: the IDAT data moved together */
     size_t idat_len;
     unsigned char *icc;
     size_t icc_len;
@@ -143,11 +144,11 @@ static int parse(png_t *p, struct libdeflate_decompressor *inflater)
     static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     if (p->len < 8 || memcmp(p->file, signature, 8) != 0)
         return -1;
-    size_t at = 8, idat_cap = 0;
+    size_t at = 8;
     int seen_ihdr = 0, idat_done = 0;
     while (at + 12 <= p->len) {
         uint32_t len = be32(p->file + at);
-        const unsigned char *type = p->file + at + 4, *data = type + 4;
+        unsigned char *type = p->file + at + 4, *data = type + 4;
         if (len > p->len - at - 12)
             return -1;
         if (libdeflate_crc32(0, type, (size_t)len + 4) != be32(data + len))
@@ -155,6 +156,8 @@ static int parse(png_t *p, struct libdeflate_decompressor *inflater)
         at += 12 + (size_t)len;
         if (!seen_ihdr && !is_type(type, "IHDR"))
             return -1;
+        /* Noted before the move below overwrites the chunk's header. */
+        int idat = is_type(type, "IDAT");
         if (is_type(type, "IHDR")) {
             if (seen_ihdr || len != 13 || data[10] != 0 || data[11] != 0)
                 return -1;
@@ -190,27 +193,20 @@ static int parse(png_t *p, struct libdeflate_decompressor *inflater)
         } else if (is_type(type, "iCCP")) {
             if (p->icc != NULL || read_iccp(p, inflater, data, len) < 0)
                 return -1;
-        } else if (is_type(type, "IDAT")) {
+        } else if (idat) {
             if (idat_done)
                 return -1;
-            if (p->idat_len + len > idat_cap) {
-                size_t cap = idat_cap > 0 ? idat_cap : 1u << 20;
-                while (cap < p->idat_len + len)
-                    cap *= 2;
-                unsigned char *grown = realloc(p->idat, cap);
-                if (grown == NULL)
-                    return -1;
-                p->idat = grown;
-                idat_cap = cap;
-            }
-            memcpy(p->idat + p->idat_len, data, len);
+            /* Over the chunk headers already read: the stream in one piece. */
+            if (p->idat == NULL)
+                p->idat = data;
+            memmove(p->idat + p->idat_len, data, len);
             p->idat_len += len;
         } else if (is_type(type, "IEND")) {
             return p->idat_len > 0 ? 0 : -1;
         } else if (!(type[0] & 0x20)) {
             return -1; /* a critical chunk this does not know */
         }
-        if (p->idat_len > 0 && !is_type(type, "IDAT"))
+        if (p->idat_len > 0 && !idat)
             idat_done = 1;
     }
     return -1; /* no IEND: truncated */
@@ -472,8 +468,6 @@ static VipsImage *decode(png_t *p, struct libdeflate_decompressor *inflater, uns
         raw_done();
         return NULL;
     }
-    free(p->idat);
-    p->idat = NULL;
 
     unsigned bands = out_bands(p);
     unsigned out_w = (p->width + kx - 1) / kx, out_h = (p->height + ky - 1) / ky;
@@ -503,20 +497,27 @@ static VipsImage *decode(png_t *p, struct libdeflate_decompressor *inflater, uns
 VipsImage *ib_fastpng_load(const char *path, unsigned min_w, unsigned min_h, unsigned *xshrink,
                            unsigned *yshrink)
 {
+    /* Read, not mapped: a file cut short while it is read must fail
+     * here, not kill the worker with SIGBUS. */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return NULL;
     struct stat st;
-    void *map = MAP_FAILED;
-    if (fstat(fd, &st) == 0 && st.st_size > 0)
-        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    unsigned char *file = NULL;
+    if (fstat(fd, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size < SIZE_MAX / 2) {
+        file = malloc((size_t)st.st_size);
+        if (file != NULL && ib_full_read(fd, file, (size_t)st.st_size) != (ssize_t)st.st_size) {
+            free(file);
+            file = NULL;
+        }
+    }
     close(fd);
-    if (map == MAP_FAILED)
+    if (file == NULL)
         return NULL;
 
     png_t p;
     memset(&p, 0, sizeof p);
-    p.file = map;
+    p.file = file;
     p.len = (size_t)st.st_size;
     VipsImage *im = NULL;
     struct libdeflate_decompressor *inflater = libdeflate_alloc_decompressor();
@@ -525,8 +526,7 @@ VipsImage *ib_fastpng_load(const char *path, unsigned min_w, unsigned min_h, uns
     if (im != NULL)
         ib_fastpath_trace(path, "png", *xshrink, *yshrink);
     libdeflate_free_decompressor(inflater);
-    munmap(map, p.len);
-    free(p.idat);
+    free(file);
     free(p.icc);
     return im;
 }
