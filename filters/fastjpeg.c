@@ -18,13 +18,10 @@
 #include "fastjpeg.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jpeglib.h>
 
@@ -53,35 +50,10 @@ static void on_message(j_common_ptr cinfo, int level)
         ((error_mgr_t *)cinfo->err)->warnings++;
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    struct stat st;
-    unsigned char *buf = NULL;
-    if (fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size < (off_t)1 << 30) {
-        buf = malloc((size_t)st.st_size);
-        if (buf != NULL && ib_full_read(fd, buf, (size_t)st.st_size) != (ssize_t)st.st_size) {
-            free(buf);
-            buf = NULL;
-        }
-        *len = (size_t)st.st_size;
-    }
-    close(fd);
-    return buf;
-}
-
-static void free_pixels(VipsImage *im, void *pixels)
-{
-    (void)im;
-    free(pixels);
-}
-
 VipsImage *ib_fastjpeg_load(const char *path, unsigned min_w, unsigned min_h, int strict)
 {
     size_t len = 0;
-    unsigned char *file = slurp(path, &len);
+    unsigned char *file = ib_read_file(path, IB_FASTPATH_MAX_FILE, &len);
     if (file == NULL)
         return NULL;
 
@@ -153,16 +125,13 @@ VipsImage *ib_fastjpeg_load(const char *path, unsigned min_w, unsigned min_h, in
     size_t out_stride = (size_t)out_w * (size_t)cinfo.output_components;
     for (unsigned y = 1; out_stride != stride && y < out_h; y++)
         memmove(pixels + y * out_stride, pixels + y * stride, out_stride);
-    im = vips_image_new_from_memory(pixels, out_stride * out_h, (int)out_w, (int)out_h,
-                                    cinfo.output_components, VIPS_FORMAT_UCHAR);
+    /* The image owns the pixels from here, made or not. */
+    unsigned char *owned = pixels;
+    pixels = NULL;
+    im = ib_fastpath_image(owned, out_w, out_h, (unsigned)cinfo.output_components, icc, icc_len);
     if (im == NULL)
         longjmp(jerr.jump, 1);
-    g_signal_connect(im, "postclose", G_CALLBACK(free_pixels), pixels);
-    im->Type = grey ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB;
-    if (icc != NULL) {
-        vips_image_set_blob_copy(im, VIPS_META_ICC_NAME, icc, icc_len);
-        free(icc);
-    }
+    free(icc);
     ib_fastpath_trace(path, "jpeg", shrink, shrink);
     jpeg_destroy_decompress(&cinfo);
     free(file);

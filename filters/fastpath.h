@@ -5,6 +5,12 @@
 #ifndef IB_FILTERS_FASTPATH_H
 #define IB_FILTERS_FASTPATH_H
 
+#include <stddef.h>
+#include <vips/vips.h>
+
+/* Files larger than this are left to libvips, which streams them. */
+#define IB_FASTPATH_MAX_FILE ((size_t)1 << 30)
+
 /* Whether the fast paths may be used (IMGBATCH_FAST=0 turns them off, so
  * tests and benchmarks can compare with the libvips path). */
 int ib_fastpath_enabled(void);
@@ -14,5 +20,14 @@ int ib_fastpath_enabled(void);
  * how much it shrank on load, so tests can tell it ran.
  */
 void ib_fastpath_trace(const char *path, const char *codec, unsigned xshrink, unsigned yshrink);
+
+/*
+ * A libvips image over pixels (8 bits, 1 to 4 bands, rows packed), which
+ * it takes over: they are freed with the image, or at once if it cannot
+ * be made. Grey or sRGB by its bands, with the ICC profile, if any,
+ * copied onto it. NULL on failure.
+ */
+VipsImage *ib_fastpath_image(unsigned char *pixels, unsigned width, unsigned height, unsigned bands,
+                             const void *icc, size_t icc_len);
 
 #endif

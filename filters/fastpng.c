@@ -39,13 +39,10 @@
  */
 #include "fastpng.h"
 
-#include <fcntl.h>
 #include <libdeflate.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -485,12 +482,6 @@ static int shrink(const png_t *p, unsigned char *raw, unsigned kx, unsigned ky,
     return rc;
 }
 
-static void free_pixels(VipsImage *im, void *pixels)
-{
-    (void)im;
-    free(pixels);
-}
-
 /* The image shrunk from the parsed file, or NULL to decline. */
 static VipsImage *decode(png_t *p, struct libdeflate_decompressor *inflater, unsigned min_w,
                          unsigned min_h, unsigned *xshrink, unsigned *yshrink)
@@ -532,16 +523,9 @@ static VipsImage *decode(png_t *p, struct libdeflate_decompressor *inflater, uns
         free(pixels);
         return NULL;
     }
-    VipsImage *im = vips_image_new_from_memory(pixels, out_len, (int)out_w, (int)out_h, (int)bands,
-                                               VIPS_FORMAT_UCHAR);
-    if (im == NULL) {
-        free(pixels);
+    VipsImage *im = ib_fastpath_image(pixels, out_w, out_h, bands, p->icc, p->icc_len);
+    if (im == NULL)
         return NULL;
-    }
-    g_signal_connect(im, "postclose", G_CALLBACK(free_pixels), pixels);
-    im->Type = bands <= 2 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB;
-    if (p->icc != NULL)
-        vips_image_set_blob_copy(im, VIPS_META_ICC_NAME, p->icc, p->icc_len);
     *xshrink = kx;
     *yshrink = ky;
     return im;
@@ -552,26 +536,15 @@ VipsImage *ib_fastpng_load(const char *path, unsigned min_w, unsigned min_h, uns
 {
     /* Read, not mapped: a file cut short while it is read must fail
      * here, not kill the worker with SIGBUS. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    struct stat st;
-    unsigned char *file = NULL;
-    if (fstat(fd, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size < SIZE_MAX / 2) {
-        file = malloc((size_t)st.st_size);
-        if (file != NULL && ib_full_read(fd, file, (size_t)st.st_size) != (ssize_t)st.st_size) {
-            free(file);
-            file = NULL;
-        }
-    }
-    close(fd);
+    size_t len = 0;
+    unsigned char *file = ib_read_file(path, IB_FASTPATH_MAX_FILE, &len);
     if (file == NULL)
         return NULL;
 
     png_t p;
     memset(&p, 0, sizeof p);
     p.file = file;
-    p.len = (size_t)st.st_size;
+    p.len = len;
     VipsImage *im = NULL;
     struct libdeflate_decompressor *inflater = libdeflate_alloc_decompressor();
     if (inflater != NULL && parse(&p, inflater) == 0)

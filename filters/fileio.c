@@ -4,8 +4,10 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -90,4 +92,24 @@ int ib_mkdirs(const char *dir, char *failed, size_t failed_len)
         return -1;
     }
     return 0;
+}
+
+unsigned char *ib_read_file(const char *path, size_t max, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    unsigned char *buf = NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (unsigned long long)st.st_size <= max) {
+        buf = malloc((size_t)st.st_size);
+        if (buf != NULL && ib_full_read(fd, buf, (size_t)st.st_size) != (ssize_t)st.st_size) {
+            free(buf);
+            buf = NULL;
+        }
+        *len = (size_t)st.st_size;
+    }
+    close(fd);
+    return buf;
 }

@@ -19,6 +19,10 @@ ssize_t ib_full_read(int fd, void *buf, size_t n);
 /* Reads up to n bytes, stopping early only at end of file. */
 ssize_t ib_read_upto(int fd, void *buf, size_t n);
 
+/* The whole of a regular file of 1 to max bytes, in a buffer to free(),
+ * its size in *len; NULL otherwise. */
+unsigned char *ib_read_file(const char *path, size_t max, size_t *len);
+
 /* mkdir -p: 0, or -1 with errno and the component that failed in failed. */
 int ib_mkdirs(const char *dir, char *failed, size_t failed_len);
 
