@@ -256,9 +256,17 @@ paeth_pixels(unsigned char *row, const unsigned char *prior, size_t n, const siz
     const __m128i zero = _mm_setzero_si128(), low = _mm_set1_epi16(0xff);
     __m128i a = zero, c = zero;
     for (size_t i = 0; i < n; i += bpp) {
+        /* Four bytes are read even for 3-byte pixels (the fourth lane is
+         * never stored): copying three into a word would go through the
+         * stack and stall every pixel. Not past the row's end, though. */
         uint32_t up = 0, cur = 0;
-        memcpy(&up, prior + i, bpp);
-        memcpy(&cur, row + i, bpp);
+        if (i + 4 <= n) {
+            memcpy(&up, prior + i, 4);
+            memcpy(&cur, row + i, 4);
+        } else {
+            memcpy(&up, prior + i, bpp);
+            memcpy(&cur, row + i, bpp);
+        }
         __m128i b = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)up), zero);
         __m128i x = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)cur), zero);
         __m128i ac = _mm_sub_epi16(a, c), bc = _mm_sub_epi16(b, c);
