@@ -11,8 +11,9 @@
  *   shrunk image is handed to libvips for the final resample (Lanczos).
  *   The price is memory: the inflated image, about its uncompressed size,
  *   is held for the length of the decode, and the buffer is kept for the
- *   worker's next PNG (up to KEEP_RAW bytes), whose pages the kernel
- *   would otherwise fault in and zero all over again.
+ *   worker's next PNG, whose pages the kernel would otherwise fault in and
+ *   zero all over again. Images that would need more than MAX_RAW go to
+ *   libvips, which streams them in little memory.
  * - Safe: chunk lengths are checked against the file, every chunk's CRC
  *   is checked, libdeflate checks the zlib stream's Adler-32 and never
  *   writes past the buffer it is given, and the stream must inflate to
@@ -56,8 +57,8 @@
 /* An embedded ICC profile larger than this is not a profile. */
 #define MAX_ICC (16u << 20)
 
-/* The largest inflate buffer kept from one image to the next. */
-#define KEEP_RAW ((size_t)256 << 20)
+/* The largest inflated image this decodes (see NOTES): 64 MP of RGBA. */
+#define MAX_RAW ((size_t)256 << 20)
 
 /* The inflate buffer kept between images (see NOTES). */
 static unsigned char *kept_raw;
@@ -71,16 +72,6 @@ static unsigned char *raw_buffer(size_t len)
     kept_raw = malloc(len);
     kept_raw_len = kept_raw != NULL ? len : 0;
     return kept_raw;
-}
-
-/* Lets the kept buffer go when it is too big to keep. */
-static void raw_done(void)
-{
-    if (kept_raw_len > KEEP_RAW) {
-        free(kept_raw);
-        kept_raw = NULL;
-        kept_raw_len = 0;
-    }
 }
 
 typedef struct {
@@ -511,23 +502,19 @@ static VipsImage *decode(png_t *p, struct libdeflate_decompressor *inflater, uns
     if ((rowbytes + 1) > SIZE_MAX / p->height)
         return NULL;
     size_t raw_len = (rowbytes + 1) * p->height, got = 0, used = 0;
-    unsigned char *raw = raw_buffer(raw_len);
+    unsigned char *raw = raw_len <= MAX_RAW ? raw_buffer(raw_len) : NULL;
     if (raw == NULL)
         return NULL;
     if (libdeflate_zlib_decompress_ex(inflater, p->idat, p->idat_len, raw, raw_len, &used, &got) !=
             LIBDEFLATE_SUCCESS ||
-        got != raw_len || used != p->idat_len) {
-        raw_done();
+        got != raw_len || used != p->idat_len)
         return NULL;
-    }
 
     unsigned bands = out_bands(p);
     unsigned out_w = (p->width + kx - 1) / kx, out_h = (p->height + ky - 1) / ky;
     size_t out_len = (size_t)out_w * bands * out_h;
     unsigned char *pixels = malloc(out_len);
-    int bad = pixels == NULL || shrink(p, raw, kx, ky, pixels, out_w, out_h) < 0;
-    raw_done();
-    if (bad) {
+    if (pixels == NULL || shrink(p, raw, kx, ky, pixels, out_w, out_h) < 0) {
         free(pixels);
         return NULL;
     }
