@@ -42,6 +42,7 @@
 
 #include <libdeflate.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -56,6 +57,9 @@
 
 /* An embedded ICC profile larger than this is not a profile. */
 #define MAX_ICC (16u << 20)
+
+/* More text chunks than this go to libvips. */
+#define MAX_TEXT 64
 
 /* The largest inflated image this decodes (see NOTES): 64 MP of RGBA. */
 #define MAX_RAW ((size_t)256 << 20)
@@ -87,6 +91,8 @@ typedef struct {
     size_t idat_len;
     unsigned char *icc;
     size_t icc_len;
+    char *text[MAX_TEXT]; /* tEXt chunks: keyword, NUL, text, NUL */
+    unsigned n_text;
 } png_t;
 
 static uint32_t be32(const unsigned char *p)
@@ -99,36 +105,88 @@ static int is_type(const unsigned char *type, const char *name)
     return memcmp(type, name, 4) == 0;
 }
 
-/* Inflates an iCCP chunk's profile; -1 declines. */
+/* Inflates a zlib stream that must fill no more than max bytes and end
+ * exactly at the end of its input; NULL declines. */
+static unsigned char *inflate_all(struct libdeflate_decompressor *inflater, const unsigned char *z,
+                                  size_t zlen, size_t max, size_t *got)
+{
+    for (size_t cap = 64u << 10;; cap *= 4) {
+        if (cap > max)
+            cap = max;
+        unsigned char *buf = malloc(cap);
+        size_t used = 0;
+        if (buf == NULL)
+            return NULL;
+        enum libdeflate_result r =
+            libdeflate_zlib_decompress_ex(inflater, z, zlen, buf, cap, &used, got);
+        if (r == LIBDEFLATE_SUCCESS && used == zlen)
+            return buf;
+        free(buf);
+        if (r != LIBDEFLATE_INSUFFICIENT_SPACE || cap == max)
+            return NULL;
+    }
+}
+
+/*
+ * An iCCP chunk's profile, checked as libpng checks it before libvips
+ * sees it (a profile libpng would drop must not reach the output); -1
+ * declines.
+ */
 static int read_iccp(png_t *p, struct libdeflate_decompressor *inflater, const unsigned char *data,
                      uint32_t len)
 {
     const unsigned char *nul = memchr(data, 0, len < 80 ? len : 80);
-    if (nul == NULL || (size_t)(nul - data) + 2 > len || nul[1] != 0)
+    if (nul == NULL || nul == data || (size_t)(nul - data) + 2 > len || nul[1] != 0)
         return -1;
     const unsigned char *z = nul + 2;
-    size_t zlen = len - (size_t)(z - data);
-    for (size_t cap = 64u << 10; cap <= MAX_ICC; cap *= 4) {
-        unsigned char *buf = malloc(cap);
-        size_t got = 0;
-        if (buf == NULL)
-            return -1;
-        enum libdeflate_result r = libdeflate_zlib_decompress(inflater, z, zlen, buf, cap, &got);
-        if (r == LIBDEFLATE_SUCCESS) {
-            p->icc = buf;
-            p->icc_len = got;
-            return 0;
-        }
-        free(buf);
-        if (r != LIBDEFLATE_INSUFFICIENT_SPACE)
-            return -1;
-    }
-    return -1;
+    size_t got = 0;
+    p->icc = inflate_all(inflater, z, len - (size_t)(z - data), MAX_ICC, &got);
+    p->icc_len = got;
+    if (p->icc == NULL || got < 132 || be32(p->icc) != got || memcmp(p->icc + 36, "acsp", 4) != 0)
+        return -1;
+    /* The profile's colour space must be the image's. */
+    int grey = p->colour == 0 || p->colour == 4;
+    return memcmp(p->icc + 16, grey ? "GRAY" : "RGB ", 4) == 0 ? 0 : -1;
 }
 
 /*
- * Walks the chunks: header, palette, transparency, profile, and the
- * IDAT stream gathered into one buffer. -1 declines.
+ * A tEXt chunk as libvips' loader names it: "png-comment-N-keyword".
+ * -1 declines (a malformed keyword).
+ */
+static int read_text(png_t *p, const unsigned char *data, uint32_t len)
+{
+    const unsigned char *nul = memchr(data, 0, len < 80 ? len : 80);
+    if (nul == NULL || nul == data || p->n_text >= MAX_TEXT)
+        return -1;
+    size_t key_len = (size_t)(nul - data), text_len = len - key_len - 1;
+    char *entry = malloc(key_len + text_len + 2);
+    if (entry == NULL)
+        return -1;
+    memcpy(entry, data, key_len + 1);
+    memcpy(entry + key_len + 1, nul + 1, text_len);
+    entry[key_len + 1 + text_len] = '\0';
+    p->text[p->n_text++] = entry;
+    return 0;
+}
+
+/* Whether the IHDR describes what this decodes: 8 bits or fewer per
+ * sample, not interlaced, a valid colour type and depth. */
+static int header_ok(const png_t *p)
+{
+    unsigned d = p->depth;
+    int low = d == 1 || d == 2 || d == 4 || d == 8;
+    int ok = p->colour == 0 || p->colour == 3
+                 ? low
+                 : (p->colour == 2 || p->colour == 4 || p->colour == 6) && d == 8;
+    return ok && p->interlace == 0 && p->width > 0 && p->height > 0 && p->width <= INT32_MAX &&
+           p->height <= INT32_MAX;
+}
+
+/*
+ * Walks the chunks: header, palette, transparency, profile, text, and the
+ * IDAT stream moved together in place. Declines (-1) whatever libpng
+ * would refuse, ignore or read otherwise: the order and number of the
+ * chunks are held to the specification.
  */
 static int parse(png_t *p, struct libdeflate_decompressor *inflater)
 {
@@ -136,19 +194,35 @@ static int parse(png_t *p, struct libdeflate_decompressor *inflater)
     if (p->len < 8 || memcmp(p->file, signature, 8) != 0)
         return -1;
     size_t at = 8;
-    int seen_ihdr = 0, idat_done = 0;
+    int seen_ihdr = 0, seen_plte = 0, seen_trns = 0, seen_idat = 0, idat_done = 0;
     while (at + 12 <= p->len) {
         uint32_t len = be32(p->file + at);
         unsigned char *type = p->file + at + 4, *data = type + 4;
         if (len > p->len - at - 12)
             return -1;
+        for (int i = 0; i < 4; i++)
+            if (!((type[i] >= 'A' && type[i] <= 'Z') || (type[i] >= 'a' && type[i] <= 'z')))
+                return -1;
         if (libdeflate_crc32(0, type, (size_t)len + 4) != be32(data + len))
             return -1;
         at += 12 + (size_t)len;
         if (!seen_ihdr && !is_type(type, "IHDR"))
             return -1;
         /* Noted before the move below overwrites the chunk's header. */
-        int idat = is_type(type, "IDAT");
+        int idat = is_type(type, "IDAT"), ancillary = (type[0] & 0x20) != 0;
+        /* libpng keeps no ancillary chunk of 8 MB or more. */
+        if (ancillary && len > 8000000)
+            return -1;
+        if (seen_idat && !idat && !is_type(type, "IEND")) {
+            /* After the pixels libvips reads nothing; only text and time
+             * belong there, anything else is out of place. */
+            if (is_type(type, "tEXt") || is_type(type, "zTXt") || is_type(type, "iTXt") ||
+                is_type(type, "tIME")) {
+                idat_done = 1;
+                continue;
+            }
+            return -1;
+        }
         if (is_type(type, "IHDR")) {
             if (seen_ihdr || len != 13 || data[10] != 0 || data[11] != 0)
                 return -1;
@@ -157,18 +231,27 @@ static int parse(png_t *p, struct libdeflate_decompressor *inflater)
             p->depth = data[8];
             p->colour = data[9];
             p->interlace = data[12];
+            if (!header_ok(p))
+                return -1; /* early, before reading the rest */
             seen_ihdr = 1;
         } else if (is_type(type, "PLTE")) {
-            if (len % 3 != 0 || len / 3 > 256 || len == 0)
+            /* Only palette images: libpng cuts a longer palette to the
+             * depth's range, and a colour image's is only a hint. */
+            if (seen_plte || seen_trns || p->icc != NULL || p->colour != 3 || len % 3 != 0 ||
+                len == 0 || len / 3 > (1u << p->depth))
                 return -1;
+            seen_plte = 1;
             p->n_palette = len / 3;
             for (unsigned i = 0; i < p->n_palette; i++) {
                 memcpy(p->palette[i], data + 3 * i, 3);
                 p->palette[i][3] = 255;
             }
         } else if (is_type(type, "tRNS")) {
+            unsigned max = (1u << p->depth) - 1;
+            if (seen_trns || len == 0)
+                return -1;
             if (p->colour == 3) {
-                if (len > p->n_palette)
+                if (!seen_plte || len > p->n_palette)
                     return -1;
                 for (unsigned i = 0; i < len; i++)
                     p->palette[i][3] = data[i];
@@ -180,25 +263,33 @@ static int parse(png_t *p, struct libdeflate_decompressor *inflater)
             } else {
                 return -1;
             }
-            p->has_trns = 1;
+            /* libpng masks a key out of the depth's range and warns. */
+            for (int c = 0; c < 3; c++)
+                if (p->key[c] > max)
+                    return -1;
+            seen_trns = p->has_trns = 1;
         } else if (is_type(type, "iCCP")) {
-            if (p->icc != NULL || read_iccp(p, inflater, data, len) < 0)
+            if (p->icc != NULL || seen_plte || read_iccp(p, inflater, data, len) < 0)
                 return -1;
+        } else if (is_type(type, "tEXt")) {
+            if (read_text(p, data, len) < 0)
+                return -1;
+        } else if (is_type(type, "zTXt") || is_type(type, "iTXt")) {
+            return -1; /* text this does not carry over: libvips does */
         } else if (idat) {
             if (idat_done)
                 return -1;
+            seen_idat = 1;
             /* Over the chunk headers already read: the stream in one piece. */
             if (p->idat == NULL)
                 p->idat = data;
             memmove(p->idat + p->idat_len, data, len);
             p->idat_len += len;
         } else if (is_type(type, "IEND")) {
-            return p->idat_len > 0 ? 0 : -1;
-        } else if (!(type[0] & 0x20)) {
+            return p->idat_len > 0 && (p->colour != 3 || seen_plte) ? 0 : -1;
+        } else if (!ancillary) {
             return -1; /* a critical chunk this does not know */
         }
-        if (p->idat_len > 0 && !idat)
-            idat_done = 1;
     }
     return -1; /* no IEND: truncated */
 }
@@ -421,12 +512,14 @@ static void emit(unsigned char *out, const uint32_t *sum, unsigned out_w, unsign
     for (unsigned ox = 0; ox < out_w; ox++, sum += bands, out += bands) {
         if (alpha) {
             uint32_t a = sum[bands - 1];
+            /* In 64 bits: a sum near the 32-bit limit plus half the
+             * divisor would wrap. */
             for (unsigned b = 0; b + 1 < bands; b++)
-                out[b] = a > 0 ? (unsigned char)((sum[b] + a / 2) / a) : 0;
-            out[bands - 1] = (unsigned char)((a + n / 2) / n);
+                out[b] = a > 0 ? (unsigned char)(((uint64_t)sum[b] + a / 2) / a) : 0;
+            out[bands - 1] = (unsigned char)(((uint64_t)a + n / 2) / n);
         } else {
             for (unsigned b = 0; b < bands; b++)
-                out[b] = (unsigned char)((sum[b] + n / 2) / n);
+                out[b] = (unsigned char)(((uint64_t)sum[b] + n / 2) / n);
         }
     }
 }
@@ -486,12 +579,6 @@ static VipsImage *decode(png_t *p, struct libdeflate_decompressor *inflater, uns
                          unsigned min_h, unsigned *xshrink, unsigned *yshrink)
 {
     unsigned channels = stored_channels(p->colour), depth = p->depth;
-    int depth_ok = p->colour == 0   ? (depth == 1 || depth == 2 || depth == 4 || depth == 8)
-                   : p->colour == 3 ? (depth == 1 || depth == 2 || depth == 4 || depth == 8)
-                                    : depth == 8;
-    if (channels == 0 || !depth_ok || p->interlace != 0 || p->width == 0 || p->height == 0 ||
-        p->width > INT32_MAX || p->height > INT32_MAX || (p->colour == 3 && p->n_palette == 0))
-        return NULL;
     unsigned kx = box_factor(p->width, min_w), ky = box_factor(p->height, min_h);
     /* Sums of 255 x 255 per sample must fit 32 bits: bigger boxes, for
      * thumbnails of a tiny fraction of a huge image, go to libvips. */
@@ -521,6 +608,14 @@ static VipsImage *decode(png_t *p, struct libdeflate_decompressor *inflater, uns
     VipsImage *im = ib_fastpath_image(pixels, out_w, out_h, bands, p->icc, p->icc_len);
     if (im == NULL)
         return NULL;
+    /* What libvips' loader attaches and the default policy keeps. */
+    for (unsigned i = 0; i < p->n_text; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "png-comment-%u-%s", i, p->text[i]);
+        vips_image_set_string(im, name, p->text[i] + strlen(p->text[i]) + 1);
+    }
+    if (p->colour == 3)
+        vips_image_set_int(im, "palette-bit-depth", (int)p->depth);
     *xshrink = kx;
     *yshrink = ky;
     return im;
@@ -549,5 +644,7 @@ VipsImage *ib_fastpng_load(const char *path, unsigned min_w, unsigned min_h, uns
     libdeflate_free_decompressor(inflater);
     free(file);
     free(p.icc);
+    for (unsigned i = 0; i < p.n_text; i++)
+        free(p.text[i]);
     return im;
 }

@@ -47,8 +47,10 @@ int ib_image_init(const char *prog)
      * Past glibc's adaptive threshold each would be a fresh mmap, its
      * pages faulted in and zeroed by the kernel every time; kept in the
      * heap they are reused (about half the system time on small JPEGs). */
+#ifdef M_MMAP_THRESHOLD
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
     if (VIPS_INIT(prog))
         return -1;
     vips_concurrency_set(1);
@@ -158,7 +160,9 @@ int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib
         return ib_fail(err, IB_ERR_DECODE,
                        "%s: not an image: its bytes match no format this libvips reads", path);
     }
-    const char *nick = vips_nickname_find(g_type_from_name(loader));
+    /* libvips' search gives a type name, common_loader() a nickname. */
+    GType type = g_type_from_name(loader);
+    const char *nick = type != 0 ? vips_nickname_find(type) : NULL;
     snprintf(probe->loader, sizeof probe->loader, "%s", nick != NULL ? nick : loader);
     char *suffix = strstr(probe->loader, "load");
     if (suffix != NULL)
@@ -169,10 +173,17 @@ int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib
         return -1;
 
     /* The loader called by name: libvips' own open would search for it
-     * again, and read "[...]" in a file name as load options. */
+     * again. A name with "[" goes through that open like the rest of the
+     * pipeline, which reads "[...]" as load options, so that the probe and
+     * the render read the same file. */
     VipsImage *im = NULL;
-    if (vips_call(loader, path, &im, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on", fail_on(r),
-                  NULL) != 0)
+    if (strchr(path, '[') != NULL)
+        im = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on", fail_on(r),
+                                      NULL);
+    else if (vips_call(loader, path, &im, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on", fail_on(r),
+                       NULL) != 0)
+        im = NULL;
+    if (im == NULL)
         return ib_fail_vips(err, IB_ERR_DECODE, path);
 
     unsigned w = (unsigned)im->Xsize, h = (unsigned)im->Ysize;
@@ -185,6 +196,8 @@ int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib
     probe->orientation = orientation;
     probe->has_alpha = vips_image_hasalpha(im);
     probe->pages = vips_image_get_n_pages(im);
+    probe->xres = im->Xres;
+    probe->yres = im->Yres;
     probe->bits = im->BandFmt == VIPS_FORMAT_USHORT  ? 16
                   : im->BandFmt == VIPS_FORMAT_UCHAR ? 8
                                                      : 32;
@@ -428,8 +441,10 @@ static VipsImage *fast_load(const char *path, const ib_probe_t *probe, const ib_
     if (tw >= probe->width || th >= probe->height)
         return NULL;
     /* A small PNG saves little, and its box grid, placed a little unlike
-     * libvips' (fastpng.c), shows on charts shrunk to a few pixels. */
-    if (png && (uint64_t)probe->width * probe->height < FASTPNG_MIN_PIXELS)
+     * libvips' (fastpng.c), shows on charts shrunk to a few pixels. A PNG
+     * needs at least a 2x2 box, and 8-bit samples. */
+    if (png && ((uint64_t)probe->width * probe->height < FASTPNG_MIN_PIXELS || probe->bits != 8 ||
+                probe->width < 4 * tw || probe->height < 4 * th))
         return NULL;
 
     /* The decoder sees the image as stored; the size wanted is upright. */
@@ -442,6 +457,9 @@ static VipsImage *fast_load(const char *path, const ib_probe_t *probe, const ib_
         vips_error_clear();
         return NULL;
     }
+    /* The density the output gets, as from libvips' loader. */
+    raw->Xres = probe->xres;
+    raw->Yres = probe->yres;
     /* A JPEG's shrunk size is whole blocks: libvips resamples from it. A
      * PNG's box shrink counts partial boxes: resample by what is left of
      * the whole shrink, as libvips' resize does (see fastpng.c). */

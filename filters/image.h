@@ -18,9 +18,10 @@ typedef struct {
     unsigned height;
     int orientation; /* EXIF 1-8 */
     int has_alpha;
-    int pages;       /* frames of an animation or pages of a document */
-    int bits;        /* 8 or 16 (or 32 for float images) per sample */
-    char loader[32]; /* libvips loader nickname without "load", e.g. "jpeg" */
+    int pages;         /* frames of an animation or pages of a document */
+    int bits;          /* 8 or 16 (or 32 for float images) per sample */
+    char loader[32];   /* libvips loader nickname without "load", e.g. "jpeg" */
+    double xres, yres; /* pixels per mm as stored, as libvips' loader reads them */
 } ib_probe_t;
 
 typedef struct {

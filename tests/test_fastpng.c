@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <png.h>
+#include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 typedef struct {
     unsigned colour, depth;
     int trns;      /* a tRNS chunk: palette alphas or a colour key */
+    int text;      /* 1: a tEXt chunk "Comment" = "made here"; 2: the same as zTXt */
     int filter;    /* PNG_FILTER_* for every row, or PNG_ALL_FILTERS */
     int interlace; /* PNG_INTERLACE_* */
     unsigned n_palette;
@@ -97,6 +99,17 @@ static void write_png(const char *path, const kind_t *k, const source_t *s)
         png_set_tRNS(png, info, s->palette_alpha, (int)k->n_palette, NULL);
     else if (k->trns)
         png_set_tRNS(png, info, NULL, 0, &s->key);
+    if (k->text) {
+        png_text t = {k->text == 1 ? PNG_TEXT_COMPRESSION_NONE : PNG_TEXT_COMPRESSION_zTXt,
+                      "Comment",
+                      "made here",
+                      9,
+                      0,
+                      NULL,
+                      NULL};
+        png_set_text(png, info, &t, 1);
+    }
+    png_set_compression_level(png, 1);
     png_write_info(png, info);
     unsigned bits = s->channels * k->depth;
     size_t rowbytes = ((size_t)s->w * bits + 7) / 8;
@@ -217,16 +230,16 @@ static void every_kind_matches_the_box_average(void **state)
 {
     (void)state;
     static const kind_t kinds[] = {
-        {0, 1, 0, PNG_ALL_FILTERS, 0, 0},   {0, 2, 1, PNG_ALL_FILTERS, 0, 0},
-        {0, 4, 0, PNG_ALL_FILTERS, 0, 0},   {0, 8, 0, PNG_ALL_FILTERS, 0, 0},
-        {0, 8, 1, PNG_ALL_FILTERS, 0, 0},   {2, 8, 0, PNG_FILTER_NONE, 0, 0},
-        {2, 8, 0, PNG_FILTER_SUB, 0, 0},    {2, 8, 0, PNG_FILTER_UP, 0, 0},
-        {2, 8, 0, PNG_FILTER_AVG, 0, 0},    {2, 8, 0, PNG_FILTER_PAETH, 0, 0},
-        {2, 8, 1, PNG_ALL_FILTERS, 0, 0},   {3, 1, 0, PNG_ALL_FILTERS, 0, 2},
-        {3, 2, 1, PNG_ALL_FILTERS, 0, 4},   {3, 4, 0, PNG_ALL_FILTERS, 0, 16},
-        {3, 8, 1, PNG_ALL_FILTERS, 0, 256}, {4, 8, 0, PNG_FILTER_PAETH, 0, 0},
-        {6, 8, 0, PNG_FILTER_AVG, 0, 0},    {6, 8, 0, PNG_FILTER_PAETH, 0, 0},
-        {6, 8, 0, PNG_ALL_FILTERS, 0, 0},
+        {0, 1, 0, 0, PNG_ALL_FILTERS, 0, 0},   {0, 2, 1, 0, PNG_ALL_FILTERS, 0, 0},
+        {0, 4, 0, 0, PNG_ALL_FILTERS, 0, 0},   {0, 8, 0, 0, PNG_ALL_FILTERS, 0, 0},
+        {0, 8, 1, 0, PNG_ALL_FILTERS, 0, 0},   {2, 8, 0, 0, PNG_FILTER_NONE, 0, 0},
+        {2, 8, 0, 0, PNG_FILTER_SUB, 0, 0},    {2, 8, 0, 0, PNG_FILTER_UP, 0, 0},
+        {2, 8, 0, 0, PNG_FILTER_AVG, 0, 0},    {2, 8, 0, 0, PNG_FILTER_PAETH, 0, 0},
+        {2, 8, 1, 0, PNG_ALL_FILTERS, 0, 0},   {3, 1, 0, 0, PNG_ALL_FILTERS, 0, 2},
+        {3, 2, 1, 0, PNG_ALL_FILTERS, 0, 4},   {3, 4, 0, 0, PNG_ALL_FILTERS, 0, 16},
+        {3, 8, 1, 0, PNG_ALL_FILTERS, 0, 256}, {4, 8, 0, 0, PNG_FILTER_PAETH, 0, 0},
+        {6, 8, 0, 0, PNG_FILTER_AVG, 0, 0},    {6, 8, 0, 0, PNG_FILTER_PAETH, 0, 0},
+        {6, 8, 0, 0, PNG_ALL_FILTERS, 0, 0},
     };
     /* Sizes that leave partial boxes, filled on both sides. */
     static const unsigned sizes[][4] = {{202, 151, 4, 3}, {96, 64, 2, 2}, {37, 41, 3, 5}};
@@ -285,16 +298,257 @@ static void cut_the_end(const char *path)
 static void what_it_does_not_take_is_declined(void **state)
 {
     (void)state;
-    kind_t rgb = {2, 8, 0, PNG_ALL_FILTERS, 0, 0};
-    kind_t interlaced = {2, 8, 0, PNG_ALL_FILTERS, PNG_INTERLACE_ADAM7, 0};
-    kind_t deep = {2, 16, 0, PNG_ALL_FILTERS, 0, 0};
+    kind_t rgb = {2, 8, 0, 0, PNG_ALL_FILTERS, 0, 0};
+    kind_t interlaced = {2, 8, 0, 0, PNG_ALL_FILTERS, PNG_INTERLACE_ADAM7, 0};
+    kind_t deep = {2, 16, 0, 0, PNG_ALL_FILTERS, 0, 0};
     /* Indices run to 255, the palette has 10 entries. */
-    kind_t short_palette = {3, 8, 0, PNG_ALL_FILTERS, 0, 10};
+    kind_t short_palette = {3, 8, 0, 0, PNG_ALL_FILTERS, 0, 10};
     expect_decline(&interlaced, NULL, "an interlaced PNG");
     expect_decline(&deep, NULL, "a 16-bit PNG");
     expect_decline(&rgb, flip_a_data_byte, "a PNG with a bad CRC");
     expect_decline(&rgb, cut_the_end, "a truncated PNG");
     expect_decline(&short_palette, NULL, "a palette index past the palette");
+}
+
+/* ---- Chunk surgery: files libpng would not write ---- */
+
+typedef struct {
+    unsigned char *bytes;
+    size_t len;
+} file_t;
+
+static file_t slurp(const char *path)
+{
+    file_t f = {NULL, 0};
+    FILE *in = fopen(path, "rb");
+    assert_non_null(in);
+    fseek(in, 0, SEEK_END);
+    f.len = (size_t)ftell(in);
+    rewind(in);
+    f.bytes = malloc(f.len);
+    assert_non_null(f.bytes);
+    assert_int_equal(fread(f.bytes, 1, f.len, in), f.len);
+    fclose(in);
+    return f;
+}
+
+static uint32_t crc32_of(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+    }
+    return ~c;
+}
+
+/* Offset of the first chunk of this type after the signature. */
+static size_t find_chunk(const file_t *f, const char *type)
+{
+    size_t at = 8;
+    while (at + 12 <= f->len) {
+        uint32_t len = (uint32_t)f->bytes[at] << 24 | (uint32_t)f->bytes[at + 1] << 16 |
+                       (uint32_t)f->bytes[at + 2] << 8 | f->bytes[at + 3];
+        if (memcmp(f->bytes + at + 4, type, 4) == 0)
+            return at;
+        at += 12 + len;
+    }
+    fail_msg("no %s chunk", type);
+    return 0;
+}
+
+/* Writes f with a chunk (type, data) inserted at offset at. */
+static void write_with_chunk(const char *path, const file_t *f, size_t at, const char *type,
+                             const void *data, uint32_t len)
+{
+    unsigned char *chunk = malloc(12 + (size_t)len);
+    assert_non_null(chunk);
+    unsigned char be[4] = {(unsigned char)(len >> 24), (unsigned char)(len >> 16),
+                           (unsigned char)(len >> 8), (unsigned char)len};
+    memcpy(chunk, be, 4);
+    memcpy(chunk + 4, type, 4);
+    memcpy(chunk + 8, data, len);
+    uint32_t crc = crc32_of(chunk + 4, 4 + (size_t)len);
+    unsigned char cb[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16),
+                           (unsigned char)(crc >> 8), (unsigned char)crc};
+    memcpy(chunk + 8 + len, cb, 4);
+    FILE *out = fopen(path, "wb");
+    assert_non_null(out);
+    fwrite(f->bytes, 1, at, out);
+    fwrite(chunk, 1, 12 + (size_t)len, out);
+    fwrite(f->bytes + at, 1, f->len - at, out);
+    fclose(out);
+    free(chunk);
+}
+
+/* Writes a kind, inserts a chunk before the chunk named where, and
+ * expects a decline. */
+static void expect_decline_with(const kind_t *k, const char *where, const char *type,
+                                const void *data, uint32_t len, const char *what)
+{
+    char path[64];
+    temp_path(path, sizeof path);
+    source_t s;
+    make_source(&s, k, 120, 90);
+    write_png(path, k, &s);
+    file_t f = slurp(path);
+    write_with_chunk(path, &f, find_chunk(&f, where), type, data, len);
+    unsigned kx, ky;
+    VipsImage *im = ib_fastpng_load(path, 20, 20, &kx, &ky);
+    if (im != NULL)
+        fail_msg("%s was decoded, not declined", what);
+    free(f.bytes);
+    free(s.samples);
+    unlink(path);
+}
+
+static void chunks_out_of_place_are_declined(void **state)
+{
+    (void)state;
+    kind_t palette = {3, 8, 1, 0, PNG_ALL_FILTERS, 0, 256};
+    kind_t grey = {0, 8, 0, 0, PNG_ALL_FILTERS, 0, 0};
+    kind_t rgb = {2, 8, 0, 0, PNG_ALL_FILTERS, 0, 0};
+    unsigned char plte[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, alpha[2] = {0, 9};
+    unsigned char key_too_big[2] = {1, 0}, text[] = "Comment\0late";
+    expect_decline_with(&palette, "IEND", "tRNS", alpha, 2, "a tRNS after the pixels");
+    expect_decline_with(&palette, "IDAT", "PLTE", plte, 9, "a second PLTE");
+    expect_decline_with(&palette, "IDAT", "tRNS", alpha, 2, "a second tRNS");
+    expect_decline_with(&grey, "IDAT", "tRNS", key_too_big, 2, "a grey key past 8 bits");
+    expect_decline_with(&grey, "IDAT", "PLTE", plte, 9, "a PLTE in a grey image");
+    expect_decline_with(&rgb, "IDAT", "tRNS", alpha, 0, "an empty tRNS");
+    expect_decline_with(&rgb, "IEND", "zzZZ", plte, 3, "an unknown chunk after the pixels");
+    expect_decline_with(&rgb, "IEND", "IDAT", plte, 3, "an IDAT after text after the pixels");
+    /* An empty IDAT, then text, then the pixels: the IDATs are not one
+     * run, which libpng refuses. */
+    char path[64];
+    temp_path(path, sizeof path);
+    source_t s;
+    make_source(&s, &rgb, 120, 90);
+    write_png(path, &rgb, &s);
+    file_t f = slurp(path);
+    write_with_chunk(path, &f, find_chunk(&f, "IDAT"), "tEXt", text, sizeof text - 1);
+    free(f.bytes);
+    f = slurp(path);
+    write_with_chunk(path, &f, find_chunk(&f, "tEXt"), "IDAT", NULL, 0);
+    unsigned kx, ky;
+    VipsImage *im = ib_fastpng_load(path, 20, 20, &kx, &ky);
+    if (im != NULL)
+        fail_msg("IDATs split by text were decoded, not declined");
+    free(f.bytes);
+    /* Text after the pixels is ignored, as libvips does: still decoded. */
+    write_png(path, &rgb, &s);
+    f = slurp(path);
+    write_with_chunk(path, &f, find_chunk(&f, "IEND"), "tEXt", text, sizeof text - 1);
+    im = ib_fastpng_load(path, 20, 20, &kx, &ky);
+    assert_non_null(im);
+    assert_int_equal(vips_image_get_typeof(im, "png-comment-0-Comment"), 0);
+    g_object_unref(im);
+    free(f.bytes);
+    free(s.samples);
+    unlink(path);
+}
+
+/* A made-up profile: header size, "acsp" and a colour space, no tags. */
+static void expect_profile(const kind_t *k, const char *space, int kept)
+{
+    unsigned char icc[132] = {0, 0, 0, 132};
+    memcpy(icc + 16, space, 4);
+    memcpy(icc + 36, "acsp", 4);
+    unsigned char chunk[200] = "test";
+    uLongf zlen = sizeof chunk - 6;
+    assert_int_equal(compress(chunk + 6, &zlen, icc, sizeof icc), Z_OK);
+    char path[64];
+    temp_path(path, sizeof path);
+    source_t s;
+    make_source(&s, k, 120, 90);
+    write_png(path, k, &s);
+    file_t f = slurp(path);
+    write_with_chunk(path, &f, find_chunk(&f, "IDAT"), "iCCP", chunk, (uint32_t)(6 + zlen));
+    unsigned kx, ky;
+    VipsImage *im = ib_fastpng_load(path, 20, 20, &kx, &ky);
+    if (kept) {
+        assert_non_null(im);
+        const void *blob;
+        size_t len;
+        assert_int_equal(vips_image_get_blob(im, VIPS_META_ICC_NAME, &blob, &len), 0);
+        assert_int_equal(len, sizeof icc);
+        g_object_unref(im);
+    } else if (im != NULL) {
+        fail_msg("a %s profile on colour type %u was not declined", space, k->colour);
+    }
+    free(f.bytes);
+    free(s.samples);
+    unlink(path);
+}
+
+static void profiles_are_checked(void **state)
+{
+    (void)state;
+    kind_t rgb = {2, 8, 0, 0, PNG_ALL_FILTERS, 0, 0};
+    kind_t grey = {0, 8, 0, 0, PNG_ALL_FILTERS, 0, 0};
+    expect_profile(&rgb, "RGB ", 1);
+    expect_profile(&grey, "GRAY", 1);
+    expect_profile(&grey, "RGB ", 0);
+    expect_profile(&rgb, "CMYK", 0);
+}
+
+static void metadata_is_carried_as_libvips_does(void **state)
+{
+    (void)state;
+    char path[64];
+    temp_path(path, sizeof path);
+    kind_t commented = {3, 4, 0, 1, PNG_ALL_FILTERS, 0, 16};
+    source_t s;
+    make_source(&s, &commented, 120, 90);
+    write_png(path, &commented, &s);
+    unsigned kx, ky;
+    VipsImage *im = ib_fastpng_load(path, 20, 20, &kx, &ky);
+    assert_non_null(im);
+    const char *text = NULL;
+    assert_int_equal(vips_image_get_string(im, "png-comment-0-Comment", &text), 0);
+    assert_string_equal(text, "made here");
+    int depth = 0;
+    assert_int_equal(vips_image_get_int(im, "palette-bit-depth", &depth), 0);
+    assert_int_equal(depth, 4);
+    g_object_unref(im);
+    /* Compressed text is left to libvips. */
+    kind_t compressed = {2, 8, 0, 2, PNG_ALL_FILTERS, 0, 0};
+    write_png(path, &compressed, &s);
+    im = ib_fastpng_load(path, 20, 20, &kx, &ky);
+    if (im != NULL)
+        fail_msg("a zTXt chunk was not left to libvips");
+    free(s.samples);
+    unlink(path);
+}
+
+/* The largest box the decoder takes (257 x 257), all white and opaque:
+ * the sums come near 2^32, and white must stay white. */
+static void the_biggest_boxes_do_not_wrap(void **state)
+{
+    (void)state;
+    char path[64];
+    temp_path(path, sizeof path);
+    kind_t rgba = {6, 8, 0, 0, PNG_FILTER_NONE, 0, 0};
+    source_t s = {5140, 5140, 4, NULL, {{0}}, {0}, {0}};
+    s.samples = malloc(sizeof *s.samples * 5140 * 5140 * 4);
+    assert_non_null(s.samples);
+    for (size_t i = 0; i < (size_t)5140 * 5140 * 4; i++)
+        s.samples[i] = 255;
+    write_png(path, &rgba, &s);
+    free(s.samples);
+    unsigned kx, ky;
+    VipsImage *im = ib_fastpng_load(path, 10, 10, &kx, &ky);
+    unlink(path);
+    assert_non_null(im);
+    assert_int_equal(kx, 257);
+    size_t len;
+    unsigned char *px = vips_image_write_to_memory(im, &len);
+    for (size_t i = 0; i < len; i++)
+        if (px[i] != 255)
+            fail_msg("byte %zu of the white image is %u", i, px[i]);
+    g_free(px);
+    g_object_unref(im);
 }
 
 int main(int argc, char **argv)
@@ -305,6 +559,10 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_kind_matches_the_box_average),
         cmocka_unit_test(what_it_does_not_take_is_declined),
+        cmocka_unit_test(chunks_out_of_place_are_declined),
+        cmocka_unit_test(profiles_are_checked),
+        cmocka_unit_test(metadata_is_carried_as_libvips_does),
+        cmocka_unit_test(the_biggest_boxes_do_not_wrap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
