@@ -194,7 +194,7 @@ static int parse(png_t *p, struct libdeflate_decompressor *inflater)
     if (p->len < 8 || memcmp(p->file, signature, 8) != 0)
         return -1;
     size_t at = 8;
-    int seen_ihdr = 0, seen_plte = 0, seen_trns = 0, seen_idat = 0, idat_done = 0;
+    int seen_ihdr = 0, seen_idat = 0, idat_done = 0;
     while (at + 12 <= p->len) {
         uint32_t len = be32(p->file + at);
         unsigned char *type = p->file + at + 4, *data = type + 4;
@@ -237,10 +237,9 @@ static int parse(png_t *p, struct libdeflate_decompressor *inflater)
         } else if (is_type(type, "PLTE")) {
             /* Only palette images: libpng cuts a longer palette to the
              * depth's range, and a colour image's is only a hint. */
-            if (seen_plte || seen_trns || p->icc != NULL || p->colour != 3 || len % 3 != 0 ||
-                len == 0 || len / 3 > (1u << p->depth))
+            if (p->n_palette > 0 || p->has_trns || p->icc != NULL || p->colour != 3 ||
+                len % 3 != 0 || len == 0 || len / 3 > (1u << p->depth))
                 return -1;
-            seen_plte = 1;
             p->n_palette = len / 3;
             for (unsigned i = 0; i < p->n_palette; i++) {
                 memcpy(p->palette[i], data + 3 * i, 3);
@@ -248,10 +247,10 @@ static int parse(png_t *p, struct libdeflate_decompressor *inflater)
             }
         } else if (is_type(type, "tRNS")) {
             unsigned max = (1u << p->depth) - 1;
-            if (seen_trns || len == 0)
+            if (p->has_trns || len == 0)
                 return -1;
             if (p->colour == 3) {
-                if (!seen_plte || len > p->n_palette)
+                if (p->n_palette == 0 || len > p->n_palette)
                     return -1;
                 for (unsigned i = 0; i < len; i++)
                     p->palette[i][3] = data[i];
@@ -267,9 +266,9 @@ static int parse(png_t *p, struct libdeflate_decompressor *inflater)
             for (int c = 0; c < 3; c++)
                 if (p->key[c] > max)
                     return -1;
-            seen_trns = p->has_trns = 1;
+            p->has_trns = 1;
         } else if (is_type(type, "iCCP")) {
-            if (p->icc != NULL || seen_plte || read_iccp(p, inflater, data, len) < 0)
+            if (p->icc != NULL || p->n_palette > 0 || read_iccp(p, inflater, data, len) < 0)
                 return -1;
         } else if (is_type(type, "tEXt")) {
             if (read_text(p, data, len) < 0)
@@ -286,7 +285,7 @@ static int parse(png_t *p, struct libdeflate_decompressor *inflater)
             memmove(p->idat + p->idat_len, data, len);
             p->idat_len += len;
         } else if (is_type(type, "IEND")) {
-            return p->idat_len > 0 && (p->colour != 3 || seen_plte) ? 0 : -1;
+            return p->idat_len > 0 && (p->colour != 3 || p->n_palette > 0) ? 0 : -1;
         } else if (!ancillary) {
             return -1; /* a critical chunk this does not know */
         }
@@ -299,6 +298,12 @@ static unsigned stored_channels(unsigned colour)
 {
     static const unsigned n[7] = {1, 0, 3, 1, 2, 0, 4};
     return colour < 7 ? n[colour] : 0;
+}
+
+/* Bytes of one stored row, without its filter byte. */
+static size_t stored_rowbytes(const png_t *p)
+{
+    return ((size_t)p->width * stored_channels(p->colour) * p->depth + 7) / 8;
 }
 
 static unsigned out_bands(const png_t *p)
@@ -534,7 +539,7 @@ static int shrink(const png_t *p, unsigned char *raw, unsigned kx, unsigned ky,
     uint32_t w = p->width, h = p->height;
     unsigned channels = stored_channels(p->colour), bands = out_bands(p);
     int alpha = bands == 2 || bands == 4;
-    size_t rowbytes = ((size_t)w * channels * p->depth + 7) / 8;
+    size_t rowbytes = stored_rowbytes(p);
     size_t bpp = (channels * p->depth + 7) / 8;
     /* Whole boxes, the filling split between the two edges, where
      * libvips' reduce will look for it (see NOTES). */
@@ -578,14 +583,13 @@ static int shrink(const png_t *p, unsigned char *raw, unsigned kx, unsigned ky,
 static VipsImage *decode(png_t *p, struct libdeflate_decompressor *inflater, unsigned min_w,
                          unsigned min_h, unsigned *xshrink, unsigned *yshrink)
 {
-    unsigned channels = stored_channels(p->colour), depth = p->depth;
     unsigned kx = box_factor(p->width, min_w), ky = box_factor(p->height, min_h);
     /* Sums of 255 x 255 per sample must fit 32 bits: bigger boxes, for
      * thumbnails of a tiny fraction of a huge image, go to libvips. */
     if (kx < 2 || ky < 2 || (uint64_t)kx * ky > UINT32_MAX / (255 * 255))
         return NULL;
 
-    size_t rowbytes = ((size_t)p->width * channels * depth + 7) / 8;
+    size_t rowbytes = stored_rowbytes(p);
     if ((rowbytes + 1) > SIZE_MAX / p->height)
         return NULL;
     size_t raw_len = (rowbytes + 1) * p->height, got = 0, used = 0;
