@@ -301,8 +301,8 @@ static void print_version(void)
     /* The parent never starts libvips, so the versions are those it was
      * built against. */
     printf("imgbatch %s\n", IB_VERSION);
-    printf("libvips %s, libjpeg-turbo %s, libpng %s, libdeflate %s (built with)\n", IB_VIPS_VERSION,
-           IB_JPEG_VERSION, IB_PNG_VERSION, IB_DEFLATE_VERSION);
+    printf("libvips %s (%s), libjpeg-turbo %s, libpng %s, libdeflate %s (built with)\n",
+           IB_VIPS_VERSION, IB_VIPS_BUILD, IB_JPEG_VERSION, IB_PNG_VERSION, IB_DEFLATE_VERSION);
 }
 
 static int parse_variant(ib_plan_t *p, const char *arg)

@@ -11,6 +11,10 @@
 
 int ib_preload_modules(void)
 {
+#ifndef IB_VIPS_MODULE_DIR
+    /* A libvips with its loaders built in (-Dlibvips=bundled). */
+    return 0;
+#else
     glob_t g;
     int loaded = 0;
     if (glob(IB_VIPS_MODULE_DIR "/*.so", 0, NULL, &g) != 0)
@@ -23,4 +27,5 @@ int ib_preload_modules(void)
             loaded++;
     globfree(&g);
     return loaded;
+#endif
 }

@@ -539,24 +539,55 @@ static void nothing_skipped_and_failures_named(void **state)
     assert_int_equal(bad, 0);
 }
 
+/*
+ * The manifest's verdicts are the system libvips'. A build on the bundled
+ * one (-Dlibvips=bundled, IB_LIBVIPS=bundled) has no decoder for some of
+ * those formats (BMP, PNM, PDF, JPEG 2000, HEVC in HEIF, ...), and fails
+ * on TIFF warnings the system's keeps to itself.
+ */
+static int bundled_vips(void)
+{
+    const char *b = getenv("IB_LIBVIPS");
+    return b != NULL && strcmp(b, "bundled") == 0;
+}
+
+/* A named failure saying that this build cannot decode the file. */
+static int not_read_by_this_build(const entry_t *e)
+{
+    if (!named_failure(e))
+        return 0;
+    const char *m = e->ev.error_message;
+    return is_kind(e, "unsupported") ||
+           (is_kind(e, "decode") &&
+            (strstr(m, "match no format") != NULL || strstr(m, "HEVC") != NULL ||
+             strstr(m, "Unsupported compression") != NULL || strcmp(e->vips, "warn") == 0));
+}
+
 /* Files this libvips reads (cleanly or with warnings) convert. Valid files
  * it cannot read may fail, or may convert anyway (a JPEG 2000 that crashes
  * the full-size decode can shrink on load from a smaller level). */
 static void valid_files_convert(void **state)
 {
     corpus_t *c = need_corpus(state);
-    unsigned bad = 0;
+    unsigned bad = 0, unread = 0;
     for (size_t i = 0; i < c->n; i++) {
         const entry_t *e = &c->entries[i];
         if (e->expected != EXPECT_VALID || e->events == 0 || collided(e))
             continue;
         int readable = strcmp(e->vips, "ok") == 0 || strcmp(e->vips, "warn") == 0;
-        if (readable && !is_status(e, "ok"))
+        if (readable && !is_status(e, "ok") && bundled_vips() && not_read_by_this_build(e)) {
+            unread++;
+            fprintf(stderr,
+                    "corpus: note: %s: the system libvips reads it, the bundled one not: %s\n",
+                    e->rel, e->ev.error_kind);
+        } else if (readable && !is_status(e, "ok"))
             problem(&bad, e, "libvips reads it here, so it must convert");
         else if (!readable && !is_status(e, "ok") && !named_failure(e) &&
                  !(strcmp(e->vips, "crash") == 0 && is_kind(e, "crash")))
             problem(&bad, e, "expected ok or a failure that names the file");
     }
+    if (unread > 0)
+        fprintf(stderr, "corpus: note: %u valid files not read by the bundled libvips\n", unread);
     assert_int_equal(bad, 0);
 }
 

@@ -92,14 +92,17 @@ bench_need_sharp() {
 # A release build of this checkout, outside the source tree; ninja makes it
 # incremental. Prints the binary's path.
 bench_build_imgbatch() {
-    local repo=$1 build=$2
+    local repo=$1 build=$2 libvips=${3:-bundled}
     if ! command -v meson >/dev/null 2>&1 || ! command -v ninja >/dev/null 2>&1 \
         || ! pkg-config --exists vips libpng libjpeg 2>/dev/null; then
         bench_apt meson ninja-build pkg-config gcc libc6-dev libvips-dev libpng-dev libjpeg62-turbo-dev libdeflate-dev
     fi
     if [ ! -f "$build/build.ninja" ]; then
-        bench_log "meson setup $build --buildtype=release -Dtests=false"
-        meson setup "$build" "$repo" --buildtype=release -Dtests=false >&2 || return 1
+        bench_log "meson setup $build --buildtype=release -Dtests=false -Dlibvips=$libvips"
+        meson setup "$build" "$repo" --buildtype=release -Dtests=false -Dlibvips="$libvips" >&2 \
+            || return 1
+    else
+        meson configure "$build" -Dlibvips="$libvips" >&2 || return 1
     fi
     bench_log "ninja -C $build"
     ninja -C "$build" >&2 || return 1
