@@ -331,6 +331,20 @@ static __m128i abs16(__m128i v)
     return _mm_max_epi16(v, _mm_sub_epi16(_mm_setzero_si128(), v));
 }
 
+/* A pixel's bytes from the low end of v to p, from registers: a copy of
+ * three bytes from a word would go through the stack. */
+static inline __attribute__((always_inline)) void store_pixel(unsigned char *p, uint32_t v,
+                                                              const size_t bpp)
+{
+    if (bpp == 4) {
+        memcpy(p, &v, 4);
+    } else {
+        uint16_t low2 = (uint16_t)v;
+        memcpy(p, &low2, 2);
+        p[2] = (unsigned char)(v >> 16);
+    }
+}
+
 /*
  * Paeth over pixels of 3 or 4 bytes, a pixel's bytes side by side in
  * 16-bit lanes: the filter chains each byte to the one a pixel to its
@@ -364,13 +378,97 @@ paeth_pixels(unsigned char *row, const unsigned char *prior, size_t n, const siz
         __m128i pred = _mm_or_si128(_mm_or_si128(_mm_and_si128(use_a, a), _mm_and_si128(use_b, b)),
                                     _mm_andnot_si128(_mm_or_si128(use_a, use_b), c));
         x = _mm_and_si128(_mm_add_epi16(x, pred), low);
-        uint32_t out = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(x, x));
-        memcpy(row + i, &out, bpp);
+        store_pixel(row + i, (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(x, x)), bpp);
+        a = x;
+        c = b;
+    }
+}
+
+/* Up to four bytes at p into a word: four when they are inside the n
+ * bytes from base, else the pixel's own. */
+static inline __attribute__((always_inline)) uint32_t
+pixel_word(const unsigned char *base, size_t at, size_t n, const size_t bpp)
+{
+    uint32_t v = 0;
+    /* Two copies of fixed sizes, each a single move. */
+    if (at + 4 <= n)
+        memcpy(&v, base + at, 4);
+    else
+        memcpy(&v, base + at, bpp);
+    return v;
+}
+
+/*
+ * Paeth over two rows at once. The second row's pixel needs only the
+ * first row's pixels above it and above-left, so the second row runs a
+ * pixel behind, in the upper half of the same registers: the chain from
+ * one pixel to the next, which bounds this filter, then yields two pixels
+ * instead of one.
+ */
+static inline __attribute__((always_inline)) void paeth_two_rows(unsigned char *row0,
+                                                                 unsigned char *row1,
+                                                                 const unsigned char *prior,
+                                                                 size_t n, const size_t bpp)
+{
+    const __m128i zero = _mm_setzero_si128(), low = _mm_set1_epi16(0xff);
+    /* Lower half: row0 at i; upper half: row1 at i - bpp. */
+    __m128i a = zero, c = zero;
+    for (size_t i = 0; i <= n; i += bpp) {
+        uint32_t up = i < n ? pixel_word(prior, i, n, bpp) : 0;
+        uint32_t cur0 = i < n ? pixel_word(row0, i, n, bpp) : 0;
+        uint32_t cur1 = i > 0 ? pixel_word(row1, i - bpp, n, bpp) : 0;
+        /* Above row1's pixel is row0's last result, in a's lower half;
+         * above-left, the b before. */
+        __m128i b = _mm_unpacklo_epi64(_mm_unpacklo_epi8(_mm_cvtsi32_si128((int)up), zero), a);
+        __m128i x = _mm_unpacklo_epi8(
+            _mm_unpacklo_epi32(_mm_cvtsi32_si128((int)cur0), _mm_cvtsi32_si128((int)cur1)), zero);
+        __m128i ac = _mm_sub_epi16(a, c), bc = _mm_sub_epi16(b, c);
+        __m128i pa = abs16(bc), pb = abs16(ac), pc = abs16(_mm_add_epi16(ac, bc));
+        __m128i least = _mm_min_epi16(pa, _mm_min_epi16(pb, pc));
+        __m128i use_a = _mm_cmpeq_epi16(pa, least);
+        __m128i use_b = _mm_andnot_si128(use_a, _mm_cmpeq_epi16(pb, least));
+        __m128i pred = _mm_or_si128(_mm_or_si128(_mm_and_si128(use_a, a), _mm_and_si128(use_b, b)),
+                                    _mm_andnot_si128(_mm_or_si128(use_a, use_b), c));
+        x = _mm_and_si128(_mm_add_epi16(x, pred), low);
+        __m128i packed = _mm_packus_epi16(x, x);
+        if (i < n)
+            store_pixel(row0 + i, (uint32_t)_mm_cvtsi128_si32(packed), bpp);
+        /* At i = 0 the upper half works on zeros and gives zeros: the
+         * nothing to the left of row1's first pixel. */
+        if (i > 0)
+            store_pixel(row1 + i - bpp, (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(packed, 4)),
+                        bpp);
         a = x;
         c = b;
     }
 }
 #endif
+
+/*
+ * Undoes the filters of two rows in one pass where both use Paeth on
+ * 3- or 4-byte pixels, the common case in photos. line and next start
+ * with their filter byte. 1 when done, 0 to leave both to unfilter().
+ */
+static int unfilter_paeth_pair(unsigned char *line, unsigned char *next, const unsigned char *prior,
+                               size_t n, size_t bpp)
+{
+#ifdef __SSE2__
+    if (line[0] != 4 || next[0] != 4 || (bpp != 3 && bpp != 4))
+        return 0;
+    if (bpp == 3)
+        paeth_two_rows(line + 1, next + 1, prior, n, 3);
+    else
+        paeth_two_rows(line + 1, next + 1, prior, n, 4);
+    return 1;
+#else
+    (void)line;
+    (void)next;
+    (void)prior;
+    (void)n;
+    (void)bpp;
+    return 0;
+#endif
+}
 
 /* Undoes a row's filter in place; prior is the row above, unfiltered
  * (zeros for the first). -1 on an unknown filter. */
@@ -550,10 +648,16 @@ static int shrink(const png_t *p, unsigned char *raw, unsigned kx, unsigned ky,
     uint32_t *sum = calloc(out_stride, sizeof *sum);
     int rc = row != NULL && sum != NULL && zeros != NULL ? 0 : -1;
     const unsigned char *prior = zeros;
+    int done = 0; /* the row at y was unfiltered with the one above */
     for (uint32_t y = 0; rc == 0 && y < h; y++) {
         unsigned char *line = raw + (size_t)y * (rowbytes + 1);
-        if (unfilter(line[0], line + 1, prior, rowbytes, bpp) < 0 ||
-            expand(p, line + 1, row + lead) < 0) {
+        if (done)
+            done = 0;
+        else if (y + 1 < h && unfilter_paeth_pair(line, line + rowbytes + 1, prior, rowbytes, bpp))
+            done = 1;
+        else if (unfilter(line[0], line + 1, prior, rowbytes, bpp) < 0)
+            rc = -1;
+        if (rc < 0 || expand(p, line + 1, row + lead) < 0) {
             rc = -1;
             break;
         }
