@@ -331,6 +331,34 @@ static __m128i abs16(__m128i v)
     return _mm_max_epi16(v, _mm_sub_epi16(_mm_setzero_si128(), v));
 }
 
+/* Paeth's predictor in each 16-bit lane, ties going to a, then b. */
+static inline __attribute__((always_inline)) __m128i paeth16(__m128i a, __m128i b, __m128i c)
+{
+    __m128i ac = _mm_sub_epi16(a, c), bc = _mm_sub_epi16(b, c);
+    __m128i pa = abs16(bc), pb = abs16(ac), pc = abs16(_mm_add_epi16(ac, bc));
+    __m128i least = _mm_min_epi16(pa, _mm_min_epi16(pb, pc));
+    __m128i use_a = _mm_cmpeq_epi16(pa, least);
+    __m128i use_b = _mm_andnot_si128(use_a, _mm_cmpeq_epi16(pb, least));
+    return _mm_or_si128(_mm_or_si128(_mm_and_si128(use_a, a), _mm_and_si128(use_b, b)),
+                        _mm_andnot_si128(_mm_or_si128(use_a, use_b), c));
+}
+
+/* The pixel at base + at as a word. Four bytes are read even for 3-byte
+ * pixels (the fourth lane is never stored) when they are inside the n
+ * bytes from base: copying three into a word would go through the stack
+ * and stall every pixel. */
+static inline __attribute__((always_inline)) uint32_t
+pixel_word(const unsigned char *base, size_t at, size_t n, const size_t bpp)
+{
+    uint32_t v = 0;
+    /* Two copies of fixed sizes, each a single move. */
+    if (at + 4 <= n)
+        memcpy(&v, base + at, 4);
+    else
+        memcpy(&v, base + at, bpp);
+    return v;
+}
+
 /* A pixel's bytes from the low end of v to p, from registers: a copy of
  * three bytes from a word would go through the stack. */
 static inline __attribute__((always_inline)) void store_pixel(unsigned char *p, uint32_t v,
@@ -357,45 +385,13 @@ paeth_pixels(unsigned char *row, const unsigned char *prior, size_t n, const siz
     const __m128i zero = _mm_setzero_si128(), low = _mm_set1_epi16(0xff);
     __m128i a = zero, c = zero;
     for (size_t i = 0; i < n; i += bpp) {
-        /* Four bytes are read even for 3-byte pixels (the fourth lane is
-         * never stored): copying three into a word would go through the
-         * stack and stall every pixel. Not past the row's end, though. */
-        uint32_t up = 0, cur = 0;
-        if (i + 4 <= n) {
-            memcpy(&up, prior + i, 4);
-            memcpy(&cur, row + i, 4);
-        } else {
-            memcpy(&up, prior + i, bpp);
-            memcpy(&cur, row + i, bpp);
-        }
-        __m128i b = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)up), zero);
-        __m128i x = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)cur), zero);
-        __m128i ac = _mm_sub_epi16(a, c), bc = _mm_sub_epi16(b, c);
-        __m128i pa = abs16(bc), pb = abs16(ac), pc = abs16(_mm_add_epi16(ac, bc));
-        __m128i least = _mm_min_epi16(pa, _mm_min_epi16(pb, pc));
-        __m128i use_a = _mm_cmpeq_epi16(pa, least);
-        __m128i use_b = _mm_andnot_si128(use_a, _mm_cmpeq_epi16(pb, least));
-        __m128i pred = _mm_or_si128(_mm_or_si128(_mm_and_si128(use_a, a), _mm_and_si128(use_b, b)),
-                                    _mm_andnot_si128(_mm_or_si128(use_a, use_b), c));
-        x = _mm_and_si128(_mm_add_epi16(x, pred), low);
+        __m128i b = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)pixel_word(prior, i, n, bpp)), zero);
+        __m128i x = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)pixel_word(row, i, n, bpp)), zero);
+        x = _mm_and_si128(_mm_add_epi16(x, paeth16(a, b, c)), low);
         store_pixel(row + i, (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(x, x)), bpp);
         a = x;
         c = b;
     }
-}
-
-/* Up to four bytes at p into a word: four when they are inside the n
- * bytes from base, else the pixel's own. */
-static inline __attribute__((always_inline)) uint32_t
-pixel_word(const unsigned char *base, size_t at, size_t n, const size_t bpp)
-{
-    uint32_t v = 0;
-    /* Two copies of fixed sizes, each a single move. */
-    if (at + 4 <= n)
-        memcpy(&v, base + at, 4);
-    else
-        memcpy(&v, base + at, bpp);
-    return v;
 }
 
 /*
@@ -422,14 +418,7 @@ static inline __attribute__((always_inline)) void paeth_two_rows(unsigned char *
         __m128i b = _mm_unpacklo_epi64(_mm_unpacklo_epi8(_mm_cvtsi32_si128((int)up), zero), a);
         __m128i x = _mm_unpacklo_epi8(
             _mm_unpacklo_epi32(_mm_cvtsi32_si128((int)cur0), _mm_cvtsi32_si128((int)cur1)), zero);
-        __m128i ac = _mm_sub_epi16(a, c), bc = _mm_sub_epi16(b, c);
-        __m128i pa = abs16(bc), pb = abs16(ac), pc = abs16(_mm_add_epi16(ac, bc));
-        __m128i least = _mm_min_epi16(pa, _mm_min_epi16(pb, pc));
-        __m128i use_a = _mm_cmpeq_epi16(pa, least);
-        __m128i use_b = _mm_andnot_si128(use_a, _mm_cmpeq_epi16(pb, least));
-        __m128i pred = _mm_or_si128(_mm_or_si128(_mm_and_si128(use_a, a), _mm_and_si128(use_b, b)),
-                                    _mm_andnot_si128(_mm_or_si128(use_a, use_b), c));
-        x = _mm_and_si128(_mm_add_epi16(x, pred), low);
+        x = _mm_and_si128(_mm_add_epi16(x, paeth16(a, b, c)), low);
         __m128i packed = _mm_packus_epi16(x, x);
         if (i < n)
             store_pixel(row0 + i, (uint32_t)_mm_cvtsi128_si32(packed), bpp);
