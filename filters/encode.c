@@ -17,8 +17,38 @@
 #include <string.h>
 #include <strings.h>
 
+/*
+ * libheif without an HEVC codec (the bundled libvips, -Dlibvips=bundled)
+ * still opens a HEIC file, then fails deep in the decode or the save,
+ * after lines of noise. The line that says so, or NULL.
+ */
+static const char *missing_codec(const char *buf, size_t *len)
+{
+    static const char *const says[] = {"has not been built in",
+                                       "heifsave: Unsupported compression"};
+    for (size_t i = 0; i < sizeof says / sizeof says[0]; i++) {
+        const char *hit = strstr(buf, says[i]);
+        if (hit == NULL)
+            continue;
+        const char *start = hit;
+        while (start > buf && start[-1] != '\n')
+            start--;
+        *len = strcspn(start, "\n");
+        return start;
+    }
+    return NULL;
+}
+
 int ib_fail_vips(ib_error_t *err, ib_error_kind_t kind, const char *path)
 {
+    size_t n;
+    const char *codec = missing_codec(vips_error_buffer(), &n);
+    if (codec != NULL) {
+        int rc = ib_fail(err, IB_ERR_UNSUPPORTED, "%s: this libvips lacks the codec it needs: %.*s",
+                         path, (int)n, codec);
+        vips_error_clear();
+        return rc;
+    }
     char why[900];
     size_t o = 0;
     int gap = 0;

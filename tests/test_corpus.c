@@ -542,8 +542,10 @@ static void nothing_skipped_and_failures_named(void **state)
 /*
  * The manifest's verdicts are the system libvips'. A build on the bundled
  * one (-Dlibvips=bundled, IB_LIBVIPS=bundled) has no decoder for some of
- * those formats (BMP, PNM, PDF, JPEG 2000, HEVC in HEIF, ...), and fails
- * on TIFF warnings the system's keeps to itself.
+ * those formats (BMP, PNM, PDF, JPEG 2000, HEVC in HEIF, ...), which must
+ * fail as unsupported (ICO and TGA, whose bytes the sniffer does not
+ * know, as "not an image"), and fails on TIFF warnings the system's keeps
+ * to itself.
  */
 static int bundled_vips(void)
 {
@@ -559,8 +561,7 @@ static int not_read_by_this_build(const entry_t *e)
     const char *m = e->ev.error_message;
     return is_kind(e, "unsupported") ||
            (is_kind(e, "decode") &&
-            (strstr(m, "match no format") != NULL || strstr(m, "HEVC") != NULL ||
-             strstr(m, "Unsupported compression") != NULL || strcmp(e->vips, "warn") == 0));
+            (strstr(m, "match no format") != NULL || strcmp(e->vips, "warn") == 0));
 }
 
 /* Files this libvips reads (cleanly or with warnings) convert. Valid files
