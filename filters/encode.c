@@ -194,11 +194,10 @@ static void saver_options(const ib_encode_t *enc, char *opts, size_t len)
         add_option(opts, len, "interlace", -1);
     if (enc->compression >= 0 && EXT_IN(ext, "png"))
         add_option(opts, len, "compression", enc->compression);
-        /* From libvips 8.15 the savers write what they are told to keep, and
-         * make a fresh EXIF block for whatever does not say otherwise: the
-         * default policy names what it keeps. Before, apply_metadata() alone
-         * decides. */
 #if VIPS_MAJOR_VERSION > 8 || (VIPS_MAJOR_VERSION == 8 && VIPS_MINOR_VERSION >= 15)
+    /* From libvips 8.15 the savers write what they are told to keep, and
+     * make a fresh EXIF block unless told otherwise: the default policy
+     * names what it keeps. Before, apply_metadata() alone decides. */
     if (enc->metadata == IB_META_DEFAULT) {
         size_t n = strlen(opts);
         snprintf(opts + n, len - n, "%skeep=icc:other", n ? "," : "");
