@@ -42,7 +42,8 @@ static const char *missing_codec(const char *buf, size_t *len)
 int ib_fail_vips(ib_error_t *err, ib_error_kind_t kind, const char *path)
 {
     size_t n;
-    const char *codec = missing_codec(vips_error_buffer(), &n);
+    /* Failures only: warnings (IB_ERR_NONE) are passed on as they are. */
+    const char *codec = kind != IB_ERR_NONE ? missing_codec(vips_error_buffer(), &n) : NULL;
     if (codec != NULL) {
         int rc = ib_fail(err, IB_ERR_UNSUPPORTED, "%s: this libvips lacks the codec it needs: %.*s",
                          path, (int)n, codec);
