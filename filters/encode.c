@@ -199,10 +199,8 @@ static void saver_options(const ib_encode_t *enc, char *opts, size_t len)
     /* From libvips 8.15 the savers write what they are told to keep, and
      * make a fresh EXIF block unless told otherwise: the default policy
      * names what it keeps. Before, apply_metadata() alone decides. */
-    if (enc->metadata == IB_META_DEFAULT) {
-        size_t n = strlen(opts);
-        snprintf(opts + n, len - n, "%skeep=icc:other", n ? "," : "");
-    }
+    if (enc->metadata == IB_META_DEFAULT)
+        add_option(opts, len, "keep=icc:other", -1);
 #endif
     if (enc->metadata == IB_META_STRIP)
         add_option(opts, len, "strip", -1);
