@@ -18,10 +18,14 @@
 #include "fastjpeg.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
 
@@ -30,6 +34,63 @@
 
 /* How many times the target the decoded image keeps (see NOTES). */
 #define RESAMPLE_MARGIN 2.0
+
+/* The probe reads this much: the whole of most small JPEGs, and the
+ * header of nearly any other (EXIF is at most 64 KiB). */
+#define PROBE_BYTES ((size_t)128 << 10)
+
+/* The bytes the last probe read, for the decode of the same file. */
+static struct {
+    char *path;
+    unsigned char *buf;
+    size_t len;     /* bytes held */
+    struct stat st; /* the file then */
+} kept;
+
+void ib_fastjpeg_forget(void)
+{
+    free(kept.path);
+    free(kept.buf);
+    memset(&kept, 0, sizeof kept);
+}
+
+/* The whole file: the kept bytes of path and the rest read after them, or
+ * a fresh read. NULL if it cannot be had. Not inlined: its locals would
+ * share a frame with the caller's setjmp. */
+__attribute__((noinline)) static unsigned char *whole_file(const char *path, size_t *len)
+{
+    if (kept.path == NULL || strcmp(kept.path, path) != 0) {
+        ib_fastjpeg_forget();
+        return ib_read_file(path, IB_FASTPATH_MAX_FILE, len);
+    }
+    unsigned char *buf = kept.buf;
+    size_t have = kept.len, size = (size_t)kept.st.st_size;
+    struct stat then = kept.st, now;
+    kept.buf = NULL;
+    ib_fastjpeg_forget();
+    if (have < size) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        int same = fd >= 0 && fstat(fd, &now) == 0 && now.st_ino == then.st_ino &&
+                   now.st_dev == then.st_dev && now.st_size == then.st_size &&
+                   now.st_mtim.tv_sec == then.st_mtim.tv_sec &&
+                   now.st_mtim.tv_nsec == then.st_mtim.tv_nsec;
+        unsigned char *grown = same ? realloc(buf, size) : NULL;
+        if (grown != NULL)
+            buf = grown;
+        ssize_t got = grown != NULL && lseek(fd, (off_t)have, SEEK_SET) == (off_t)have
+                          ? ib_full_read(fd, buf + have, size - have)
+                          : -1;
+        if (fd >= 0)
+            close(fd);
+        if (got != (ssize_t)(size - have)) {
+            /* Changed since the probe: read it afresh. */
+            free(buf);
+            return ib_read_file(path, IB_FASTPATH_MAX_FILE, len);
+        }
+    }
+    *len = size;
+    return buf;
+}
 
 typedef struct {
     struct jpeg_error_mgr pub;
@@ -53,7 +114,7 @@ static void on_message(j_common_ptr cinfo, int level)
 VipsImage *ib_fastjpeg_load(const char *path, unsigned min_w, unsigned min_h, int strict)
 {
     size_t len = 0;
-    unsigned char *file = ib_read_file(path, IB_FASTPATH_MAX_FILE, &len);
+    unsigned char *file = whole_file(path, &len);
     if (file == NULL)
         return NULL;
 
@@ -136,4 +197,204 @@ VipsImage *ib_fastjpeg_load(const char *path, unsigned min_w, unsigned min_h, in
     jpeg_destroy_decompress(&cinfo);
     free(file);
     return im;
+}
+
+static unsigned get16(const unsigned char *p, int big)
+{
+    return big ? (unsigned)p[0] << 8 | p[1] : (unsigned)p[1] << 8 | p[0];
+}
+
+static uint32_t get32(const unsigned char *p, int big)
+{
+    return big ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+               : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+/*
+ * Orientation and resolution from the first IFD of an EXIF block (after
+ * "Exif\0\0"), where libvips' loader takes them. -1 for any block off the
+ * common shape, which libvips is left to read in its own way: odd types,
+ * repeated or out-of-range tags, offsets past the end, and a resolution
+ * not given whole (XResolution, YResolution and ResolutionUnit), which
+ * libexif makes up in ways of its own.
+ */
+static int read_exif(const unsigned char *p, size_t n, ib_fastjpeg_header_t *hdr)
+{
+    if (n < 8)
+        return -1;
+    int big = p[0] == 'M';
+    if (!(memcmp(p, "II*\0", 4) == 0 || memcmp(p, "MM\0*", 4) == 0))
+        return -1;
+    uint32_t ifd = get32(p + 4, big);
+    if (ifd < 8 || ifd > n - 2)
+        return -1;
+    unsigned count = get16(p + ifd, big);
+    if ((size_t)count * 12 > n - ifd - 2)
+        return -1;
+    double res[2] = {0, 0};
+    int unit = 0, seen = 0;
+    for (unsigned i = 0; i < count; i++) {
+        const unsigned char *e = p + ifd + 2 + (size_t)i * 12;
+        unsigned tag = get16(e, big), type = get16(e + 2, big);
+        uint32_t items = get32(e + 4, big);
+        int bit = tag == 0x0112 ? 1 : tag == 0x011a ? 2 : tag == 0x011b ? 4 : tag == 0x0128 ? 8 : 0;
+        if (bit == 0)
+            continue;
+        if (seen & bit)
+            return -1;
+        seen |= bit;
+        if (bit == 1 || bit == 8) {
+            /* SHORT, one value, held in the entry. */
+            unsigned v = get16(e + 8, big);
+            if (type != 3 || items != 1 || v < 1 || (bit == 1 && v > 8) || (bit == 8 && v > 3))
+                return -1;
+            if (bit == 1)
+                hdr->orientation = (int)v;
+            else
+                unit = (int)v;
+            continue;
+        }
+        /* RATIONAL, one value, at an offset. */
+        uint32_t at = get32(e + 8, big);
+        if (type != 5 || items != 1 || at < 8 || at > n - 8)
+            return -1;
+        uint32_t num = get32(p + at, big), den = get32(p + at + 4, big);
+        if (den == 0 || num == 0)
+            return -1;
+        res[bit == 2 ? 0 : 1] = (double)num / den;
+    }
+    if ((seen & 14) != 14)
+        return -1;
+    double per_mm = unit == 2 ? 25.4 : unit == 3 ? 10.0 : 1.0;
+    hdr->xres = res[0] / per_mm;
+    hdr->yres = res[1] / per_mm;
+    return 0;
+}
+
+/* A source over bytes held in memory that suspends at their end, so that
+ * a header longer than the bytes read is told from a damaged one. */
+static boolean fill_suspend(j_decompress_ptr cinfo)
+{
+    (void)cinfo;
+    return FALSE;
+}
+
+static void src_noop(j_decompress_ptr cinfo)
+{
+    (void)cinfo;
+}
+
+static void src_skip(j_decompress_ptr cinfo, long n)
+{
+    struct jpeg_source_mgr *src = cinfo->src;
+    if (n <= 0)
+        return;
+    if ((size_t)n > src->bytes_in_buffer)
+        n = (long)src->bytes_in_buffer; /* the next fill suspends */
+    src->next_input_byte += n;
+    src->bytes_in_buffer -= (size_t)n;
+}
+
+/* 1: read; 0: the header goes past the bytes held; -1: not for us. */
+static int parse_header(const unsigned char *buf, size_t len, int strict, ib_fastjpeg_header_t *hdr)
+{
+    struct jpeg_decompress_struct cinfo;
+    struct jpeg_source_mgr src = {.next_input_byte = buf,
+                                  .bytes_in_buffer = len,
+                                  .init_source = src_noop,
+                                  .fill_input_buffer = fill_suspend,
+                                  .skip_input_data = src_skip,
+                                  .resync_to_restart = jpeg_resync_to_restart,
+                                  .term_source = src_noop};
+    error_mgr_t jerr;
+    cinfo.err = jpeg_std_error(&jerr.pub);
+    jerr.pub.error_exit = on_error;
+    jerr.pub.emit_message = on_message;
+    jerr.warnings = 0;
+    if (setjmp(jerr.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
+    jpeg_create_decompress(&cinfo);
+    cinfo.src = &src;
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xffff);
+    int rc = jpeg_read_header(&cinfo, TRUE);
+    if (rc == JPEG_SUSPENDED) {
+        jpeg_destroy_decompress(&cinfo);
+        return 0;
+    }
+    rc = -1;
+    if ((cinfo.jpeg_color_space == JCS_YCbCr || cinfo.jpeg_color_space == JCS_GRAYSCALE ||
+         cinfo.jpeg_color_space == JCS_RGB) &&
+        cinfo.data_precision == 8 && !(strict && jerr.warnings > 0)) {
+        hdr->width = cinfo.image_width;
+        hdr->height = cinfo.image_height;
+        hdr->orientation = 1;
+        /* JFIF's density in inches or cm, else 72 dpi, as libvips'
+         * loader reads them; an EXIF resolution then wins. A pixel aspect
+         * ratio other than 1:1 (unit 0) is left to libvips. */
+        hdr->xres = hdr->yres = 72.0 / 25.4;
+        int jfif = cinfo.saw_JFIF_marker && cinfo.X_density != 1 && cinfo.Y_density != 1;
+        if (jfif && (cinfo.density_unit == 1 || cinfo.density_unit == 2)) {
+            double per_mm = cinfo.density_unit == 1 ? 25.4 : 10.0;
+            hdr->xres = cinfo.X_density / per_mm;
+            hdr->yres = cinfo.Y_density / per_mm;
+        }
+        rc = jfif && !(cinfo.density_unit == 1 || cinfo.density_unit == 2 ||
+                       (cinfo.density_unit == 0 && cinfo.X_density == cinfo.Y_density))
+                 ? -1
+                 : 0;
+        for (jpeg_saved_marker_ptr m = cinfo.marker_list; rc == 0 && m != NULL; m = m->next)
+            if (m->data_length > 6 && memcmp(m->data, "Exif\0\0", 6) == 0) {
+                /* libvips reads the first EXIF block only. */
+                rc = read_exif(m->data + 6, m->data_length - 6, hdr);
+                break;
+            }
+        rc = rc == 0 ? 1 : -1;
+    }
+    jpeg_destroy_decompress(&cinfo);
+    return rc;
+}
+
+int ib_fastjpeg_probe(int fd, const char *path, int strict, ib_fastjpeg_header_t *hdr)
+{
+    struct stat st;
+    ib_fastjpeg_forget();
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        (unsigned long long)st.st_size > IB_FASTPATH_MAX_FILE)
+        return -1;
+    size_t size = (size_t)st.st_size;
+    size_t want = size < PROBE_BYTES ? size : PROBE_BYTES;
+    unsigned char *buf = malloc(want);
+    int rc = -1;
+    for (size_t have = 0; buf != NULL;) {
+        ssize_t got = pread(fd, buf + have, want - have, (off_t)have);
+        if (got <= 0)
+            break;
+        have += (size_t)got;
+        if (have < want)
+            continue;
+        int r = parse_header(buf, have, strict, hdr);
+        if (r != 0 || have == size) {
+            rc = r > 0 ? 0 : -1;
+            break;
+        }
+        /* A header longer than the first bytes: read it all. */
+        want = size;
+        unsigned char *grown = realloc(buf, want);
+        if (grown == NULL)
+            break;
+        buf = grown;
+    }
+    if (rc == 0) {
+        kept.path = strdup(path);
+        kept.buf = buf;
+        kept.len = want;
+        kept.st = st;
+        if (kept.path == NULL)
+            ib_fastjpeg_forget();
+        return 0;
+    }
+    free(buf);
+    return -1;
 }
