@@ -150,10 +150,27 @@ static int stripped_by_default(const char *name)
            strcmp(name, VIPS_META_ORIENTATION) == 0 || strcmp(name, "jpeg-thumbnail-data") == 0;
 }
 
-/* A copy of in whose metadata follows the policy; new reference or NULL. */
+/* Whether in holds metadata the default policy strips. */
+static int has_stripped_fields(VipsImage *in)
+{
+    gchar **names = vips_image_get_fields(in);
+    int found = 0;
+    for (int i = 0; !found && names[i] != NULL; i++)
+        found = stripped_by_default(names[i]);
+    g_strfreev(names);
+    return found;
+}
+
+/* in, or a copy of it, whose metadata follows the policy; new reference
+ * or NULL. */
 static VipsImage *apply_metadata(VipsImage *in, ib_metadata_t policy)
 {
     VipsImage *out;
+    /* The fast decoders' images carry nothing to strip: no copy. */
+    if (policy == IB_META_DEFAULT && !has_stripped_fields(in)) {
+        g_object_ref(in);
+        return in;
+    }
     if (vips_copy(in, &out, NULL) != 0)
         return NULL;
     if (policy == IB_META_DEFAULT) {

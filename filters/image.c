@@ -117,10 +117,17 @@ static const char *common_loader(const unsigned char *head, size_t n)
 {
     static const char *const known[][2] = {
         {"jpeg", "jpegload"}, {"png", "pngload"}, {"webp", "webpload"}, {"gif", "gifload"}};
+    /* Whether this libvips has each loader, looked up once: the lookup
+     * walks every class libvips has. */
+    static int present[sizeof known / sizeof known[0]] = {-1, -1, -1, -1};
     const char *format = ib_sniff_magic(head, n);
-    for (size_t i = 0; format != NULL && i < sizeof known / sizeof known[0]; i++)
-        if (strcmp(format, known[i][0]) == 0 && vips_type_find("VipsOperation", known[i][1]) != 0)
-            return known[i][1];
+    for (size_t i = 0; format != NULL && i < sizeof known / sizeof known[0]; i++) {
+        if (strcmp(format, known[i][0]) != 0)
+            continue;
+        if (present[i] < 0)
+            present[i] = vips_type_find("VipsOperation", known[i][1]) != 0;
+        return present[i] ? known[i][1] : NULL;
+    }
     return NULL;
 }
 
