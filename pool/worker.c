@@ -6,6 +6,7 @@
  */
 #include "pool_private.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/time.h>
 #include <stdlib.h>
@@ -48,12 +49,43 @@ static void set_alarm(unsigned ms)
     setitimer(ITIMER_REAL, &it, NULL);
 }
 
+/*
+ * With at least as many workers as CPUs to run on, worker i keeps to the
+ * i-th of them (IMGBATCH_PIN=0 leaves them free). libvips hands every
+ * image back and forth between the worker's thread and its own pipeline
+ * threads; left free, the kernel wakes those on the other CPUs, where
+ * other workers are busy, and each hand-off waits or moves the pixels
+ * between caches. Kept together they take turns on one CPU: 7-9% less
+ * wall time for 2 workers on 2 CPUs (tests/bench). Fewer workers than
+ * CPUs stay free, so that a worker's threads can spread. Done before
+ * init, so the threads libvips starts there inherit it.
+ */
+static void pin_to_cpu(unsigned index, unsigned workers)
+{
+    const char *pin = getenv("IMGBATCH_PIN");
+    cpu_set_t allowed, one;
+    if ((pin != NULL && strcmp(pin, "0") == 0) ||
+        sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+        return;
+    unsigned n = (unsigned)CPU_COUNT(&allowed), k = 0;
+    if (n < 2 || workers < n)
+        return;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &allowed) && k++ == index % n) {
+            CPU_ZERO(&one);
+            CPU_SET(c, &one);
+            sched_setaffinity(0, sizeof one, &one);
+            return;
+        }
+}
+
 void ib_worker_main(const ib_pool_config_t *cfg, ib_worker_t *self)
 {
     unsigned char *job = malloc(cfg->job_size);
     unsigned char *frame = malloc(IB_FRAME_SIZE);
     if (job == NULL || frame == NULL)
         _exit(IB_WORKER_INIT_FAILED);
+    pin_to_cpu(self->index, cfg->workers);
     if (cfg->init != NULL && cfg->init(cfg->ctx) != 0)
         _exit(IB_WORKER_INIT_FAILED);
 

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -55,6 +56,8 @@ typedef struct {
     int64_t square;
     int32_t pid;
     uint32_t worker;
+    int32_t cpus;      /* how many CPUs the worker may run on */
+    int32_t first_cpu; /* the lowest of them */
 } result_t;
 
 /* Shared with the workers (MAP_SHARED), reached through cfg.ctx. */
@@ -73,6 +76,7 @@ typedef struct {
     uint64_t n;
     job_t jobs[MAX_JOBS];
     unsigned results[MAX_JOBS];
+    result_t answer[MAX_JOBS];
     unsigned lost[MAX_JOBS];
     ib_pool_event_t lost_ev[MAX_JOBS];
     /* The pid in the dead worker's slot right after its LOST event. */
@@ -162,7 +166,15 @@ static void job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, 
     }
     result_t res = {.square = (int64_t)job.value * job.value,
                     .pid = (int32_t)getpid(),
-                    .worker = ib_worker_index(self)};
+                    .worker = ib_worker_index(self),
+                    .first_cpu = -1};
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        res.cpus = CPU_COUNT(&set);
+        for (int c = CPU_SETSIZE - 1; c >= 0; c--)
+            if (CPU_ISSET(c, &set))
+                res.first_cpu = c;
+    }
     memcpy(out, &res, sizeof res);
 }
 
@@ -232,6 +244,7 @@ static void handle(run_t *r, const ib_pool_event_t *ev)
         assert_int_equal(res.pid, ev->pid);
         assert_int_equal(res.worker, ev->worker);
         r->results[ev->seq]++;
+        r->answer[ev->seq] = res;
         count_pid(r, ev->pid);
         break;
     }
@@ -499,6 +512,89 @@ static void test_recycling(void **state)
     assert_true(atomic_load(&r->shared->inits) >= 14);
 }
 
+/* The n-th CPU this process may run on. */
+static int nth_cpu(const cpu_set_t *set, unsigned n)
+{
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, set) && n-- == 0)
+            return c;
+    return -1;
+}
+
+/* The CPUs this process may run on, in set; skips the test unless 2-64. */
+static unsigned cpus_or_skip(cpu_set_t *set)
+{
+    assert_int_equal(sched_getaffinity(0, sizeof *set, set), 0);
+    unsigned n = (unsigned)CPU_COUNT(set);
+    if (n < 2 || n > 64) {
+        fprintf(stderr, "pool: pinning SKIPPED: %u CPUs here, the test wants 2 to 64\n", n);
+        skip();
+    }
+    return n;
+}
+
+/* Runs jobs until every worker has answered one; the affinity each
+ * worker reported, by worker index, in cpus[] and first[]. */
+static void affinity_of_workers(run_t *r, unsigned workers, int *cpus, int *first)
+{
+    r->cfg.workers = workers;
+    start(r);
+    for (int i = 0; i < 200; i++)
+        submit_op(r, OP_SLEEP, 2);
+    finish(r);
+    expect_results_except(r, NULL, 0);
+    for (unsigned w = 0; w < workers; w++)
+        cpus[w] = -1;
+    for (uint64_t i = 0; i < r->n; i++) {
+        const result_t *a = &r->answer[i];
+        if (cpus[a->worker] >= 0)
+            assert_int_equal(cpus[a->worker], a->cpus);
+        cpus[a->worker] = a->cpus;
+        first[a->worker] = a->first_cpu;
+    }
+    for (unsigned w = 0; w < workers; w++)
+        assert_true(cpus[w] >= 1);
+}
+
+/* As many workers as CPUs: worker i keeps to the i-th CPU. Fewer workers,
+ * or IMGBATCH_PIN=0: they may run anywhere the parent may. */
+static void test_workers_keep_to_a_cpu(void **state)
+{
+    run_t *r = *state;
+    cpu_set_t set;
+    unsigned n = cpus_or_skip(&set);
+    int cpus[64], first[64];
+    affinity_of_workers(r, n, cpus, first);
+    for (unsigned w = 0; w < n; w++) {
+        assert_int_equal(cpus[w], 1);
+        assert_int_equal(first[w], nth_cpu(&set, w));
+    }
+}
+
+static void test_fewer_workers_stay_free(void **state)
+{
+    run_t *r = *state;
+    cpu_set_t set;
+    unsigned n = cpus_or_skip(&set);
+    int cpus[64], first[64];
+    affinity_of_workers(r, n - 1, cpus, first);
+    for (unsigned w = 0; w < n - 1; w++)
+        assert_int_equal(cpus[w], (int)n);
+}
+
+static void test_pinning_can_be_turned_off(void **state)
+{
+    run_t *r = *state;
+    cpu_set_t set;
+    unsigned n = cpus_or_skip(&set);
+    int cpus[64], first[64];
+    setenv("IMGBATCH_PIN", "0", 1);
+    affinity_of_workers(r, n, cpus, first);
+    unsetenv("IMGBATCH_PIN");
+    for (unsigned w = 0; w < n; w++)
+        assert_int_equal(cpus[w], (int)n);
+}
+
 /* Workers that cannot start stop the pool with one FATAL, not a fork loop. */
 static void test_init_failure_is_fatal(void **state)
 {
@@ -702,6 +798,9 @@ int main(void)
         POOL_TEST(test_crashing_jobs_do_not_stop_the_pool),
         POOL_TEST(test_timeout),
         POOL_TEST(test_recycling),
+        POOL_TEST(test_workers_keep_to_a_cpu),
+        POOL_TEST(test_fewer_workers_stay_free),
+        POOL_TEST(test_pinning_can_be_turned_off),
         POOL_TEST(test_init_failure_is_fatal),
         POOL_TEST(test_cancel),
         POOL_TEST(test_cancel_races_workers),
