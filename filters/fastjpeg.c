@@ -111,6 +111,16 @@ static void on_message(j_common_ptr cinfo, int level)
         ((error_mgr_t *)cinfo->err)->warnings++;
 }
 
+/* libjpeg's error manager, set to longjmp on errors and count warnings. */
+static struct jpeg_error_mgr *errors_to(error_mgr_t *e)
+{
+    jpeg_std_error(&e->pub);
+    e->pub.error_exit = on_error;
+    e->pub.emit_message = on_message;
+    e->warnings = 0;
+    return &e->pub;
+}
+
 VipsImage *ib_fastjpeg_load(const char *path, unsigned min_w, unsigned min_h, int strict)
 {
     size_t len = 0;
@@ -124,10 +134,7 @@ VipsImage *ib_fastjpeg_load(const char *path, unsigned min_w, unsigned min_h, in
     JOCTET *volatile icc = NULL;
     VipsImage *im = NULL;
 
-    cinfo.err = jpeg_std_error(&jerr.pub);
-    jerr.pub.error_exit = on_error;
-    jerr.pub.emit_message = on_message;
-    jerr.warnings = 0;
+    cinfo.err = errors_to(&jerr);
     if (setjmp(jerr.jump)) {
         jpeg_destroy_decompress(&cinfo);
         free(pixels);
@@ -307,10 +314,7 @@ static int parse_header(const unsigned char *buf, size_t len, int strict, ib_fas
                                   .resync_to_restart = jpeg_resync_to_restart,
                                   .term_source = src_noop};
     error_mgr_t jerr;
-    cinfo.err = jpeg_std_error(&jerr.pub);
-    jerr.pub.error_exit = on_error;
-    jerr.pub.emit_message = on_message;
-    jerr.warnings = 0;
+    cinfo.err = errors_to(&jerr);
     if (setjmp(jerr.jump)) {
         jpeg_destroy_decompress(&cinfo);
         return -1;
