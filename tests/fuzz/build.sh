@@ -49,8 +49,8 @@ cat >"$out/ib_config.h" <<END
 #define IB_PNG_VERSION "$(pkg-config --modversion libpng)"
 #define IB_VIPS_MODULE_DIR "$(pkg-config --variable=libdir vips)/vips-modules-${vips_version%.*}"
 END
-cflags=$(pkg-config --cflags vips libjpeg libpng)
-libs=$(pkg-config --libs vips libjpeg libpng)
+cflags=$(pkg-config --cflags vips libjpeg libpng libdeflate)
+libs=$(pkg-config --libs vips libjpeg libpng libdeflate)
 # shellcheck disable=SC2086
 "$CC" $flags -I"$out" $cflags -o "$out/fuzz_probe" "$here/fuzz_probe.c" "$top"/filters/*.c \
     $libs -ldl -lm
