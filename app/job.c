@@ -173,7 +173,7 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
         .fail_on_warning = plan->strict,
         .max_pixels = plan->max_pixels,
     };
-    ib_probe_t probe;
+    ib_probe_t probe = {0};
     unsigned n = plan->n_variants > 0 ? plan->n_variants : 1;
     ib_size_t sizes[IB_MAX_OUTPUTS];
     char dest[IB_MAX_OUTPUTS][PATH_MAX];
@@ -287,5 +287,6 @@ failed:
     res->n_outputs = 0;
     fill_failure(res, &err);
 done:
+    ib_image_probe_release(&probe);
     res->ms = (uint32_t)(ib_pool_now_ms() - t0);
 }

@@ -186,6 +186,13 @@ static void interrupt(ib_run_t *run, const ib_pool_event_t *ev)
     ib_pool_kill(run->pool);
 }
 
+/* Workers keep to a CPU each unless IMGBATCH_PIN=0 (see pool/worker.c). */
+static int pin_workers(void)
+{
+    const char *pin = getenv("IMGBATCH_PIN");
+    return pin == NULL || strcmp(pin, "0") != 0;
+}
+
 static int run_pool(ib_run_t *run)
 {
     char err[512];
@@ -206,6 +213,7 @@ static int run_pool(ib_run_t *run)
         .job_size = sizeof(ib_job_t),
         .worker_jobs = run->plan.worker_jobs,
         .timeout_ms = run->plan.timeout_ms,
+        .pin = pin_workers(),
     };
     run->pool = ib_pool_start(&cfg, err, sizeof err);
     if (run->pool == NULL) {

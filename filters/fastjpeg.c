@@ -14,6 +14,10 @@
  * - libjpeg reports fatal errors by calling error_exit, which must not
  *   return: it longjmps back here. Nothing allocated by libjpeg leaks,
  *   jpeg_destroy_decompress frees it all.
+ * - The probe (ib_fastjpeg_probe) answers exactly as libvips' loader
+ *   would, or declines and lets libvips answer (test_probe compares the
+ *   two on every corpus JPEG). The bytes it read belong to the caller's
+ *   probe, which hands them to the decode: a small file is read once.
  */
 #include "fastjpeg.h"
 
@@ -39,41 +43,47 @@
  * header of nearly any other (EXIF is at most 64 KiB). */
 #define PROBE_BYTES ((size_t)128 << 10)
 
-/* The bytes the last probe read, for the decode of the same file. */
-static struct {
-    char *path;
+/* A file's first bytes, read by the probe, and the file as it was then. */
+struct ib_fastjpeg_bytes {
     unsigned char *buf;
-    size_t len;     /* bytes held */
-    struct stat st; /* the file then */
-} kept;
+    size_t len;
+    struct stat st;
+};
 
-void ib_fastjpeg_forget(void)
+void ib_fastjpeg_bytes_free(ib_fastjpeg_bytes_t *b)
 {
-    free(kept.path);
-    free(kept.buf);
-    memset(&kept, 0, sizeof kept);
+    if (b != NULL)
+        free(b->buf);
+    free(b);
 }
 
-/* The whole file: the kept bytes of path and the rest read after them, or
- * a fresh read. NULL if it cannot be had. Not inlined: its locals would
- * share a frame with the caller's setjmp. */
-__attribute__((noinline)) static unsigned char *whole_file(const char *path, size_t *len)
+static int same_file(const struct stat *a, const struct stat *b)
 {
-    if (kept.path == NULL || strcmp(kept.path, path) != 0) {
-        ib_fastjpeg_forget();
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/*
+ * The whole file in a buffer to free(): the probe's bytes (taken over)
+ * and the rest read after them, or a fresh read. A file the probe read
+ * whole is the snapshot it probed. A file changed since its first bytes
+ * were read is read afresh. NULL if it cannot be had. Not inlined, which
+ * keeps -Wclobbered quiet about the caller's setjmp.
+ */
+__attribute__((noinline)) static unsigned char *whole_file(const char *path, ib_fastjpeg_bytes_t *b,
+                                                           size_t *len)
+{
+    if (b == NULL)
         return ib_read_file(path, IB_FASTPATH_MAX_FILE, len);
-    }
-    unsigned char *buf = kept.buf;
-    size_t have = kept.len, size = (size_t)kept.st.st_size;
-    struct stat then = kept.st, now;
-    kept.buf = NULL;
-    ib_fastjpeg_forget();
+    unsigned char *buf = b->buf;
+    size_t have = b->len, size = (size_t)b->st.st_size;
+    struct stat then = b->st, now;
+    b->buf = NULL;
+    ib_fastjpeg_bytes_free(b);
     if (have < size) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
-        int same = fd >= 0 && fstat(fd, &now) == 0 && now.st_ino == then.st_ino &&
-                   now.st_dev == then.st_dev && now.st_size == then.st_size &&
-                   now.st_mtim.tv_sec == then.st_mtim.tv_sec &&
-                   now.st_mtim.tv_nsec == then.st_mtim.tv_nsec;
+        int same = fd >= 0 && fstat(fd, &now) == 0 && same_file(&now, &then);
         unsigned char *grown = same ? realloc(buf, size) : NULL;
         if (grown != NULL)
             buf = grown;
@@ -83,7 +93,6 @@ __attribute__((noinline)) static unsigned char *whole_file(const char *path, siz
         if (fd >= 0)
             close(fd);
         if (got != (ssize_t)(size - have)) {
-            /* Changed since the probe: read it afresh. */
             free(buf);
             return ib_read_file(path, IB_FASTPATH_MAX_FILE, len);
         }
@@ -121,10 +130,13 @@ static struct jpeg_error_mgr *errors_to(error_mgr_t *e)
     return &e->pub;
 }
 
-VipsImage *ib_fastjpeg_load(const char *path, unsigned min_w, unsigned min_h, int strict)
+VipsImage *ib_fastjpeg_load(const char *path, ib_fastjpeg_bytes_t **bytes, unsigned min_w,
+                            unsigned min_h, int strict)
 {
     size_t len = 0;
-    unsigned char *file = whole_file(path, &len);
+    unsigned char *file = whole_file(path, bytes != NULL ? *bytes : NULL, &len);
+    if (bytes != NULL)
+        *bytes = NULL;
     if (file == NULL)
         return NULL;
 
@@ -166,6 +178,11 @@ VipsImage *ib_fastjpeg_load(const char *path, unsigned min_w, unsigned min_h, in
     cinfo.out_color_space = grey ? JCS_GRAYSCALE : JCS_RGB;
     cinfo.dct_method = JDCT_ISLOW;
     jpeg_start_decompress(&cinfo);
+    /* A decoder that does not scale this file (lossless JPEG in
+     * libjpeg-turbo 3) would have the crop below keep a corner. */
+    if (cinfo.output_width != (w + shrink - 1) / shrink ||
+        cinfo.output_height != (h + shrink - 1) / shrink)
+        longjmp(jerr.jump, 1);
 
     size_t stride = (size_t)cinfo.output_width * (size_t)cinfo.output_components;
     pixels = malloc(stride * cinfo.output_height);
@@ -206,6 +223,11 @@ VipsImage *ib_fastjpeg_load(const char *path, unsigned min_w, unsigned min_h, in
     return im;
 }
 
+/* The IFD0 tags the probe reads, and TIFF's types for them. */
+enum { TAG_ORIENTATION = 0x0112, TAG_XRES = 0x011a, TAG_YRES = 0x011b, TAG_RES_UNIT = 0x0128 };
+enum { TYPE_SHORT = 3, TYPE_RATIONAL = 5 };
+enum { SEEN_ORIENTATION = 1, SEEN_XRES = 2, SEEN_YRES = 4, SEEN_UNIT = 8 };
+
 static unsigned get16(const unsigned char *p, int big)
 {
     return big ? (unsigned)p[0] << 8 | p[1] : (unsigned)p[1] << 8 | p[0];
@@ -222,8 +244,9 @@ static uint32_t get32(const unsigned char *p, int big)
  * "Exif\0\0"), where libvips' loader takes them. -1 for any block off the
  * common shape, which libvips is left to read in its own way: odd types,
  * repeated or out-of-range tags, offsets past the end, and a resolution
- * not given whole (XResolution, YResolution and ResolutionUnit), which
- * libexif makes up in ways of its own.
+ * not given whole (XResolution, YResolution and ResolutionUnit): what
+ * libvips makes of a missing unit or a zero denominator differs between
+ * its versions, and declining keeps every version's answer.
  */
 static int read_exif(const unsigned char *p, size_t n, ib_fastjpeg_header_t *hdr)
 {
@@ -244,18 +267,23 @@ static int read_exif(const unsigned char *p, size_t n, ib_fastjpeg_header_t *hdr
         const unsigned char *e = p + ifd + 2 + (size_t)i * 12;
         unsigned tag = get16(e, big), type = get16(e + 2, big);
         uint32_t items = get32(e + 4, big);
-        int bit = tag == 0x0112 ? 1 : tag == 0x011a ? 2 : tag == 0x011b ? 4 : tag == 0x0128 ? 8 : 0;
+        int bit = tag == TAG_ORIENTATION ? SEEN_ORIENTATION
+                  : tag == TAG_XRES      ? SEEN_XRES
+                  : tag == TAG_YRES      ? SEEN_YRES
+                  : tag == TAG_RES_UNIT  ? SEEN_UNIT
+                                         : 0;
         if (bit == 0)
             continue;
         if (seen & bit)
             return -1;
         seen |= bit;
-        if (bit == 1 || bit == 8) {
+        if (bit == SEEN_ORIENTATION || bit == SEEN_UNIT) {
             /* SHORT, one value, held in the entry. */
             unsigned v = get16(e + 8, big);
-            if (type != 3 || items != 1 || v < 1 || (bit == 1 && v > 8) || (bit == 8 && v > 3))
+            int orientation = bit == SEEN_ORIENTATION;
+            if (type != TYPE_SHORT || items != 1 || v < 1 || v > (orientation ? 8u : 3u))
                 return -1;
-            if (bit == 1)
+            if (orientation)
                 hdr->orientation = (int)v;
             else
                 unit = (int)v;
@@ -263,14 +291,14 @@ static int read_exif(const unsigned char *p, size_t n, ib_fastjpeg_header_t *hdr
         }
         /* RATIONAL, one value, at an offset. */
         uint32_t at = get32(e + 8, big);
-        if (type != 5 || items != 1 || at < 8 || at > n - 8)
+        if (type != TYPE_RATIONAL || items != 1 || at < 8 || at > n - 8)
             return -1;
         uint32_t num = get32(p + at, big), den = get32(p + at + 4, big);
         if (den == 0 || num == 0)
             return -1;
-        res[bit == 2 ? 0 : 1] = (double)num / den;
+        res[bit == SEEN_XRES ? 0 : 1] = (double)num / den;
     }
-    if ((seen & 14) != 14)
+    if ((seen & (SEEN_XRES | SEEN_YRES | SEEN_UNIT)) != (SEEN_XRES | SEEN_YRES | SEEN_UNIT))
         return -1;
     double per_mm = unit == 2 ? 25.4 : unit == 3 ? 10.0 : 1.0;
     hdr->xres = res[0] / per_mm;
@@ -303,7 +331,7 @@ static void src_skip(j_decompress_ptr cinfo, long n)
 }
 
 /* 1: read; 0: the header goes past the bytes held; -1: not for us. */
-static int parse_header(const unsigned char *buf, size_t len, int strict, ib_fastjpeg_header_t *hdr)
+static int parse_header(const unsigned char *buf, size_t len, ib_fastjpeg_header_t *hdr)
 {
     struct jpeg_decompress_struct cinfo;
     struct jpeg_source_mgr src = {.next_input_byte = buf,
@@ -328,42 +356,48 @@ static int parse_header(const unsigned char *buf, size_t len, int strict, ib_fas
         return 0;
     }
     rc = -1;
+    /* Any warning, strict or not, leaves the file to libvips, which may
+     * stop at too many of them. */
     if ((cinfo.jpeg_color_space == JCS_YCbCr || cinfo.jpeg_color_space == JCS_GRAYSCALE ||
          cinfo.jpeg_color_space == JCS_RGB) &&
-        cinfo.data_precision == 8 && !(strict && jerr.warnings > 0)) {
+        cinfo.data_precision == 8 && jerr.warnings == 0) {
         hdr->width = cinfo.image_width;
         hdr->height = cinfo.image_height;
         hdr->orientation = 1;
-        /* JFIF's density in inches or cm, else 72 dpi, as libvips'
-         * loader reads them; an EXIF resolution then wins. A pixel aspect
-         * ratio other than 1:1 (unit 0) is left to libvips. */
+        /* JFIF's density as libvips' loader reads it, in the same
+         * arithmetic: in inches or cm, or (unit 0) a pixel aspect ratio
+         * applied to 72 dpi; an EXIF resolution then wins. */
         hdr->xres = hdr->yres = 72.0 / 25.4;
-        int jfif = cinfo.saw_JFIF_marker && cinfo.X_density != 1 && cinfo.Y_density != 1;
-        if (jfif && (cinfo.density_unit == 1 || cinfo.density_unit == 2)) {
-            double per_mm = cinfo.density_unit == 1 ? 25.4 : 10.0;
-            hdr->xres = cinfo.X_density / per_mm;
-            hdr->yres = cinfo.Y_density / per_mm;
+        int ok = 1;
+        if (cinfo.saw_JFIF_marker && cinfo.X_density != 1 && cinfo.Y_density != 1) {
+            if (cinfo.density_unit == 0 && cinfo.Y_density > 0) {
+                hdr->yres = hdr->xres * cinfo.X_density / cinfo.Y_density;
+            } else if (cinfo.density_unit == 1 || cinfo.density_unit == 2) {
+                double per_mm = cinfo.density_unit == 1 ? 25.4 : 10.0;
+                hdr->xres = cinfo.X_density / per_mm;
+                hdr->yres = cinfo.Y_density / per_mm;
+            } else {
+                ok = 0;
+            }
         }
-        rc = jfif && !(cinfo.density_unit == 1 || cinfo.density_unit == 2 ||
-                       (cinfo.density_unit == 0 && cinfo.X_density == cinfo.Y_density))
-                 ? -1
-                 : 0;
-        for (jpeg_saved_marker_ptr m = cinfo.marker_list; rc == 0 && m != NULL; m = m->next)
-            if (m->data_length > 6 && memcmp(m->data, "Exif\0\0", 6) == 0) {
-                /* libvips reads the first EXIF block only. */
-                rc = read_exif(m->data + 6, m->data_length - 6, hdr);
+        /* libvips takes the first APP1 that starts "Exif" as the EXIF;
+         * one that is not "Exif\0\0" and a TIFF header is left to it. */
+        for (jpeg_saved_marker_ptr m = cinfo.marker_list; ok && m != NULL; m = m->next)
+            if (m->data_length > 4 && memcmp(m->data, "Exif", 4) == 0) {
+                ok = m->data_length >= 14 && memcmp(m->data + 4, "\0\0", 2) == 0 &&
+                     read_exif(m->data + 6, m->data_length - 6, hdr) == 0;
                 break;
             }
-        rc = rc == 0 ? 1 : -1;
+        rc = ok ? 1 : -1;
     }
     jpeg_destroy_decompress(&cinfo);
     return rc;
 }
 
-int ib_fastjpeg_probe(int fd, const char *path, int strict, ib_fastjpeg_header_t *hdr)
+int ib_fastjpeg_probe(int fd, ib_fastjpeg_header_t *hdr, ib_fastjpeg_bytes_t **bytes)
 {
     struct stat st;
-    ib_fastjpeg_forget();
+    *bytes = NULL;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
         (unsigned long long)st.st_size > IB_FASTPATH_MAX_FILE)
         return -1;
@@ -378,27 +412,28 @@ int ib_fastjpeg_probe(int fd, const char *path, int strict, ib_fastjpeg_header_t
         have += (size_t)got;
         if (have < want)
             continue;
-        int r = parse_header(buf, have, strict, hdr);
+        int r = parse_header(buf, have, hdr);
         if (r != 0 || have == size) {
             rc = r > 0 ? 0 : -1;
             break;
         }
-        /* A header longer than the first bytes: read it all. */
-        want = size;
+        /* A header longer than the bytes read: read twice as many, so
+         * that a file whose header never ends costs a few reads, not a
+         * read of the whole file before libvips reads it again. */
+        want = want > size / 2 ? size : want * 2;
         unsigned char *grown = realloc(buf, want);
         if (grown == NULL)
             break;
         buf = grown;
     }
-    if (rc == 0) {
-        kept.path = strdup(path);
-        kept.buf = buf;
-        kept.len = want;
-        kept.st = st;
-        if (kept.path == NULL)
-            ib_fastjpeg_forget();
-        return 0;
+    ib_fastjpeg_bytes_t *b = rc == 0 ? malloc(sizeof *b) : NULL;
+    if (b == NULL) {
+        free(buf);
+        return rc;
     }
-    free(buf);
-    return -1;
+    b->buf = buf;
+    b->len = want;
+    b->st = st;
+    *bytes = b;
+    return 0;
 }

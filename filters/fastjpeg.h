@@ -13,12 +13,17 @@
 
 #include <vips/vips.h>
 
+/* A file's first bytes, read by ib_fastjpeg_probe() for the decode. */
+typedef struct ib_fastjpeg_bytes ib_fastjpeg_bytes_t;
+
 /*
  * Decodes path at the smallest scale whose size is at least min_w x min_h
  * (in stored orientation) times the resample margin. The image carries
- * the file's ICC profile, if any. New reference, or NULL.
+ * the file's ICC profile, if any. It uses up *bytes, the probe's (NULL:
+ * none), reading only the rest of the file. New reference, or NULL.
  */
-VipsImage *ib_fastjpeg_load(const char *path, unsigned min_w, unsigned min_h, int strict);
+VipsImage *ib_fastjpeg_load(const char *path, ib_fastjpeg_bytes_t **bytes, unsigned min_w,
+                            unsigned min_h, int strict);
 
 /* What ib_fastjpeg_probe() reads from a JPEG's header. */
 typedef struct {
@@ -30,14 +35,13 @@ typedef struct {
 /*
  * The probe of an 8-bit grey, YCbCr or RGB JPEG, read by libjpeg-turbo
  * from fd (at any offset) instead of by libvips' loader, which costs a
- * small image about a twentieth of its time. 0, or -1 to leave the file
- * to libvips: another colour space, a header warning when strict, EXIF
- * that libvips might read otherwise (see read_exif). The bytes read are
- * kept for the next ib_fastjpeg_load() of the same path.
+ * small image about a twentieth of its time. 0, with the bytes read in
+ * *bytes (ib_fastjpeg_bytes_free), or -1 to leave the file to libvips:
+ * another colour space, a header warning, EXIF that libvips might read
+ * otherwise (see read_exif).
  */
-int ib_fastjpeg_probe(int fd, const char *path, int strict, ib_fastjpeg_header_t *hdr);
+int ib_fastjpeg_probe(int fd, ib_fastjpeg_header_t *hdr, ib_fastjpeg_bytes_t **bytes);
 
-/* Drops the bytes the last probe kept. */
-void ib_fastjpeg_forget(void);
+void ib_fastjpeg_bytes_free(ib_fastjpeg_bytes_t *b);
 
 #endif

@@ -117,22 +117,29 @@ static const char *common_loader(const unsigned char *head, size_t n)
 {
     static const char *const known[][2] = {
         {"jpeg", "jpegload"}, {"png", "pngload"}, {"webp", "webpload"}, {"gif", "gifload"}};
-    /* Whether this libvips has each loader, looked up once: the lookup
-     * walks every class libvips has. */
-    static int present[sizeof known / sizeof known[0]] = {-1, -1, -1, -1};
+    /* Whether this libvips has each loader (0 not looked up yet, 1 yes,
+     * 2 no), looked up once per worker: the lookup walks every class
+     * libvips has. */
+    static int present[sizeof known / sizeof known[0]];
     const char *format = ib_sniff_magic(head, n);
     for (size_t i = 0; format != NULL && i < sizeof known / sizeof known[0]; i++) {
         if (strcmp(format, known[i][0]) != 0)
             continue;
-        if (present[i] < 0)
-            present[i] = vips_type_find("VipsOperation", known[i][1]) != 0;
-        return present[i] ? known[i][1] : NULL;
+        if (present[i] == 0)
+            present[i] = vips_type_find("VipsOperation", known[i][1]) != 0 ? 1 : 2;
+        return present[i] == 1 ? known[i][1] : NULL;
     }
     return NULL;
 }
 
 static int probe_done(const char *path, const ib_render_t *r, ib_probe_t *probe, unsigned w,
                       unsigned h, ib_error_t *err);
+
+void ib_image_probe_release(ib_probe_t *probe)
+{
+    ib_fastjpeg_bytes_free(probe->jpeg);
+    probe->jpeg = NULL;
+}
 
 int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib_error_t *err)
 {
@@ -174,7 +181,7 @@ int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib
      * would cost a small one about a twentieth of its time. */
     ib_fastjpeg_header_t hdr;
     if (strcmp(loader, "jpegload") == 0 && ib_fastpath_enabled() && strchr(path, '[') == NULL &&
-        ib_fastjpeg_probe(fd, path, r->fail_on_warning, &hdr) == 0) {
+        ib_fastjpeg_probe(fd, &hdr, &probe->jpeg) == 0) {
         close(fd);
         snprintf(probe->loader, sizeof probe->loader, "jpeg");
         probe->orientation = hdr.orientation;
@@ -461,7 +468,7 @@ done:
  * upright. NULL when none applies or it declines; load() then does the
  * work.
  */
-static VipsImage *fast_load(const char *path, const ib_probe_t *probe, const ib_render_t *r,
+static VipsImage *fast_load(const char *path, ib_probe_t *probe, const ib_render_t *r,
                             const ib_encode_t *enc, const ib_size_t *hint, unsigned *used)
 {
     unsigned tw, th;
@@ -482,7 +489,7 @@ static VipsImage *fast_load(const char *path, const ib_probe_t *probe, const ib_
     int turned = r->autorotate && probe->orientation >= 5;
     unsigned sw = turned ? th : tw, sh = turned ? tw : th;
     unsigned kx = 0, ky = 0;
-    VipsImage *raw = jpeg ? ib_fastjpeg_load(path, sw, sh, r->fail_on_warning)
+    VipsImage *raw = jpeg ? ib_fastjpeg_load(path, &probe->jpeg, sw, sh, r->fail_on_warning)
                           : ib_fastpng_load(path, sw, sh, &kx, &ky);
     if (raw == NULL) {
         vips_error_clear();
@@ -522,13 +529,15 @@ static VipsImage *fast_load(const char *path, const ib_probe_t *probe, const ib_
 }
 
 /* The decoded input in the colour space the ops work in; *used as load(). */
-static VipsImage *open_input(const char *path, const ib_probe_t *probe, const ib_render_t *r,
+static VipsImage *open_input(const char *path, ib_probe_t *probe, const ib_render_t *r,
                              const ib_encode_t *enc, const ib_size_t *hint, unsigned *used)
 {
     VipsImage *loaded;
     *used = 0;
     int animated = is_animation(probe, enc);
     loaded = animated ? NULL : fast_load(path, probe, r, enc, hint, used);
+    /* Bytes the fast path did not use are not held through libvips' decode. */
+    ib_image_probe_release(probe);
     if (loaded == NULL && animated)
         loaded = vips_image_new_from_file(path, "n", -1, "access", VIPS_ACCESS_RANDOM, "fail_on",
                                           fail_on(r), NULL);
@@ -541,7 +550,7 @@ static VipsImage *open_input(const char *path, const ib_probe_t *probe, const ib
     return coloured;
 }
 
-int ib_image_render(const char *path, const ib_probe_t *probe, const ib_render_t *r,
+int ib_image_render(const char *path, ib_probe_t *probe, const ib_render_t *r,
                     const ib_encode_t *enc, const ib_size_t *sizes, unsigned n, ib_encoded_t *out,
                     ib_error_t *err)
 {
@@ -589,7 +598,6 @@ int ib_image_render(const char *path, const ib_probe_t *probe, const ib_render_t
     }
     if (input != NULL)
         g_object_unref(input);
-    ib_fastjpeg_forget();
     if (rc != 0)
         for (unsigned i = 0; i < n; i++)
             ib_encoded_free(&out[i]);

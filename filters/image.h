@@ -22,6 +22,9 @@ typedef struct {
     int bits;          /* 8 or 16 (or 32 for float images) per sample */
     char loader[32];   /* libvips loader nickname without "load", e.g. "jpeg" */
     double xres, yres; /* pixels per mm as stored, as libvips' loader reads them */
+    /* A JPEG's first bytes, read by the probe for the decode: the render
+     * uses them up, ib_image_probe_release() frees what is left. */
+    struct ib_fastjpeg_bytes *jpeg;
 } ib_probe_t;
 
 typedef struct {
@@ -60,8 +63,12 @@ int ib_image_init(const char *prog);
  * naming path, in buf ("" if none); clears them. */
 void ib_image_take_warnings(const char *path, char *buf, size_t len);
 
-/* Reads the header only. */
+/* Reads the header: libvips' loader's, or for a common JPEG its first
+ * bytes (128 KiB, or more for a longer header), which probe keeps for the
+ * render. Release probe with ib_image_probe_release() either way. */
 int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib_error_t *err);
+
+void ib_image_probe_release(ib_probe_t *probe);
 
 /* Whether output with this extension keeps every frame of an animation. */
 int ib_image_animates(const char *ext);
@@ -88,7 +95,7 @@ typedef struct {
  * resized to each of sizes (variants). out[i].data is freed by
  * ib_encoded_free.
  */
-int ib_image_render(const char *path, const ib_probe_t *probe, const ib_render_t *r,
+int ib_image_render(const char *path, ib_probe_t *probe, const ib_render_t *r,
                     const ib_encode_t *enc, const ib_size_t *sizes, unsigned n, ib_encoded_t *out,
                     ib_error_t *err);
 void ib_encoded_free(ib_encoded_t *out);

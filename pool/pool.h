@@ -44,6 +44,9 @@ typedef struct {
     unsigned worker_jobs;
     /* Kill a worker whose job runs longer than this; 0 never. */
     unsigned timeout_ms;
+    /* Keep worker i to the i-th CPU this process may use, when the
+     * workers are a whole multiple of those CPUs (see pool/worker.c). */
+    int pin;
 } ib_pool_config_t;
 
 typedef enum {

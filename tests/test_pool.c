@@ -38,6 +38,7 @@ typedef enum {
     OP_SQUARE,
     OP_SLEEP,       /* value: milliseconds, then square */
     OP_GATE,        /* wait until the test opens the gate, then square */
+    OP_BARRIER,     /* wait until value jobs have started, then square */
     OP_SEGV,        /* die of SIGSEGV */
     OP_EXIT,        /* _exit(value) */
     OP_HANG,        /* never return */
@@ -142,6 +143,10 @@ static void job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, 
         break;
     case OP_GATE:
         while (!atomic_load(&sh->gate))
+            sleep_ms(1);
+        break;
+    case OP_BARRIER:
+        while (atomic_load(&sh->started) < (unsigned)job.value)
             sleep_ms(1);
         break;
     case OP_SEGV:
@@ -533,14 +538,16 @@ static unsigned cpus_or_skip(cpu_set_t *set)
     return n;
 }
 
-/* Runs jobs until every worker has answered one; the affinity each
- * worker reported, by worker index, in cpus[] and first[]. */
+/* One job per worker, each held until all have started, so that every
+ * worker answers; the affinity each reported, by worker index, in cpus[]
+ * and first[]. */
 static void affinity_of_workers(run_t *r, unsigned workers, int *cpus, int *first)
 {
     r->cfg.workers = workers;
+    r->cfg.pin = 1;
     start(r);
-    for (int i = 0; i < 200; i++)
-        submit_op(r, OP_SLEEP, 2);
+    for (unsigned i = 0; i < workers; i++)
+        submit_op(r, OP_BARRIER, (int)workers);
     finish(r);
     expect_results_except(r, NULL, 0);
     for (unsigned w = 0; w < workers; w++)
@@ -557,7 +564,7 @@ static void affinity_of_workers(run_t *r, unsigned workers, int *cpus, int *firs
 }
 
 /* As many workers as CPUs: worker i keeps to the i-th CPU. Fewer workers,
- * or IMGBATCH_PIN=0: they may run anywhere the parent may. */
+ * or pinning off: they may run anywhere the parent may. */
 static void test_workers_keep_to_a_cpu(void **state)
 {
     run_t *r = *state;
@@ -582,17 +589,55 @@ static void test_fewer_workers_stay_free(void **state)
         assert_int_equal(cpus[w], (int)n);
 }
 
+/* Not a whole multiple of the CPUs: pinned, some CPUs would have more
+ * workers than others. */
+static void test_uneven_workers_stay_free(void **state)
+{
+    run_t *r = *state;
+    cpu_set_t set;
+    unsigned n = cpus_or_skip(&set);
+    int cpus[65], first[65];
+    affinity_of_workers(r, n + 1, cpus, first);
+    for (unsigned w = 0; w <= n; w++)
+        assert_int_equal(cpus[w], (int)n);
+}
+
+/* A mask with a gap in it ({0, 2} of three or more CPUs): worker i gets
+ * the i-th CPU of the mask, not CPU i. */
+static void test_pinning_follows_the_mask(void **state)
+{
+    run_t *r = *state;
+    cpu_set_t set, gap;
+    unsigned n = cpus_or_skip(&set);
+    if (n < 3) {
+        fprintf(stderr, "pool: mask with a gap SKIPPED: %u CPUs here, the test wants 3\n", n);
+        skip();
+    }
+    CPU_ZERO(&gap);
+    CPU_SET(nth_cpu(&set, 0), &gap);
+    CPU_SET(nth_cpu(&set, 2), &gap);
+    assert_int_equal(sched_setaffinity(0, sizeof gap, &gap), 0);
+    int cpus[2], first[2];
+    affinity_of_workers(r, 2, cpus, first);
+    assert_int_equal(sched_setaffinity(0, sizeof set, &set), 0);
+    assert_int_equal(first[0], nth_cpu(&set, 0));
+    assert_int_equal(first[1], nth_cpu(&set, 2));
+    assert_true(cpus[0] == 1 && cpus[1] == 1);
+}
+
 static void test_pinning_can_be_turned_off(void **state)
 {
     run_t *r = *state;
     cpu_set_t set;
     unsigned n = cpus_or_skip(&set);
-    int cpus[64], first[64];
-    setenv("IMGBATCH_PIN", "0", 1);
-    affinity_of_workers(r, n, cpus, first);
-    unsetenv("IMGBATCH_PIN");
-    for (unsigned w = 0; w < n; w++)
-        assert_int_equal(cpus[w], (int)n);
+    r->cfg.workers = n;
+    start(r);
+    for (unsigned i = 0; i < n; i++)
+        submit_op(r, OP_BARRIER, (int)n);
+    finish(r);
+    expect_results_except(r, NULL, 0);
+    for (uint64_t i = 0; i < r->n; i++)
+        assert_int_equal(r->answer[i].cpus, (int)n);
 }
 
 /* Workers that cannot start stop the pool with one FATAL, not a fork loop. */
@@ -800,6 +845,8 @@ int main(void)
         POOL_TEST(test_recycling),
         POOL_TEST(test_workers_keep_to_a_cpu),
         POOL_TEST(test_fewer_workers_stay_free),
+        POOL_TEST(test_uneven_workers_stay_free),
+        POOL_TEST(test_pinning_follows_the_mask),
         POOL_TEST(test_pinning_can_be_turned_off),
         POOL_TEST(test_init_failure_is_fatal),
         POOL_TEST(test_cancel),

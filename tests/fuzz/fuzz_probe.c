@@ -84,9 +84,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .fail_on_warning = 1,
         .max_pixels = 4u << 20,
     };
-    ib_probe_t probe;
+    ib_probe_t probe = {0};
     ib_error_t err = {0};
     if (ib_image_probe(path, &r, &probe, &err) < 0) {
+        ib_image_probe_release(&probe);
         if (err.kind == IB_ERR_NONE || err.message[0] == '\0')
             abort(); /* a failure must say what and why */
         return 0;
@@ -99,7 +100,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ib_encode_t enc = {.compression = -1};
     snprintf(enc.ext, sizeof enc.ext, "%s", size > 0 && (data[0] & 1) ? "jpg" : "png");
     ib_encoded_t out;
-    if (ib_image_render(path, &probe, &r, &enc, NULL, 1, &out, &err) < 0) {
+    int rendered = ib_image_render(path, &probe, &r, &enc, NULL, 1, &out, &err);
+    ib_image_probe_release(&probe);
+    if (rendered < 0) {
         if (err.kind == IB_ERR_NONE || err.message[0] == '\0')
             abort();
         return 0;
