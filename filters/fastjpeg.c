@@ -406,12 +406,11 @@ int ib_fastjpeg_probe(int fd, ib_fastjpeg_header_t *hdr, ib_fastjpeg_bytes_t **b
     unsigned char *buf = malloc(want);
     int rc = -1;
     for (size_t have = 0; buf != NULL;) {
-        ssize_t got = pread(fd, buf + have, want - have, (off_t)have);
-        if (got <= 0)
+        /* A file cut short since the fstat is left to libvips. */
+        if (lseek(fd, (off_t)have, SEEK_SET) != (off_t)have ||
+            ib_read_upto(fd, buf + have, want - have) != (ssize_t)(want - have))
             break;
-        have += (size_t)got;
-        if (have < want)
-            continue;
+        have = want;
         int r = parse_header(buf, have, hdr);
         if (r != 0 || have == size) {
             rc = r > 0 ? 0 : -1;
