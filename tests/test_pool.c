@@ -538,13 +538,13 @@ static unsigned cpus_or_skip(cpu_set_t *set)
     return n;
 }
 
-/* One job per worker, each held until all have started, so that every
- * worker answers; the affinity each reported, by worker index, in cpus[]
- * and first[]. */
-static void affinity_of_workers(run_t *r, unsigned workers, int *cpus, int *first)
+/* With the pool pinning or not, one job per worker, each held until all
+ * have started, so that every worker answers; the affinity each reported,
+ * by worker index, in cpus[] and first[]. */
+static void affinity_of_workers(run_t *r, unsigned workers, int pin, int *cpus, int *first)
 {
     r->cfg.workers = workers;
-    r->cfg.pin = 1;
+    r->cfg.pin = pin;
     start(r);
     for (unsigned i = 0; i < workers; i++)
         submit_op(r, OP_BARRIER, (int)workers);
@@ -571,7 +571,7 @@ static void test_workers_keep_to_a_cpu(void **state)
     cpu_set_t set;
     unsigned n = cpus_or_skip(&set);
     int cpus[64], first[64];
-    affinity_of_workers(r, n, cpus, first);
+    affinity_of_workers(r, n, 1, cpus, first);
     for (unsigned w = 0; w < n; w++) {
         assert_int_equal(cpus[w], 1);
         assert_int_equal(first[w], nth_cpu(&set, w));
@@ -584,7 +584,7 @@ static void test_fewer_workers_stay_free(void **state)
     cpu_set_t set;
     unsigned n = cpus_or_skip(&set);
     int cpus[64], first[64];
-    affinity_of_workers(r, n - 1, cpus, first);
+    affinity_of_workers(r, n - 1, 1, cpus, first);
     for (unsigned w = 0; w < n - 1; w++)
         assert_int_equal(cpus[w], (int)n);
 }
@@ -597,7 +597,7 @@ static void test_uneven_workers_stay_free(void **state)
     cpu_set_t set;
     unsigned n = cpus_or_skip(&set);
     int cpus[65], first[65];
-    affinity_of_workers(r, n + 1, cpus, first);
+    affinity_of_workers(r, n + 1, 1, cpus, first);
     for (unsigned w = 0; w <= n; w++)
         assert_int_equal(cpus[w], (int)n);
 }
@@ -618,7 +618,7 @@ static void test_pinning_follows_the_mask(void **state)
     CPU_SET(nth_cpu(&set, 2), &gap);
     assert_int_equal(sched_setaffinity(0, sizeof gap, &gap), 0);
     int cpus[2], first[2];
-    affinity_of_workers(r, 2, cpus, first);
+    affinity_of_workers(r, 2, 1, cpus, first);
     assert_int_equal(sched_setaffinity(0, sizeof set, &set), 0);
     assert_int_equal(first[0], nth_cpu(&set, 0));
     assert_int_equal(first[1], nth_cpu(&set, 2));
@@ -630,14 +630,10 @@ static void test_pinning_can_be_turned_off(void **state)
     run_t *r = *state;
     cpu_set_t set;
     unsigned n = cpus_or_skip(&set);
-    r->cfg.workers = n;
-    start(r);
-    for (unsigned i = 0; i < n; i++)
-        submit_op(r, OP_BARRIER, (int)n);
-    finish(r);
-    expect_results_except(r, NULL, 0);
-    for (uint64_t i = 0; i < r->n; i++)
-        assert_int_equal(r->answer[i].cpus, (int)n);
+    int cpus[64], first[64];
+    affinity_of_workers(r, n, 0, cpus, first);
+    for (unsigned w = 0; w < n; w++)
+        assert_int_equal(cpus[w], (int)n);
 }
 
 /* Workers that cannot start stop the pool with one FATAL, not a fork loop. */
