@@ -52,54 +52,143 @@ static int set_attr(int fd, const char *name, const char *value)
     return errno == ENOTSUP || errno == EPERM ? 0 : -1;
 }
 
-int ib_output_write(const char *dest, const void *data, size_t len, const ib_output_opts_t *o,
-                    ib_error_t *err)
+/* A temporary name beside dest, unique across hosts, processes and jobs. */
+static int temp_name(char *tmp, size_t len, const char *dir, const char *base,
+                     const ib_output_opts_t *o)
 {
-    char dir[PATH_MAX], tmp[PATH_MAX], failed[PATH_MAX];
-    const char *base;
-    split_dest(dest, dir, sizeof dir, &base);
+    int n = snprintf(tmp, len, "%s/.%s.%06lx-%ld-%lu.tmp", dir, base, host_tag(), (long)getpid(),
+                     o->tag);
+    return n >= 0 && (size_t)n < len ? 0 : -1;
+}
 
-    if (ib_mkdirs(dir, failed, sizeof failed) < 0)
-        return ib_fail(err, IB_ERR_WRITE, "mkdir(\"%s\") failed: %s", failed, strerror(errno));
-    int n = snprintf(tmp, sizeof tmp, "%s/.%s.%06lx-%ld-%lu.tmp", dir, base, host_tag(),
-                     (long)getpid(), o->tag);
-    if (n < 0 || (size_t)n >= sizeof tmp)
-        return ib_fail(err, IB_ERR_WRITE, "%s: path too long", dest);
+/* Writes the bytes and the attributes: NULL, or the call that failed. */
+static const char *fill(int fd, const void *data, size_t len, const ib_output_opts_t *o)
+{
+    if (ib_full_write(fd, data, len) < 0)
+        return "write";
+    if (set_attr(fd, IB_RECIPE_XATTR, o->recipe) < 0 ||
+        set_attr(fd, IB_SOURCE_XATTR, o->source) < 0)
+        return "fsetxattr";
+    return NULL;
+}
 
+static void guard(const ib_output_opts_t *o, const char *tmp)
+{
     if (o->guard != NULL)
         o->guard(o->guard_arg, tmp);
+}
+
+int ib_output_write_named(const char *dest, const void *data, size_t len, const ib_output_opts_t *o,
+                          ib_error_t *err)
+{
+    char dir[PATH_MAX], tmp[PATH_MAX];
+    const char *base;
+    split_dest(dest, dir, sizeof dir, &base);
+    if (temp_name(tmp, sizeof tmp, dir, base, o) < 0)
+        return ib_fail(err, IB_ERR_WRITE, "%s: path too long", dest);
+
+    guard(o, tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) {
         int e = errno;
-        if (o->guard != NULL)
-            o->guard(o->guard_arg, NULL);
+        guard(o, NULL);
         return ib_fail(err, IB_ERR_WRITE, "open(\"%s\") failed: %s", dest, strerror(e));
     }
-    const char *call = "write";
-    int ok = ib_full_write(fd, data, len) == 0;
-    if (ok && (set_attr(fd, IB_RECIPE_XATTR, o->recipe) < 0 ||
-               set_attr(fd, IB_SOURCE_XATTR, o->source) < 0)) {
-        call = "fsetxattr";
-        ok = 0;
-    }
+    const char *call = fill(fd, data, len, o);
     int e = errno;
-    if (close(fd) < 0 && ok) {
+    if (close(fd) < 0 && call == NULL) {
         call = "close";
         e = errno;
-        ok = 0;
     }
-    if (ok && rename(tmp, dest) < 0) {
+    if (call == NULL && rename(tmp, dest) < 0) {
         call = "rename";
         e = errno;
-        ok = 0;
     }
-    if (!ok)
+    if (call != NULL)
         unlink(tmp);
-    if (o->guard != NULL)
-        o->guard(o->guard_arg, NULL);
-    if (!ok)
+    guard(o, NULL);
+    if (call != NULL)
         return ib_fail(err, IB_ERR_WRITE, "%s(\"%s\") failed: %s", call, dest, strerror(e));
     return 0;
+}
+
+/* Gives the unnamed file fd the name path: 0, or -1 with errno. Through
+ * /proc, which needs no privilege; AT_EMPTY_PATH where /proc is missing. */
+static int link_unnamed(int fd, const char *path)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+        return 0;
+    if (errno != ENOENT)
+        return -1;
+    return linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH);
+}
+
+/*
+ * The unnamed file's way: 0 written, -1 failed (err set), 1 this
+ * filesystem or system cannot give it a name, so the caller writes it the
+ * named way instead.
+ */
+static int write_unnamed(int fd, const char *dest, const void *data, size_t len,
+                         const ib_output_opts_t *o, ib_error_t *err)
+{
+    const char *call = fill(fd, data, len, o);
+    int e = errno;
+    if (call == NULL && link_unnamed(fd, dest) < 0) {
+        if (errno != EEXIST) {
+            close(fd);
+            return 1;
+        }
+        /* A link never replaces a name; a rename does, atomically. */
+        char dir[PATH_MAX], tmp[PATH_MAX];
+        const char *base;
+        split_dest(dest, dir, sizeof dir, &base);
+        if (temp_name(tmp, sizeof tmp, dir, base, o) < 0) {
+            close(fd);
+            return ib_fail(err, IB_ERR_WRITE, "%s: path too long", dest);
+        }
+        guard(o, tmp);
+        if (link_unnamed(fd, tmp) < 0) {
+            call = "link";
+            e = errno;
+        } else if (rename(tmp, dest) < 0) {
+            call = "rename";
+            e = errno;
+            unlink(tmp);
+        }
+        guard(o, NULL);
+    }
+    if (close(fd) < 0 && call == NULL) {
+        /* Published, but the filesystem has just said the bytes may not
+         * all be there: take the name back. */
+        call = "close";
+        e = errno;
+        unlink(dest);
+    }
+    if (call != NULL)
+        return ib_fail(err, IB_ERR_WRITE, "%s(\"%s\") failed: %s", call, dest, strerror(e));
+    return 0;
+}
+
+int ib_output_write(const char *dest, const void *data, size_t len, const ib_output_opts_t *o,
+                    ib_error_t *err)
+{
+    char dir[PATH_MAX], failed[PATH_MAX];
+    const char *base;
+    split_dest(dest, dir, sizeof dir, &base);
+    if (ib_mkdirs(dir, failed, sizeof failed) < 0)
+        return ib_fail(err, IB_ERR_WRITE, "mkdir(\"%s\") failed: %s", failed, strerror(errno));
+
+#ifdef O_TMPFILE
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+        int rc = write_unnamed(fd, dest, data, len, o, err);
+        if (rc <= 0)
+            return rc;
+    }
+#endif
+    return ib_output_write_named(dest, data, len, o, err);
 }
 
 static int get_attr(const char *path, const char *name, char *buf, size_t len)

@@ -1,9 +1,20 @@
 /*
  * Writing an output so that nothing is lost: the bytes go to a temporary
- * file in the destination directory, which is renamed over the final name
- * only once complete. An interrupted or crashed write leaves the temporary
- * name behind at worst, and the caller is told that name before the file
- * exists, so that whoever reaps a dead worker can remove it.
+ * file in the destination directory, which gets the final name only once
+ * complete.
+ *
+ * Where the filesystem allows (O_TMPFILE: ext4, XFS, btrfs, tmpfs), that
+ * file has no name until it is linked into place. A crashed or killed
+ * write then leaves nothing at all, and making the file does not hold the
+ * directory's lock while the filesystem looks for a free inode; on a busy
+ * ext4 without a journal that search passes every recently deleted inode,
+ * and two workers writing into one folder waited on each other through it.
+ * A name that already exists is replaced by rename, which is atomic where
+ * a link is refused.
+ *
+ * Elsewhere the temporary file is named, and renamed over the final name;
+ * the caller is told that name before the file exists, so that whoever
+ * reaps a dead worker can remove it.
  */
 #ifndef IB_FILTERS_OUTPUT_H
 #define IB_FILTERS_OUTPUT_H
@@ -30,6 +41,12 @@ typedef struct {
 /* Creates the destination directory as needed. 0, or -1 with an IB_ERR_WRITE. */
 int ib_output_write(const char *dest, const void *data, size_t len, const ib_output_opts_t *o,
                     ib_error_t *err);
+
+/* The named way alone, which ib_output_write takes where the filesystem has
+ * no unnamed files; the directory must exist. For tests, which run it on
+ * filesystems that have them. */
+int ib_output_write_named(const char *dest, const void *data, size_t len, const ib_output_opts_t *o,
+                          ib_error_t *err);
 
 #define IB_RECIPE_XATTR "user.imgbatch.recipe"
 
