@@ -125,49 +125,97 @@ static int link_unnamed(int fd, const char *path)
     return linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH);
 }
 
+/* A link refused for one of these means this filesystem or system cannot
+ * name an unnamed file here (no /proc and no AT_EMPTY_PATH, no hard links,
+ * a security module): the named way can still write the output. */
+static int cannot_name(int e)
+{
+    return e == ENOENT || e == EPERM || e == EACCES || e == EOPNOTSUPP || e == EINVAL || e == EXDEV;
+}
+
+/* Closes the unnamed file fd once it is linked at dest. A close that fails
+ * (the filesystem saying the bytes may not all be there) takes the name
+ * back, but only while it is still this file's: another writer may have
+ * renamed a file of its own onto dest since. */
+static int close_linked(int fd, const char *dest)
+{
+    struct stat mine, now;
+    int known = fstat(fd, &mine) == 0;
+    if (close(fd) == 0)
+        return 0;
+    int e = errno;
+    if (known && lstat(dest, &now) == 0 && now.st_dev == mine.st_dev && now.st_ino == mine.st_ino)
+        unlink(dest);
+    errno = e;
+    return -1;
+}
+
 /*
- * The unnamed file's way: 0 written, -1 failed (err set), 1 this
- * filesystem or system cannot give it a name, so the caller writes it the
- * named way instead.
+ * Replaces the existing dest with the unnamed file fd, and closes fd: the
+ * file gets a temporary name, is closed, and only then renamed over dest,
+ * so a failure at any step leaves the old file (with --in-place, the
+ * input) whole. NULL, or the call that failed with errno set.
+ */
+static const char *replace_with_unnamed(int fd, const char *dest, const ib_output_opts_t *o)
+{
+    char dir[PATH_MAX], tmp[PATH_MAX];
+    const char *base;
+    split_dest(dest, dir, sizeof dir, &base);
+    if (temp_name(tmp, sizeof tmp, dir, base, o) < 0) {
+        close(fd);
+        errno = ENAMETOOLONG;
+        return "link";
+    }
+    guard(o, tmp);
+    const char *call = NULL;
+    if (link_unnamed(fd, tmp) < 0) {
+        call = "link";
+        int e = errno;
+        close(fd);
+        errno = e;
+    } else if (close(fd) < 0) {
+        call = "close";
+    } else if (rename(tmp, dest) < 0) {
+        call = "rename";
+    }
+    int e = errno;
+    if (call != NULL)
+        unlink(tmp);
+    guard(o, NULL);
+    errno = e;
+    return call;
+}
+
+/*
+ * The unnamed file's way; closes fd. 0 written, -1 failed (err set), 1
+ * this filesystem or system cannot give the file a name, so the caller
+ * writes it the named way instead.
  */
 static int write_unnamed(int fd, const char *dest, const void *data, size_t len,
                          const ib_output_opts_t *o, ib_error_t *err)
 {
     const char *call = fill(fd, data, len, o);
-    int e = errno;
-    if (call == NULL && link_unnamed(fd, dest) < 0) {
-        if (errno != EEXIST) {
-            close(fd);
-            return 1;
-        }
+    if (call != NULL) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    } else if (link_unnamed(fd, dest) == 0) {
+        if (close_linked(fd, dest) < 0)
+            call = "close";
+    } else if (errno == EEXIST) {
         /* A link never replaces a name; a rename does, atomically. */
-        char dir[PATH_MAX], tmp[PATH_MAX];
-        const char *base;
-        split_dest(dest, dir, sizeof dir, &base);
-        if (temp_name(tmp, sizeof tmp, dir, base, o) < 0) {
-            close(fd);
-            return ib_fail(err, IB_ERR_WRITE, "%s: path too long", dest);
-        }
-        guard(o, tmp);
-        if (link_unnamed(fd, tmp) < 0) {
-            call = "link";
-            e = errno;
-        } else if (rename(tmp, dest) < 0) {
-            call = "rename";
-            e = errno;
-            unlink(tmp);
-        }
-        guard(o, NULL);
-    }
-    if (close(fd) < 0 && call == NULL) {
-        /* Published, but the filesystem has just said the bytes may not
-         * all be there: take the name back. */
-        call = "close";
-        e = errno;
-        unlink(dest);
+        call = replace_with_unnamed(fd, dest, o);
+    } else if (cannot_name(errno)) {
+        close(fd);
+        return 1;
+    } else {
+        call = "link";
+        int e = errno;
+        close(fd);
+        errno = e;
     }
     if (call != NULL)
-        return ib_fail(err, IB_ERR_WRITE, "%s(\"%s\") failed: %s", call, dest, strerror(e));
+        return ib_fail(err, IB_ERR_WRITE, "%s(\"%s\") failed: %s", call, dest, strerror(errno));
     return 0;
 }
 

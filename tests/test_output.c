@@ -8,6 +8,11 @@
  * the output and the cause, and no temporary file is left. Which way ran
  * is seen through the guard: the unnamed way guards a name only when it
  * must replace one.
+ *
+ * linkat() and close() are this file's own, passing through to the
+ * kernel unless a case asks them to fail: output.c, linked in statically,
+ * calls these, so the failures no real filesystem here would give can be
+ * had on demand.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +28,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -30,6 +36,31 @@
 
 #include "harness.h"
 #include "output.h"
+
+/* While not 0, every linkat() fails with this errno. */
+static int link_fails_with;
+/* While not 0, the next close() closes the file and then fails with this. */
+static int close_fails_with;
+
+int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+{
+    if (link_fails_with != 0) {
+        errno = link_fails_with;
+        return -1;
+    }
+    return (int)syscall(SYS_linkat, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+int close(int fd)
+{
+    int rc = (int)syscall(SYS_close, fd);
+    if (close_fails_with != 0) {
+        errno = close_fails_with;
+        close_fails_with = 0;
+        return -1;
+    }
+    return rc;
+}
 
 typedef int (*write_fn)(const char *, const void *, size_t, const ib_output_opts_t *, ib_error_t *);
 
@@ -215,11 +246,8 @@ static void refuses_a_directory_in_the_way(const fixture_t *f, write_fn write, c
 /* Run in a child: a write that fails part way (here the file-size limit)
  * is reported as the write that failed, naming the output and the cause,
  * and leaves nothing. Exits 0 on success, 1 with a message. */
-static int child_write_too_big(write_fn write, const char *dir)
+static int child_write_too_big_at(write_fn write, const char *dest)
 {
-    char dest[PATH_MAX];
-    if (ib_test_try_path_fmt(dest, "%s/big.jpg", dir) < 0)
-        return 1;
     signal(SIGXFSZ, SIG_IGN);
     struct rlimit rl = {4096, 4096};
     if (setrlimit(RLIMIT_FSIZE, &rl) < 0) {
@@ -238,22 +266,96 @@ static int child_write_too_big(write_fn write, const char *dir)
     return 0;
 }
 
-static void reports_a_failed_write(const fixture_t *f, write_fn write, const char *name)
+static int child_write_too_big(write_fn write, const char *dir)
 {
-    char dir[PATH_MAX];
-    case_dir(f, name, dir);
+    char dest[PATH_MAX];
+    if (ib_test_try_path_fmt(dest, "%s/big.jpg", dir) < 0)
+        return 1;
+    return child_write_too_big_at(write, dest);
+}
+
+/* The same over an existing output: it keeps its bytes. */
+static int child_replace_too_big(write_fn write, const char *dir)
+{
+    char dest[PATH_MAX];
+    if (ib_test_try_path_fmt(dest, "%s/old.jpg", dir) < 0 ||
+        ib_test_try_write_file(dest, "old", 3) < 0)
+        return 1;
+    if (child_write_too_big_at(write, dest) != 0)
+        return 1;
+    size_t len;
+    char *got = ib_test_try_slurp(dest, &len);
+    int same = got != NULL && len == 3 && memcmp(got, "old", 3) == 0;
+    if (got != NULL)
+        test_free(got);
+    if (!same)
+        fprintf(stderr, "the existing output lost its bytes\n");
+    return same ? 0 : 1;
+}
+
+static void run_child(int (*child)(write_fn, const char *), write_fn write, const char *dir)
+{
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-        _exit(child_write_too_big(write, dir));
+        _exit(child(write, dir));
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void reports_a_failed_write(const fixture_t *f, write_fn write, const char *name)
+{
+    char dir[PATH_MAX];
+    case_dir(f, name, dir);
+    run_child(child_write_too_big, write, dir);
     ib_test_listing_t l;
     ib_test_list_tree(dir, &l);
     assert_int_equal(l.n, 0);
     ib_test_listing_free(&l);
+
+    run_child(child_replace_too_big, write, dir);
+    expect_only(dir, "old.jpg");
+}
+
+static void expect_failure(const ib_error_t *err, const char *call, const char *dest, int os_error)
+{
+    char want[64];
+    snprintf(want, sizeof want, "%s(\"", call);
+    assert_int_equal(err->kind, IB_ERR_WRITE);
+    if (strstr(err->message, want) == NULL || strstr(err->message, dest) == NULL ||
+        strstr(err->message, strerror(os_error)) == NULL)
+        fail_msg("the message does not name %s, %s and '%s': %s", call, dest, strerror(os_error),
+                 err->message);
+}
+
+/* A close that fails (the filesystem saying the bytes may not all be
+ * there) is a write error: a new output is not left under its name, an
+ * existing one (with --in-place, the input) keeps its bytes. */
+static void reports_a_failed_close(const fixture_t *f, write_fn write, const char *name)
+{
+    char dir[PATH_MAX], dest[PATH_MAX];
+    case_dir(f, name, dir);
+    ib_test_path_join(dest, dir, "a.jpg");
+    guard_log_t g;
+    ib_output_opts_t o = opts_for(&g, dir, NULL);
+    ib_error_t err = {0};
+
+    close_fails_with = EIO;
+    assert_int_equal(write(dest, "new", 3, &o, &err), -1);
+    close_fails_with = 0;
+    expect_failure(&err, "close", dest, EIO);
+    assert_false(ib_test_exists(dest));
+
+    ib_test_write_file(dest, "old", 3);
+    close_fails_with = EIO;
+    assert_int_equal(write(dest, "new", 3, &o, &err), -1);
+    close_fails_with = 0;
+    expect_failure(&err, "close", dest, EIO);
+    expect_file(dest, "old");
+    expect_only(dir, "a.jpg");
+    assert_int_equal(g.set, g.cleared);
 }
 
 static void unnamed_way(void **state)
@@ -265,6 +367,7 @@ static void unnamed_way(void **state)
     replaces_an_existing_output(f, ib_output_write, "unnamed-replace");
     refuses_a_directory_in_the_way(f, ib_output_write, "unnamed-dir");
     reports_a_failed_write(f, ib_output_write, "unnamed-big");
+    reports_a_failed_close(f, ib_output_write, "unnamed-close");
 }
 
 static void named_way(void **state)
@@ -274,11 +377,79 @@ static void named_way(void **state)
     replaces_an_existing_output(f, ib_output_write_named, "named-replace");
     refuses_a_directory_in_the_way(f, ib_output_write_named, "named-dir");
     reports_a_failed_write(f, ib_output_write_named, "named-big");
+    reports_a_failed_close(f, ib_output_write_named, "named-close");
 }
 
-/* Run in a child with /proc hidden: the link goes through AT_EMPTY_PATH,
- * or, where that is not allowed, the write goes the named way. Either way
- * the output arrives and nothing else. */
+/* Where the system will not name an unnamed file (here: linkat refused
+ * with EPERM, as on a filesystem without hard links), the output is
+ * written the named way: new or existing, it arrives, and nothing else. */
+static void falls_back_when_linking_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    if (!f->unnamed)
+        ib_test_skip_loudly("output", "%s has no O_TMPFILE: there is nothing to fall back from",
+                            f->root);
+    char dir[PATH_MAX], dest[PATH_MAX];
+    case_dir(f, "refused", dir);
+    ib_test_path_join(dest, dir, "a.jpg");
+    guard_log_t g;
+    ib_output_opts_t o = opts_for(&g, dir, "v3");
+    ib_error_t err = {0};
+
+    link_fails_with = EPERM;
+    int rc = ib_output_write(dest, "first", 5, &o, &err);
+    link_fails_with = 0;
+    if (rc != 0)
+        fail_msg("%s", err.message);
+    expect_file(dest, "first");
+    expect_attr(dest, IB_RECIPE_XATTR, "v3");
+    assert_int_equal(g.set, 1); /* the named way's temporary file */
+
+    link_fails_with = EPERM;
+    rc = ib_output_write(dest, "second", 6, &o, &err);
+    link_fails_with = 0;
+    if (rc != 0)
+        fail_msg("%s", err.message);
+    expect_file(dest, "second");
+    expect_only(dir, "a.jpg");
+    assert_int_equal(g.set, 2);
+    assert_int_equal(g.cleared, 2);
+}
+
+/* A link that fails for a reason of the filesystem's own (here ENOSPC) is
+ * a write error naming the output and the cause, not a second try. */
+static void reports_a_failed_link(void **state)
+{
+    fixture_t *f = *state;
+    if (!f->unnamed)
+        ib_test_skip_loudly("output", "%s has no O_TMPFILE: nothing is linked", f->root);
+    char dir[PATH_MAX], dest[PATH_MAX];
+    case_dir(f, "link-enospc", dir);
+    ib_test_path_join(dest, dir, "a.jpg");
+    guard_log_t g;
+    ib_output_opts_t o = opts_for(&g, dir, NULL);
+    ib_error_t err = {0};
+
+    link_fails_with = ENOSPC;
+    assert_int_equal(ib_output_write(dest, "new", 3, &o, &err), -1);
+    expect_failure(&err, "link", dest, ENOSPC);
+    assert_false(ib_test_exists(dest));
+    assert_int_equal(g.set, 0);
+
+    ib_test_write_file(dest, "old", 3);
+    assert_int_equal(ib_output_write(dest, "new", 3, &o, &err), -1);
+    link_fails_with = 0;
+    expect_failure(&err, "link", dest, ENOSPC);
+    expect_file(dest, "old");
+    expect_only(dir, "a.jpg");
+    assert_int_equal(g.set, g.cleared);
+}
+
+/* Run in a child with /proc hidden: the link goes through AT_EMPTY_PATH
+ * (allowed to root, and on recent kernels to the file's opener), or where
+ * that is refused the write goes the named way, which
+ * falls_back_when_linking_is_refused covers. Either way the output arrives
+ * and nothing else. */
 static int child_without_proc(const char *dir)
 {
     if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
@@ -324,6 +495,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(unnamed_way),
         cmocka_unit_test(named_way),
+        cmocka_unit_test(falls_back_when_linking_is_refused),
+        cmocka_unit_test(reports_a_failed_link),
         cmocka_unit_test(works_without_proc),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
