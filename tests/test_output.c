@@ -358,26 +358,31 @@ static void reports_a_failed_close(const fixture_t *f, write_fn write, const cha
     assert_int_equal(g.set, g.cleared);
 }
 
+/* Every case above, written one way; the folders are named after it. */
+static void every_case(const fixture_t *f, write_fn write, const char *way, int unnamed)
+{
+    static const char *const cases[] = {"new", "replace", "dir", "big", "close"};
+    char name[5][64];
+    for (size_t i = 0; i < 5; i++)
+        snprintf(name[i], sizeof name[i], "%s-%s", way, cases[i]);
+    writes_a_new_output(f, write, name[0], unnamed);
+    replaces_an_existing_output(f, write, name[1]);
+    refuses_a_directory_in_the_way(f, write, name[2]);
+    reports_a_failed_write(f, write, name[3]);
+    reports_a_failed_close(f, write, name[4]);
+}
+
 static void unnamed_way(void **state)
 {
     fixture_t *f = *state;
     if (!f->unnamed)
         ib_test_skip_loudly("output", "%s has no O_TMPFILE: only the named way is tested", f->root);
-    writes_a_new_output(f, ib_output_write, "unnamed-new", 1);
-    replaces_an_existing_output(f, ib_output_write, "unnamed-replace");
-    refuses_a_directory_in_the_way(f, ib_output_write, "unnamed-dir");
-    reports_a_failed_write(f, ib_output_write, "unnamed-big");
-    reports_a_failed_close(f, ib_output_write, "unnamed-close");
+    every_case(f, ib_output_write, "unnamed", 1);
 }
 
 static void named_way(void **state)
 {
-    fixture_t *f = *state;
-    writes_a_new_output(f, ib_output_write_named, "named-new", 0);
-    replaces_an_existing_output(f, ib_output_write_named, "named-replace");
-    refuses_a_directory_in_the_way(f, ib_output_write_named, "named-dir");
-    reports_a_failed_write(f, ib_output_write_named, "named-big");
-    reports_a_failed_close(f, ib_output_write_named, "named-close");
+    every_case(*state, ib_output_write_named, "named", 0);
 }
 
 /* Where the system will not name an unnamed file (here: linkat refused
