@@ -578,28 +578,29 @@ static void test_workers_keep_to_a_cpu(void **state)
     }
 }
 
-static void test_fewer_workers_stay_free(void **state)
+/* As many workers as CPUs, plus delta (-1, 0 or 1), with pinning on or
+ * off as asked: every worker may run on all the CPUs. */
+static void expect_workers_free(run_t *r, int delta, int pin)
 {
-    run_t *r = *state;
     cpu_set_t set;
     unsigned n = cpus_or_skip(&set);
-    int cpus[64], first[64];
-    affinity_of_workers(r, n - 1, 1, cpus, first);
-    for (unsigned w = 0; w < n - 1; w++)
+    unsigned workers = (unsigned)((int)n + delta);
+    int cpus[65], first[65];
+    affinity_of_workers(r, workers, pin, cpus, first);
+    for (unsigned w = 0; w < workers; w++)
         assert_int_equal(cpus[w], (int)n);
+}
+
+static void test_fewer_workers_stay_free(void **state)
+{
+    expect_workers_free(*state, -1, 1);
 }
 
 /* Not a whole multiple of the CPUs: pinned, some CPUs would have more
  * workers than others. */
 static void test_uneven_workers_stay_free(void **state)
 {
-    run_t *r = *state;
-    cpu_set_t set;
-    unsigned n = cpus_or_skip(&set);
-    int cpus[65], first[65];
-    affinity_of_workers(r, n + 1, 1, cpus, first);
-    for (unsigned w = 0; w <= n; w++)
-        assert_int_equal(cpus[w], (int)n);
+    expect_workers_free(*state, 1, 1);
 }
 
 /* A mask with a gap in it ({0, 2} of three or more CPUs): worker i gets
@@ -627,13 +628,7 @@ static void test_pinning_follows_the_mask(void **state)
 
 static void test_pinning_can_be_turned_off(void **state)
 {
-    run_t *r = *state;
-    cpu_set_t set;
-    unsigned n = cpus_or_skip(&set);
-    int cpus[64], first[64];
-    affinity_of_workers(r, n, 0, cpus, first);
-    for (unsigned w = 0; w < n; w++)
-        assert_int_equal(cpus[w], (int)n);
+    expect_workers_free(*state, 0, 0);
 }
 
 /* Workers that cannot start stop the pool with one FATAL, not a fork loop. */
