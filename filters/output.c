@@ -112,6 +112,14 @@ int ib_output_write_named(const char *dest, const void *data, size_t len, const 
     return 0;
 }
 
+/* Closes a file being given up on, keeping errno: the cause to report. */
+static void abandon(int fd)
+{
+    int e = errno;
+    close(fd);
+    errno = e;
+}
+
 /* Gives the unnamed file fd the name path: 0, or -1 with errno. Through
  * /proc, which needs no privilege; AT_EMPTY_PATH where /proc is missing. */
 static int link_unnamed(int fd, const char *path)
@@ -170,9 +178,7 @@ static const char *replace_with_unnamed(int fd, const char *dest, const ib_outpu
     const char *call = NULL;
     if (link_unnamed(fd, tmp) < 0) {
         call = "link";
-        int e = errno;
-        close(fd);
-        errno = e;
+        abandon(fd);
     } else if (close(fd) < 0) {
         call = "close";
     } else if (rename(tmp, dest) < 0) {
@@ -196,9 +202,7 @@ static int write_unnamed(int fd, const char *dest, const void *data, size_t len,
 {
     const char *call = fill(fd, data, len, o);
     if (call != NULL) {
-        int e = errno;
-        close(fd);
-        errno = e;
+        abandon(fd);
     } else if (link_unnamed(fd, dest) == 0) {
         if (close_linked(fd, dest) < 0)
             call = "close";
@@ -210,9 +214,7 @@ static int write_unnamed(int fd, const char *dest, const void *data, size_t len,
         return 1;
     } else {
         call = "link";
-        int e = errno;
-        close(fd);
-        errno = e;
+        abandon(fd);
     }
     if (call != NULL)
         return ib_fail(err, IB_ERR_WRITE, "%s(\"%s\") failed: %s", call, dest, strerror(errno));
