@@ -111,12 +111,15 @@ static int teardown(void **state)
     return ib_test_rm_tree(f->root);
 }
 
-/* A fresh folder under the root for one case. */
-static void case_dir(const fixture_t *f, const char *name, char *dir)
+/* A fresh folder under the root for one case, and the output the case
+ * writes in it (dir/a.jpg) unless dest is NULL. */
+static void case_dir(const fixture_t *f, const char *name, char *dir, char *dest)
 {
     ib_test_path_join(dir, f->root, name);
     if (mkdir(dir, 0755) < 0)
         fail_msg("mkdir(\"%s\") failed: %s", dir, strerror(errno));
+    if (dest != NULL)
+        ib_test_path_join(dest, dir, "a.jpg");
 }
 
 static void expect_attr(const char *path, const char *name, const char *want)
@@ -166,8 +169,7 @@ static ib_output_opts_t opts_for(guard_log_t *g, const char *dir, const char *re
 static void writes_a_new_output(const fixture_t *f, write_fn write, const char *name, int unnamed)
 {
     char dir[PATH_MAX], dest[PATH_MAX];
-    case_dir(f, name, dir);
-    ib_test_path_join(dest, dir, "a.jpg");
+    case_dir(f, name, dir, dest);
     guard_log_t g;
     ib_output_opts_t o = opts_for(&g, dir, "v3;size=64x64");
     ib_error_t err = {0};
@@ -195,8 +197,7 @@ static void writes_a_new_output(const fixture_t *f, write_fn write, const char *
 static void replaces_an_existing_output(const fixture_t *f, write_fn write, const char *name)
 {
     char dir[PATH_MAX], dest[PATH_MAX];
-    case_dir(f, name, dir);
-    ib_test_path_join(dest, dir, "a.jpg");
+    case_dir(f, name, dir, dest);
     ib_test_write_file(dest, "old, longer bytes", 17);
     int old = open(dest, O_RDONLY | O_CLOEXEC);
     assert_true(old >= 0);
@@ -226,8 +227,7 @@ static void replaces_an_existing_output(const fixture_t *f, write_fn write, cons
 static void refuses_a_directory_in_the_way(const fixture_t *f, write_fn write, const char *name)
 {
     char dir[PATH_MAX], dest[PATH_MAX], inside[PATH_MAX];
-    case_dir(f, name, dir);
-    ib_test_path_join(dest, dir, "a.jpg");
+    case_dir(f, name, dir, dest);
     ib_test_path_join(inside, dest, "keep");
     ib_test_write_file(inside, "x", 1);
 
@@ -308,7 +308,7 @@ static void run_child(int (*child)(write_fn, const char *), write_fn write, cons
 static void reports_a_failed_write(const fixture_t *f, write_fn write, const char *name)
 {
     char dir[PATH_MAX];
-    case_dir(f, name, dir);
+    case_dir(f, name, dir, NULL);
     run_child(child_write_too_big, write, dir);
     ib_test_listing_t l;
     ib_test_list_tree(dir, &l);
@@ -336,8 +336,7 @@ static void expect_failure(const ib_error_t *err, const char *call, const char *
 static void reports_a_failed_close(const fixture_t *f, write_fn write, const char *name)
 {
     char dir[PATH_MAX], dest[PATH_MAX];
-    case_dir(f, name, dir);
-    ib_test_path_join(dest, dir, "a.jpg");
+    case_dir(f, name, dir, dest);
     guard_log_t g;
     ib_output_opts_t o = opts_for(&g, dir, NULL);
     ib_error_t err = {0};
@@ -395,8 +394,7 @@ static void falls_back_when_linking_is_refused(void **state)
         ib_test_skip_loudly("output", "%s has no O_TMPFILE: there is nothing to fall back from",
                             f->root);
     char dir[PATH_MAX], dest[PATH_MAX];
-    case_dir(f, "refused", dir);
-    ib_test_path_join(dest, dir, "a.jpg");
+    case_dir(f, "refused", dir, dest);
     guard_log_t g;
     ib_output_opts_t o = opts_for(&g, dir, "v3");
     ib_error_t err = {0};
@@ -429,8 +427,7 @@ static void reports_a_failed_link(void **state)
     if (!f->unnamed)
         ib_test_skip_loudly("output", "%s has no O_TMPFILE: nothing is linked", f->root);
     char dir[PATH_MAX], dest[PATH_MAX];
-    case_dir(f, "link-enospc", dir);
-    ib_test_path_join(dest, dir, "a.jpg");
+    case_dir(f, "link-enospc", dir, dest);
     guard_log_t g;
     ib_output_opts_t o = opts_for(&g, dir, NULL);
     ib_error_t err = {0};
@@ -475,8 +472,8 @@ static int child_without_proc(const char *dir)
 static void works_without_proc(void **state)
 {
     fixture_t *f = *state;
-    char dir[PATH_MAX];
-    case_dir(f, "no-proc", dir);
+    char dir[PATH_MAX], dest[PATH_MAX];
+    case_dir(f, "no-proc", dir, dest);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
@@ -488,8 +485,6 @@ static void works_without_proc(void **state)
         ib_test_skip_loudly("output", "cannot hide /proc here (needs root and mount "
                                       "namespaces): the write without /proc is not tested");
     assert_int_equal(WEXITSTATUS(status), 0);
-    char dest[PATH_MAX];
-    ib_test_path_join(dest, dir, "a.jpg");
     expect_file(dest, "bytes");
     expect_attr(dest, IB_RECIPE_XATTR, "r");
     expect_only(dir, "a.jpg");
