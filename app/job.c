@@ -82,9 +82,30 @@ int ib_job_output_path(const ib_plan_t *plan, const ib_job_t *job, const ib_outp
     return ib_name_render(plan->output, plan->name_template, &v, out, cap);
 }
 
+_Static_assert(IB_MAX_OUTPUTS <= IB_POOL_MAX_OUTPUTS, "the pool records every output");
+_Static_assert(sizeof(ib_output_info_t) <= IB_POOL_OUTPUT_INFO_MAX, "an output's note fits");
+
+/* Output k of the job in hand, as the worker's slot records it. */
+typedef struct {
+    ib_worker_t *self;
+    unsigned k;
+    const char *dest;
+    const ib_output_info_t *info;
+} commit_note_t;
+
 static void guard(void *arg, const char *tmp)
 {
-    ib_worker_guard_file(arg, tmp);
+    const commit_note_t *c = arg;
+    ib_worker_guard_file(c->self, tmp);
+}
+
+/* Recorded before the output takes its name, so that a worker dying
+ * between that and its result is reported by what is on disk. */
+static void committing(void *arg, const struct stat *st)
+{
+    const commit_note_t *c = arg;
+    ib_worker_output_begin(c->self, c->k, c->dest, st->st_dev, st->st_ino, c->info,
+                           sizeof *c->info);
 }
 
 static int newer_or_same(const struct stat *out, const struct stat *in)
@@ -157,6 +178,42 @@ static void pick_format(const ib_plan_t *plan, const char *path, ib_output_info_
             snprintf(o->format, sizeof o->format, "%s", aliases[i][1]);
 }
 
+/*
+ * Writes the encoded outputs (and frees them), recording each in the
+ * worker's slot. After a failure the result lists only the outputs
+ * already whole on disk, so that its event says what is there.
+ */
+static int write_outputs(const ib_plan_t *plan, ib_worker_t *self, const char *source,
+                         unsigned long tag, char dest[][PATH_MAX], ib_encoded_t *coded,
+                         ib_result_t *res, ib_error_t *err)
+{
+    unsigned n = res->n_outputs, written = 0;
+    int rc = 0;
+    for (unsigned i = 0; i < n; i++) {
+        ib_output_info_t *o = &res->out[i];
+        o->width = coded[i].width;
+        o->height = coded[i].height;
+        o->bytes = coded[i].len;
+        commit_note_t note = {.self = self, .k = i, .dest = dest[i], .info = o};
+        ib_output_opts_t wo = {.guard = guard,
+                               .committing = committing,
+                               .hook_arg = &note,
+                               .recipe = plan->recipe,
+                               .source = source,
+                               .tag = tag * IB_MAX_OUTPUTS + i};
+        if (rc == 0)
+            rc = ib_output_write(dest[i], coded[i].data, coded[i].len, &wo, err);
+        if (rc == 0) {
+            ib_worker_output_done(self, i);
+            written++;
+        }
+        ib_encoded_free(&coded[i]);
+    }
+    if (rc < 0)
+        res->n_outputs = written;
+    return rc;
+}
+
 void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void *result)
 {
     const ib_job_ctx_t *jc = ctx;
@@ -178,7 +235,7 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
     ib_size_t sizes[IB_MAX_OUTPUTS];
     char dest[IB_MAX_OUTPUTS][PATH_MAX];
     ib_encoded_t coded[IB_MAX_OUTPUTS];
-    unsigned w, h;
+    unsigned w, h, kept = 0;
 
     struct stat in;
     if (stat(job->path, &in) == 0)
@@ -261,30 +318,17 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
     if (ib_image_render(job->path, &probe, &r, &enc, plan->n_variants > 0 ? sizes : NULL, n, coded,
                         &err) < 0)
         goto failed;
-    int wrc = 0;
-    for (unsigned i = 0; i < n; i++) {
-        ib_output_info_t *o = &res->out[i];
-        o->width = coded[i].width;
-        o->height = coded[i].height;
-        o->bytes = coded[i].len;
-        ib_output_opts_t wo = {.guard = guard,
-                               .guard_arg = self,
-                               .recipe = plan->recipe,
-                               .source = self_path,
-                               .tag = (unsigned long)t0 * IB_MAX_OUTPUTS + i};
-        if (wrc == 0)
-            wrc = ib_output_write(dest[i], coded[i].data, coded[i].len, &wo, &err);
-        ib_encoded_free(&coded[i]);
-    }
-    if (wrc < 0)
+    if (write_outputs(plan, self, self_path, (unsigned long)t0, dest, coded, res, &err) < 0) {
+        kept = res->n_outputs;
         goto failed;
+    }
     res->status = IB_STATUS_OK;
     if (res->message[0] == '\0')
         ib_image_take_warnings(job->path, res->message, sizeof res->message);
     goto done;
 
 failed:
-    res->n_outputs = 0;
+    res->n_outputs = kept;
     fill_failure(res, &err);
 done:
     ib_image_probe_release(&probe);

@@ -139,32 +139,72 @@ static void check_errors(ib_run_t *run)
                 max == 1 ? "--fail-fast" : "--max-errors");
 }
 
+/* Why a worker died, for a message about its image. */
+static void describe_death(const ib_run_t *run, const ib_pool_event_t *ev, char *buf, size_t len)
+{
+    if (ev->timed_out)
+        snprintf(buf, len, "took longer than %.1f s (--timeout); worker %d was stopped",
+                 run->plan.timeout_ms / 1000.0, (int)ev->pid);
+    else if (run->interrupted == 2)
+        snprintf(buf, len, "worker %d was stopped by the second interrupt", (int)ev->pid);
+    else if (ev->signo != 0)
+        snprintf(buf, len, "worker %d was killed by signal %d (%s)", (int)ev->pid, ev->signo,
+                 strsignal(ev->signo));
+    else
+        snprintf(buf, len, "worker %d exited with status %d", (int)ev->pid, ev->exit_status);
+}
+
+/* The outputs a dead worker left whole on disk, into res; how many. */
+static unsigned take_committed(const ib_pool_event_t *ev, ib_result_t *res)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < ev->n_outputs && n < IB_MAX_OUTPUTS; i++) {
+        const ib_pool_output_t *o = &ev->outputs[i];
+        if (!o->committed || o->info_len != sizeof(ib_output_info_t))
+            continue;
+        memcpy(&res->out[n++], o->info, sizeof(ib_output_info_t));
+    }
+    res->n_outputs = n;
+    return n;
+}
+
+/*
+ * A worker died holding this job. What it had already put on disk decides
+ * the report: every output whole is a job done (with a warning), none is
+ * a crash or timeout, and some (of several variants) is a failure that
+ * lists them.
+ */
 static void report_lost(ib_run_t *run, const ib_pool_event_t *ev)
 {
     inflight_t *f = find_inflight(run, ev->seq);
     if (f == NULL)
         return;
-    /* Killed by our own second Ctrl-C: not the image's fault, and it will
-     * be redone on the next run. */
-    if (!run->interrupted || ev->timed_out) {
-        ib_result_t res = {.status = IB_STATUS_FAILED};
-        if (ev->timed_out) {
-            res.kind = IB_ERR_TIMEOUT;
-            snprintf(res.message, sizeof res.message,
-                     "%.900s: took longer than %.1f s (--timeout); worker %d was stopped",
-                     f->job.path, run->plan.timeout_ms / 1000.0, (int)ev->pid);
-        } else if (ev->signo != 0) {
-            res.kind = IB_ERR_CRASH;
-            snprintf(res.message, sizeof res.message,
-                     "%.900s: worker %d was killed by signal %d (%s)", f->job.path, (int)ev->pid,
-                     ev->signo, strsignal(ev->signo));
-        } else {
-            res.kind = IB_ERR_CRASH;
-            snprintf(res.message, sizeof res.message, "%.900s: worker %d exited with status %d",
-                     f->job.path, (int)ev->pid, ev->exit_status);
-        }
-        ib_report_file(run->report, &f->job, &res, (int)ev->worker);
+    ib_result_t res = {.status = IB_STATUS_FAILED, .ms = ev->ms};
+    unsigned whole = take_committed(ev, &res);
+    unsigned expected = run->plan.n_variants > 0 ? run->plan.n_variants : 1;
+    struct stat st;
+    if (stat(f->job.path, &st) == 0)
+        res.input_bytes = (uint64_t)st.st_size;
+    char why[256];
+    describe_death(run, ev, why, sizeof why);
+    if (whole == expected) {
+        res.status = IB_STATUS_OK;
+        snprintf(res.message, sizeof res.message, "%.700s: %s after writing its output%s",
+                 f->job.path, why, expected > 1 ? "s" : "");
+    } else if (whole > 0) {
+        res.kind = ev->timed_out ? IB_ERR_TIMEOUT : IB_ERR_CRASH;
+        snprintf(res.message, sizeof res.message, "%.700s: %s after writing %u of its %u outputs",
+                 f->job.path, why, whole, expected);
+    } else if (run->interrupted != 2 || ev->timed_out) {
+        res.kind = ev->timed_out ? IB_ERR_TIMEOUT : IB_ERR_CRASH;
+        snprintf(res.message, sizeof res.message, "%.700s: %s", f->job.path, why);
+    } else {
+        /* Killed by our own second Ctrl-C with nothing written: not the
+         * image's fault, and it will be redone on the next run. */
+        retire(run, f);
+        return;
     }
+    ib_report_file(run->report, &f->job, &res, (int)ev->worker);
     retire(run, f);
 }
 

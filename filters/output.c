@@ -75,7 +75,20 @@ static const char *fill(int fd, const void *data, size_t len, const ib_output_op
 static void guard(const ib_output_opts_t *o, const char *tmp)
 {
     if (o->guard != NULL)
-        o->guard(o->guard_arg, tmp);
+        o->guard(o->hook_arg, tmp);
+}
+
+/* Tells the caller which file fd is before it takes the final name: 0, or
+ * -1 with errno when it cannot be told (then it does not take it). */
+static int announce(const ib_output_opts_t *o, int fd)
+{
+    struct stat st;
+    if (o->committing == NULL)
+        return 0;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    o->committing(o->hook_arg, &st);
+    return 0;
 }
 
 int ib_output_write_named(const char *dest, const void *data, size_t len, const ib_output_opts_t *o,
@@ -95,6 +108,8 @@ int ib_output_write_named(const char *dest, const void *data, size_t len, const 
         return ib_fail(err, IB_ERR_WRITE, "open(\"%s\") failed: %s", dest, strerror(e));
     }
     const char *call = fill(fd, data, len, o);
+    if (call == NULL && announce(o, fd) < 0)
+        call = "fstat";
     int e = errno;
     if (close(fd) < 0 && call == NULL) {
         call = "close";
@@ -201,6 +216,8 @@ static int write_unnamed(int fd, const char *dest, const void *data, size_t len,
                          const ib_output_opts_t *o, ib_error_t *err)
 {
     const char *call = fill(fd, data, len, o);
+    if (call == NULL && announce(o, fd) < 0)
+        call = "fstat";
     if (call != NULL) {
         abandon(fd);
     } else if (link_unnamed(fd, dest) == 0) {

@@ -20,15 +20,23 @@
 #define IB_FILTERS_OUTPUT_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "error.h"
 
 /* Told the temporary path before it is created, and NULL once it is gone. */
 typedef void (*ib_guard_fn)(void *arg, const char *tmp_path);
 
+/* Told the complete file (its device and inode in st) just before it is
+ * linked or renamed to dest, so whoever reaps a writer that dies right
+ * after can see from dest whether it got there. */
+typedef void (*ib_commit_fn)(void *arg, const struct stat *st);
+
 typedef struct {
     ib_guard_fn guard;
-    void *guard_arg;
+    ib_commit_fn committing;
+    /* Passed to guard and committing. */
+    void *hook_arg;
     /* Stored in the user.imgbatch.recipe extended attribute when not NULL. */
     const char *recipe;
     /* Makes the temporary name unique within this process (a job number). */

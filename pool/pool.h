@@ -27,6 +27,10 @@
 /* Room for a job's result inside one frame (the pool adds a header). */
 #define IB_RESULT_MAX (IB_FRAME_SIZE - 16)
 
+/* How many files one job may commit, and the caller's note on each. */
+#define IB_POOL_MAX_OUTPUTS 8
+#define IB_POOL_OUTPUT_INFO_MAX 64
+
 typedef struct ib_pool ib_pool_t;
 typedef struct ib_worker ib_worker_t;
 
@@ -58,6 +62,15 @@ typedef enum {
     IB_POOL_FATAL,     /* the pool cannot go on: message */
 } ib_pool_event_kind_t;
 
+/* A file a dead worker's job had begun to commit (IB_POOL_LOST). */
+typedef struct {
+    /* The final name holds the file: it was linked or renamed into place. */
+    int committed;
+    const char *path;
+    const void *info;
+    size_t info_len;
+} ib_pool_output_t;
+
 typedef struct {
     ib_pool_event_kind_t kind;
     uint64_t seq;
@@ -68,6 +81,11 @@ typedef struct {
     int timed_out;
     unsigned count;
     const void *result;
+    /* LOST: the files the job had begun to commit, in the order it began
+     * them, and how long it had run. Valid until the next ib_pool_next(). */
+    const ib_pool_output_t *outputs;
+    unsigned n_outputs;
+    unsigned ms;
     char message[256];
 } ib_pool_event_t;
 
@@ -102,6 +120,19 @@ pid_t ib_pool_worker_pid(const ib_pool_t *p, unsigned i);
 
 /* In a worker: a file to remove if this worker dies; NULL clears it. */
 void ib_worker_guard_file(ib_worker_t *self, const char *path);
+
+/*
+ * In a worker: output k of the current job, the file (dev, ino), is about
+ * to be linked or renamed to path. Should the worker die before its
+ * result is sent, the parent looks at what path holds and reports the
+ * output as committed or not, with info (the caller's own description of
+ * it, at most IB_POOL_OUTPUT_INFO_MAX bytes). 0, or -1 if k or len is out
+ * of range.
+ */
+int ib_worker_output_begin(ib_worker_t *self, unsigned k, const char *path, dev_t dev, ino_t ino,
+                           const void *info, size_t len);
+/* In a worker: output k has its final name. */
+void ib_worker_output_done(ib_worker_t *self, unsigned k);
 unsigned ib_worker_index(const ib_worker_t *self);
 
 #endif

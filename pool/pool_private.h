@@ -21,6 +21,19 @@ enum { IB_WORKER_STARTING, IB_WORKER_IDLE, IB_WORKER_BUSY };
 /* Exit code of a worker whose init() failed. */
 #define IB_WORKER_INIT_FAILED 3
 
+enum { IB_OUTPUT_NONE, IB_OUTPUT_BEGUN, IB_OUTPUT_DONE };
+
+/* One output of the job in hand. state is stored last, so a parent that
+ * sees BEGUN sees the rest whole. */
+typedef struct {
+    _Atomic int state;
+    uint64_t dev;
+    uint64_t ino;
+    uint32_t info_len;
+    unsigned char info[IB_POOL_OUTPUT_INFO_MAX];
+    char path[PATH_MAX];
+} ib_output_slot_t;
+
 typedef struct {
     _Atomic int state;
     /* seq + 1 of the job this worker holds; 0 when none. */
@@ -28,6 +41,7 @@ typedef struct {
     _Atomic int64_t started_ms;
     _Atomic uint32_t guard_len;
     char guard[PATH_MAX];
+    ib_output_slot_t outputs[IB_POOL_MAX_OUTPUTS];
 } ib_worker_slot_t;
 
 typedef struct {
@@ -44,6 +58,9 @@ struct ib_worker {
     unsigned index;
     int fd;
 };
+
+/* Forgets the outputs of the last job (worker, or parent on an empty slot). */
+void ib_worker_slot_clear_outputs(ib_worker_slot_t *slot);
 
 /* The worker's whole life; never returns. */
 void ib_worker_main(const ib_pool_config_t *cfg, ib_worker_t *self) __attribute__((noreturn));

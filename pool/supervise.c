@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +59,9 @@ struct ib_pool {
     /* A FATAL not yet reported: bury() may have a LOST to hand out first. */
     char fatal[256];
     unsigned char frame[IB_FRAME_SIZE];
+    /* What the last LOST event's outputs point into. */
+    ib_pool_output_t lost[IB_POOL_MAX_OUTPUTS];
+    ib_output_slot_t lost_copy[IB_POOL_MAX_OUTPUTS];
     struct pollfd *pfd;
     unsigned *pfd_worker;
     struct sigaction old_chld, old_int, old_term, old_pipe;
@@ -151,6 +155,7 @@ static int spawn(ib_pool_t *p, unsigned idx, char *err, size_t errlen)
     atomic_store(&slot->state, IB_WORKER_STARTING);
     slot->claim = 0;
     atomic_store(&slot->guard_len, 0);
+    ib_worker_slot_clear_outputs(slot);
     /* Nothing buffered may be written twice. */
     fflush(NULL);
     pid_t pid = fork();
@@ -288,6 +293,40 @@ static int take_fatal(ib_pool_t *p, ib_pool_event_t *ev)
     return 1;
 }
 
+/* Whether path holds the file (dev, ino): a rename or link done. */
+static int holds(const char *path, uint64_t dev, uint64_t ino)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
+}
+
+/*
+ * The outputs a dead worker's job had begun, each marked committed from
+ * its record and, where the worker died between the rename or link and
+ * the record, from what the final name holds. Copied out of the slot, which
+ * a replacement will reuse.
+ */
+static void collect_outputs(ib_pool_t *p, const ib_worker_slot_t *slot, ib_pool_event_t *ev)
+{
+    ev->n_outputs = 0;
+    ev->outputs = p->lost;
+    for (unsigned k = 0; k < IB_POOL_MAX_OUTPUTS; k++) {
+        int state = atomic_load(&slot->outputs[k].state);
+        if (state == IB_OUTPUT_NONE)
+            continue;
+        ib_output_slot_t *c = &p->lost_copy[ev->n_outputs];
+        memcpy(c, &slot->outputs[k], sizeof *c);
+        c->path[sizeof c->path - 1] = '\0';
+        if (c->info_len > sizeof c->info)
+            c->info_len = sizeof c->info;
+        ib_pool_output_t *o = &p->lost[ev->n_outputs++];
+        o->committed = state == IB_OUTPUT_DONE || holds(c->path, c->dev, c->ino);
+        o->path = c->path;
+        o->info = c->info;
+        o->info_len = c->info_len;
+    }
+}
+
 /* Worker idx's pipe reached end of file: reap it, report its job, replace it. */
 static int bury(ib_pool_t *p, unsigned idx, ib_pool_event_t *ev)
 {
@@ -322,6 +361,9 @@ static int bury(ib_pool_t *p, unsigned idx, ib_pool_event_t *ev)
             ev->signo = WTERMSIG(status);
         else
             ev->exit_status = WEXITSTATUS(status);
+        int64_t ran = ib_pool_now_ms() - atomic_load(&slot->started_ms);
+        ev->ms = ran > 0 ? (unsigned)ran : 0;
+        collect_outputs(p, slot, ev);
     }
     slot->claim = 0;
 

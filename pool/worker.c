@@ -38,6 +38,35 @@ void ib_worker_guard_file(ib_worker_t *self, const char *path)
     atomic_store(&slot->guard_len, (uint32_t)n);
 }
 
+int ib_worker_output_begin(ib_worker_t *self, unsigned k, const char *path, dev_t dev, ino_t ino,
+                           const void *info, size_t len)
+{
+    size_t n = strlen(path);
+    if (k >= IB_POOL_MAX_OUTPUTS || len > IB_POOL_OUTPUT_INFO_MAX || n >= PATH_MAX)
+        return -1;
+    ib_output_slot_t *o = &self->slot->outputs[k];
+    atomic_store(&o->state, IB_OUTPUT_NONE);
+    o->dev = (uint64_t)dev;
+    o->ino = (uint64_t)ino;
+    o->info_len = (uint32_t)len;
+    memcpy(o->info, info, len);
+    memcpy(o->path, path, n + 1);
+    atomic_store(&o->state, IB_OUTPUT_BEGUN);
+    return 0;
+}
+
+void ib_worker_output_done(ib_worker_t *self, unsigned k)
+{
+    if (k < IB_POOL_MAX_OUTPUTS && atomic_load(&self->slot->outputs[k].state) == IB_OUTPUT_BEGUN)
+        atomic_store(&self->slot->outputs[k].state, IB_OUTPUT_DONE);
+}
+
+void ib_worker_slot_clear_outputs(ib_worker_slot_t *slot)
+{
+    for (unsigned k = 0; k < IB_POOL_MAX_OUTPUTS; k++)
+        atomic_store(&slot->outputs[k].state, IB_OUTPUT_NONE);
+}
+
 unsigned ib_worker_index(const ib_worker_t *self)
 {
     return self->index;
@@ -96,6 +125,9 @@ void ib_worker_main(const ib_pool_config_t *cfg, ib_worker_t *self)
     for (;;) {
         size_t len;
         uint64_t seq;
+        /* Before the claim: a record left from the last job must never be
+         * read as this one's. */
+        ib_worker_slot_clear_outputs(self->slot);
         int rc = ib_queue_pop(self->queue, job, cfg->job_size, &len, &seq, &self->slot->claim);
         if (rc == 1)
             _exit(0);

@@ -161,7 +161,7 @@ static ib_output_opts_t opts_for(guard_log_t *g, const char *dir, const char *re
     memset(g, 0, sizeof *g);
     snprintf(g->dir, sizeof g->dir, "%s", dir);
     ib_output_opts_t o = {
-        .guard = log_guard, .guard_arg = g, .recipe = recipe, .tag = 7, .source = "/in/a.jpg"};
+        .guard = log_guard, .hook_arg = g, .recipe = recipe, .tag = 7, .source = "/in/a.jpg"};
     return o;
 }
 

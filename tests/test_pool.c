@@ -45,6 +45,8 @@ typedef enum {
     OP_GUARD_OK,    /* create path, guard it, finish normally */
     OP_GUARD_CRASH, /* create path, guard it, die of SIGSEGV */
     OP_GUARD_HANG,  /* create path, guard it, never return */
+    OP_COMMIT,      /* write value outputs path.K, recording each, and finish */
+    OP_COMMIT_SEGV, /* as OP_COMMIT, but die after value renames, records unmarked */
 } op_t;
 
 typedef struct {
@@ -82,6 +84,10 @@ typedef struct {
     ib_pool_event_t lost_ev[MAX_JOBS];
     /* The pid in the dead worker's slot right after its LOST event. */
     pid_t replacement[MAX_JOBS];
+    /* A LOST event's outputs: how many, which committed, their notes. */
+    unsigned lost_outputs[MAX_JOBS];
+    unsigned lost_committed[MAX_JOBS];
+    int lost_notes_ok[MAX_JOBS];
     unsigned fatal;
     char fatal_msg[256];
     unsigned interrupts;
@@ -118,6 +124,40 @@ static void create_and_guard(ib_worker_t *self, const char *path)
     if (fd < 0)
         _exit(98);
     close(fd);
+}
+
+/* Output k of job, written as its writer would: a temporary file, recorded,
+ * then renamed to its name. The note is the output's number. */
+static void commit_output(ib_worker_t *self, const job_t *job, unsigned k, int mark_done)
+{
+    char tmp[160], path[160];
+    snprintf(path, sizeof path, "%s.%u", job->path, k);
+    snprintf(tmp, sizeof tmp, "%s.%u.tmp", job->path, k);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        _exit(98);
+    close(fd);
+    uint32_t note = 100 + k;
+    if (ib_worker_output_begin(self, k, path, st.st_dev, st.st_ino, &note, sizeof note) < 0)
+        _exit(96);
+    if (rename(tmp, path) < 0)
+        _exit(95);
+    if (mark_done)
+        ib_worker_output_done(self, k);
+}
+
+/* Outputs 0..value-1 written, the first value-1 of them marked done; an
+ * output value begun but never renamed; then SIGSEGV. */
+static void commit_and_crash(ib_worker_t *self, const job_t *job)
+{
+    for (int k = 0; k < job->value; k++)
+        commit_output(self, job, (unsigned)k, k + 1 < job->value);
+    char path[160];
+    snprintf(path, sizeof path, "%s.%d", job->path, job->value);
+    uint32_t note = 100 + (uint32_t)job->value;
+    ib_worker_output_begin(self, (unsigned)job->value, path, 0, 0, &note, sizeof note);
+    crash();
 }
 
 static int job_init(void *ctx)
@@ -167,6 +207,13 @@ static void job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, 
     case OP_GUARD_HANG:
         create_and_guard(self, job.path);
         hang();
+        break;
+    case OP_COMMIT:
+        for (int k = 0; k < job.value; k++)
+            commit_output(self, &job, (unsigned)k, 1);
+        break;
+    case OP_COMMIT_SEGV:
+        commit_and_crash(self, &job);
         break;
     }
     result_t res = {.square = (int64_t)job.value * job.value,
@@ -236,6 +283,22 @@ static void count_pid(run_t *r, pid_t pid)
     r->pid_jobs[r->n_pids++] = 1;
 }
 
+/* A LOST event's outputs live until the next event: keep what the tests ask. */
+static void note_outputs(run_t *r, const ib_pool_event_t *ev)
+{
+    r->lost_outputs[ev->seq] = ev->n_outputs;
+    r->lost_notes_ok[ev->seq] = 1;
+    for (unsigned k = 0; k < ev->n_outputs; k++) {
+        uint32_t note = 0;
+        const ib_pool_output_t *o = &ev->outputs[k];
+        if (o->info_len == sizeof note)
+            memcpy(&note, o->info, sizeof note);
+        r->lost_notes_ok[ev->seq] &= note == 100 + k && strstr(o->path, "/out.") != NULL;
+        if (o->committed)
+            r->lost_committed[ev->seq] |= 1u << k;
+    }
+}
+
 static void handle(run_t *r, const ib_pool_event_t *ev)
 {
     switch (ev->kind) {
@@ -259,6 +322,7 @@ static void handle(run_t *r, const ib_pool_event_t *ev)
         assert_true(ev->pid > 0);
         r->lost[ev->seq]++;
         r->lost_ev[ev->seq] = *ev;
+        note_outputs(r, ev);
         r->replacement[ev->seq] = ib_pool_worker_pid(r->pool, ev->worker);
         break;
     case IB_POOL_FATAL:
@@ -791,6 +855,48 @@ static void test_guard_file(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/*
+ * A worker that dies after putting outputs in place has them reported as
+ * committed, whether or not it recorded that: the parent looks at what the
+ * final names hold. An output begun but not in place is not committed, and
+ * the next job on a worker never inherits the last one's records.
+ */
+static void test_outputs_of_a_dead_worker(void **state)
+{
+    run_t *r = *state;
+    char dir[] = "/tmp/ib-test-pool-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    r->cfg.workers = 1;
+    start(r);
+    job_t jobs[] = {{.op = OP_COMMIT_SEGV, .value = 1},
+                    {.op = OP_COMMIT_SEGV, .value = 3},
+                    {.op = OP_COMMIT, .value = 2},
+                    {.op = OP_SEGV}};
+    uint64_t seq[4];
+    for (unsigned i = 0; i < 4; i++) {
+        snprintf(jobs[i].path, sizeof jobs[i].path, "%s/%u/out", dir, i);
+        char sub[160];
+        snprintf(sub, sizeof sub, "%s/%u", dir, i);
+        assert_int_equal(mkdir(sub, 0755), 0);
+        seq[i] = submit(r, jobs[i]);
+    }
+    finish(r);
+    expect_lost(r, seq[0], SIGSEGV, 0, 0);
+    assert_int_equal(r->lost_outputs[seq[0]], 2);
+    assert_int_equal(r->lost_committed[seq[0]], 0x1);
+    assert_true(r->lost_notes_ok[seq[0]]);
+    expect_lost(r, seq[1], SIGSEGV, 0, 0);
+    assert_int_equal(r->lost_outputs[seq[1]], 4);
+    assert_int_equal(r->lost_committed[seq[1]], 0x7);
+    assert_true(r->lost_notes_ok[seq[1]]);
+    assert_int_equal(r->results[seq[2]], 1);
+    expect_lost(r, seq[3], SIGSEGV, 0, 0);
+    assert_int_equal(r->lost_outputs[seq[3]], 0);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* SIGINT and SIGTERM reach the caller as events, counted; the pool puts
  * the caller's handlers back when freed. */
 static void test_interrupt(void **state)
@@ -844,6 +950,7 @@ int main(void)
         POOL_TEST(test_cancel_races_workers),
         POOL_TEST(test_kill),
         POOL_TEST(test_guard_file),
+        POOL_TEST(test_outputs_of_a_dead_worker),
         POOL_TEST(test_interrupt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
