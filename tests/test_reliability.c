@@ -29,11 +29,13 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1148,6 +1150,148 @@ static void crashed_worker_loses_only_its_image(void **state)
     fprintf(stderr, "reliability: SIGSEGV to worker %d: %zu image(s) lost\n", (int)victim, crashes);
 }
 
+/*
+ * Workers killed at random moments, over many runs: every event must say
+ * exactly what is on disk. Some kills come at random times, others the
+ * moment an output appears (inotify), which is when a worker is between
+ * putting its output in place and sending its result. Each job makes two
+ * variants, so a death between them leaves one output.
+ */
+#define KILL_RUNS 30
+#define KILL_IMAGES 12
+/* Few enough that the pool never takes the kills for workers that cannot
+ * start (it gives up after 2 * workers + 2 deaths without a result). */
+#define KILLS_PER_RUN 5
+
+/* The path of each output an event lists; fails on one that is not whole
+ * or not the size the event says. */
+static size_t check_event_outputs(const ib_test_event_t *ev, char seen[][PATH_MAX], size_t n_seen)
+{
+    for (unsigned k = 0; k < ev->n_outputs; k++) {
+        const ib_test_output_t *o = &ev->outputs[k];
+        struct stat st;
+        if (o->path == NULL || stat(o->path, &st) < 0)
+            fail_msg("%s (%s): output %s is not on disk", ev->input, ev->status,
+                     o->path != NULL ? o->path : "(none)");
+        if ((long long)st.st_size != o->bytes)
+            fail_msg("%s: %s has %lld bytes, its event says %lld", ev->input, o->path,
+                     (long long)st.st_size, o->bytes);
+        unsigned w, h;
+        decode_output(o->path, &w, &h);
+        if (w != o->width || h != o->height)
+            fail_msg("%s is %ux%u, its event says %lldx%lld", o->path, w, h, o->width, o->height);
+        snprintf(seen[n_seen++], PATH_MAX, "%s", o->path);
+    }
+    return n_seen;
+}
+
+/* One event per input, each agreeing with the disk, and nothing on disk
+ * that no event lists. Returns the failures. */
+static unsigned check_events_against_disk(const run_t *r, const char *out)
+{
+    static char seen[2 * KILL_IMAGES][PATH_MAX];
+    ib_test_events_t e;
+    ib_test_events_load(&r->run, &e);
+    assert_int_equal(e.n, KILL_IMAGES);
+    size_t n_seen = 0;
+    unsigned failed = 0;
+    for (size_t i = 0; i < e.n; i++) {
+        const ib_test_event_t *ev = &e.files[i];
+        if (is_status(ev, "ok")) {
+            assert_int_equal(ev->n_outputs, 2);
+        } else {
+            ib_test_expect_event(ev, "failed");
+            assert_string_equal(ev->error_kind, "crash");
+            assert_true(ev->n_outputs < 2);
+            failed++;
+        }
+        n_seen = check_event_outputs(ev, seen, n_seen);
+    }
+    ib_test_events_free(&e);
+    ib_test_listing_t l;
+    ib_test_list_tree(out, &l);
+    if (l.temps > 0)
+        fail_msg("%zu temporary file(s) left under %s, e.g. %s", l.temps, out, l.first_temp);
+    for (size_t i = 0; i < l.n; i++) {
+        char path[PATH_MAX];
+        int listed_here = 0;
+        ib_test_path_join(path, out, l.paths[i]);
+        for (size_t k = 0; k < n_seen; k++)
+            listed_here |= strcmp(seen[k], path) == 0;
+        if (!listed_here)
+            fail_msg("%s is on disk but no event lists it", path);
+    }
+    ib_test_listing_free(&l);
+    return failed;
+}
+
+/* Kills up to KILLS_PER_RUN workers of the run at random moments, with
+ * SIGKILL or SIGSEGV, until imgbatch ends. */
+static void kill_workers_randomly(run_t *r, const char *out, unsigned *seed)
+{
+    int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    assert_true(in >= 0);
+    assert_true(inotify_add_watch(in, out, IN_CREATE | IN_MOVED_TO) >= 0);
+    unsigned kills = 0;
+    for (;;) {
+        int st;
+        if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
+            r->run.status = ib_test_exit_status(st);
+            break;
+        }
+        struct pollfd pfd = {.fd = in, .events = POLLIN};
+        int wait_ms = (int)(rand_r(seed) % 40);
+        int appeared = poll(&pfd, 1, wait_ms) > 0;
+        char buf[4096];
+        while (read(in, buf, sizeof buf) > 0)
+            ;
+        if (kills >= KILLS_PER_RUN || (!appeared && rand_r(seed) % 4 != 0))
+            continue;
+        pid_t kids[16];
+        size_t n = children_of(r->pid, kids, 16);
+        if (n == 0)
+            continue;
+        kill(kids[rand_r(seed) % n], rand_r(seed) % 2 ? SIGKILL : SIGSEGV);
+        kills++;
+    }
+    close(in);
+}
+
+static void killed_workers_never_misreport(void **state)
+{
+    rel_t *t = *state;
+    char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
+    dir_for(t, "kills-in", in);
+    for (unsigned i = 0; i < KILL_IMAGES; i++) {
+        ib_test_path_fmt(path, "%s/k%02u.png", in, i);
+        ib_test_mkdirs_for(path);
+        make_png(path, 400, 300, FILL_GRADIENT);
+    }
+    unsigned seed = (unsigned)time(NULL), failed = 0;
+    fprintf(stderr, "reliability: random kills, seed %u\n", seed);
+    for (unsigned run = 0; run < KILL_RUNS; run++) {
+        char name[32];
+        snprintf(name, sizeof name, "kills-out-%u", run);
+        dir_for(t, name, out);
+        assert_int_equal(mkdir(out, 0755), 0);
+        run_opts_t o = {.segv_kills = 1};
+        args_t a;
+        run_t r;
+        args_start(&a, t);
+        args_add(&a, "--json", "-j", "2", "--variant", "sm:64x", "--variant", "lg:160x", in, "-o",
+                 out, NULL);
+        start(t, &r, &o, &a);
+        kill_workers_randomly(&r, out, &seed);
+        unsigned f = check_events_against_disk(&r, out);
+        if (r.run.status != (f > 0 ? 1 : 0)) {
+            show_output(&r);
+            fail_msg("run %u: exit %d with %u failed images", run, r.run.status, f);
+        }
+        failed += f;
+    }
+    fprintf(stderr, "reliability: %u runs, %u images lost to kills\n", KILL_RUNS, failed);
+}
+
 /* ---- 4. a hang ---- */
 
 /* An image that would take about twenty seconds (a 1500x1500 blur of
@@ -1759,6 +1903,7 @@ int main(void)
         cmocka_unit_test(decompression_bombs_are_refused_at_once),
         cmocka_unit_test(metadata_bomb_is_refused_cheaply),
         cmocka_unit_test(crashed_worker_loses_only_its_image),
+        cmocka_unit_test(killed_workers_never_misreport),
         cmocka_unit_test(slow_image_times_out),
         cmocka_unit_test(interrupted_run_resumes),
         cmocka_unit_test(second_interrupt_stops_at_once),
