@@ -56,6 +56,8 @@ struct ib_pool {
     unsigned quick_deaths;
     unsigned rotate;
     unsigned interrupts;
+    /* How many of the handlers' SIGINTs and SIGTERMs were handed out. */
+    sig_atomic_t seen_sigint, seen_sigterm;
     /* A FATAL not yet reported: bury() may have a LOST to hand out first. */
     char fatal[256];
     unsigned char frame[IB_FRAME_SIZE];
@@ -86,6 +88,7 @@ static int install_handlers(ib_pool_t *p)
     if (pipe2(self_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         return -1;
     got_sigint = got_sigterm = 0;
+    p->seen_sigint = p->seen_sigterm = 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -423,17 +426,19 @@ static void check_timeouts(ib_pool_t *p, int64_t now, int *wait_ms)
     }
 }
 
-static int take_signals(ib_pool_event_t *ev)
+static int take_signals(ib_pool_t *p, ib_pool_event_t *ev)
 {
     char buf[64];
     while (read(self_pipe[0], buf, sizeof buf) > 0)
         ;
+    /* Only the handler writes the counts: a decrement here could race an
+     * increment there and lose a signal. */
     int signo = 0;
-    if (got_sigint > 0) {
-        got_sigint--;
+    if (got_sigint != p->seen_sigint) {
+        p->seen_sigint++;
         signo = SIGINT;
-    } else if (got_sigterm > 0) {
-        got_sigterm--;
+    } else if (got_sigterm != p->seen_sigterm) {
+        p->seen_sigterm++;
         signo = SIGTERM;
     }
     if (signo == 0)
@@ -450,7 +455,7 @@ void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev)
     for (;;) {
         if (take_fatal(p, ev))
             return;
-        if (take_signals(ev)) {
+        if (take_signals(p, ev)) {
             ev->count = ++p->interrupts;
             return;
         }

@@ -742,6 +742,19 @@ static void wait_for_outputs(run_t *r, const char *root, size_t n, double timeou
     }
 }
 
+/* Waits until the run's stdout or stderr (file) holds text. */
+static void wait_for_text(run_t *r, const char *file, const char *text, double timeout_s)
+{
+    double deadline = ib_test_now() + timeout_s;
+    while (!output_has(file, text)) {
+        if (ib_test_now() > deadline) {
+            abandon(r);
+            fail_msg("imgbatch did not say '%s' within %.0f s", text, timeout_s);
+        }
+        nap_ms(5);
+    }
+}
+
 /* Every pid gone (or a zombie nobody reaps) soon after imgbatch ended:
  * no worker outlives the run. */
 static void expect_gone(const pid_t *pids, size_t n)
@@ -1418,7 +1431,9 @@ static void second_interrupt_stops_at_once(void **state)
     pid_t workers[64];
     size_t n_workers = children_of(r.pid, workers, 64);
     assert_int_equal(kill(r.pid, SIGINT), 0);
-    nap_ms(100);
+    /* Two signals sent before the first is delivered are one: the second
+     * goes only once imgbatch says it has taken the first. */
+    wait_for_text(&r, r.run.err, "finishing the images in progress", 30);
     double second = ib_test_now();
     assert_int_equal(kill(r.pid, SIGINT), 0);
     finish(&r, 60);
