@@ -214,123 +214,169 @@ static int write_outputs(const ib_plan_t *plan, ib_worker_t *self, const char *s
     return rc;
 }
 
-void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void *result)
-{
-    const ib_job_ctx_t *jc = ctx;
-    const ib_plan_t *plan = jc->plan;
-    const ib_job_t *job = data;
-    ib_result_t *res = result;
-    ib_error_t err = {0};
-    int64_t t0 = ib_pool_now_ms();
-    (void)len;
-
-    ib_render_t r = {
-        .chain = &plan->chain,
-        .autorotate = plan->autorotate,
-        .fail_on_warning = plan->strict,
-        .max_pixels = plan->max_pixels,
-    };
-    ib_probe_t probe = {0};
-    unsigned n = plan->n_variants > 0 ? plan->n_variants : 1;
+/* One job's working state in the worker. */
+typedef struct {
+    const ib_job_ctx_t *jc;
+    const ib_plan_t *plan;
+    const ib_job_t *job;
+    ib_result_t *res;
+    ib_render_t r;
+    ib_probe_t probe;
+    unsigned n;
     ib_size_t sizes[IB_MAX_OUTPUTS];
     char dest[IB_MAX_OUTPUTS][PATH_MAX];
-    ib_encoded_t coded[IB_MAX_OUTPUTS];
-    unsigned w, h, kept = 0;
-
-    struct stat in;
-    if (stat(job->path, &in) == 0)
-        res->input_bytes = (uint64_t)in.st_size;
-    if (ib_image_probe(job->path, &r, &probe, &err) < 0)
-        goto failed;
-    if (ib_image_target_size(&probe, &r, &w, &h))
-        snprintf(res->message, sizeof res->message,
-                 "%.900s: kept at %ux%u: the geometry asks for a side over %d pixels", job->path, w,
-                 h, IB_GEOM_MAX_SIDE);
-
     /* Who we are, as recorded on our outputs, whatever the current directory. */
-    char self_path[PATH_MAX], owner[PATH_MAX];
-    if (realpath(job->path, self_path) == NULL)
-        snprintf(self_path, sizeof self_path, "%s", job->path);
-    res->n_outputs = n;
+    char self_path[PATH_MAX];
+} job_state_t;
+
+/* Output i's path, unless another input owns it (this run or an earlier one). */
+static int claim_output(job_state_t *js, unsigned i, ib_error_t *err)
+{
+    const char *in = js->job->path, *dest = js->dest[i];
+    char owner[PATH_MAX];
+    if (ib_job_output_path(js->plan, js->job, &js->res->out[i], js->dest[i], PATH_MAX) < 0)
+        return ib_fail(err, IB_ERR_WRITE, "%s: output path too long", in);
+    if (made_by_another(js->plan, dest, js->self_path, owner, sizeof owner))
+        return ib_fail(err, IB_ERR_COLLISION,
+                       "%s: output %s was made from %s, another input (--if-exists overwrite "
+                       "replaces it)",
+                       in, dest, owner);
+    if (js->jc->claims != NULL && ib_claims_take(js->jc->claims, dest) == 0)
+        return ib_fail(err, IB_ERR_COLLISION,
+                       "%s: output %s is also the output of another input of this run", in, dest);
+    return 0;
+}
+
+/* Each output's format, size and path, for an image of w x h. 1 if every
+ * output is already up to date, 0 if there is work, -1 on a failure. */
+static int plan_outputs(job_state_t *js, unsigned w, unsigned h, ib_error_t *err)
+{
+    const ib_plan_t *plan = js->plan;
     int fresh = 1;
-    for (unsigned i = 0; i < n; i++) {
-        ib_output_info_t *o = &res->out[i];
-        pick_format(plan, job->path, o);
+    js->res->n_outputs = js->n;
+    for (unsigned i = 0; i < js->n; i++) {
+        ib_output_info_t *o = &js->res->out[i];
+        pick_format(plan, js->job->path, o);
         o->variant = plan->n_variants > 0 ? (int32_t)i : -1;
         o->width = w;
         o->height = h;
         if (plan->n_variants > 0)
             ib_geometry_apply(&plan->variants[i].geom, w, h, &o->width, &o->height);
-        sizes[i] = (ib_size_t){o->width, o->height};
-        if (ib_job_output_path(plan, job, o, dest[i], sizeof dest[i]) < 0) {
-            ib_fail(&err, IB_ERR_WRITE, "%s: output path too long", job->path);
-            goto failed;
-        }
-        if (made_by_another(plan, dest[i], self_path, owner, sizeof owner)) {
-            ib_fail(&err, IB_ERR_COLLISION,
-                    "%s: output %s was made from %s, another input (--if-exists overwrite "
-                    "replaces it)",
-                    job->path, dest[i], owner);
-            goto failed;
-        }
-        if (jc->claims != NULL && ib_claims_take(jc->claims, dest[i]) == 0) {
-            ib_fail(&err, IB_ERR_COLLISION,
-                    "%s: output %s is also the output of another input of this run", job->path,
-                    dest[i]);
-            goto failed;
-        }
+        js->sizes[i] = (ib_size_t){o->width, o->height};
+        if (claim_output(js, i, err) < 0)
+            return -1;
         if (!plan->dry_run) {
-            int up = up_to_date(plan, job, dest[i], &err);
+            int up = up_to_date(plan, js->job, js->dest[i], err);
             if (up < 0)
-                goto failed;
+                return -1;
             fresh &= up;
         }
     }
-    /* JPEG 2000 counts resolution levels as pages: nothing is lost there. */
-    if (probe.pages > 1 && strcmp(probe.loader, "jp2k") != 0 &&
-        !(ib_image_animates(res->out[0].ext) &&
-          (strcmp(probe.loader, "gif") == 0 || strcmp(probe.loader, "webp") == 0)))
-        snprintf(res->message, sizeof res->message, "%.900s: only the first of its %d %s",
-                 job->path, probe.pages,
-                 strcmp(probe.loader, "gif") == 0 || strcmp(probe.loader, "webp") == 0
-                     ? "frames is written (write gif or webp to keep the animation)"
-                     : "pages is written");
-    if (plan->dry_run) {
-        res->status = IB_STATUS_OK;
-        goto done;
-    }
-    if (fresh) {
-        for (unsigned i = 0; i < n; i++) {
-            struct stat st;
-            if (stat(dest[i], &st) == 0)
-                res->out[i].bytes = (uint64_t)st.st_size;
-        }
-        res->status = IB_STATUS_SKIPPED;
-        goto done;
-    }
+    return fresh;
+}
 
+/* A warning when only the first page or frame of the input is written.
+ * JPEG 2000 counts resolution levels as pages: nothing is lost there. */
+static void note_pages(job_state_t *js)
+{
+    const ib_probe_t *p = &js->probe;
+    int framed = strcmp(p->loader, "gif") == 0 || strcmp(p->loader, "webp") == 0;
+    if (p->pages <= 1 || strcmp(p->loader, "jp2k") == 0 ||
+        (framed && ib_image_animates(js->res->out[0].ext)))
+        return;
+    snprintf(js->res->message, sizeof js->res->message, "%.900s: only the first of its %d %s",
+             js->job->path, p->pages,
+             framed ? "frames is written (write gif or webp to keep the animation)"
+                    : "pages is written");
+}
+
+/* Every output is up to date: the result reports them as they are. */
+static void mark_skipped(job_state_t *js)
+{
+    for (unsigned i = 0; i < js->n; i++) {
+        struct stat st;
+        if (stat(js->dest[i], &st) == 0)
+            js->res->out[i].bytes = (uint64_t)st.st_size;
+    }
+    js->res->status = IB_STATUS_SKIPPED;
+}
+
+/* Decodes once, renders every output and writes them. */
+static int render_and_write(job_state_t *js, ib_worker_t *self, unsigned long tag, ib_error_t *err)
+{
+    const ib_plan_t *plan = js->plan;
+    ib_encoded_t coded[IB_MAX_OUTPUTS];
     ib_encode_t enc = {.quality = plan->quality,
                        .interlace = plan->interlace,
                        .lossless = plan->lossless,
                        .compression = plan->compression,
                        .metadata = (ib_metadata_t)plan->metadata};
-    snprintf(enc.ext, sizeof enc.ext, "%s", res->out[0].ext);
-    if (ib_image_render(job->path, &probe, &r, &enc, plan->n_variants > 0 ? sizes : NULL, n, coded,
-                        &err) < 0)
-        goto failed;
-    if (write_outputs(plan, self, self_path, (unsigned long)t0, dest, coded, res, &err) < 0) {
-        kept = res->n_outputs;
-        goto failed;
+    snprintf(enc.ext, sizeof enc.ext, "%s", js->res->out[0].ext);
+    if (ib_image_render(js->job->path, &js->probe, &js->r, &enc,
+                        plan->n_variants > 0 ? js->sizes : NULL, js->n, coded, err) < 0) {
+        js->res->n_outputs = 0;
+        return -1;
     }
-    res->status = IB_STATUS_OK;
-    if (res->message[0] == '\0')
-        ib_image_take_warnings(job->path, res->message, sizeof res->message);
-    goto done;
+    if (write_outputs(plan, self, js->self_path, tag, js->dest, coded, js->res, err) < 0)
+        return -1;
+    js->res->status = IB_STATUS_OK;
+    if (js->res->message[0] == '\0')
+        ib_image_take_warnings(js->job->path, js->res->message, sizeof js->res->message);
+    return 0;
+}
 
-failed:
-    res->n_outputs = kept;
-    fill_failure(res, &err);
-done:
-    ib_image_probe_release(&probe);
-    res->ms = (uint32_t)(ib_pool_now_ms() - t0);
+/* Probe, plan, then skip, list (--dry-run) or render. -1 on a failure,
+ * with res->n_outputs counting the outputs left whole on disk. */
+static int run_job(job_state_t *js, ib_worker_t *self, unsigned long tag, ib_error_t *err)
+{
+    const char *in = js->job->path;
+    unsigned w, h;
+    struct stat st;
+    if (stat(in, &st) == 0)
+        js->res->input_bytes = (uint64_t)st.st_size;
+    if (ib_image_probe(in, &js->r, &js->probe, err) < 0)
+        return -1;
+    if (ib_image_target_size(&js->probe, &js->r, &w, &h))
+        snprintf(js->res->message, sizeof js->res->message,
+                 "%.900s: kept at %ux%u: the geometry asks for a side over %d pixels", in, w, h,
+                 IB_GEOM_MAX_SIDE);
+    if (realpath(in, js->self_path) == NULL)
+        snprintf(js->self_path, sizeof js->self_path, "%s", in);
+    int fresh = plan_outputs(js, w, h, err);
+    if (fresh < 0) {
+        js->res->n_outputs = 0;
+        return -1;
+    }
+    note_pages(js);
+    if (js->plan->dry_run)
+        js->res->status = IB_STATUS_OK;
+    else if (fresh)
+        mark_skipped(js);
+    else
+        return render_and_write(js, self, tag, err);
+    return 0;
+}
+
+void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void *result)
+{
+    const ib_job_ctx_t *jc = ctx;
+    const ib_plan_t *plan = jc->plan;
+    int64_t t0 = ib_pool_now_ms();
+    job_state_t js = {
+        .jc = jc,
+        .plan = plan,
+        .job = data,
+        .res = result,
+        .r = {.chain = &plan->chain,
+              .autorotate = plan->autorotate,
+              .fail_on_warning = plan->strict,
+              .max_pixels = plan->max_pixels},
+        .n = plan->n_variants > 0 ? plan->n_variants : 1,
+    };
+    ib_error_t err = {0};
+    (void)len;
+    if (run_job(&js, self, (unsigned long)t0, &err) < 0)
+        fill_failure(js.res, &err);
+    ib_image_probe_release(&js.probe);
+    js.res->ms = (uint32_t)(ib_pool_now_ms() - t0);
 }
