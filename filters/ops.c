@@ -19,35 +19,6 @@
 #include <string.h>
 #include <strings.h>
 
-typedef struct {
-    const char *name;
-    ib_op_kind_t kind;
-} op_name_t;
-
-static const op_name_t op_names[] = {
-    {"resize", IB_OP_RESIZE},
-    {"crop", IB_OP_CROP},
-    {"rotate", IB_OP_ROTATE},
-    {"autorotate", IB_OP_AUTOROTATE},
-    {"flip", IB_OP_FLIP},
-    {"flop", IB_OP_FLOP},
-    {"grayscale", IB_OP_GRAYSCALE},
-    {"greyscale", IB_OP_GRAYSCALE},
-    {"blur", IB_OP_BLUR},
-    {"sharpen", IB_OP_SHARPEN},
-    {"brightness", IB_OP_BRIGHTNESS},
-    {"contrast", IB_OP_CONTRAST},
-    {"gamma", IB_OP_GAMMA},
-    {"modulate", IB_OP_MODULATE},
-    {"sepia", IB_OP_SEPIA},
-    {"negate", IB_OP_NEGATE},
-    {"normalize", IB_OP_NORMALIZE},
-    {"normalise", IB_OP_NORMALIZE},
-    {"threshold", IB_OP_THRESHOLD},
-    {"pad", IB_OP_PAD},
-    {"flatten", IB_OP_FLATTEN},
-};
-
 static const char *gravity_names[] = {
     [IB_GRAVITY_CENTER] = "center",       [IB_GRAVITY_NORTH] = "north",
     [IB_GRAVITY_SOUTH] = "south",         [IB_GRAVITY_EAST] = "east",
@@ -172,145 +143,228 @@ static int parse_color_suffix(const char *s, ib_op_t *op)
     return 0;
 }
 
+/* One parser per op: 0, or -1 with a message in err. item is the whole
+ * "name=args" for messages; arg is NULL when there is no '='. */
+typedef struct {
+    const char *item;
+    const char *arg;
+    char *err;
+    size_t errlen;
+} op_text_t;
+
+#define BAD(t, want, what) bad((t)->err, (t)->errlen, (t)->item, want, what)
+#define COLOUR_WANTED "the colour is #rrggbb, #rrggbbaa or a name"
+
+static int parse_resize(const op_text_t *t, ib_op_t *op)
+{
+    char gerr[256];
+    if (ib_geometry_parse(t->arg, &op->geom, gerr, sizeof gerr) < 0)
+        return BAD(t, "resize wants a geometry like 800x600>", t->arg);
+    return 0;
+}
+
+static int parse_gravity(const char *name, ib_gravity_t *g)
+{
+    for (int i = IB_GRAVITY_CENTER; i <= IB_GRAVITY_ENTROPY; i++)
+        if (strcasecmp(name, gravity_names[i]) == 0 ||
+            (i == IB_GRAVITY_CENTER && strcasecmp(name, "centre") == 0)) {
+            *g = (ib_gravity_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+static int parse_crop(const op_text_t *t, ib_op_t *op)
+{
+    const char *rest, *want = "crop wants WxH, WxH+X+Y or WxH:GRAVITY";
+    if (parse_wxh(t->arg, &op->w, &op->h, &rest) < 0)
+        return BAD(t, want, t->arg);
+    if (*rest == '\0') {
+        op->gravity = IB_GRAVITY_CENTER;
+    } else if (*rest == ':') {
+        if (parse_gravity(rest + 1, &op->gravity) < 0)
+            return BAD(t,
+                       "crop gravity is center, north, south, east, west, northeast, "
+                       "northwest, southeast, southwest, attention or entropy",
+                       rest + 1);
+    } else if (parse_offset(rest, &op->x, &op->y) < 0) {
+        return BAD(t, want, t->arg);
+    }
+    return 0;
+}
+
+static int parse_rotate(const op_text_t *t, ib_op_t *op)
+{
+    char num[64];
+    const char *colon = strchr(t->arg, ':');
+    snprintf(num, sizeof num, "%.*s", colon ? (int)(colon - t->arg) : (int)strlen(t->arg), t->arg);
+    if (parse_double(num, &op->v[0]) < 0 || fabs(op->v[0]) > 3600)
+        return BAD(t, "rotate wants degrees (clockwise)", num);
+    if (colon != NULL && parse_color_suffix(colon, op) < 0)
+        return BAD(t, COLOUR_WANTED, colon + 1);
+    return 0;
+}
+
+/* A number in (min, max], or [min, max] when min_ok; what the message wants. */
+static int parse_number(const op_text_t *t, ib_op_t *op, double min, int min_ok, double max,
+                        const char *want)
+{
+    double v;
+    if (parse_double(t->arg, &v) < 0 || v < min || (!min_ok && v == min) || v > max)
+        return BAD(t, want, t->arg);
+    op->v[0] = v;
+    return 0;
+}
+
+static int parse_blur(const op_text_t *t, ib_op_t *op)
+{
+    return parse_number(t, op, 0, 0, 1000, "blur wants a sigma above 0");
+}
+
+static int parse_sharpen(const op_text_t *t, ib_op_t *op)
+{
+    op->v[0] = 1.0;
+    if (t->arg == NULL)
+        return 0;
+    return parse_number(t, op, 0, 0, 100, "sharpen wants a sigma above 0");
+}
+
+static int parse_factor(const op_text_t *t, ib_op_t *op)
+{
+    return parse_number(t, op, 0, 1, 100, "it wants a factor (1 keeps the image)");
+}
+
+static int parse_gamma(const op_text_t *t, ib_op_t *op)
+{
+    return parse_number(t, op, 0, 0, 100, "gamma wants a number above 0");
+}
+
+/* B[:S[:H]], percentages; missing or empty parts keep the image. Split by
+ * hand: strtok would skip an empty part and shift the ones after it
+ * ("100::50" is hue 50, not saturation 50). */
+static int parse_modulate(const op_text_t *t, ib_op_t *op)
+{
+    const char *want = "modulate wants B:S:H in percent (100 keeps)";
+    double parts[3] = {100, 100, 100};
+    const char *p = t->arg;
+    for (int n = 0;; n++) {
+        size_t len = strcspn(p, ":");
+        char tok[64];
+        if (n == 3 || len >= sizeof tok)
+            return BAD(t, want, t->arg);
+        snprintf(tok, sizeof tok, "%.*s", (int)len, p);
+        if (len > 0 && (parse_double(tok, &parts[n]) < 0 || parts[n] < 0 || parts[n] > 1000))
+            return BAD(t, want, tok);
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    memcpy(op->v, parts, sizeof parts);
+    return 0;
+}
+
+static int parse_threshold(const op_text_t *t, ib_op_t *op)
+{
+    char num[64];
+    double v;
+    size_t n = strlen(t->arg);
+    int percent = n > 0 && t->arg[n - 1] == '%';
+    snprintf(num, sizeof num, "%.*s", (int)(percent ? n - 1 : n), t->arg);
+    if (parse_double(num, &v) < 0 || v < 0 || v > (percent ? 100 : 255))
+        return BAD(t, "threshold wants a level 0-255 or 0%-100%", t->arg);
+    op->v[0] = percent ? v * 255.0 / 100.0 : v;
+    return 0;
+}
+
+static int parse_pad(const op_text_t *t, ib_op_t *op)
+{
+    const char *rest;
+    if (parse_wxh(t->arg, &op->w, &op->h, &rest) < 0)
+        return BAD(t, "pad wants WxH or WxH:COLOUR", t->arg);
+    if (parse_color_suffix(rest, op) < 0)
+        return BAD(t, COLOUR_WANTED, *rest == ':' ? rest + 1 : rest);
+    return 0;
+}
+
+static int parse_flatten(const op_text_t *t, ib_op_t *op)
+{
+    if (t->arg == NULL)
+        return 0;
+    if (ib_color_parse(t->arg, &op->color) < 0)
+        return BAD(t, COLOUR_WANTED, t->arg);
+    op->has_color = 1;
+    return 0;
+}
+
+enum { ARG_NONE, ARG_OPTIONAL, ARG_REQUIRED };
+
+typedef struct {
+    const char *name;
+    ib_op_kind_t kind;
+    int arg;
+    int (*parse)(const op_text_t *t, ib_op_t *op);
+} op_spec_t;
+
+/* Every op, with the argument it takes and its parser; aliases follow
+ * the name they stand for. */
+static const op_spec_t op_specs[] = {
+    {"resize", IB_OP_RESIZE, ARG_REQUIRED, parse_resize},
+    {"crop", IB_OP_CROP, ARG_REQUIRED, parse_crop},
+    {"rotate", IB_OP_ROTATE, ARG_REQUIRED, parse_rotate},
+    {"autorotate", IB_OP_AUTOROTATE, ARG_NONE, NULL},
+    {"flip", IB_OP_FLIP, ARG_NONE, NULL},
+    {"flop", IB_OP_FLOP, ARG_NONE, NULL},
+    {"grayscale", IB_OP_GRAYSCALE, ARG_NONE, NULL},
+    {"greyscale", IB_OP_GRAYSCALE, ARG_NONE, NULL},
+    {"blur", IB_OP_BLUR, ARG_REQUIRED, parse_blur},
+    {"sharpen", IB_OP_SHARPEN, ARG_OPTIONAL, parse_sharpen},
+    {"brightness", IB_OP_BRIGHTNESS, ARG_REQUIRED, parse_factor},
+    {"contrast", IB_OP_CONTRAST, ARG_REQUIRED, parse_factor},
+    {"gamma", IB_OP_GAMMA, ARG_REQUIRED, parse_gamma},
+    {"modulate", IB_OP_MODULATE, ARG_REQUIRED, parse_modulate},
+    {"sepia", IB_OP_SEPIA, ARG_NONE, NULL},
+    {"negate", IB_OP_NEGATE, ARG_NONE, NULL},
+    {"normalize", IB_OP_NORMALIZE, ARG_NONE, NULL},
+    {"normalise", IB_OP_NORMALIZE, ARG_NONE, NULL},
+    {"threshold", IB_OP_THRESHOLD, ARG_REQUIRED, parse_threshold},
+    {"pad", IB_OP_PAD, ARG_REQUIRED, parse_pad},
+    {"flatten", IB_OP_FLATTEN, ARG_OPTIONAL, parse_flatten},
+};
+
+#define N_OP_SPECS (sizeof op_specs / sizeof op_specs[0])
+
+/* "unknown filter" with the list of known names (aliases left out). */
+static int unknown_op(const char *item, size_t nlen, char *err, size_t errlen)
+{
+    char known[512] = "";
+    for (size_t i = 0; i < N_OP_SPECS; i++)
+        if (i == 0 || op_specs[i].kind != op_specs[i - 1].kind) {
+            strncat(known, i ? " " : "", sizeof known - strlen(known) - 1);
+            strncat(known, op_specs[i].name, sizeof known - strlen(known) - 1);
+        }
+    snprintf(err, errlen, "unknown filter '%.*s' (known: %s)", (int)nlen, item, known);
+    return -1;
+}
+
 /* Parses one "name[=args]" item into op. */
 static int parse_op(const char *item, ib_op_t *op, char *err, size_t errlen)
 {
     const char *eq = strchr(item, '=');
     size_t nlen = eq != NULL ? (size_t)(eq - item) : strlen(item);
-    const char *arg = eq != NULL ? eq + 1 : NULL;
-    int found = 0;
+    op_text_t t = {.item = item, .arg = eq != NULL ? eq + 1 : NULL, .err = err, .errlen = errlen};
+    const op_spec_t *spec = NULL;
+    for (size_t i = 0; i < N_OP_SPECS && spec == NULL; i++)
+        if (strlen(op_specs[i].name) == nlen && strncasecmp(item, op_specs[i].name, nlen) == 0)
+            spec = &op_specs[i];
+    if (spec == NULL)
+        return unknown_op(item, nlen, err, errlen);
     memset(op, 0, sizeof *op);
-    for (size_t i = 0; i < sizeof op_names / sizeof op_names[0]; i++)
-        if (strlen(op_names[i].name) == nlen && strncasecmp(item, op_names[i].name, nlen) == 0) {
-            op->kind = op_names[i].kind;
-            found = 1;
-        }
-    if (!found) {
-        snprintf(err, errlen,
-                 "unknown filter '%.*s' (known: resize crop rotate autorotate flip flop grayscale "
-                 "blur sharpen brightness contrast gamma modulate sepia negate normalize "
-                 "threshold pad flatten)",
-                 (int)nlen, item);
-        return -1;
-    }
-
-    int takes_none = op->kind == IB_OP_AUTOROTATE || op->kind == IB_OP_FLIP ||
-                     op->kind == IB_OP_FLOP || op->kind == IB_OP_GRAYSCALE ||
-                     op->kind == IB_OP_SEPIA || op->kind == IB_OP_NEGATE ||
-                     op->kind == IB_OP_NORMALIZE;
-    int optional = op->kind == IB_OP_SHARPEN || op->kind == IB_OP_FLATTEN;
-    if (takes_none && arg != NULL)
-        return bad(err, errlen, item, "it takes no argument", arg);
-    if (!takes_none && !optional && (arg == NULL || *arg == '\0'))
-        return bad(err, errlen, item, "it needs an argument (name=value)", arg ? arg : "");
-
-    double v;
-    const char *rest;
-    char gerr[256];
-    switch (op->kind) {
-    case IB_OP_RESIZE:
-        if (ib_geometry_parse(arg, &op->geom, gerr, sizeof gerr) < 0)
-            return bad(err, errlen, item, "resize wants a geometry like 800x600>", arg);
-        break;
-    case IB_OP_CROP:
-        if (parse_wxh(arg, &op->w, &op->h, &rest) < 0)
-            return bad(err, errlen, item, "crop wants WxH, WxH+X+Y or WxH:GRAVITY", arg);
-        if (*rest == '\0') {
-            op->gravity = IB_GRAVITY_CENTER;
-        } else if (*rest == ':') {
-            for (int g = IB_GRAVITY_CENTER; g <= IB_GRAVITY_ENTROPY; g++)
-                if (strcasecmp(rest + 1, gravity_names[g]) == 0 ||
-                    (g == IB_GRAVITY_CENTER && strcasecmp(rest + 1, "centre") == 0))
-                    op->gravity = (ib_gravity_t)g;
-            if (op->gravity == IB_GRAVITY_NONE)
-                return bad(err, errlen, item,
-                           "crop gravity is center, north, south, east, west, northeast, "
-                           "northwest, southeast, southwest, attention or entropy",
-                           rest + 1);
-        } else if (parse_offset(rest, &op->x, &op->y) < 0) {
-            return bad(err, errlen, item, "crop wants WxH, WxH+X+Y or WxH:GRAVITY", arg);
-        }
-        break;
-    case IB_OP_ROTATE: {
-        char num[64];
-        const char *colon = strchr(arg, ':');
-        snprintf(num, sizeof num, "%.*s", colon ? (int)(colon - arg) : (int)strlen(arg), arg);
-        if (parse_double(num, &op->v[0]) < 0 || fabs(op->v[0]) > 3600)
-            return bad(err, errlen, item, "rotate wants degrees (clockwise)", num);
-        if (colon != NULL && parse_color_suffix(colon, op) < 0)
-            return bad(err, errlen, item, "the colour is #rrggbb, #rrggbbaa or a name", colon + 1);
-        break;
-    }
-    case IB_OP_BLUR:
-        if (parse_double(arg, &v) < 0 || v <= 0 || v > 1000)
-            return bad(err, errlen, item, "blur wants a sigma above 0", arg);
-        op->v[0] = v;
-        break;
-    case IB_OP_SHARPEN:
-        op->v[0] = 1.0;
-        if (arg != NULL && (parse_double(arg, &op->v[0]) < 0 || op->v[0] <= 0 || op->v[0] > 100))
-            return bad(err, errlen, item, "sharpen wants a sigma above 0", arg);
-        break;
-    case IB_OP_BRIGHTNESS:
-    case IB_OP_CONTRAST:
-        if (parse_double(arg, &v) < 0 || v < 0 || v > 100)
-            return bad(err, errlen, item, "it wants a factor (1 keeps the image)", arg);
-        op->v[0] = v;
-        break;
-    case IB_OP_GAMMA:
-        if (parse_double(arg, &v) < 0 || v <= 0 || v > 100)
-            return bad(err, errlen, item, "gamma wants a number above 0", arg);
-        op->v[0] = v;
-        break;
-    case IB_OP_MODULATE: {
-        /* B[:S[:H]], percentages; missing or empty parts keep the image.
-         * Split by hand: strtok would skip an empty part and shift the
-         * ones after it ("100::50" is hue 50, not saturation 50). */
-        double parts[3] = {100, 100, 100};
-        const char *p = arg;
-        for (int n = 0;; n++) {
-            size_t len = strcspn(p, ":");
-            char tok[64];
-            if (n == 3 || len >= sizeof tok)
-                return bad(err, errlen, item, "modulate wants B:S:H in percent (100 keeps)", arg);
-            snprintf(tok, sizeof tok, "%.*s", (int)len, p);
-            if (len > 0 && (parse_double(tok, &parts[n]) < 0 || parts[n] < 0 || parts[n] > 1000))
-                return bad(err, errlen, item, "modulate wants B:S:H in percent (100 keeps)", tok);
-            if (p[len] == '\0')
-                break;
-            p += len + 1;
-        }
-        memcpy(op->v, parts, sizeof parts);
-        break;
-    }
-    case IB_OP_THRESHOLD: {
-        char num[64];
-        size_t n = strlen(arg);
-        int percent = n > 0 && arg[n - 1] == '%';
-        snprintf(num, sizeof num, "%.*s", (int)(percent ? n - 1 : n), arg);
-        if (parse_double(num, &v) < 0 || v < 0 || v > (percent ? 100 : 255))
-            return bad(err, errlen, item, "threshold wants a level 0-255 or 0%-100%", arg);
-        op->v[0] = percent ? v * 255.0 / 100.0 : v;
-        break;
-    }
-    case IB_OP_PAD:
-        if (parse_wxh(arg, &op->w, &op->h, &rest) < 0)
-            return bad(err, errlen, item, "pad wants WxH or WxH:COLOUR", arg);
-        if (parse_color_suffix(rest, op) < 0)
-            return bad(err, errlen, item, "the colour is #rrggbb, #rrggbbaa or a name",
-                       *rest == ':' ? rest + 1 : rest);
-        break;
-    case IB_OP_FLATTEN:
-        if (arg != NULL) {
-            if (ib_color_parse(arg, &op->color) < 0)
-                return bad(err, errlen, item, "the colour is #rrggbb, #rrggbbaa or a name", arg);
-            op->has_color = 1;
-        }
-        break;
-    default:
-        break;
-    }
-    return 0;
+    op->kind = spec->kind;
+    if (spec->arg == ARG_NONE && t.arg != NULL)
+        return BAD(&t, "it takes no argument", t.arg);
+    if (spec->arg == ARG_REQUIRED && (t.arg == NULL || *t.arg == '\0'))
+        return BAD(&t, "it needs an argument (name=value)", t.arg ? t.arg : "");
+    return spec->parse != NULL ? spec->parse(&t, op) : 0;
 }
 
 int ib_chain_parse(ib_chain_t *chain, const char *text, char *err, size_t errlen)
