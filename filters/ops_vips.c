@@ -221,47 +221,87 @@ static VipsArrayDouble *background(const VipsImage *im, const ib_op_t *op, int t
     return vips_array_double_new(v, n);
 }
 
-static int apply_one(VipsImage *in, const ib_op_t *op, VipsImage **out)
+static int apply_resize(VipsImage *in, const ib_op_t *op, VipsImage **out)
+{
+    unsigned w, h;
+    ib_geometry_apply(&op->geom, (unsigned)in->Xsize, (unsigned)in->Ysize, &w, &h);
+    if ((int)w == in->Xsize && (int)h == in->Ysize)
+        return vips_copy(in, out, NULL);
+    return vips_thumbnail_image(in, out, (int)w, "height", (int)h, "size", VIPS_SIZE_FORCE,
+                                "no_rotate", TRUE, NULL);
+}
+
+static int apply_crop(VipsImage *in, const ib_op_t *op, VipsImage **out)
 {
     long x, y;
     unsigned w, h;
+    if (op->gravity == IB_GRAVITY_ATTENTION || op->gravity == IB_GRAVITY_ENTROPY) {
+        ib_crop_window(op, (unsigned)in->Xsize, (unsigned)in->Ysize, &x, &y, &w, &h);
+        VipsInteresting how = op->gravity == IB_GRAVITY_ATTENTION ? VIPS_INTERESTING_ATTENTION
+                                                                  : VIPS_INTERESTING_ENTROPY;
+        return vips_smartcrop(in, out, (int)w, (int)h, "interesting", how, NULL);
+    }
+    if (ib_crop_window(op, (unsigned)in->Xsize, (unsigned)in->Ysize, &x, &y, &w, &h) < 0) {
+        vips_error("crop", "the crop window %ux%u%+ld%+ld lies outside the %dx%d image", op->w,
+                   op->h, op->x, op->y, in->Xsize, in->Ysize);
+        return -1;
+    }
+    return vips_extract_area(in, out, (int)x, (int)y, (int)w, (int)h, NULL);
+}
+
+/* Right angles turn the pixels exactly; other angles resample. */
+static int apply_rotate(VipsImage *in, const ib_op_t *op, VipsImage **out)
+{
+    double a = fmod(op->v[0], 360.0);
+    if (a < 0)
+        a += 360.0;
+    if (a == 0)
+        return vips_copy(in, out, NULL);
+    if (a == 90)
+        return vips_rot(in, out, VIPS_ANGLE_D90, NULL);
+    if (a == 180)
+        return vips_rot(in, out, VIPS_ANGLE_D180, NULL);
+    if (a == 270)
+        return vips_rot(in, out, VIPS_ANGLE_D270, NULL);
+    VipsArrayDouble *bg = background(in, op, 1);
+    int rc = vips_rotate(in, out, a, "background", bg, NULL);
+    vips_area_unref(VIPS_AREA(bg));
+    return rc;
+}
+
+static int apply_pad(VipsImage *in, const ib_op_t *op, VipsImage **out)
+{
+    unsigned w, h;
+    ib_pad_size(op, (unsigned)in->Xsize, (unsigned)in->Ysize, &w, &h);
+    VipsArrayDouble *bg = background(in, op, 0);
+    int rc = vips_gravity(in, out, VIPS_COMPASS_DIRECTION_CENTRE, (int)w, (int)h, "extend",
+                          VIPS_EXTEND_BACKGROUND, "background", bg, NULL);
+    vips_area_unref(VIPS_AREA(bg));
+    return rc;
+}
+
+static int apply_flatten(VipsImage *in, const ib_op_t *op, VipsImage **out)
+{
+    if (!vips_image_hasalpha(in))
+        return vips_copy(in, out, NULL);
+    VipsArrayDouble *bg = background(in, op, 0);
+    /* flatten wants the colour bands only */
+    VipsArrayDouble *colour = vips_array_double_new(VIPS_ARRAY_ADDR(bg, 0), VIPS_AREA(bg)->n - 1);
+    int rc = vips_flatten(in, out, "background", colour, "max_alpha", max_value(in), NULL);
+    vips_area_unref(VIPS_AREA(colour));
+    vips_area_unref(VIPS_AREA(bg));
+    return rc;
+}
+
+static int apply_one(VipsImage *in, const ib_op_t *op, VipsImage **out)
+{
     switch (op->kind) {
     case IB_OP_RESIZE:
-        ib_geometry_apply(&op->geom, (unsigned)in->Xsize, (unsigned)in->Ysize, &w, &h);
-        if ((int)w == in->Xsize && (int)h == in->Ysize)
-            return vips_copy(in, out, NULL);
-        return vips_thumbnail_image(in, out, (int)w, "height", (int)h, "size", VIPS_SIZE_FORCE,
-                                    "no_rotate", TRUE, NULL);
+        return apply_resize(in, op, out);
     case IB_OP_CROP:
-        if (op->gravity == IB_GRAVITY_ATTENTION || op->gravity == IB_GRAVITY_ENTROPY) {
-            ib_crop_window(op, (unsigned)in->Xsize, (unsigned)in->Ysize, &x, &y, &w, &h);
-            VipsInteresting how = op->gravity == IB_GRAVITY_ATTENTION ? VIPS_INTERESTING_ATTENTION
-                                                                      : VIPS_INTERESTING_ENTROPY;
-            return vips_smartcrop(in, out, (int)w, (int)h, "interesting", how, NULL);
-        }
-        if (ib_crop_window(op, (unsigned)in->Xsize, (unsigned)in->Ysize, &x, &y, &w, &h) < 0) {
-            vips_error("crop", "the crop window %ux%u%+ld%+ld lies outside the %dx%d image", op->w,
-                       op->h, op->x, op->y, in->Xsize, in->Ysize);
-            return -1;
-        }
-        return vips_extract_area(in, out, (int)x, (int)y, (int)w, (int)h, NULL);
-    case IB_OP_ROTATE: {
-        double a = fmod(op->v[0], 360.0);
-        if (a < 0)
-            a += 360.0;
-        if (a == 0)
-            return vips_copy(in, out, NULL);
-        if (a == 90)
-            return vips_rot(in, out, VIPS_ANGLE_D90, NULL);
-        if (a == 180)
-            return vips_rot(in, out, VIPS_ANGLE_D180, NULL);
-        if (a == 270)
-            return vips_rot(in, out, VIPS_ANGLE_D270, NULL);
-        VipsArrayDouble *bg = background(in, op, 1);
-        int rc = vips_rotate(in, out, a, "background", bg, NULL);
-        vips_area_unref(VIPS_AREA(bg));
-        return rc;
-    }
+        return apply_crop(in, op, out);
+    case IB_OP_ROTATE:
+        return apply_rotate(in, op, out);
     case IB_OP_AUTOROTATE:
         return vips_autorot(in, out, NULL);
     case IB_OP_FLIP:
@@ -290,26 +330,10 @@ static int apply_one(VipsImage *in, const ib_op_t *op, VipsImage **out)
         return (*out = on_colour(in, op, do_normalize)) ? 0 : -1;
     case IB_OP_THRESHOLD:
         return (*out = on_colour(in, op, do_threshold)) ? 0 : -1;
-    case IB_OP_PAD: {
-        ib_pad_size(op, (unsigned)in->Xsize, (unsigned)in->Ysize, &w, &h);
-        VipsArrayDouble *bg = background(in, op, 0);
-        int rc = vips_gravity(in, out, VIPS_COMPASS_DIRECTION_CENTRE, (int)w, (int)h, "extend",
-                              VIPS_EXTEND_BACKGROUND, "background", bg, NULL);
-        vips_area_unref(VIPS_AREA(bg));
-        return rc;
-    }
-    case IB_OP_FLATTEN: {
-        if (!vips_image_hasalpha(in))
-            return vips_copy(in, out, NULL);
-        VipsArrayDouble *bg = background(in, op, 0);
-        /* flatten wants the colour bands only */
-        VipsArrayDouble *colour =
-            vips_array_double_new(VIPS_ARRAY_ADDR(bg, 0), VIPS_AREA(bg)->n - 1);
-        int rc = vips_flatten(in, out, "background", colour, "max_alpha", max_value(in), NULL);
-        vips_area_unref(VIPS_AREA(colour));
-        vips_area_unref(VIPS_AREA(bg));
-        return rc;
-    }
+    case IB_OP_PAD:
+        return apply_pad(in, op, out);
+    case IB_OP_FLATTEN:
+        return apply_flatten(in, op, out);
     }
     vips_error("filter", "unknown op %d", (int)op->kind);
     return -1;
