@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "image.h"
 #include "naming.h"
 #include "output.h"
@@ -361,7 +362,7 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
 {
     const ib_job_ctx_t *jc = ctx;
     const ib_plan_t *plan = jc->plan;
-    int64_t t0 = ib_pool_now_ms();
+    int64_t t0 = ib_now_ms();
     job_state_t js = {
         .jc = jc,
         .plan = plan,
@@ -378,5 +379,5 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
     if (run_job(&js, self, (unsigned long)t0, &err) < 0)
         fill_failure(js.res, &err);
     ib_image_probe_release(&js.probe);
-    js.res->ms = (uint32_t)(ib_pool_now_ms() - t0);
+    js.res->ms = (uint32_t)(ib_now_ms() - t0);
 }

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fileio.h"
 #include "job.h"
 #include "plan.h"
@@ -213,7 +214,7 @@ static void interrupt(ib_run_t *run, const ib_pool_event_t *ev)
     if (ev->count == 1) {
         /* Stop handing out work; what is running finishes. */
         run->interrupted = 1;
-        run->interrupted_ms = ib_pool_now_ms();
+        run->interrupted_ms = ib_now_ms();
         stop_dispatching(run);
         if (!run->plan.quiet)
             fprintf(stderr,
@@ -275,7 +276,7 @@ static int run_pool(ib_run_t *run)
         /* Waiting with an image in hand means the queue is full: look
          * again soon. Otherwise wake only to redraw the progress line. */
         int wait_ms = run->has_item && !run->interrupted ? 20 : 100;
-        if (run->interrupted == 1 && ib_pool_now_ms() - run->interrupted_ms > GRACE_MS) {
+        if (run->interrupted == 1 && ib_now_ms() - run->interrupted_ms > GRACE_MS) {
             if (!run->plan.quiet)
                 fprintf(stderr, "imgbatch: images still running after %d s: stopping them\n",
                         GRACE_MS / 1000);

@@ -113,8 +113,6 @@ void ib_pool_free(ib_pool_t *p);
 
 unsigned ib_pool_workers(const ib_pool_t *p);
 
-/* A monotonic clock in milliseconds. */
-int64_t ib_pool_now_ms(void);
 /* The pid of worker i, or 0 if that slot is empty. */
 pid_t ib_pool_worker_pid(const ib_pool_t *p, unsigned i);
 

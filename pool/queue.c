@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 struct ib_queue {
     pthread_mutex_t lock;
     /* Bumped (and woken) whenever a job is added or the queue is closed. */
@@ -88,13 +90,6 @@ static void unlock(ib_queue_t *q)
     pthread_mutex_unlock(&q->lock);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 ib_queue_t *ib_queue_create(unsigned capacity, size_t slot_size)
 {
     if (capacity == 0 || slot_size == 0 || slot_size > UINT32_MAX) {
@@ -138,7 +133,7 @@ int ib_queue_push(ib_queue_t *q, const void *job, size_t len, int timeout_ms, ui
         errno = EMSGSIZE;
         return -1;
     }
-    int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+    int64_t deadline = timeout_ms > 0 ? ib_now_ms() + timeout_ms : 0;
     for (;;) {
         uint32_t seen = atomic_load(&q->taken);
         if (lock(q) < 0)
@@ -166,7 +161,7 @@ int ib_queue_push(ib_queue_t *q, const void *job, size_t len, int timeout_ms, ui
          * and waking us must not leave us asleep beside a free slot. */
         int wait_ms = WAKE_CHECK_MS;
         if (timeout_ms > 0) {
-            int64_t left = deadline - now_ms();
+            int64_t left = deadline - ib_now_ms();
             if (left <= 0)
                 return 1;
             if (left < wait_ms)

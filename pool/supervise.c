@@ -15,6 +15,8 @@
  */
 #include "pool_private.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -179,7 +181,7 @@ static int spawn(ib_pool_t *p, unsigned idx, char *err, size_t errlen)
     w->timed_out = 0;
     w->done = 0;
     w->last_result = 0;
-    w->spawned_ms = ib_pool_now_ms();
+    w->spawned_ms = ib_now_ms();
     return 0;
 }
 
@@ -364,7 +366,7 @@ static int bury(ib_pool_t *p, unsigned idx, ib_pool_event_t *ev)
             ev->signo = WTERMSIG(status);
         else
             ev->exit_status = WEXITSTATUS(status);
-        int64_t ran = ib_pool_now_ms() - atomic_load(&slot->started_ms);
+        int64_t ran = ib_now_ms() - atomic_load(&slot->started_ms);
         ev->ms = ran > 0 ? (unsigned)ran : 0;
         collect_outputs(p, slot, ev);
     }
@@ -451,7 +453,7 @@ static int take_signals(ib_pool_t *p, ib_pool_event_t *ev)
 
 void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev)
 {
-    int64_t deadline = timeout_ms >= 0 ? ib_pool_now_ms() + timeout_ms : -1;
+    int64_t deadline = timeout_ms >= 0 ? ib_now_ms() + timeout_ms : -1;
     for (;;) {
         if (take_fatal(p, ev))
             return;
@@ -464,7 +466,7 @@ void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev)
             ev->kind = IB_POOL_DRAINED;
             return;
         }
-        int64_t now = ib_pool_now_ms();
+        int64_t now = ib_now_ms();
         int wait_ms = deadline < 0 ? -1 : (int)(deadline > now ? deadline - now : 0);
         check_timeouts(p, now, &wait_ms);
 
@@ -517,7 +519,7 @@ void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev)
             if (bury(p, i, ev))
                 return;
         }
-        if (rc == 0 && deadline >= 0 && ib_pool_now_ms() >= deadline) {
+        if (rc == 0 && deadline >= 0 && ib_now_ms() >= deadline) {
             memset(ev, 0, sizeof *ev);
             ev->kind = IB_POOL_IDLE;
             return;

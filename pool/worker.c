@@ -6,6 +6,8 @@
  */
 #include "pool_private.h"
 
+#include "clock.h"
+
 #include <sched.h>
 #include <signal.h>
 #include <sys/time.h>
@@ -13,13 +15,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-int64_t ib_pool_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void ib_worker_guard_file(ib_worker_t *self, const char *path)
 {
@@ -133,7 +128,7 @@ void ib_worker_main(const ib_pool_config_t *cfg, ib_worker_t *self)
             _exit(0);
         if (rc < 0)
             _exit(1);
-        atomic_store(&self->slot->started_ms, ib_pool_now_ms());
+        atomic_store(&self->slot->started_ms, ib_now_ms());
         atomic_store(&self->slot->state, IB_WORKER_BUSY);
 
         memset(frame, 0, IB_FRAME_SIZE);

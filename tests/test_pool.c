@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "pool.h"
 
 #define MAX_JOBS 4096
@@ -360,7 +361,7 @@ static uint64_t submit(run_t *r, job_t job)
 {
     assert_true(r->n < MAX_JOBS);
     r->jobs[r->n] = job;
-    int64_t deadline = ib_pool_now_ms() + LIMIT_MS;
+    int64_t deadline = ib_now_ms() + LIMIT_MS;
     for (;;) {
         uint64_t seq;
         int rc = ib_pool_submit(r->pool, &job, sizeof job, &seq);
@@ -370,7 +371,7 @@ static uint64_t submit(run_t *r, job_t job)
             assert_int_equal(seq, r->n);
             return r->n++;
         }
-        assert_true(ib_pool_now_ms() < deadline);
+        assert_true(ib_now_ms() < deadline);
         next(r, 20);
     }
 }
@@ -383,18 +384,18 @@ static uint64_t submit_op(run_t *r, op_t op, int value)
 /* Answers events until every job submitted so far is answered. */
 static void wait_answered(run_t *r)
 {
-    int64_t deadline = ib_pool_now_ms() + LIMIT_MS;
+    int64_t deadline = ib_now_ms() + LIMIT_MS;
     while (answered(r) < r->n && r->fatal == 0) {
-        assert_true(ib_pool_now_ms() < deadline);
+        assert_true(ib_now_ms() < deadline);
         next(r, 100);
     }
 }
 
 static void wait_started(run_t *r, unsigned n)
 {
-    int64_t deadline = ib_pool_now_ms() + LIMIT_MS;
+    int64_t deadline = ib_now_ms() + LIMIT_MS;
     while (atomic_load(&r->shared->started) < n) {
-        assert_true(ib_pool_now_ms() < deadline);
+        assert_true(ib_now_ms() < deadline);
         next(r, 5);
     }
 }
@@ -402,9 +403,9 @@ static void wait_started(run_t *r, unsigned n)
 /* Answers events until DRAINED; the pool must already be closed. */
 static void wait_drained(run_t *r)
 {
-    int64_t deadline = ib_pool_now_ms() + LIMIT_MS;
+    int64_t deadline = ib_now_ms() + LIMIT_MS;
     while (!r->drained) {
-        assert_true(ib_pool_now_ms() < deadline);
+        assert_true(ib_now_ms() < deadline);
         next(r, 100);
     }
     for (unsigned i = 0; i < r->cfg.workers; i++)
@@ -703,9 +704,9 @@ static void test_init_failure_is_fatal(void **state)
     start(r);
     for (int i = 0; i < 4; i++)
         submit_op(r, OP_SQUARE, i);
-    int64_t deadline = ib_pool_now_ms() + LIMIT_MS;
+    int64_t deadline = ib_now_ms() + LIMIT_MS;
     while (r->fatal == 0) {
-        assert_true(ib_pool_now_ms() < deadline);
+        assert_true(ib_now_ms() < deadline);
         next(r, 100);
     }
     assert_non_null(strstr(r->fatal_msg, "keep dying"));
@@ -841,9 +842,9 @@ static void test_guard_file(void **state)
      * guarded file removed too. */
     submit(r, hung);
     wait_started(r, 4);
-    int64_t deadline = ib_pool_now_ms() + LIMIT_MS;
+    int64_t deadline = ib_now_ms() + LIMIT_MS;
     while (!file_exists(hung.path)) {
-        assert_true(ib_pool_now_ms() < deadline);
+        assert_true(ib_now_ms() < deadline);
         sleep_ms(1);
     }
     ib_pool_free(r->pool);

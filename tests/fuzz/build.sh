@@ -30,7 +30,7 @@ mkdir -p "$out"
 # exactly the bug size arithmetic tends to have.
 flags="-g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra
     -fsanitize=fuzzer,address,undefined,float-cast-overflow -fno-sanitize-recover=all
-    -I$top/filters"
+    -I$top/filters -I$top/util"
 
 # The pure parsers: no libvips.
 # shellcheck disable=SC2086
@@ -52,7 +52,7 @@ END
 cflags=$(pkg-config --cflags vips libjpeg libpng libdeflate)
 libs=$(pkg-config --libs vips libjpeg libpng libdeflate)
 # shellcheck disable=SC2086
-"$CC" $flags -I"$out" $cflags -o "$out/fuzz_probe" "$here/fuzz_probe.c" "$top"/filters/*.c \
+"$CC" $flags -I"$out" $cflags -o "$out/fuzz_probe" "$here/fuzz_probe.c" "$top"/filters/*.c "$top"/util/*.c \
     $libs -ldl -lm
 
 echo "built $out/fuzz_parsers and $out/fuzz_probe"

@@ -3,8 +3,8 @@
  * in the lowest layer so that the results channel (pool/) and the output
  * writer (filters/) share one pair.
  */
-#ifndef IB_FILTERS_FILEIO_H
-#define IB_FILTERS_FILEIO_H
+#ifndef IB_UTIL_FILEIO_H
+#define IB_UTIL_FILEIO_H
 
 #include <stddef.h>
 #include <sys/types.h>
