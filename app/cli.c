@@ -133,6 +133,8 @@ static void print_help(void)
           "      --strip             strip all metadata, the ICC profile too\n"
           "      --name TEMPLATE     output path under DIR, default {dir}/{stem}.{ext};\n"
           "                          fields {dir} {stem} {ext} {w} {h} {variant}\n"
+          "      --variant NAME:GEOM one more output per variant, resized to GEOM from one\n"
+          "                          decode (repeatable); named {dir}/{stem}-{variant}.{ext}\n"
           "      --if-exists MODE    update (default: redo when the input or the recipe\n"
           "                          changed), overwrite, skip, fail\n"
           "\n"
