@@ -338,6 +338,38 @@ static int parse_variant(ib_plan_t *p, const char *arg)
     return 0;
 }
 
+/* The output format a file extension stands for ("jpeg" for .jpe), or
+ * NULL for an extension that is not an image format -F knows. */
+static const char *format_of_extension(const char *ext)
+{
+    static const char *const alias[][2] = {
+        {"jpg", "jpeg"},  {"jpeg", "jpeg"}, {"jpe", "jpeg"},  {"jfif", "jpeg"}, {"png", "png"},
+        {"webp", "webp"}, {"tif", "tiff"},  {"tiff", "tiff"}, {"gif", "gif"},   {"avif", "avif"},
+        {"heic", "heif"}, {"heif", "heif"}, {"jxl", "jxl"},   {"jp2", "jp2"},   {"j2k", "jp2"},
+    };
+    for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
+        if (strcasecmp(ext, alias[i][0]) == 0)
+            return alias[i][1];
+    return NULL;
+}
+
+/* A literal extension at the end of --name (".jpg", not ".{ext}") must be
+ * the -F format's: otherwise the file's name lies about its bytes. */
+static int check_name_extension(const ib_plan_t *p)
+{
+    const char *slash = strrchr(p->name_template, '/');
+    const char *last = slash != NULL ? slash + 1 : p->name_template;
+    const char *dot = strrchr(last, '.');
+    if (p->format[0] == '\0' || dot == NULL || strpbrk(dot, "{}") != NULL)
+        return 0;
+    const char *named = format_of_extension(dot + 1);
+    if (named == NULL || strcmp(named, format_of_extension(p->format)) == 0)
+        return 0;
+    usage_error("--name '%s' ends in %s, but -F %s writes %s files: use .{ext}, or -F %s",
+                p->name_template, dot, p->format, format_of_extension(p->format), dot + 1);
+    return -1;
+}
+
 static void build_recipe(ib_plan_t *p, const char *size_text, const char *filters)
 {
     /* Everything that shapes the bytes of an output, and nothing else. */
@@ -615,6 +647,13 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
         usage_error("--name '%s' needs {variant}: with several variants, every output "
                     "would get the same name",
                     p->name_template);
+        return -1;
+    }
+    if (check_name_extension(p) < 0)
+        return -1;
+    if (p->output != NULL && strcmp(p->output, "-") == 0) {
+        usage_error("-o -: the output must be a directory; imgbatch cannot write images to "
+                    "standard output (--dry-run --json lists what it would write)");
         return -1;
     }
     if (p->in_place && p->output != NULL) {

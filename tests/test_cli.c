@@ -1316,7 +1316,9 @@ static void include_exclude_globs(void **state)
 /* ---- usage errors ---- */
 
 typedef struct {
-    const char *args[6];  /* "IN" is replaced by a real input directory */
+    /* "IN" is replaced by a real input directory; "-o OUT" is added unless
+     * the case has a -o of its own. */
+    const char *args[6];
     const char *needs[3]; /* what the message must name */
     const char *env[4];
 } usage_case_t;
@@ -1346,6 +1348,9 @@ static const usage_case_t usage_cases[] = {
     {{"--timeout", "0", "IN"}, {"--timeout"}},
     {{"--files-from", "no-such-list"}, {"no-such-list"}},
     {{"--json=yes", "IN"}, {"--json"}},
+    {{"-o", "-", "IN"}, {"-o -", "directory"}},
+    {{"--name", "{stem}.jpg", "-F", "png", "IN"}, {"{stem}.jpg", "png"}},
+    {{"--name", "{dir}/{stem}.TIF", "-F", "jpeg", "IN"}, {".TIF", "jpeg"}},
     {{NULL}, {"INPUT"}},
 };
 
@@ -1370,13 +1375,17 @@ static void usage_errors_exit_2_and_write_nothing(void **state)
         const char *args[12];
         size_t n = 0;
         char shown[512] = "imgbatch";
+        int own_output = 0;
         for (size_t i = 0; i < 6 && u->args[i] != NULL; i++) {
             args[n++] = strcmp(u->args[i], "IN") == 0 ? in : u->args[i];
+            own_output |= strcmp(u->args[i], "-o") == 0;
             strncat(shown, " ", sizeof shown - strlen(shown) - 1);
             strncat(shown, u->args[i], sizeof shown - strlen(shown) - 1);
         }
-        args[n++] = "-o";
-        args[n++] = out;
+        if (!own_output) {
+            args[n++] = "-o";
+            args[n++] = out;
+        }
         args[n] = NULL;
         run_opts_t o = {.cwd = cwd, .env = u->env};
         run_t r;
