@@ -275,6 +275,17 @@ void ib_report_tick(ib_report_t *r)
     r->line_shown = 1;
 }
 
+static void print_summary(const ib_report_t *r, int interrupted, double elapsed)
+{
+    char speed[48] = "";
+    /* A rate of nothing processed (all up to date, or no image found) is
+     * noise, not a measurement. */
+    if (r->ok + r->failed > 0)
+        snprintf(speed, sizeof speed, " (%.1f images/s)", rate(r, elapsed));
+    fprintf(stderr, "imgbatch: %s%lu done, %lu skipped, %lu failed in %.1f s%s\n",
+            interrupted ? "interrupted: " : "", r->ok, r->skipped, r->failed, elapsed, speed);
+}
+
 int ib_report_finish(ib_report_t *r, int interrupted)
 {
     double elapsed = now_s() - r->started;
@@ -290,9 +301,7 @@ int ib_report_finish(ib_report_t *r, int interrupted)
         fflush(stdout);
     }
     if (!p->quiet || r->failed > 0 || interrupted)
-        fprintf(stderr, "imgbatch: %s%lu done, %lu skipped, %lu failed in %.1f s (%.1f images/s)\n",
-                interrupted ? "interrupted: " : "", r->ok, r->skipped, r->failed, elapsed,
-                rate(r, elapsed));
+        print_summary(r, interrupted, elapsed);
     if (interrupted)
         return IB_EXIT_INTERRUPTED;
     return r->failed > 0 ? IB_EXIT_FAILED : IB_EXIT_OK;

@@ -2049,6 +2049,75 @@ static void meson_install_puts_everything_in_place(void **state)
     strs_free(&files);
 }
 
+/* ---- what a new user meets first ---- */
+
+/* The "kind" of the one file event of a run, or NULL. */
+static const char *only_error_kind(const events_t *e)
+{
+    const char *kind = NULL;
+    size_t files = 0;
+    for (size_t i = 0; i < e->n; i++)
+        if (is_event(&e->v[i], "file")) {
+            files++;
+            kind = jstr(jget(&e->v[i], "error"), "kind");
+        }
+    return files == 1 ? kind : NULL;
+}
+
+/* A text file named on the command line is not a damaged image: no decoder
+ * could read it, so it is "unsupported", not "decode". A .png of garbage
+ * is still "decode". */
+static void non_image_named_is_unsupported(void **state)
+{
+    cli_t *t = *state;
+    static const struct {
+        const char *name, *kind;
+    } cases[] = {{"notes.txt", "unsupported"}, {"broken.png", "decode"}};
+    char dir[PATH_MAX], file[PATH_MAX], out[PATH_MAX];
+    work_dir(t, "named-non-image", dir);
+    ib_test_path_fmt(out, "%s/out", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ib_test_path_fmt(file, "%s/%s", dir, cases[i].name);
+        ib_test_write_file(file, "not an image at all\n", 20);
+        run_t r;
+        events_t e;
+        run_ib(t, &r, NULL, "--json", "-o", out, file, NULL);
+        expect_status(&r, 1, cases[i].name);
+        events_load(&r, &e);
+        const char *kind = only_error_kind(&e);
+        if (kind == NULL || strcmp(kind, cases[i].kind) != 0) {
+            show_run(&r);
+            fail_msg("%s failed as %s, wanted %s", cases[i].name, kind ? kind : "(nothing)",
+                     cases[i].kind);
+        }
+        if (strstr(r.err, cases[i].name) == NULL)
+            fail_msg("the message does not name %s", cases[i].name);
+        events_free(&e);
+        run_free(&r);
+    }
+}
+
+/* With nothing processed, the summary line has no images/s rate: a rate
+ * of nothing means nothing. */
+static void no_rate_without_images(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX];
+    work_dir(t, "no-rate", dir);
+    ib_test_path_fmt(in, "%s/empty", dir);
+    ib_test_path_fmt(out, "%s/out", dir);
+    if (mkdir(in, 0777) < 0)
+        fail_msg("mkdir(\"%s\") failed: %s", in, strerror(errno));
+    run_t r;
+    run_ib(t, &r, NULL, "-o", out, in, NULL);
+    expect_status(&r, 0, "a folder with no images");
+    if (strstr(r.err, "0 done") == NULL || strstr(r.err, "images/s") != NULL) {
+        show_run(&r);
+        fail_msg("the summary of no images should say 0 done and give no rate");
+    }
+    run_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2067,6 +2136,8 @@ int main(void)
         cmocka_unit_test(man_page_renders_cleanly),
         cmocka_unit_test(bash_completion_offers_values),
         cmocka_unit_test(meson_install_puts_everything_in_place),
+        cmocka_unit_test(non_image_named_is_unsupported),
+        cmocka_unit_test(no_rate_without_images),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
