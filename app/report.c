@@ -15,6 +15,7 @@ struct ib_report {
     int line_shown;
     int scan_done;
     unsigned long queued, ok, skipped, failed;
+    unsigned long outputs; /* written, or with --dry-run to be written */
     uint64_t bytes_in, bytes_out;
     double started, last_draw;
 };
@@ -147,8 +148,10 @@ void ib_report_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *res,
     r->bytes_in += res->input_bytes;
     if (res->status == IB_STATUS_OK) {
         r->ok++;
-        for (uint32_t i = 0; i < res->n_outputs && i < IB_MAX_OUTPUTS; i++)
+        for (uint32_t i = 0; i < res->n_outputs && i < IB_MAX_OUTPUTS; i++) {
             r->bytes_out += res->out[i].bytes;
+            r->outputs++;
+        }
     } else if (res->status == IB_STATUS_SKIPPED) {
         r->skipped++;
     } else {
@@ -280,10 +283,17 @@ static void print_summary(const ib_report_t *r, int interrupted, double elapsed)
     char speed[48] = "";
     /* A rate of nothing processed (all up to date, or no image found) is
      * noise, not a measurement. */
-    if (r->ok + r->failed > 0)
+    if (r->ok + r->failed > 0 && !r->plan->dry_run)
         snprintf(speed, sizeof speed, " (%.1f images/s)", rate(r, elapsed));
-    fprintf(stderr, "imgbatch: %s%lu done, %lu skipped, %lu failed in %.1f s%s\n",
-            interrupted ? "interrupted: " : "", r->ok, r->skipped, r->failed, elapsed, speed);
+    char done[64];
+    /* A dry run has done nothing: it says what a real run would write. */
+    if (r->plan->dry_run)
+        snprintf(done, sizeof done, "would write %lu file%s", r->outputs,
+                 r->outputs == 1 ? "" : "s");
+    else
+        snprintf(done, sizeof done, "%lu done", r->ok);
+    fprintf(stderr, "imgbatch: %s%s, %lu skipped, %lu failed in %.1f s%s\n",
+            interrupted ? "interrupted: " : "", done, r->skipped, r->failed, elapsed, speed);
 }
 
 int ib_report_finish(ib_report_t *r, int interrupted)

@@ -1117,6 +1117,11 @@ static void dry_run_writes_nothing(void **state)
     run_t r;
     run_ib(t, &r, &here, "--dry-run", "-s", "4x", "-o", out, in, NULL);
     expect_status(&r, 0, "--dry-run");
+    /* The summary says what would be written, not that anything was done. */
+    if (strstr(r.err, "would write 3 files") == NULL || strstr(r.err, " done") != NULL) {
+        show_run(&r);
+        fail_msg("--dry-run's summary should say \"would write 3 files\", not \"done\"");
+    }
     /* One line per output, naming it and its size. */
     size_t lines = 0;
     for (const char *p = r.out; (p = strchr(p, '\n')) != NULL; p++)
