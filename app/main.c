@@ -68,6 +68,12 @@ static void retire(ib_run_t *run, inflight_t *f)
     run->n_inflight--;
 }
 
+/* Whether a file belongs to this --shard (every file, without one). */
+static int in_shard(const ib_run_t *run, const char *rel)
+{
+    return !run->plan.has_shard || ib_shard_of(rel, run->plan.shard.count) == run->plan.shard.index;
+}
+
 /* Reads scan items until an image is waiting in run->item or the scan ends. */
 static void refill(ib_run_t *run)
 {
@@ -78,10 +84,12 @@ static void refill(ib_run_t *run)
             break;
         }
         if (run->item.kind == IB_SCAN_IMAGE)
-            run->has_item =
-                !run->plan.has_shard ||
-                ib_shard_of(run->item.rel, run->plan.shard.count) == run->plan.shard.index;
-        else if (run->item.kind == IB_SCAN_ERROR)
+            run->has_item = in_shard(run, run->item.rel);
+        else if (run->item.kind == IB_SCAN_IGNORED) {
+            /* Each shard counts its own, so the shards add up. */
+            if (in_shard(run, run->item.rel))
+                ib_report_ignored(run->report, run->item.path);
+        } else if (run->item.kind == IB_SCAN_ERROR)
             ib_report_scan_error(run->report, run->item.path, run->item.message);
         else
             ib_report_note(run->report, run->item.message);

@@ -14,7 +14,7 @@ struct ib_report {
     int live; /* redraw a progress line on stderr */
     int line_shown;
     int scan_done;
-    unsigned long queued, ok, skipped, failed;
+    unsigned long queued, ok, skipped, failed, ignored;
     unsigned long outputs; /* written, or with --dry-run to be written */
     uint64_t bytes_in, bytes_out;
     double started, last_draw;
@@ -207,6 +207,15 @@ void ib_report_scan_error(ib_report_t *r, const char *path, const char *message)
     fprintf(stderr, "imgbatch: read: %s\n", message);
 }
 
+void ib_report_ignored(ib_report_t *r, const char *path)
+{
+    r->ignored++;
+    if (!r->plan->verbose)
+        return;
+    clear_line(r);
+    fprintf(stderr, "imgbatch: ignored: %s: not an image\n", path);
+}
+
 void ib_report_note(ib_report_t *r, const char *message)
 {
     if (r->plan->quiet)
@@ -292,8 +301,12 @@ static void print_summary(const ib_report_t *r, int interrupted, double elapsed)
                  r->outputs == 1 ? "" : "s");
     else
         snprintf(done, sizeof done, "%lu done", r->ok);
-    fprintf(stderr, "imgbatch: %s%s, %lu skipped, %lu failed in %.1f s%s\n",
-            interrupted ? "interrupted: " : "", done, r->skipped, r->failed, elapsed, speed);
+    char ignored[48] = "";
+    if (r->ignored > 0)
+        snprintf(ignored, sizeof ignored, ", %lu ignored", r->ignored);
+    fprintf(stderr, "imgbatch: %s%s, %lu skipped, %lu failed%s in %.1f s%s\n",
+            interrupted ? "interrupted: " : "", done, r->skipped, r->failed, ignored, elapsed,
+            speed);
 }
 
 int ib_report_finish(ib_report_t *r, int interrupted)
@@ -304,10 +317,10 @@ int ib_report_finish(ib_report_t *r, int interrupted)
     if (p->json) {
         printf("{\"event\":\"summary\",\"ok\":%lu,\"skipped\":%lu,\"failed\":%lu,\"total\":%lu,"
                "\"bytes_in\":%llu,\"bytes_out\":%llu,\"elapsed_s\":%.3f,\"images_per_s\":%.2f,"
-               "\"interrupted\":%s}\n",
+               "\"ignored\":%lu,\"interrupted\":%s}\n",
                r->ok, r->skipped, r->failed, r->ok + r->skipped + r->failed,
                (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out, elapsed,
-               rate(r, elapsed), interrupted ? "true" : "false");
+               rate(r, elapsed), r->ignored, interrupted ? "true" : "false");
         fflush(stdout);
     }
     if (!p->quiet || r->failed > 0 || interrupted)

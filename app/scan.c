@@ -207,9 +207,9 @@ static int join(ib_scan_t *s, const char *name)
     return 0;
 }
 
-static void image_item(ib_scan_t *s, ib_scan_item_t *item)
+static void file_item(ib_scan_t *s, ib_scan_item_t *item, ib_scan_kind_t kind)
 {
-    item->kind = IB_SCAN_IMAGE;
+    item->kind = kind;
     snprintf(item->path, sizeof item->path, "%s", s->path);
     snprintf(item->rel, sizeof item->rel, "%s", s->path + s->root_len);
     item->message[0] = '\0';
@@ -266,9 +266,9 @@ static int walk_step(ib_scan_t *s, ib_scan_item_t *item)
         int rc = enter_dir(s, dfd, name, item);
         return rc == 0 ? 1 : 0;
     }
-    if (type != DT_REG || !selected(s, rel) || !is_image_file(dfd, name, s->path))
+    if (type != DT_REG || !selected(s, rel))
         return 0;
-    image_item(s, item);
+    file_item(s, item, is_image_file(dfd, name, s->path) ? IB_SCAN_IMAGE : IB_SCAN_IGNORED);
     return 1;
 }
 

@@ -10,9 +10,9 @@
  *   loop) is reported and not entered.
  * - --exclude prunes directories as well as files; --include picks files.
  * - Inside directories, a file is an image if its first bytes or its
- *   extension say so; anything else is passed over silently. A file named
- *   on the command line is always handed on (the worker says if it is not
- *   an image).
+ *   extension say so; any other regular file the globs select comes out as
+ *   IB_SCAN_IGNORED, so the user can be told. A file named on the command
+ *   line is always handed on (the worker says if it is not an image).
  */
 #ifndef IB_APP_SCAN_H
 #define IB_APP_SCAN_H
@@ -47,12 +47,13 @@ typedef struct {
     int null_separated;
 } ib_scan_opts_t;
 
-typedef enum { IB_SCAN_IMAGE, IB_SCAN_ERROR, IB_SCAN_NOTE } ib_scan_kind_t;
+typedef enum { IB_SCAN_IMAGE, IB_SCAN_ERROR, IB_SCAN_NOTE, IB_SCAN_IGNORED } ib_scan_kind_t;
 
 typedef struct {
     ib_scan_kind_t kind;
     char path[PATH_MAX];
-    /* The part of path that is mirrored under the output root. */
+    /* The part of path that is mirrored under the output root (images and
+     * ignored files). */
     char rel[PATH_MAX];
     /* Why it is an error or worth a note. */
     char message[PATH_MAX + 128];

@@ -2123,6 +2123,54 @@ static void no_rate_without_images(void **state)
     run_free(&r);
 }
 
+/* A non-image inside a folder is counted as ignored (summary line and
+ * JSON summary), and -v names it; a hidden one is not looked at. */
+static void non_images_in_folders_are_counted(void **state)
+{
+    cli_t *t = *state;
+    static const char *const rels[] = {"a.png", "sub/b.png"};
+    static const char *const others[] = {"notes.txt", "sub/data.bin", ".hidden.txt"};
+    char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
+    work_dir(t, "ignored", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
+    ib_test_path_fmt(out, "%s/out", dir);
+    make_tree(in, rels, 2);
+    for (size_t i = 0; i < 3; i++) {
+        ib_test_path_fmt(path, "%s/%s", in, others[i]);
+        ib_test_write_file(path, "plain text\n", 11);
+    }
+    run_t r;
+    events_t e;
+    run_ib(t, &r, NULL, "-v", "--json", "-o", out, in, NULL);
+    expect_status(&r, 0, "a folder with non-images");
+    events_load(&r, &e);
+    tally_t n = expect_summary_adds_up(&e);
+    double ignored = -1;
+    jnum(&e.v[e.n - 1], "ignored", &ignored);
+    if (n.ok != 2 || ignored != 2 || strstr(r.err, ", 2 ignored") == NULL) {
+        show_run(&r);
+        fail_msg("wanted 2 done and 2 ignored in the JSON summary and the summary line");
+    }
+    for (size_t i = 0; i < 3; i++) {
+        ib_test_path_fmt(path, "%s/%s", in, others[i]);
+        if ((strstr(r.err, path) != NULL) != (i < 2)) {
+            show_run(&r);
+            fail_msg("-v should name each ignored file, and no hidden one: %s", path);
+        }
+    }
+    events_free(&e);
+    run_free(&r);
+    /* Without -v the count alone. */
+    run_ib(t, &r, NULL, "-o", out, in, NULL);
+    expect_status(&r, 0, "a re-run");
+    ib_test_path_fmt(path, "%s/notes.txt", in);
+    if (strstr(r.err, path) != NULL || strstr(r.err, ", 2 ignored") == NULL) {
+        show_run(&r);
+        fail_msg("without -v, only the count of ignored files");
+    }
+    run_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2143,6 +2191,7 @@ int main(void)
         cmocka_unit_test(meson_install_puts_everything_in_place),
         cmocka_unit_test(non_image_named_is_unsupported),
         cmocka_unit_test(no_rate_without_images),
+        cmocka_unit_test(non_images_in_folders_are_counted),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

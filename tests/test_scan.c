@@ -80,7 +80,8 @@ static int teardown(void **state)
     return rc == 0 ? 0 : -1;
 }
 
-/* Every item as "I:rel", "E:path" or "N:path", sorted, joined by spaces. */
+/* Every item as "I:rel", "G:rel" (ignored), "E:path" or "N:path", sorted,
+ * joined by spaces. */
 static char *collect(const ib_scan_opts_t *o, char **inputs, int n)
 {
     ib_scan_t *s = ib_scan_new(o, inputs, n);
@@ -91,8 +92,13 @@ static char *collect(const ib_scan_opts_t *o, char **inputs, int n)
     while (ib_scan_next(s, item)) {
         lines = realloc(lines, (count + 1) * sizeof *lines);
         char buf[2 * PATH_MAX];
-        const char *what = item->kind == IB_SCAN_IMAGE ? item->rel : item->path;
-        char kind = item->kind == IB_SCAN_IMAGE ? 'I' : item->kind == IB_SCAN_ERROR ? 'E' : 'N';
+        static const char kinds[] = {[IB_SCAN_IMAGE] = 'I',
+                                     [IB_SCAN_ERROR] = 'E',
+                                     [IB_SCAN_NOTE] = 'N',
+                                     [IB_SCAN_IGNORED] = 'G'};
+        int by_rel = item->kind == IB_SCAN_IMAGE || item->kind == IB_SCAN_IGNORED;
+        const char *what = by_rel ? item->rel : item->path;
+        char kind = kinds[item->kind];
         snprintf(buf, sizeof buf, "%c:%s", kind, what);
         lines[count++] = strdup(buf);
         assert_true(count < 1000); /* a loop would never end */
@@ -135,11 +141,21 @@ static void nested_tree_hidden_and_non_images(void **state)
     char in[512];
     snprintf(in, sizeof in, "%s/in", t->root);
     char *inputs[] = {in};
+    /* Non-images come out as ignored, so the run can count them. */
     ib_scan_opts_t o = {0};
-    expect(&o, inputs, 1, "I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c");
+    expect(&o, inputs, 1,
+           "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c");
     o.hidden = 1;
     expect(&o, inputs, 1,
-           "I:.hdir/d.jpg I:.hidden.jpg I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c");
+           "G:data.bin G:notes.txt I:.hdir/d.jpg I:.hidden.jpg I:a.jpg I:garbage.jpg I:sub/b.png "
+           "I:sub/deeper/c");
+    /* What the globs leave out is not ignored: it was never wanted. */
+    char *txt[] = {"*.txt"};
+    o.excludes = txt;
+    o.n_excludes = 1;
+    expect(&o, inputs, 1,
+           "G:data.bin I:.hdir/d.jpg I:.hidden.jpg I:a.jpg I:garbage.jpg I:sub/b.png "
+           "I:sub/deeper/c");
 }
 
 static void trailing_slash_on_the_root(void **state)
@@ -168,13 +184,16 @@ static void symlinks_and_loops(void **state)
 
     /* By default a symlinked directory is not entered at all. */
     ib_scan_opts_t o = {0};
-    expect(&o, inputs, 1, "I:a.jpg I:garbage.jpg I:linked.png I:sub/b.png I:sub/deeper/c");
+    expect(&o, inputs, 1,
+           "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg I:linked.png I:sub/b.png "
+           "I:sub/deeper/c");
 
     /* Followed, the loop is noticed and each file still comes once. */
     o.follow_symlinks = 1;
     char want[1024];
     snprintf(want, sizeof want,
-             "I:a.jpg I:garbage.jpg I:linked.png I:sub/b.png I:sub/deeper/c N:%s/in/sub/loop",
+             "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg I:linked.png I:sub/b.png "
+             "I:sub/deeper/c N:%s/in/sub/loop",
              t->root);
     expect(&o, inputs, 1, want);
 }
@@ -189,7 +208,7 @@ static void output_root_inside_input_is_not_scanned(void **state)
     assert_int_equal(stat(out, &st), 0);
     char *inputs[] = {in};
     ib_scan_opts_t o = {.has_skip = 1, .skip_dev = st.st_dev, .skip_ino = st.st_ino};
-    expect(&o, inputs, 1, "I:a.jpg I:garbage.jpg");
+    expect(&o, inputs, 1, "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg");
 }
 
 static void named_files_and_base(void **state)
@@ -261,7 +280,8 @@ static void unreadable_directory_is_reported_and_the_rest_scanned(void **state)
         char *inputs[] = {in};
         ib_scan_opts_t o = {0};
         char want[1024];
-        snprintf(want, sizeof want, "E:%s I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c",
+        snprintf(want, sizeof want,
+                 "E:%s G:data.bin G:notes.txt I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c",
                  locked);
         char *got = collect(&o, inputs, 1);
         int ok = strcmp(got, want) == 0;
