@@ -370,6 +370,54 @@ static int check_name_extension(const ib_plan_t *p)
     return -1;
 }
 
+/* The directory an input's mirrored path is relative to: the input itself
+ * for a directory, else --base or the file's own directory. */
+static int input_root(const ib_plan_t *p, const char *in, struct stat *st)
+{
+    if (stat(in, st) < 0 || S_ISDIR(st->st_mode))
+        return 0;
+    char dir[PATH_MAX];
+    const char *slash = strrchr(in, '/');
+    if (p->base != NULL)
+        snprintf(dir, sizeof dir, "%s", p->base);
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash != NULL ? (int)(slash - in + 1) : 1,
+                 slash != NULL ? in : ".");
+    return stat(dir, st);
+}
+
+/* Whether --name gives each input its own name back (the default does). */
+static int names_unchanged(const ib_plan_t *p)
+{
+    ib_name_vars_t v = {.rel = "d/s.e", .ext = "e", .width = 1, .height = 1};
+    if (p->n_variants > 0)
+        v.variant = p->variants[0].name;
+    char out[64];
+    return ib_name_render("r", p->name_template, &v, out, sizeof out) == 0 &&
+           strcmp(out, "r/d/s.e") == 0;
+}
+
+/* An output root that is where the inputs are, with names that do not
+ * change, would have every output replace its input: that is --in-place,
+ * and not something to do by accident. */
+static int check_output_not_input(const ib_plan_t *p)
+{
+    struct stat out, in;
+    if (p->output == NULL || stat(p->output, &out) < 0 || !names_unchanged(p))
+        return 0;
+    for (int i = 0; i < p->n_inputs; i++) {
+        if (strcmp(p->inputs[i], "-") == 0 || input_root(p, p->inputs[i], &in) < 0 ||
+            in.st_dev != out.st_dev || in.st_ino != out.st_ino)
+            continue;
+        usage_error("-o %s is where the input '%s' is: every output would replace its input; "
+                    "use --in-place for that, or a --name that makes new names, like "
+                    "'{dir}/{stem}-small.{ext}'",
+                    p->output, p->inputs[i]);
+        return -1;
+    }
+    return 0;
+}
+
 static void build_recipe(ib_plan_t *p, const char *size_text, const char *filters)
 {
     /* Everything that shapes the bytes of an output, and nothing else. */
@@ -649,7 +697,7 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
                     p->name_template);
         return -1;
     }
-    if (check_name_extension(p) < 0)
+    if (check_name_extension(p) < 0 || check_output_not_input(p) < 0)
         return -1;
     if (p->output != NULL && strcmp(p->output, "-") == 0) {
         usage_error("-o -: the output must be a directory; imgbatch cannot write images to "

@@ -284,16 +284,20 @@ static int run_pool(ib_run_t *run)
 
 static int prepare_output(ib_run_t *run, ib_scan_opts_t *so)
 {
-    if (run->plan.dry_run || run->plan.in_place)
+    if (run->plan.in_place)
         return 0;
     char failed[PATH_MAX];
-    if (ib_mkdirs(run->plan.output, failed, sizeof failed) < 0) {
+    /* A dry run creates nothing, but an output root that exists is
+     * skipped as in a real run, so that it lists the same inputs. */
+    if (!run->plan.dry_run && ib_mkdirs(run->plan.output, failed, sizeof failed) < 0) {
         fprintf(stderr, "imgbatch: mkdir(\"%s\") failed: %s\n", failed, strerror(errno));
         return -1;
     }
     struct stat st;
     if (stat(run->plan.output, &st) == 0) {
-        /* An output root inside an input tree is never scanned as input. */
+        /* An output root inside an input tree is never scanned as input;
+         * one that is an input directory itself has the outputs beside
+         * their originals, and the scan tells them by their names. */
         so->has_skip = 1;
         so->skip_dev = st.st_dev;
         so->skip_ino = st.st_ino;
@@ -332,6 +336,12 @@ int main(int argc, char **argv)
             return IB_EXIT_USAGE;
         }
     }
+    const char *variants[IB_MAX_VARIANTS];
+    for (unsigned i = 0; i < run.plan.n_variants; i++)
+        variants[i] = run.plan.variants[i].name;
+    so.name_template = run.plan.name_template;
+    so.variants = variants;
+    so.n_variants = run.plan.n_variants;
     if (prepare_output(&run, &so) < 0)
         return IB_EXIT_FAILED;
     run.scan = ib_scan_new(&so, run.plan.inputs, run.plan.n_inputs);

@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/xattr.h>
+
+#include "output.h"
 #include "select.h"
 #include "sniff.h"
 
@@ -36,6 +39,7 @@ struct ib_scan {
     size_t line_cap;
     char path[PATH_MAX];
     size_t root_len; /* prefix of path not mirrored (the root and its '/') */
+    int beside;      /* this root is the output root: outputs are among its files */
     frame_t *stack;
     size_t depth;
     size_t cap;
@@ -176,8 +180,14 @@ static int enter_dir(ib_scan_t *s, int parent_fd, const char *name, ib_scan_item
         return 0;
     }
     if (s->opts.has_skip && st.st_dev == s->opts.skip_dev && st.st_ino == s->opts.skip_ino) {
-        closedir(d);
-        return 2;
+        /* Named as an input itself, the output root is walked, and the
+         * outputs in it are told apart file by file. */
+        if (parent_fd < 0) {
+            s->beside = 1;
+        } else {
+            closedir(d);
+            return 2;
+        }
     }
     if (on_stack(s, &st)) {
         closedir(d);
@@ -213,6 +223,61 @@ static void file_item(ib_scan_t *s, ib_scan_item_t *item, ib_scan_kind_t kind)
     snprintf(item->path, sizeof item->path, "%s", s->path);
     snprintf(item->rel, sizeof item->rel, "%s", s->path + s->root_len);
     item->message[0] = '\0';
+}
+
+/* Matches text from its start against the rest of a template: {dir} any
+ * path, {stem} and {ext} a name without '/', {w} and {h} digits, {variant}
+ * one of the variant names. A '/' that would start the path or double
+ * another is dropped, as ib_name_render() drops it. */
+static int match_template(const char *t, const char *text, const char *at,
+                          const char *const *variants, unsigned n_variants)
+{
+    if (*t == '\0')
+        return *at == '\0';
+    if (*t == '/' && (at == text || at[-1] == '/'))
+        return match_template(t + 1, text, at, variants, n_variants);
+    const char *end = *t == '{' ? strchr(t, '}') : NULL;
+    if (end == NULL)
+        return *at == *t && match_template(t + 1, text, at + 1, variants, n_variants);
+    size_t klen = (size_t)(end - t - 1);
+    const char *key = t + 1;
+    if (klen == 7 && memcmp(key, "variant", 7) == 0) {
+        for (unsigned i = 0; i < n_variants; i++) {
+            size_t n = strlen(variants[i]);
+            if (strncmp(at, variants[i], n) == 0 &&
+                match_template(end + 1, text, at + n, variants, n_variants))
+                return 1;
+        }
+        return n_variants == 0 && match_template(end + 1, text, at, variants, n_variants);
+    }
+    int any_path = klen == 3 && memcmp(key, "dir", 3) == 0;
+    int digits = klen == 1 && (*key == 'w' || *key == 'h');
+    /* {dir} may be empty (a file at the top); the others never are. The
+     * field's value is at[0..n). */
+    for (size_t n = any_path ? 0 : 1;; n++) {
+        char c = n > 0 ? at[n - 1] : 'x';
+        if (c == '\0' || (c == '/' && !any_path) || (digits && (c < '0' || c > '9')))
+            return 0;
+        if (match_template(end + 1, text, at + n, variants, n_variants))
+            return 1;
+    }
+}
+
+int ib_scan_made_by_template(const char *tmpl, const char *rel, const char *const *variants,
+                             unsigned n_variants)
+{
+    return tmpl != NULL && match_template(tmpl, rel, rel, variants, n_variants);
+}
+
+/* Whether the current file is an output of ours, beside its original. */
+static int own_output(const ib_scan_t *s, const char *rel)
+{
+    if (getxattr(s->path, IB_SOURCE_XATTR, NULL, 0) >= 0)
+        return 1;
+    if (errno == ENODATA)
+        return 0; /* the filesystem keeps attributes, and this file has none */
+    return ib_scan_made_by_template(s->opts.name_template, rel, s->opts.variants,
+                                    s->opts.n_variants);
 }
 
 /* One step inside the current directory: 1 with an item, 0 to go on. */
@@ -266,7 +331,7 @@ static int walk_step(ib_scan_t *s, ib_scan_item_t *item)
         int rc = enter_dir(s, dfd, name, item);
         return rc == 0 ? 1 : 0;
     }
-    if (type != DT_REG || !selected(s, rel))
+    if (type != DT_REG || !selected(s, rel) || (s->beside && own_output(s, rel)))
         return 0;
     file_item(s, item, is_image_file(dfd, name, s->path) ? IB_SCAN_IMAGE : IB_SCAN_IGNORED);
     return 1;
@@ -298,6 +363,7 @@ static int next_listed(ib_scan_t *s, ib_scan_item_t *item)
 static int start_named(ib_scan_t *s, ib_scan_item_t *item)
 {
     struct stat st;
+    s->beside = 0;
     if (stat(s->path, &st) < 0)
         return error_item(item, "stat", s->path, errno);
     if (S_ISDIR(st.st_mode)) {

@@ -41,6 +41,14 @@ typedef struct {
      * to descend (0: only its own files). */
     int has_max_depth;
     unsigned max_depth;
+    /* When the output root is itself an input directory, outputs land
+     * beside their originals: they are passed over, told by the
+     * user.imgbatch.source attribute they carry, or where the filesystem
+     * has no extended attributes, by the names this template (--name)
+     * makes, with these variant names. */
+    const char *name_template;
+    const char *const *variants;
+    unsigned n_variants;
     /* A list of paths read after the INPUT arguments (--files-from). */
     FILE *list;
     /* Lists (this one and '-' alike) are NUL-separated, not by lines. */
@@ -65,5 +73,11 @@ ib_scan_t *ib_scan_new(const ib_scan_opts_t *opts, char **inputs, int n_inputs);
 int ib_scan_next(ib_scan_t *s, ib_scan_item_t *item);
 
 void ib_scan_free(ib_scan_t *s);
+
+/* Whether rel (a path under the output root) is a name that the --name
+ * template tmpl can make, whatever the input: "a/b-small.jpg" for
+ * "{dir}/{stem}-small.{ext}". */
+int ib_scan_made_by_template(const char *tmpl, const char *rel, const char *const *variants,
+                             unsigned n_variants);
 
 #endif

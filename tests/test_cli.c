@@ -1354,6 +1354,8 @@ static const usage_case_t usage_cases[] = {
     {{"--files-from", "no-such-list"}, {"no-such-list"}},
     {{"--json=yes", "IN"}, {"--json"}},
     {{"-o", "-", "IN"}, {"-o -", "directory"}},
+    {{"-o", "IN", "IN"}, {"--in-place", "--name"}},
+    {{"-o", "IN", "-F", "webp", "IN"}, {"--in-place"}},
     {{"--name", "{stem}.jpg", "-F", "png", "IN"}, {"{stem}.jpg", "png"}},
     {{"--name", "{dir}/{stem}.TIF", "-F", "jpeg", "IN"}, {".TIF", "jpeg"}},
     {{NULL}, {"INPUT"}},
@@ -2171,6 +2173,59 @@ static void non_images_in_folders_are_counted(void **state)
     run_free(&r);
 }
 
+/* The inputs of a run's file events, relative to root. */
+static void inputs_under(const run_t *r, const char *root, strs_t *got)
+{
+    events_t e;
+    events_load(r, &e);
+    expect_summary_adds_up(&e);
+    event_inputs(&e, root, got);
+    events_free(&e);
+}
+
+/* -o the input folder with a --name that makes new names: the thumbnails
+ * go beside their originals, and later runs never take them for inputs
+ * (nor count them as ignored), whether up to date or redone. */
+static void outputs_beside_their_originals(void **state)
+{
+    cli_t *t = *state;
+    static const char *const rels[] = {"a.png", "sub/b.png"};
+    char dir[PATH_MAX], in[PATH_MAX], notes[PATH_MAX];
+    work_dir(t, "beside", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
+    make_tree(in, rels, 2);
+    ib_test_path_fmt(notes, "%s/notes.txt", in);
+    ib_test_write_file(notes, "plain text\n", 11);
+    static const char *const modes[] = {"update", "update", "overwrite"};
+    for (size_t pass = 0; pass < 3; pass++) {
+        run_t r;
+        run_ib(t, &r, NULL, "--json", "-s", "4x", "--name", "{dir}/{stem}-small.{ext}",
+               "--if-exists", modes[pass], "-o", in, in, NULL);
+        expect_status(&r, 0, "outputs beside the inputs");
+        strs_t got = {0}, want = {0};
+        inputs_under(&r, in, &got);
+        strs_add(&want, "a.png");
+        strs_add(&want, "sub/b.png");
+        expect_same_set(&got, &want, "the inputs of a run beside its outputs");
+        if (strstr(r.out, "\"ignored\":1,") == NULL) {
+            show_run(&r);
+            fail_msg("pass %zu: only notes.txt is ignored, not the outputs", pass + 1);
+        }
+        strs_free(&got);
+        strs_free(&want);
+        run_free(&r);
+    }
+    strs_t files = {0}, want = {0};
+    list_tree(in, "", 0, &files);
+    static const char *const all[] = {"a.png", "a-small.png", "sub/b.png", "sub/b-small.png",
+                                      "notes.txt"};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        strs_add(&want, all[i]);
+    expect_same_set(&files, &want, "the input folder after three runs");
+    strs_free(&files);
+    strs_free(&want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2192,6 +2247,7 @@ int main(void)
         cmocka_unit_test(non_image_named_is_unsupported),
         cmocka_unit_test(no_rate_without_images),
         cmocka_unit_test(non_images_in_folders_are_counted),
+        cmocka_unit_test(outputs_beside_their_originals),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
