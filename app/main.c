@@ -46,6 +46,7 @@ typedef struct {
     ib_scan_item_t item; /* the next image, when has_item */
     int has_item;
     int scan_done;
+    int scan_waiting; /* the list on stdin has no whole path yet */
     int interrupted;
     int64_t interrupted_ms;
     int stopped; /* --max-errors reached */
@@ -77,8 +78,16 @@ static int in_shard(const ib_run_t *run, const char *rel)
 /* Reads scan items until an image is waiting in run->item or the scan ends. */
 static void refill(ib_run_t *run)
 {
+    run->scan_waiting = 0;
     while (!run->has_item && !run->scan_done) {
-        if (!ib_scan_next(run->scan, &run->item)) {
+        int rc = ib_scan_next(run->scan, &run->item);
+        if (rc == IB_SCAN_WAITING) {
+            /* Not a reason to hold back results: the loop goes on, and
+             * the pool wakes it when more of the list comes. */
+            run->scan_waiting = 1;
+            break;
+        }
+        if (rc == 0) {
             run->scan_done = 1;
             ib_report_scan_done(run->report);
             break;
@@ -243,6 +252,8 @@ static int run_pool(ib_run_t *run)
         /* Waiting with an image in hand means the queue is full: look
          * again soon. Otherwise wake only to redraw the progress line. */
         int wait_ms = run->has_item && !run->interrupted ? 20 : 100;
+        int more_to_read = run->scan_waiting && !run->interrupted && !run->stopped;
+        ib_pool_watch(run->pool, more_to_read ? ib_scan_list_fd(run->scan) : -1);
         if (run->interrupted == 1 && ib_pool_now_ms() - run->interrupted_ms > GRACE_MS) {
             if (!run->plan.quiet)
                 fprintf(stderr, "imgbatch: images still running after %d s: stopping them\n",

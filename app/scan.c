@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,8 +36,15 @@ struct ib_scan {
     int next_input;
     FILE *list;    /* the list being read: stdin for -, or --files-from */
     int list_done; /* --files-from has been read */
-    char *line;    /* getdelim buffer */
-    size_t line_cap;
+    /* What has been read of the list and not yet used: buf[at, len). The
+     * list is read through its fd, never through stdio, whose buffer a
+     * poll() cannot see. */
+    struct {
+        char *buf;
+        size_t at, len, cap;
+        int end;        /* read() said end of file (or failed) */
+        int discarding; /* the rest of a line too long to be a path */
+    } in;
     char path[PATH_MAX];
     size_t root_len; /* prefix of path not mirrored (the root and its '/') */
     int beside;      /* this root is the output root: outputs are among its files */
@@ -66,7 +74,7 @@ void ib_scan_free(ib_scan_t *s)
     for (size_t i = 0; i < s->depth; i++)
         closedir(s->stack[i].dir);
     free(s->stack);
-    free(s->line);
+    free(s->in.buf);
     free(s);
 }
 
@@ -337,24 +345,87 @@ static int walk_step(ib_scan_t *s, ib_scan_item_t *item)
     return 1;
 }
 
+/* Reads what the list has for us without waiting for more: 0 after a
+ * read (or at the end), 1 when nothing has come yet. */
+static int read_list(ib_scan_t *s)
+{
+    int fd = fileno(s->list);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (fd >= 0 && poll(&pfd, 1, 0) == 0)
+        return 1;
+    memmove(s->in.buf, s->in.buf + s->in.at, s->in.len - s->in.at);
+    s->in.len -= s->in.at;
+    s->in.at = 0;
+    if (s->in.len == s->in.cap) {
+        size_t cap = s->in.cap ? 2 * s->in.cap : 8192;
+        char *n = realloc(s->in.buf, cap);
+        if (n == NULL) {
+            s->in.end = 1;
+            return 0;
+        }
+        s->in.buf = n;
+        s->in.cap = cap;
+    }
+    ssize_t n = fd >= 0 ? read(fd, s->in.buf + s->in.len, s->in.cap - s->in.len) : 0;
+    if (n > 0)
+        s->in.len += (size_t)n;
+    else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+        s->in.end = 1;
+    return 0;
+}
+
+/* The next whole line of the list (the last may lack its separator) into
+ * *line, its length in *n: 1, 0 at the end, 2 while the rest has not come. */
+static int next_line(ib_scan_t *s, char **line, size_t *n)
+{
+    int sep = s->opts.null_separated ? '\0' : '\n';
+    for (;;) {
+        char *start = s->in.buf + s->in.at;
+        size_t avail = s->in.len - s->in.at;
+        char *end = avail > 0 ? memchr(start, sep, avail) : NULL;
+        if (end == NULL && !s->in.end && avail <= 2 * PATH_MAX) {
+            if (read_list(s) == 1)
+                return 2;
+            continue;
+        }
+        if (end == NULL && avail == 0)
+            return 0;
+        *line = start;
+        *n = end != NULL ? (size_t)(end - start) : avail;
+        s->in.at += *n + (end != NULL);
+        return 1;
+    }
+}
+
 /* Reads one path from the list: 1 with it in s->path, 0 at the end, -1
- * for a line too long to be a path (reported as an item). */
+ * for a line too long to be a path (reported as an item), 2 when the list
+ * (a pipe) has nothing more yet. */
 static int next_listed(ib_scan_t *s, ib_scan_item_t *item)
 {
     int sep = s->opts.null_separated ? '\0' : '\n';
     for (;;) {
-        ssize_t n = getdelim(&s->line, &s->line_cap, sep, s->list);
-        if (n < 0)
-            return 0;
-        while (n > 0 && (s->line[n - 1] == sep || (sep == '\n' && s->line[n - 1] == '\r')))
-            s->line[--n] = '\0';
+        char *line;
+        size_t n;
+        int rc = next_line(s, &line, &n);
+        if (rc != 1)
+            return rc;
+        /* A piece of a line longer than the buffer: the rest follows. */
+        int whole = s->in.at > 0 && s->in.buf[s->in.at - 1] == sep;
+        if (s->in.discarding) {
+            s->in.discarding = !whole;
+            continue;
+        }
+        while (n > 0 && sep == '\n' && line[n - 1] == '\r')
+            n--;
         if (n == 0)
             continue;
-        if ((size_t)n >= sizeof s->path) {
+        if (n >= sizeof s->path) {
+            s->in.discarding = !whole && !s->in.end;
             error_item(item, "open", "(a listed path)", ENAMETOOLONG);
             return -1;
         }
-        memcpy(s->path, s->line, (size_t)n + 1);
+        memcpy(s->path, line, n);
+        s->path[n] = '\0';
         return 1;
     }
 }
@@ -391,6 +462,8 @@ int ib_scan_next(ib_scan_t *s, ib_scan_item_t *item)
         }
         if (s->list != NULL) {
             int rc = next_listed(s, item);
+            if (rc == 2)
+                return IB_SCAN_WAITING;
             if (rc < 0)
                 return 1;
             if (rc > 0) {
@@ -399,6 +472,8 @@ int ib_scan_next(ib_scan_t *s, ib_scan_item_t *item)
                 continue;
             }
             s->list = NULL;
+            s->in.at = s->in.len = 0;
+            s->in.end = 0;
         }
         if (s->next_input >= s->n_inputs) {
             if (s->opts.list == NULL || s->list_done)
@@ -418,4 +493,9 @@ int ib_scan_next(ib_scan_t *s, ib_scan_item_t *item)
         if (start_named(s, item))
             return 1;
     }
+}
+
+int ib_scan_list_fd(const ib_scan_t *s)
+{
+    return s->list != NULL ? fileno(s->list) : -1;
 }

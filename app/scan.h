@@ -69,8 +69,15 @@ typedef struct {
 
 ib_scan_t *ib_scan_new(const ib_scan_opts_t *opts, char **inputs, int n_inputs);
 
-/* 1 with an item, 0 when every input is exhausted. */
+/* 1 with an item, 0 when every input is exhausted, IB_SCAN_WAITING when
+ * the list being read (a pipe, a terminal) has no whole path yet: nothing
+ * waits for it here, so the caller can go on with its work, and call again
+ * once ib_scan_list_fd() is readable. */
+#define IB_SCAN_WAITING 2
 int ib_scan_next(ib_scan_t *s, ib_scan_item_t *item);
+
+/* The fd of the list being read, or -1. */
+int ib_scan_list_fd(const ib_scan_t *s);
 
 void ib_scan_free(ib_scan_t *s);
 

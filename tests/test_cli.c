@@ -29,6 +29,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2226,6 +2227,72 @@ static void outputs_beside_their_originals(void **state)
     strs_free(&want);
 }
 
+/* Waits until file holds text, for at most timeout_s seconds. */
+static int wait_for_text(const char *file, const char *text, double timeout_s)
+{
+    double deadline = ib_test_now() + timeout_s;
+    do {
+        char *got = ib_test_try_slurp(file, NULL);
+        int found = got != NULL && strstr(got, text) != NULL;
+        if (got != NULL)
+            test_free(got);
+        if (found)
+            return 1;
+        usleep(50 * 1000);
+    } while (ib_test_now() < deadline);
+    return 0;
+}
+
+static void write_line(int fd, const char *path)
+{
+    char line[PATH_MAX + 1];
+    int n = snprintf(line, sizeof line, "%s\n", path);
+    if (write(fd, line, (size_t)n) != n)
+        fail_msg("write() to the pipe failed: %s", strerror(errno));
+}
+
+/* Paths on a pipe that stays open (inotifywait -m | imgbatch -): each
+ * result comes while stdin is idle, not when the next path arrives. */
+static void stdin_results_flow_while_it_is_idle(void **state)
+{
+    cli_t *t = *state;
+    static const char *const rels[] = {"a.png", "b.png"};
+    char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], fifo[PATH_MAX], path[PATH_MAX];
+    char outlog[PATH_MAX], errlog[PATH_MAX], err[PATH_MAX + 64];
+    work_dir(t, "stdin-idle", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
+    ib_test_path_fmt(out, "%s/out", dir);
+    ib_test_path_fmt(fifo, "%s/paths", dir);
+    ib_test_path_fmt(outlog, "%s/stdout", dir);
+    ib_test_path_fmt(errlog, "%s/stderr", dir);
+    make_tree(in, rels, 2);
+    if (mkfifo(fifo, 0600) < 0)
+        fail_msg("mkfifo(\"%s\") failed: %s", fifo, strerror(errno));
+    /* Open for writing without waiting for the reader: read and write. */
+    int w = open(fifo, O_RDWR | O_CLOEXEC);
+    if (w < 0)
+        fail_msg("open(\"%s\") failed: %s", fifo, strerror(errno));
+    char **env = child_env(NULL);
+    const char *argv[] = {t->bin, "-", "--json", "-j", "1", "-o", out, NULL};
+    ib_test_spawn_t how = {.in = fifo, .out = outlog, .err = errlog, .env = env, .own_group = 1};
+    pid_t pid = ib_test_spawn(t->bin, (char *const *)argv, &how, err, sizeof err);
+    test_free(env);
+    if (pid < 0)
+        fail_msg("%s", err);
+    ib_test_path_fmt(path, "%s/a.png", in);
+    write_line(w, path);
+    int flowed = wait_for_text(outlog, "a.png\",\"status\":\"ok\"", 20);
+    ib_test_path_fmt(path, "%s/b.png", in);
+    write_line(w, path);
+    close(w);
+    int status = ib_test_wait(pid, RUN_TIMEOUT_S, "imgbatch");
+    if (!flowed)
+        fail_msg("a.png's result did not come while stdin was idle (20 s)");
+    assert_int_equal(status, 0);
+    assert_true(wait_for_text(outlog, "b.png\",\"status\":\"ok\"", 0));
+    assert_true(wait_for_text(outlog, "\"event\":\"summary\",\"ok\":2,", 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2248,6 +2315,7 @@ int main(void)
         cmocka_unit_test(no_rate_without_images),
         cmocka_unit_test(non_images_in_folders_are_counted),
         cmocka_unit_test(outputs_beside_their_originals),
+        cmocka_unit_test(stdin_results_flow_while_it_is_idle),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
