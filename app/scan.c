@@ -352,9 +352,11 @@ static int read_list(ib_scan_t *s)
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     if (fd >= 0 && poll(&pfd, 1, 0) == 0)
         return 1;
-    memmove(s->in.buf, s->in.buf + s->in.at, s->in.len - s->in.at);
-    s->in.len -= s->in.at;
-    s->in.at = 0;
+    if (s->in.at > 0) {
+        memmove(s->in.buf, s->in.buf + s->in.at, s->in.len - s->in.at);
+        s->in.len -= s->in.at;
+        s->in.at = 0;
+    }
     if (s->in.len == s->in.cap) {
         size_t cap = s->in.cap ? 2 * s->in.cap : 8192;
         char *n = realloc(s->in.buf, cap);
