@@ -133,6 +133,8 @@ static void print_help(void)
           "      --strip             strip all metadata, the ICC profile too\n"
           "      --name TEMPLATE     output path under DIR, default {dir}/{stem}.{ext};\n"
           "                          fields {dir} {stem} {ext} {w} {h} {variant}\n"
+          "      --variant NAME:GEOM one more output per variant, resized to GEOM from one\n"
+          "                          decode (repeatable); named {dir}/{stem}-{variant}.{ext}\n"
           "      --if-exists MODE    update (default: redo when the input or the recipe\n"
           "                          changed), overwrite, skip, fail\n"
           "\n"
@@ -333,6 +335,86 @@ static int parse_variant(ib_plan_t *p, const char *arg)
         return -1;
     }
     p->n_variants++;
+    return 0;
+}
+
+/* The output format a file extension stands for ("jpeg" for .jpe), or
+ * NULL for an extension that is not an image format -F knows. */
+static const char *format_of_extension(const char *ext)
+{
+    static const char *const alias[][2] = {
+        {"jpg", "jpeg"},  {"jpeg", "jpeg"}, {"jpe", "jpeg"},  {"jfif", "jpeg"}, {"png", "png"},
+        {"webp", "webp"}, {"tif", "tiff"},  {"tiff", "tiff"}, {"gif", "gif"},   {"avif", "avif"},
+        {"heic", "heif"}, {"heif", "heif"}, {"jxl", "jxl"},   {"jp2", "jp2"},   {"j2k", "jp2"},
+    };
+    for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
+        if (strcasecmp(ext, alias[i][0]) == 0)
+            return alias[i][1];
+    return NULL;
+}
+
+/* A literal extension at the end of --name (".jpg", not ".{ext}") must be
+ * the -F format's: otherwise the file's name lies about its bytes. */
+static int check_name_extension(const ib_plan_t *p)
+{
+    const char *slash = strrchr(p->name_template, '/');
+    const char *last = slash != NULL ? slash + 1 : p->name_template;
+    const char *dot = strrchr(last, '.');
+    if (p->format[0] == '\0' || dot == NULL || strpbrk(dot, "{}") != NULL)
+        return 0;
+    const char *named = format_of_extension(dot + 1);
+    if (named == NULL || strcmp(named, format_of_extension(p->format)) == 0)
+        return 0;
+    usage_error("--name '%s' ends in %s, but -F %s writes %s files: use .{ext}, or -F %s",
+                p->name_template, dot, p->format, format_of_extension(p->format), dot + 1);
+    return -1;
+}
+
+/* The directory an input's mirrored path is relative to: the input itself
+ * for a directory, else --base or the file's own directory. */
+static int input_root(const ib_plan_t *p, const char *in, struct stat *st)
+{
+    if (stat(in, st) < 0 || S_ISDIR(st->st_mode))
+        return 0;
+    char dir[PATH_MAX];
+    const char *slash = strrchr(in, '/');
+    if (p->base != NULL)
+        snprintf(dir, sizeof dir, "%s", p->base);
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash != NULL ? (int)(slash - in + 1) : 1,
+                 slash != NULL ? in : ".");
+    return stat(dir, st);
+}
+
+/* Whether --name gives each input its own name back (the default does). */
+static int names_unchanged(const ib_plan_t *p)
+{
+    ib_name_vars_t v = {.rel = "d/s.e", .ext = "e", .width = 1, .height = 1};
+    if (p->n_variants > 0)
+        v.variant = p->variants[0].name;
+    char out[64];
+    return ib_name_render("r", p->name_template, &v, out, sizeof out) == 0 &&
+           strcmp(out, "r/d/s.e") == 0;
+}
+
+/* An output root that is where the inputs are, with names that do not
+ * change, would have every output replace its input: that is --in-place,
+ * and not something to do by accident. */
+static int check_output_not_input(const ib_plan_t *p)
+{
+    struct stat out, in;
+    if (p->output == NULL || stat(p->output, &out) < 0 || !names_unchanged(p))
+        return 0;
+    for (int i = 0; i < p->n_inputs; i++) {
+        if (strcmp(p->inputs[i], "-") == 0 || input_root(p, p->inputs[i], &in) < 0 ||
+            in.st_dev != out.st_dev || in.st_ino != out.st_ino)
+            continue;
+        usage_error("-o %s is where the input '%s' is: every output would replace its input; "
+                    "use --in-place for that, or a --name that makes new names, like "
+                    "'{dir}/{stem}-small.{ext}'",
+                    p->output, p->inputs[i]);
+        return -1;
+    }
     return 0;
 }
 
@@ -613,6 +695,13 @@ int ib_cli_parse(int argc, char **argv, ib_plan_t *p)
         usage_error("--name '%s' needs {variant}: with several variants, every output "
                     "would get the same name",
                     p->name_template);
+        return -1;
+    }
+    if (check_name_extension(p) < 0 || check_output_not_input(p) < 0)
+        return -1;
+    if (p->output != NULL && strcmp(p->output, "-") == 0) {
+        usage_error("-o -: the output must be a directory; imgbatch cannot write images to "
+                    "standard output (--dry-run --json lists what it would write)");
         return -1;
     }
     if (p->in_place && p->output != NULL) {

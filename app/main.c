@@ -47,6 +47,7 @@ typedef struct {
     ib_scan_item_t item; /* the next image, when has_item */
     int has_item;
     int scan_done;
+    int scan_waiting; /* the list on stdin has no whole path yet */
     int interrupted;
     int64_t interrupted_ms;
     int stopped; /* --max-errors reached */
@@ -69,20 +70,36 @@ static void retire(ib_run_t *run, inflight_t *f)
     run->n_inflight--;
 }
 
+/* Whether a file belongs to this --shard (every file, without one). */
+static int in_shard(const ib_run_t *run, const char *rel)
+{
+    return !run->plan.has_shard || ib_shard_of(rel, run->plan.shard.count) == run->plan.shard.index;
+}
+
 /* Reads scan items until an image is waiting in run->item or the scan ends. */
 static void refill(ib_run_t *run)
 {
+    run->scan_waiting = 0;
     while (!run->has_item && !run->scan_done) {
-        if (!ib_scan_next(run->scan, &run->item)) {
+        int rc = ib_scan_next(run->scan, &run->item);
+        if (rc == IB_SCAN_WAITING) {
+            /* Not a reason to hold back results: the loop goes on, and
+             * the pool wakes it when more of the list comes. */
+            run->scan_waiting = 1;
+            break;
+        }
+        if (rc == 0) {
             run->scan_done = 1;
             ib_report_scan_done(run->report);
             break;
         }
         if (run->item.kind == IB_SCAN_IMAGE)
-            run->has_item =
-                !run->plan.has_shard ||
-                ib_shard_of(run->item.rel, run->plan.shard.count) == run->plan.shard.index;
-        else if (run->item.kind == IB_SCAN_ERROR)
+            run->has_item = in_shard(run, run->item.rel);
+        else if (run->item.kind == IB_SCAN_IGNORED) {
+            /* Each shard counts its own, so the shards add up. */
+            if (in_shard(run, run->item.rel))
+                ib_report_ignored(run->report, run->item.path);
+        } else if (run->item.kind == IB_SCAN_ERROR)
             ib_report_scan_error(run->report, run->item.path, run->item.message);
         else
             ib_report_note(run->report, run->item.message);
@@ -276,6 +293,8 @@ static int run_pool(ib_run_t *run)
         /* Waiting with an image in hand means the queue is full: look
          * again soon. Otherwise wake only to redraw the progress line. */
         int wait_ms = run->has_item && !run->interrupted ? 20 : 100;
+        int more_to_read = run->scan_waiting && !run->interrupted && !run->stopped;
+        ib_pool_watch(run->pool, more_to_read ? ib_scan_list_fd(run->scan) : -1);
         if (run->interrupted == 1 && ib_now_ms() - run->interrupted_ms > GRACE_MS) {
             if (!run->plan.quiet)
                 fprintf(stderr, "imgbatch: images still running after %d s: stopping them\n",
@@ -317,16 +336,20 @@ static int run_pool(ib_run_t *run)
 
 static int prepare_output(ib_run_t *run, ib_scan_opts_t *so)
 {
-    if (run->plan.dry_run || run->plan.in_place)
+    if (run->plan.in_place)
         return 0;
     char failed[PATH_MAX];
-    if (ib_mkdirs(run->plan.output, failed, sizeof failed) < 0) {
+    /* A dry run creates nothing, but an output root that exists is
+     * skipped as in a real run, so that it lists the same inputs. */
+    if (!run->plan.dry_run && ib_mkdirs(run->plan.output, failed, sizeof failed) < 0) {
         fprintf(stderr, "imgbatch: mkdir(\"%s\") failed: %s\n", failed, strerror(errno));
         return -1;
     }
     struct stat st;
     if (stat(run->plan.output, &st) == 0) {
-        /* An output root inside an input tree is never scanned as input. */
+        /* An output root inside an input tree is never scanned as input;
+         * one that is an input directory itself has the outputs beside
+         * their originals, and the scan tells them by their names. */
         so->has_skip = 1;
         so->skip_dev = st.st_dev;
         so->skip_ino = st.st_ino;
@@ -365,6 +388,12 @@ int main(int argc, char **argv)
             return IB_EXIT_USAGE;
         }
     }
+    const char *variants[IB_MAX_VARIANTS];
+    for (unsigned i = 0; i < run.plan.n_variants; i++)
+        variants[i] = run.plan.variants[i].name;
+    so.name_template = run.plan.name_template;
+    so.variants = variants;
+    so.n_variants = run.plan.n_variants;
     if (prepare_output(&run, &so) < 0)
         return IB_EXIT_FAILED;
     run.scan = ib_scan_new(&so, run.plan.inputs, run.plan.n_inputs);

@@ -14,7 +14,8 @@ struct ib_report {
     int live; /* redraw a progress line on stderr */
     int line_shown;
     int scan_done;
-    unsigned long queued, ok, skipped, failed;
+    unsigned long queued, ok, skipped, failed, ignored;
+    unsigned long outputs; /* written, or with --dry-run to be written */
     uint64_t bytes_in, bytes_out;
     double started, last_draw;
 };
@@ -147,8 +148,10 @@ void ib_report_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *res,
     r->bytes_in += res->input_bytes;
     if (res->status == IB_STATUS_OK) {
         r->ok++;
-        for (uint32_t i = 0; i < res->n_outputs && i < IB_MAX_OUTPUTS; i++)
+        for (uint32_t i = 0; i < res->n_outputs && i < IB_MAX_OUTPUTS; i++) {
             r->bytes_out += res->out[i].bytes;
+            r->outputs++;
+        }
     } else if (res->status == IB_STATUS_SKIPPED) {
         r->skipped++;
     } else {
@@ -202,6 +205,15 @@ void ib_report_scan_error(ib_report_t *r, const char *path, const char *message)
     }
     clear_line(r);
     fprintf(stderr, "imgbatch: read: %s\n", message);
+}
+
+void ib_report_ignored(ib_report_t *r, const char *path)
+{
+    r->ignored++;
+    if (!r->plan->verbose)
+        return;
+    clear_line(r);
+    fprintf(stderr, "imgbatch: ignored: %s: not an image\n", path);
 }
 
 void ib_report_note(ib_report_t *r, const char *message)
@@ -275,6 +287,28 @@ void ib_report_tick(ib_report_t *r)
     r->line_shown = 1;
 }
 
+static void print_summary(const ib_report_t *r, int interrupted, double elapsed)
+{
+    char speed[48] = "";
+    /* A rate of nothing processed (all up to date, or no image found) is
+     * noise, not a measurement. */
+    if (r->ok + r->failed > 0 && !r->plan->dry_run)
+        snprintf(speed, sizeof speed, " (%.1f images/s)", rate(r, elapsed));
+    char done[64];
+    /* A dry run has done nothing: it says what a real run would write. */
+    if (r->plan->dry_run)
+        snprintf(done, sizeof done, "would write %lu file%s", r->outputs,
+                 r->outputs == 1 ? "" : "s");
+    else
+        snprintf(done, sizeof done, "%lu done", r->ok);
+    char ignored[48] = "";
+    if (r->ignored > 0)
+        snprintf(ignored, sizeof ignored, ", %lu ignored", r->ignored);
+    fprintf(stderr, "imgbatch: %s%s, %lu skipped, %lu failed%s in %.1f s%s\n",
+            interrupted ? "interrupted: " : "", done, r->skipped, r->failed, ignored, elapsed,
+            speed);
+}
+
 int ib_report_finish(ib_report_t *r, int interrupted)
 {
     double elapsed = now_s() - r->started;
@@ -283,16 +317,14 @@ int ib_report_finish(ib_report_t *r, int interrupted)
     if (p->json) {
         printf("{\"event\":\"summary\",\"ok\":%lu,\"skipped\":%lu,\"failed\":%lu,\"total\":%lu,"
                "\"bytes_in\":%llu,\"bytes_out\":%llu,\"elapsed_s\":%.3f,\"images_per_s\":%.2f,"
-               "\"interrupted\":%s}\n",
+               "\"ignored\":%lu,\"interrupted\":%s}\n",
                r->ok, r->skipped, r->failed, r->ok + r->skipped + r->failed,
                (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out, elapsed,
-               rate(r, elapsed), interrupted ? "true" : "false");
+               rate(r, elapsed), r->ignored, interrupted ? "true" : "false");
         fflush(stdout);
     }
     if (!p->quiet || r->failed > 0 || interrupted)
-        fprintf(stderr, "imgbatch: %s%lu done, %lu skipped, %lu failed in %.1f s (%.1f images/s)\n",
-                interrupted ? "interrupted: " : "", r->ok, r->skipped, r->failed, elapsed,
-                rate(r, elapsed));
+        print_summary(r, interrupted, elapsed);
     if (interrupted)
         return IB_EXIT_INTERRUPTED;
     return r->failed > 0 ? IB_EXIT_FAILED : IB_EXIT_OK;

@@ -23,6 +23,9 @@ void ib_report_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *res,
 
 /* A scan problem (an unreadable directory): counted as a failure. */
 void ib_report_scan_error(ib_report_t *r, const char *path, const char *message);
+/* A file inside an input directory that is not an image: counted, and
+ * named with -v. */
+void ib_report_ignored(ib_report_t *r, const char *path);
 /* Something worth saying that is not a failure (a symlink loop). */
 void ib_report_note(ib_report_t *r, const char *message);
 

@@ -10,11 +10,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include "output.h"
 #include "select.h"
 #include "sniff.h"
 
@@ -32,10 +35,18 @@ struct ib_scan {
     int next_input;
     FILE *list;    /* the list being read: stdin for -, or --files-from */
     int list_done; /* --files-from has been read */
-    char *line;    /* getdelim buffer */
-    size_t line_cap;
+    /* What has been read of the list and not yet used: buf[at, len). The
+     * list is read through its fd, never through stdio, whose buffer a
+     * poll() cannot see. */
+    struct {
+        char *buf;
+        size_t at, len, cap;
+        int end;        /* read() said end of file (or failed) */
+        int discarding; /* the rest of a line too long to be a path */
+    } in;
     char path[PATH_MAX];
     size_t root_len; /* prefix of path not mirrored (the root and its '/') */
+    int beside;      /* this root is the output root: outputs are among its files */
     frame_t *stack;
     size_t depth;
     size_t cap;
@@ -62,7 +73,7 @@ void ib_scan_free(ib_scan_t *s)
     for (size_t i = 0; i < s->depth; i++)
         closedir(s->stack[i].dir);
     free(s->stack);
-    free(s->line);
+    free(s->in.buf);
     free(s);
 }
 
@@ -176,8 +187,14 @@ static int enter_dir(ib_scan_t *s, int parent_fd, const char *name, ib_scan_item
         return 0;
     }
     if (s->opts.has_skip && st.st_dev == s->opts.skip_dev && st.st_ino == s->opts.skip_ino) {
-        closedir(d);
-        return 2;
+        /* Named as an input itself, the output root is walked, and the
+         * outputs in it are told apart file by file. */
+        if (parent_fd < 0) {
+            s->beside = 1;
+        } else {
+            closedir(d);
+            return 2;
+        }
     }
     if (on_stack(s, &st)) {
         closedir(d);
@@ -207,12 +224,67 @@ static int join(ib_scan_t *s, const char *name)
     return 0;
 }
 
-static void image_item(ib_scan_t *s, ib_scan_item_t *item)
+static void file_item(ib_scan_t *s, ib_scan_item_t *item, ib_scan_kind_t kind)
 {
-    item->kind = IB_SCAN_IMAGE;
+    item->kind = kind;
     snprintf(item->path, sizeof item->path, "%s", s->path);
     snprintf(item->rel, sizeof item->rel, "%s", s->path + s->root_len);
     item->message[0] = '\0';
+}
+
+/* Matches text from its start against the rest of a template: {dir} any
+ * path, {stem} and {ext} a name without '/', {w} and {h} digits, {variant}
+ * one of the variant names. A '/' that would start the path or double
+ * another is dropped, as ib_name_render() drops it. */
+static int match_template(const char *t, const char *text, const char *at,
+                          const char *const *variants, unsigned n_variants)
+{
+    if (*t == '\0')
+        return *at == '\0';
+    if (*t == '/' && (at == text || at[-1] == '/'))
+        return match_template(t + 1, text, at, variants, n_variants);
+    const char *end = *t == '{' ? strchr(t, '}') : NULL;
+    if (end == NULL)
+        return *at == *t && match_template(t + 1, text, at + 1, variants, n_variants);
+    size_t klen = (size_t)(end - t - 1);
+    const char *key = t + 1;
+    if (klen == 7 && memcmp(key, "variant", 7) == 0) {
+        for (unsigned i = 0; i < n_variants; i++) {
+            size_t n = strlen(variants[i]);
+            if (strncmp(at, variants[i], n) == 0 &&
+                match_template(end + 1, text, at + n, variants, n_variants))
+                return 1;
+        }
+        return n_variants == 0 && match_template(end + 1, text, at, variants, n_variants);
+    }
+    int any_path = klen == 3 && memcmp(key, "dir", 3) == 0;
+    int digits = klen == 1 && (*key == 'w' || *key == 'h');
+    /* {dir} may be empty (a file at the top); the others never are. The
+     * field's value is at[0..n). */
+    for (size_t n = any_path ? 0 : 1;; n++) {
+        char c = n > 0 ? at[n - 1] : 'x';
+        if (c == '\0' || (c == '/' && !any_path) || (digits && (c < '0' || c > '9')))
+            return 0;
+        if (match_template(end + 1, text, at + n, variants, n_variants))
+            return 1;
+    }
+}
+
+int ib_scan_made_by_template(const char *tmpl, const char *rel, const char *const *variants,
+                             unsigned n_variants)
+{
+    return tmpl != NULL && match_template(tmpl, rel, rel, variants, n_variants);
+}
+
+/* Whether the current file is an output of ours, beside its original. */
+static int own_output(const ib_scan_t *s, const char *rel)
+{
+    if (getxattr(s->path, IB_SOURCE_XATTR, NULL, 0) >= 0)
+        return 1;
+    if (errno == ENODATA)
+        return 0; /* the filesystem keeps attributes, and this file has none */
+    return ib_scan_made_by_template(s->opts.name_template, rel, s->opts.variants,
+                                    s->opts.n_variants);
 }
 
 /* One step inside the current directory: 1 with an item, 0 to go on. */
@@ -266,30 +338,95 @@ static int walk_step(ib_scan_t *s, ib_scan_item_t *item)
         int rc = enter_dir(s, dfd, name, item);
         return rc == 0 ? 1 : 0;
     }
-    if (type != DT_REG || !selected(s, rel) || !is_image_file(dfd, name, s->path))
+    if (type != DT_REG || !selected(s, rel) || (s->beside && own_output(s, rel)))
         return 0;
-    image_item(s, item);
+    file_item(s, item, is_image_file(dfd, name, s->path) ? IB_SCAN_IMAGE : IB_SCAN_IGNORED);
     return 1;
 }
 
+/* Reads what the list has for us without waiting for more: 0 after a
+ * read (or at the end), 1 when nothing has come yet. */
+static int read_list(ib_scan_t *s)
+{
+    int fd = fileno(s->list);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (fd >= 0 && poll(&pfd, 1, 0) == 0)
+        return 1;
+    if (s->in.at > 0) {
+        memmove(s->in.buf, s->in.buf + s->in.at, s->in.len - s->in.at);
+        s->in.len -= s->in.at;
+        s->in.at = 0;
+    }
+    if (s->in.len == s->in.cap) {
+        size_t cap = s->in.cap ? 2 * s->in.cap : 8192;
+        char *n = realloc(s->in.buf, cap);
+        if (n == NULL) {
+            s->in.end = 1;
+            return 0;
+        }
+        s->in.buf = n;
+        s->in.cap = cap;
+    }
+    ssize_t n = fd >= 0 ? read(fd, s->in.buf + s->in.len, s->in.cap - s->in.len) : 0;
+    if (n > 0)
+        s->in.len += (size_t)n;
+    else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+        s->in.end = 1;
+    return 0;
+}
+
+/* The next whole line of the list (the last may lack its separator) into
+ * *line, its length in *n: 1, 0 at the end, 2 while the rest has not come. */
+static int next_line(ib_scan_t *s, char **line, size_t *n)
+{
+    int sep = s->opts.null_separated ? '\0' : '\n';
+    for (;;) {
+        char *start = s->in.buf + s->in.at;
+        size_t avail = s->in.len - s->in.at;
+        char *end = avail > 0 ? memchr(start, sep, avail) : NULL;
+        if (end == NULL && !s->in.end && avail <= 2 * PATH_MAX) {
+            if (read_list(s) == 1)
+                return 2;
+            continue;
+        }
+        if (end == NULL && avail == 0)
+            return 0;
+        *line = start;
+        *n = end != NULL ? (size_t)(end - start) : avail;
+        s->in.at += *n + (end != NULL);
+        return 1;
+    }
+}
+
 /* Reads one path from the list: 1 with it in s->path, 0 at the end, -1
- * for a line too long to be a path (reported as an item). */
+ * for a line too long to be a path (reported as an item), 2 when the list
+ * (a pipe) has nothing more yet. */
 static int next_listed(ib_scan_t *s, ib_scan_item_t *item)
 {
     int sep = s->opts.null_separated ? '\0' : '\n';
     for (;;) {
-        ssize_t n = getdelim(&s->line, &s->line_cap, sep, s->list);
-        if (n < 0)
-            return 0;
-        while (n > 0 && (s->line[n - 1] == sep || (sep == '\n' && s->line[n - 1] == '\r')))
-            s->line[--n] = '\0';
+        char *line;
+        size_t n;
+        int rc = next_line(s, &line, &n);
+        if (rc != 1)
+            return rc;
+        /* A piece of a line longer than the buffer: the rest follows. */
+        int whole = s->in.at > 0 && s->in.buf[s->in.at - 1] == sep;
+        if (s->in.discarding) {
+            s->in.discarding = !whole;
+            continue;
+        }
+        while (n > 0 && sep == '\n' && line[n - 1] == '\r')
+            n--;
         if (n == 0)
             continue;
-        if ((size_t)n >= sizeof s->path) {
+        if (n >= sizeof s->path) {
+            s->in.discarding = !whole && !s->in.end;
             error_item(item, "open", "(a listed path)", ENAMETOOLONG);
             return -1;
         }
-        memcpy(s->path, s->line, (size_t)n + 1);
+        memcpy(s->path, line, n);
+        s->path[n] = '\0';
         return 1;
     }
 }
@@ -298,6 +435,7 @@ static int next_listed(ib_scan_t *s, ib_scan_item_t *item)
 static int start_named(ib_scan_t *s, ib_scan_item_t *item)
 {
     struct stat st;
+    s->beside = 0;
     if (stat(s->path, &st) < 0)
         return error_item(item, "stat", s->path, errno);
     if (S_ISDIR(st.st_mode)) {
@@ -325,6 +463,8 @@ int ib_scan_next(ib_scan_t *s, ib_scan_item_t *item)
         }
         if (s->list != NULL) {
             int rc = next_listed(s, item);
+            if (rc == 2)
+                return IB_SCAN_WAITING;
             if (rc < 0)
                 return 1;
             if (rc > 0) {
@@ -333,6 +473,8 @@ int ib_scan_next(ib_scan_t *s, ib_scan_item_t *item)
                 continue;
             }
             s->list = NULL;
+            s->in.at = s->in.len = 0;
+            s->in.end = 0;
         }
         if (s->next_input >= s->n_inputs) {
             if (s->opts.list == NULL || s->list_done)
@@ -352,4 +494,9 @@ int ib_scan_next(ib_scan_t *s, ib_scan_item_t *item)
         if (start_named(s, item))
             return 1;
     }
+}
+
+int ib_scan_list_fd(const ib_scan_t *s)
+{
+    return s->list != NULL ? fileno(s->list) : -1;
 }

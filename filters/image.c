@@ -169,11 +169,18 @@ int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib
         close(fd);
         vips_error_clear();
         /* Bytes of a known format that nothing here loads: unsupported.
-         * Bytes of no known format: damaged, or not what the name says. */
+         * Bytes of no known format under a name that says image: damaged.
+         * Neither (notes.txt named on the command line): not an image at
+         * all, which no decoder could have read. */
         const char *format = ib_sniff_magic(head, (size_t)got);
         if (format != NULL)
             return ib_fail(err, IB_ERR_UNSUPPORTED, "%s: this libvips cannot read %s images", path,
                            format);
+        if (!ib_sniff_image_name(path))
+            return ib_fail(err, IB_ERR_UNSUPPORTED,
+                           "%s: not an image: neither its bytes nor its name match a format "
+                           "this libvips reads",
+                           path);
         return ib_fail(err, IB_ERR_DECODE,
                        "%s: not an image: its bytes match no format this libvips reads", path);
     }

@@ -64,8 +64,22 @@ const char *ib_sniff_magic(const unsigned char *b, size_t n)
     return NULL;
 }
 
+/* Whether name ends in suffix (case aside) with something before it. */
+static int ends_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n > k && strcasecmp(name + n - k, suffix) == 0;
+}
+
 int ib_sniff_image_name(const char *name)
 {
+    /* libvips' svgload takes gzip-compressed SVG under this double
+     * extension as well as .svgz; its bytes are gzip's, so only the name
+     * can tell it from any other .gz. */
+    if (ends_with(name, ".svg.gz")) {
+        const char *base = strrchr(name, '/');
+        return (base != NULL ? base + 1 : name)[0] != '.';
+    }
     static const char *exts[] = {
         "jpg",  "jpeg", "jpe", "jfif", "png",  "gif", "webp", "tif",  "tiff", "heic",
         "heif", "avif", "jp2", "j2k",  "jpx",  "jxl", "bmp",  "ppm",  "pgm",  "pbm",

@@ -1,8 +1,9 @@
 /*
  * Is this file an image? Decided from its first bytes (magic numbers), with
  * the file name's extension as a fallback for formats that have no magic
- * (TGA, ICO) or text formats (SVG). Pure functions: the scanner calls them
- * in the parent, which never touches libvips.
+ * (TGA, ICO), text formats (SVG) and compressed SVG (.svgz, .svg.gz).
+ * Pure functions: the scanner calls them in the parent, which never
+ * touches libvips.
  */
 #ifndef IB_FILTERS_SNIFF_H
 #define IB_FILTERS_SNIFF_H

@@ -98,6 +98,12 @@ int ib_pool_submit(ib_pool_t *p, const void *job, size_t len, uint64_t *seq);
 /* The next event; waits at most timeout_ms (< 0 forever) before IDLE. */
 void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev);
 
+/* Makes ib_pool_next() also return (IB_POOL_IDLE) as soon as fd is
+ * readable or at its end, so a caller reading a slow source (a pipe) needs
+ * no thread and no busy wait. -1 watches nothing again. The fd stays the
+ * caller's; stop watching it at its end, or every wait ends at once. */
+void ib_pool_watch(ib_pool_t *p, int fd);
+
 /* No more jobs: workers finish what is queued, then exit. */
 void ib_pool_close(ib_pool_t *p);
 

@@ -66,8 +66,10 @@ struct ib_pool {
     /* What the last LOST event's outputs point into. */
     ib_pool_output_t lost[IB_POOL_MAX_OUTPUTS];
     ib_output_slot_t lost_copy[IB_POOL_MAX_OUTPUTS];
-    struct pollfd *pfd;
+    struct pollfd *pfd; /* the self-pipe, the workers, the watched fd */
     unsigned *pfd_worker;
+    int watching; /* watch_fd is set (ib_pool_watch) */
+    int watch_fd;
     struct sigaction old_chld, old_int, old_term, old_pipe;
 };
 
@@ -201,8 +203,8 @@ ib_pool_t *ib_pool_start(const ib_pool_config_t *cfg, char *err, size_t errlen)
         p->cfg.queue_slots = 2 * cfg->workers + 2;
     p->parent = getpid();
     p->w = calloc(cfg->workers, sizeof *p->w);
-    p->pfd = calloc(cfg->workers + 1, sizeof *p->pfd);
-    p->pfd_worker = calloc(cfg->workers + 1, sizeof *p->pfd_worker);
+    p->pfd = calloc(cfg->workers + 2, sizeof *p->pfd);
+    p->pfd_worker = calloc(cfg->workers + 2, sizeof *p->pfd_worker);
     p->queue = ib_queue_create(p->cfg.queue_slots, cfg->job_size);
     p->slots_size = cfg->workers * sizeof(ib_worker_slot_t);
     p->slots = mmap(NULL, p->slots_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -451,6 +453,24 @@ static int take_signals(ib_pool_t *p, ib_pool_event_t *ev)
     return 1;
 }
 
+void ib_pool_watch(ib_pool_t *p, int fd)
+{
+    p->watching = fd >= 0;
+    p->watch_fd = fd;
+}
+
+/* Adds the watched fd after the workers' (so the loop over those stays as
+ * it is); its index, or 0 for none. */
+static nfds_t add_watched(ib_pool_t *p, nfds_t *n)
+{
+    if (!p->watching)
+        return 0;
+    p->pfd[*n].fd = p->watch_fd;
+    p->pfd[*n].events = POLLIN;
+    p->pfd[*n].revents = 0;
+    return (*n)++;
+}
+
 void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev)
 {
     int64_t deadline = timeout_ms >= 0 ? ib_now_ms() + timeout_ms : -1;
@@ -485,6 +505,7 @@ void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev)
             n++;
         }
         p->rotate++;
+        nfds_t workers_end = n, watched = add_watched(p, &n);
         int rc = poll(p->pfd, n, wait_ms);
         if (rc < 0 && errno != EINTR) {
             memset(ev, 0, sizeof *ev);
@@ -492,7 +513,7 @@ void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev)
             snprintf(ev->message, sizeof ev->message, "poll() failed: %s", strerror(errno));
             return;
         }
-        for (nfds_t k = 1; rc > 0 && k < n; k++) {
+        for (nfds_t k = 1; rc > 0 && k < workers_end; k++) {
             if ((p->pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) == 0)
                 continue;
             unsigned i = p->pfd_worker[k];
@@ -518,6 +539,11 @@ void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev)
                 kill(w->pid, SIGKILL);
             if (bury(p, i, ev))
                 return;
+        }
+        if (rc > 0 && watched != 0 && (p->pfd[watched].revents & (POLLIN | POLLHUP | POLLERR))) {
+            memset(ev, 0, sizeof *ev);
+            ev->kind = IB_POOL_IDLE;
+            return;
         }
         if (rc == 0 && deadline >= 0 && ib_now_ms() >= deadline) {
             memset(ev, 0, sizeof *ev);

@@ -29,6 +29,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1117,6 +1118,11 @@ static void dry_run_writes_nothing(void **state)
     run_t r;
     run_ib(t, &r, &here, "--dry-run", "-s", "4x", "-o", out, in, NULL);
     expect_status(&r, 0, "--dry-run");
+    /* The summary says what would be written, not that anything was done. */
+    if (strstr(r.err, "would write 3 files") == NULL || strstr(r.err, " done") != NULL) {
+        show_run(&r);
+        fail_msg("--dry-run's summary should say \"would write 3 files\", not \"done\"");
+    }
     /* One line per output, naming it and its size. */
     size_t lines = 0;
     for (const char *p = r.out; (p = strchr(p, '\n')) != NULL; p++)
@@ -1316,7 +1322,9 @@ static void include_exclude_globs(void **state)
 /* ---- usage errors ---- */
 
 typedef struct {
-    const char *args[6];  /* "IN" is replaced by a real input directory */
+    /* "IN" is replaced by a real input directory; "-o OUT" is added unless
+     * the case has a -o of its own. */
+    const char *args[6];
     const char *needs[3]; /* what the message must name */
     const char *env[4];
 } usage_case_t;
@@ -1346,6 +1354,11 @@ static const usage_case_t usage_cases[] = {
     {{"--timeout", "0", "IN"}, {"--timeout"}},
     {{"--files-from", "no-such-list"}, {"no-such-list"}},
     {{"--json=yes", "IN"}, {"--json"}},
+    {{"-o", "-", "IN"}, {"-o -", "directory"}},
+    {{"-o", "IN", "IN"}, {"--in-place", "--name"}},
+    {{"-o", "IN", "-F", "webp", "IN"}, {"--in-place"}},
+    {{"--name", "{stem}.jpg", "-F", "png", "IN"}, {"{stem}.jpg", "png"}},
+    {{"--name", "{dir}/{stem}.TIF", "-F", "jpeg", "IN"}, {".TIF", "jpeg"}},
     {{NULL}, {"INPUT"}},
 };
 
@@ -1370,13 +1383,17 @@ static void usage_errors_exit_2_and_write_nothing(void **state)
         const char *args[12];
         size_t n = 0;
         char shown[512] = "imgbatch";
+        int own_output = 0;
         for (size_t i = 0; i < 6 && u->args[i] != NULL; i++) {
             args[n++] = strcmp(u->args[i], "IN") == 0 ? in : u->args[i];
+            own_output |= strcmp(u->args[i], "-o") == 0;
             strncat(shown, " ", sizeof shown - strlen(shown) - 1);
             strncat(shown, u->args[i], sizeof shown - strlen(shown) - 1);
         }
-        args[n++] = "-o";
-        args[n++] = out;
+        if (!own_output) {
+            args[n++] = "-o";
+            args[n++] = out;
+        }
         args[n] = NULL;
         run_opts_t o = {.cwd = cwd, .env = u->env};
         run_t r;
@@ -1796,6 +1813,26 @@ static void need_source_root(const cli_t *t)
         ib_test_skip_loudly(NULL, "IB_SOURCE_ROOT is not set: cannot read app/cli.c");
 }
 
+/* Whether --help's option list (the lines before "Examples:") has a line
+ * for --name: "  -x, --name ..." or "      --name ...". An example that
+ * merely uses the option does not count. */
+static int help_lists_option(const char *help, const char *name)
+{
+    const char *end = strstr(help, "\nExamples:");
+    size_t nn = strlen(name);
+    for (const char *line = help; line != NULL && (end == NULL || line < end);) {
+        const char *p = line + strspn(line, " ");
+        if (p > line && p[0] == '-' && p[1] != '-' && p[2] == ',' && p[3] == ' ')
+            p += 4;
+        if (p > line && strncmp(p, "--", 2) == 0 && strncmp(p + 2, name, nn) == 0 &&
+            strchr(" =\n", p[2 + nn]) != NULL)
+            return 1;
+        line = strchr(line, '\n');
+        line = line != NULL ? line + 1 : NULL;
+    }
+    return 0;
+}
+
 static void help_names_every_long_option(void **state)
 {
     cli_t *t = *state;
@@ -1808,8 +1845,8 @@ static void help_names_every_long_option(void **state)
     assert_int_equal(r.err_len, 0);
     int missing = 0;
     for (size_t i = 0; i < opts.n; i++)
-        if (!has_option(r.out, "--", opts.v[i])) {
-            print_error("--help does not mention --%s\n", opts.v[i]);
+        if (!help_lists_option(r.out, opts.v[i])) {
+            print_error("--help does not list --%s among its options\n", opts.v[i]);
             missing++;
         }
     run_free(&r);
@@ -2020,6 +2057,242 @@ static void meson_install_puts_everything_in_place(void **state)
     strs_free(&files);
 }
 
+/* ---- what a new user meets first ---- */
+
+/* The "kind" of the one file event of a run, or NULL. */
+static const char *only_error_kind(const events_t *e)
+{
+    const char *kind = NULL;
+    size_t files = 0;
+    for (size_t i = 0; i < e->n; i++)
+        if (is_event(&e->v[i], "file")) {
+            files++;
+            kind = jstr(jget(&e->v[i], "error"), "kind");
+        }
+    return files == 1 ? kind : NULL;
+}
+
+/* A text file named on the command line is not a damaged image: no decoder
+ * could read it, so it is "unsupported", not "decode". A .png of garbage
+ * is still "decode". */
+static void non_image_named_is_unsupported(void **state)
+{
+    cli_t *t = *state;
+    static const struct {
+        const char *name, *kind;
+    } cases[] = {{"notes.txt", "unsupported"}, {"broken.png", "decode"}};
+    char dir[PATH_MAX], file[PATH_MAX], out[PATH_MAX];
+    work_dir(t, "named-non-image", dir);
+    ib_test_path_fmt(out, "%s/out", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ib_test_path_fmt(file, "%s/%s", dir, cases[i].name);
+        ib_test_write_file(file, "not an image at all\n", 20);
+        run_t r;
+        events_t e;
+        run_ib(t, &r, NULL, "--json", "-o", out, file, NULL);
+        expect_status(&r, 1, cases[i].name);
+        events_load(&r, &e);
+        const char *kind = only_error_kind(&e);
+        if (kind == NULL || strcmp(kind, cases[i].kind) != 0) {
+            show_run(&r);
+            fail_msg("%s failed as %s, wanted %s", cases[i].name, kind ? kind : "(nothing)",
+                     cases[i].kind);
+        }
+        if (strstr(r.err, cases[i].name) == NULL)
+            fail_msg("the message does not name %s", cases[i].name);
+        events_free(&e);
+        run_free(&r);
+    }
+}
+
+/* With nothing processed, the summary line has no images/s rate: a rate
+ * of nothing means nothing. */
+static void no_rate_without_images(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX];
+    work_dir(t, "no-rate", dir);
+    ib_test_path_fmt(in, "%s/empty", dir);
+    ib_test_path_fmt(out, "%s/out", dir);
+    if (mkdir(in, 0777) < 0)
+        fail_msg("mkdir(\"%s\") failed: %s", in, strerror(errno));
+    run_t r;
+    run_ib(t, &r, NULL, "-o", out, in, NULL);
+    expect_status(&r, 0, "a folder with no images");
+    if (strstr(r.err, "0 done") == NULL || strstr(r.err, "images/s") != NULL) {
+        show_run(&r);
+        fail_msg("the summary of no images should say 0 done and give no rate");
+    }
+    run_free(&r);
+}
+
+/* A non-image inside a folder is counted as ignored (summary line and
+ * JSON summary), and -v names it; a hidden one is not looked at. */
+static void non_images_in_folders_are_counted(void **state)
+{
+    cli_t *t = *state;
+    static const char *const rels[] = {"a.png", "sub/b.png"};
+    static const char *const others[] = {"notes.txt", "sub/data.bin", ".hidden.txt"};
+    char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
+    work_dir(t, "ignored", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
+    ib_test_path_fmt(out, "%s/out", dir);
+    make_tree(in, rels, 2);
+    for (size_t i = 0; i < 3; i++) {
+        ib_test_path_fmt(path, "%s/%s", in, others[i]);
+        ib_test_write_file(path, "plain text\n", 11);
+    }
+    run_t r;
+    events_t e;
+    run_ib(t, &r, NULL, "-v", "--json", "-o", out, in, NULL);
+    expect_status(&r, 0, "a folder with non-images");
+    events_load(&r, &e);
+    tally_t n = expect_summary_adds_up(&e);
+    double ignored = -1;
+    jnum(&e.v[e.n - 1], "ignored", &ignored);
+    if (n.ok != 2 || ignored != 2 || strstr(r.err, ", 2 ignored") == NULL) {
+        show_run(&r);
+        fail_msg("wanted 2 done and 2 ignored in the JSON summary and the summary line");
+    }
+    for (size_t i = 0; i < 3; i++) {
+        ib_test_path_fmt(path, "%s/%s", in, others[i]);
+        if ((strstr(r.err, path) != NULL) != (i < 2)) {
+            show_run(&r);
+            fail_msg("-v should name each ignored file, and no hidden one: %s", path);
+        }
+    }
+    events_free(&e);
+    run_free(&r);
+    /* Without -v the count alone. */
+    run_ib(t, &r, NULL, "-o", out, in, NULL);
+    expect_status(&r, 0, "a re-run");
+    ib_test_path_fmt(path, "%s/notes.txt", in);
+    if (strstr(r.err, path) != NULL || strstr(r.err, ", 2 ignored") == NULL) {
+        show_run(&r);
+        fail_msg("without -v, only the count of ignored files");
+    }
+    run_free(&r);
+}
+
+/* The inputs of a run's file events, relative to root. */
+static void inputs_under(const run_t *r, const char *root, strs_t *got)
+{
+    events_t e;
+    events_load(r, &e);
+    expect_summary_adds_up(&e);
+    event_inputs(&e, root, got);
+    events_free(&e);
+}
+
+/* -o the input folder with a --name that makes new names: the thumbnails
+ * go beside their originals, and later runs never take them for inputs
+ * (nor count them as ignored), whether up to date or redone. */
+static void outputs_beside_their_originals(void **state)
+{
+    cli_t *t = *state;
+    static const char *const rels[] = {"a.png", "sub/b.png"};
+    char dir[PATH_MAX], in[PATH_MAX], notes[PATH_MAX];
+    work_dir(t, "beside", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
+    make_tree(in, rels, 2);
+    ib_test_path_fmt(notes, "%s/notes.txt", in);
+    ib_test_write_file(notes, "plain text\n", 11);
+    static const char *const modes[] = {"update", "update", "overwrite"};
+    for (size_t pass = 0; pass < 3; pass++) {
+        run_t r;
+        run_ib(t, &r, NULL, "--json", "-s", "4x", "--name", "{dir}/{stem}-small.{ext}",
+               "--if-exists", modes[pass], "-o", in, in, NULL);
+        expect_status(&r, 0, "outputs beside the inputs");
+        strs_t got = {0}, want = {0};
+        inputs_under(&r, in, &got);
+        strs_add(&want, "a.png");
+        strs_add(&want, "sub/b.png");
+        expect_same_set(&got, &want, "the inputs of a run beside its outputs");
+        if (strstr(r.out, "\"ignored\":1,") == NULL) {
+            show_run(&r);
+            fail_msg("pass %zu: only notes.txt is ignored, not the outputs", pass + 1);
+        }
+        strs_free(&got);
+        strs_free(&want);
+        run_free(&r);
+    }
+    strs_t files = {0}, want = {0};
+    list_tree(in, "", 0, &files);
+    static const char *const all[] = {"a.png", "a-small.png", "sub/b.png", "sub/b-small.png",
+                                      "notes.txt"};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        strs_add(&want, all[i]);
+    expect_same_set(&files, &want, "the input folder after three runs");
+    strs_free(&files);
+    strs_free(&want);
+}
+
+/* Waits until file holds text, for at most timeout_s seconds. */
+static int wait_for_text(const char *file, const char *text, double timeout_s)
+{
+    double deadline = ib_test_now() + timeout_s;
+    do {
+        char *got = ib_test_try_slurp(file, NULL);
+        int found = got != NULL && strstr(got, text) != NULL;
+        if (got != NULL)
+            test_free(got);
+        if (found)
+            return 1;
+        usleep(50 * 1000);
+    } while (ib_test_now() < deadline);
+    return 0;
+}
+
+static void write_line(int fd, const char *path)
+{
+    char line[PATH_MAX + 1];
+    int n = snprintf(line, sizeof line, "%s\n", path);
+    if (write(fd, line, (size_t)n) != n)
+        fail_msg("write() to the pipe failed: %s", strerror(errno));
+}
+
+/* Paths on a pipe that stays open (inotifywait -m | imgbatch -): each
+ * result comes while stdin is idle, not when the next path arrives. */
+static void stdin_results_flow_while_it_is_idle(void **state)
+{
+    cli_t *t = *state;
+    static const char *const rels[] = {"a.png", "b.png"};
+    char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], fifo[PATH_MAX], path[PATH_MAX];
+    char outlog[PATH_MAX], errlog[PATH_MAX], err[PATH_MAX + 64];
+    work_dir(t, "stdin-idle", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
+    ib_test_path_fmt(out, "%s/out", dir);
+    ib_test_path_fmt(fifo, "%s/paths", dir);
+    ib_test_path_fmt(outlog, "%s/stdout", dir);
+    ib_test_path_fmt(errlog, "%s/stderr", dir);
+    make_tree(in, rels, 2);
+    if (mkfifo(fifo, 0600) < 0)
+        fail_msg("mkfifo(\"%s\") failed: %s", fifo, strerror(errno));
+    /* Open for writing without waiting for the reader: read and write. */
+    int w = open(fifo, O_RDWR | O_CLOEXEC);
+    if (w < 0)
+        fail_msg("open(\"%s\") failed: %s", fifo, strerror(errno));
+    char **env = child_env(NULL);
+    const char *argv[] = {t->bin, "-", "--json", "-j", "1", "-o", out, NULL};
+    ib_test_spawn_t how = {.in = fifo, .out = outlog, .err = errlog, .env = env, .own_group = 1};
+    pid_t pid = ib_test_spawn(t->bin, (char *const *)argv, &how, err, sizeof err);
+    test_free(env);
+    if (pid < 0)
+        fail_msg("%s", err);
+    ib_test_path_fmt(path, "%s/a.png", in);
+    write_line(w, path);
+    int flowed = wait_for_text(outlog, "a.png\",\"status\":\"ok\"", 20);
+    ib_test_path_fmt(path, "%s/b.png", in);
+    write_line(w, path);
+    close(w);
+    int status = ib_test_wait(pid, RUN_TIMEOUT_S, "imgbatch");
+    if (!flowed)
+        fail_msg("a.png's result did not come while stdin was idle (20 s)");
+    assert_int_equal(status, 0);
+    assert_true(wait_for_text(outlog, "b.png\",\"status\":\"ok\"", 0));
+    assert_true(wait_for_text(outlog, "\"event\":\"summary\",\"ok\":2,", 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2038,6 +2311,11 @@ int main(void)
         cmocka_unit_test(man_page_renders_cleanly),
         cmocka_unit_test(bash_completion_offers_values),
         cmocka_unit_test(meson_install_puts_everything_in_place),
+        cmocka_unit_test(non_image_named_is_unsupported),
+        cmocka_unit_test(no_rate_without_images),
+        cmocka_unit_test(non_images_in_folders_are_counted),
+        cmocka_unit_test(outputs_beside_their_originals),
+        cmocka_unit_test(stdin_results_flow_while_it_is_idle),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -930,6 +930,34 @@ static void test_interrupt(void **state)
     assert_true(after.sa_handler == before.sa_handler);
 }
 
+/* A watched fd wakes ib_pool_next() at once when it becomes readable, long
+ * before its timeout; unwatched, the same fd wakes nothing. */
+static void test_watched_fd_wakes_the_loop(void **state)
+{
+    run_t *r = *state;
+    start(r);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    ib_pool_watch(r->pool, p[0]);
+    ib_pool_event_t ev;
+    int64_t t0 = ib_now_ms();
+    ib_pool_next(r->pool, 200, &ev);
+    assert_int_equal(ev.kind, IB_POOL_IDLE);
+    assert_true(ib_now_ms() - t0 >= 150); /* nothing to read yet: the full wait */
+    assert_int_equal(write(p[1], "x", 1), 1);
+    t0 = ib_now_ms();
+    ib_pool_next(r->pool, 10000, &ev);
+    assert_int_equal(ev.kind, IB_POOL_IDLE);
+    assert_true(ib_now_ms() - t0 < 5000);
+    ib_pool_watch(r->pool, -1);
+    t0 = ib_now_ms();
+    ib_pool_next(r->pool, 200, &ev);
+    assert_true(ib_now_ms() - t0 >= 150);
+    close(p[0]);
+    close(p[1]);
+    finish(r);
+}
+
 #define POOL_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -953,6 +981,7 @@ int main(void)
         POOL_TEST(test_guard_file),
         POOL_TEST(test_outputs_of_a_dead_worker),
         POOL_TEST(test_interrupt),
+        POOL_TEST(test_watched_fd_wakes_the_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "scan.h"
@@ -80,7 +81,8 @@ static int teardown(void **state)
     return rc == 0 ? 0 : -1;
 }
 
-/* Every item as "I:rel", "E:path" or "N:path", sorted, joined by spaces. */
+/* Every item as "I:rel", "G:rel" (ignored), "E:path" or "N:path", sorted,
+ * joined by spaces. */
 static char *collect(const ib_scan_opts_t *o, char **inputs, int n)
 {
     ib_scan_t *s = ib_scan_new(o, inputs, n);
@@ -91,8 +93,13 @@ static char *collect(const ib_scan_opts_t *o, char **inputs, int n)
     while (ib_scan_next(s, item)) {
         lines = realloc(lines, (count + 1) * sizeof *lines);
         char buf[2 * PATH_MAX];
-        const char *what = item->kind == IB_SCAN_IMAGE ? item->rel : item->path;
-        char kind = item->kind == IB_SCAN_IMAGE ? 'I' : item->kind == IB_SCAN_ERROR ? 'E' : 'N';
+        static const char kinds[] = {[IB_SCAN_IMAGE] = 'I',
+                                     [IB_SCAN_ERROR] = 'E',
+                                     [IB_SCAN_NOTE] = 'N',
+                                     [IB_SCAN_IGNORED] = 'G'};
+        int by_rel = item->kind == IB_SCAN_IMAGE || item->kind == IB_SCAN_IGNORED;
+        const char *what = by_rel ? item->rel : item->path;
+        char kind = kinds[item->kind];
         snprintf(buf, sizeof buf, "%c:%s", kind, what);
         lines[count++] = strdup(buf);
         assert_true(count < 1000); /* a loop would never end */
@@ -135,11 +142,21 @@ static void nested_tree_hidden_and_non_images(void **state)
     char in[512];
     snprintf(in, sizeof in, "%s/in", t->root);
     char *inputs[] = {in};
+    /* Non-images come out as ignored, so the run can count them. */
     ib_scan_opts_t o = {0};
-    expect(&o, inputs, 1, "I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c");
+    expect(&o, inputs, 1,
+           "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c");
     o.hidden = 1;
     expect(&o, inputs, 1,
-           "I:.hdir/d.jpg I:.hidden.jpg I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c");
+           "G:data.bin G:notes.txt I:.hdir/d.jpg I:.hidden.jpg I:a.jpg I:garbage.jpg I:sub/b.png "
+           "I:sub/deeper/c");
+    /* What the globs leave out is not ignored: it was never wanted. */
+    char *txt[] = {"*.txt"};
+    o.excludes = txt;
+    o.n_excludes = 1;
+    expect(&o, inputs, 1,
+           "G:data.bin I:.hdir/d.jpg I:.hidden.jpg I:a.jpg I:garbage.jpg I:sub/b.png "
+           "I:sub/deeper/c");
 }
 
 static void trailing_slash_on_the_root(void **state)
@@ -168,13 +185,16 @@ static void symlinks_and_loops(void **state)
 
     /* By default a symlinked directory is not entered at all. */
     ib_scan_opts_t o = {0};
-    expect(&o, inputs, 1, "I:a.jpg I:garbage.jpg I:linked.png I:sub/b.png I:sub/deeper/c");
+    expect(&o, inputs, 1,
+           "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg I:linked.png I:sub/b.png "
+           "I:sub/deeper/c");
 
     /* Followed, the loop is noticed and each file still comes once. */
     o.follow_symlinks = 1;
     char want[1024];
     snprintf(want, sizeof want,
-             "I:a.jpg I:garbage.jpg I:linked.png I:sub/b.png I:sub/deeper/c N:%s/in/sub/loop",
+             "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg I:linked.png I:sub/b.png "
+             "I:sub/deeper/c N:%s/in/sub/loop",
              t->root);
     expect(&o, inputs, 1, want);
 }
@@ -189,7 +209,7 @@ static void output_root_inside_input_is_not_scanned(void **state)
     assert_int_equal(stat(out, &st), 0);
     char *inputs[] = {in};
     ib_scan_opts_t o = {.has_skip = 1, .skip_dev = st.st_dev, .skip_ino = st.st_ino};
-    expect(&o, inputs, 1, "I:a.jpg I:garbage.jpg");
+    expect(&o, inputs, 1, "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg");
 }
 
 static void named_files_and_base(void **state)
@@ -261,7 +281,8 @@ static void unreadable_directory_is_reported_and_the_rest_scanned(void **state)
         char *inputs[] = {in};
         ib_scan_opts_t o = {0};
         char want[1024];
-        snprintf(want, sizeof want, "E:%s I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c",
+        snprintf(want, sizeof want,
+                 "E:%s G:data.bin G:notes.txt I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c",
                  locked);
         char *got = collect(&o, inputs, 1);
         int ok = strcmp(got, want) == 0;
@@ -276,6 +297,62 @@ static void unreadable_directory_is_reported_and_the_rest_scanned(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Where a filesystem keeps no extended attributes, outputs beside their
+ * originals are known by the names --name makes. */
+static void names_the_template_makes(void **state)
+{
+    (void)state;
+    static const char *const sizes[] = {"sm", "lg"};
+    static const struct {
+        const char *tmpl, *rel;
+        int made;
+    } cases[] = {
+        {"{dir}/{stem}-small.{ext}", "a-small.jpg", 1},
+        {"{dir}/{stem}-small.{ext}", "x/y/a-small.png", 1},
+        {"{dir}/{stem}-small.{ext}", "a.jpg", 0},
+        {"{dir}/{stem}-small.{ext}", "-small.jpg", 0},
+        {"{dir}/{stem}-small.{ext}", "a-small", 0},
+        {"{stem}_{w}x{h}.{ext}", "a_100x75.jpg", 1},
+        {"{stem}_{w}x{h}.{ext}", "a_100xwide.jpg", 0},
+        {"{stem}_{w}x{h}.{ext}", "sub/a_100x75.jpg", 0},
+        {"{dir}/{stem}-{variant}.{ext}", "p/a-sm.webp", 1},
+        {"{dir}/{stem}-{variant}.{ext}", "a-lg.webp", 1},
+        {"{dir}/{stem}-{variant}.{ext}", "a-md.webp", 0},
+        {"thumbs/{dir}/{stem}.{ext}", "thumbs/a/b.jpg", 1},
+        {"thumbs/{dir}/{stem}.{ext}", "a/b.jpg", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (ib_scan_made_by_template(cases[i].tmpl, cases[i].rel, sizes, 2) != cases[i].made)
+            fail_msg("%s %s be made by %s", cases[i].rel, cases[i].made ? "should" : "cannot",
+                     cases[i].tmpl);
+}
+
+/* The output root named as the input: walked, with its outputs (which
+ * carry user.imgbatch.source) passed over and its other images found. */
+static void outputs_beside_originals_are_passed_over(void **state)
+{
+    tree_t *t = *state;
+    char in[512], made[600];
+    snprintf(in, sizeof in, "%s/in", t->root);
+    put(t, "in/a-small.jpg", jpeg, sizeof jpeg);
+    put(t, "in/sub/b-small.png", png, sizeof png);
+    snprintf(made, sizeof made, "%s/in/sub/b-small.png", t->root);
+    if (setxattr(made, "user.imgbatch.source", "b.png", 5, 0) < 0)
+        fail_msg("setxattr(\"%s\") failed: %s", made, strerror(errno));
+    struct stat st;
+    assert_int_equal(stat(in, &st), 0);
+    char *inputs[] = {in};
+    ib_scan_opts_t o = {.has_skip = 1,
+                        .skip_dev = st.st_dev,
+                        .skip_ino = st.st_ino,
+                        .name_template = "{dir}/{stem}-small.{ext}"};
+    /* a-small.jpg carries no attribute on a filesystem that keeps them:
+     * an input of the user's that only looks like an output. */
+    expect(&o, inputs, 1,
+           "G:data.bin G:notes.txt I:a-small.jpg I:a.jpg I:garbage.jpg I:sub/b.png "
+           "I:sub/deeper/c");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +365,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(paths_from_stdin, setup, teardown),
         cmocka_unit_test_setup_teardown(unreadable_directory_is_reported_and_the_rest_scanned,
                                         setup, teardown),
+        cmocka_unit_test(names_the_template_makes),
+        cmocka_unit_test_setup_teardown(outputs_beside_originals_are_passed_over, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,6 +63,11 @@ static void image_names(void **state)
     assert_true(ib_sniff_image_name("icon.ico"));
     assert_false(ib_sniff_image_name("notes.txt"));
     assert_false(ib_sniff_image_name("archive.tar.gz"));
+    /* Gzip-compressed SVG, which libvips' svgload reads. */
+    assert_true(ib_sniff_image_name("art/logo.svg.gz"));
+    assert_true(ib_sniff_image_name("LOGO.SVG.GZ"));
+    assert_false(ib_sniff_image_name("logo.gz"));
+    assert_false(ib_sniff_image_name("dir/.svg.gz"));
     assert_false(ib_sniff_image_name(".jpg")); /* a hidden file, not an extension */
     assert_false(ib_sniff_image_name("noext"));
 }
