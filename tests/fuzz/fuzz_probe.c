@@ -41,7 +41,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     char err[256];
     (void)argc;
-    if (ib_image_init((*argv)[0]) != 0) {
+    if (ib_image_init((*argv)[0], 0) != 0) {
         fprintf(stderr, "fuzz_probe: libvips did not start\n");
         exit(1);
     }
