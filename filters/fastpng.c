@@ -187,25 +187,51 @@ static unsigned char *inflate_all(struct libdeflate_decompressor *inflater, cons
 }
 
 /*
+ * Whether libpng keeps this profile for a grey or colour image: what
+ * libpng 1.6 checks before it does (png.c: png_icc_check_length,
+ * png_icc_check_header, png_icc_check_tag_table). What it only warns
+ * about (an odd intent or profile class, a light other than D50) does
+ * not drop a profile.
+ */
+static int profile_kept(const unsigned char *icc, size_t len, int grey)
+{
+    if (len < 132 || be32(icc) != len || memcmp(icc + 36, "acsp", 4) != 0)
+        return 0;
+    uint32_t tags = be32(icc + 128);
+    if ((icc[8] > 3 && len % 4 != 0) || tags > 357913930 || len < 132 + 12 * (size_t)tags ||
+        be32(icc + 64) >= 0xffff)
+        return 0;
+    if (memcmp(icc + 16, grey ? "GRAY" : "RGB ", 4) != 0 || memcmp(icc + 12, "abst", 4) == 0 ||
+        memcmp(icc + 12, "link", 4) == 0 ||
+        (memcmp(icc + 20, "XYZ ", 4) != 0 && memcmp(icc + 20, "Lab ", 4) != 0))
+        return 0;
+    for (uint32_t i = 0; i < tags; i++) {
+        const unsigned char *tag = icc + 132 + 12 * (size_t)i;
+        uint32_t start = be32(tag + 4), n = be32(tag + 8);
+        if (start > len || n > len - start)
+            return 0;
+    }
+    return 1;
+}
+
+/*
  * An iCCP chunk's profile, checked as libpng checks it before libvips
  * sees it (a profile libpng would drop must not reach the output); -1
- * declines.
+ * declines. libpng reads 81 bytes for the keyword and drops the chunk
+ * ("too short") unless 11 more follow, whatever the keyword's length.
  */
 static int read_iccp(png_t *p, struct libdeflate_decompressor *inflater, const unsigned char *data,
                      uint32_t len)
 {
     const unsigned char *nul = memchr(data, 0, len < 80 ? len : 80);
-    if (nul == NULL || nul == data || (size_t)(nul - data) + 2 > len || nul[1] != 0)
+    if (len < 81 + 11 || nul == NULL || nul == data || nul[1] != 0)
         return -1;
     const unsigned char *z = nul + 2;
     size_t got = 0;
     p->icc = inflate_all(inflater, z, len - (size_t)(z - data), MAX_ICC, &got);
     p->icc_len = got;
-    if (p->icc == NULL || got < 132 || be32(p->icc) != got || memcmp(p->icc + 36, "acsp", 4) != 0)
-        return -1;
-    /* The profile's colour space must be the image's. */
     int grey = p->colour == 0 || p->colour == 4;
-    return memcmp(p->icc + 16, grey ? "GRAY" : "RGB ", 4) == 0 ? 0 : -1;
+    return p->icc != NULL && profile_kept(p->icc, got, grey) ? 0 : -1;
 }
 
 /*
