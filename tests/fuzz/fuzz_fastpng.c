@@ -9,6 +9,9 @@
  *   tRNS data, the profile and the rows, each taking the bytes it needs.
  *   Most inputs run out before the rows do: the bytes after the header
  *   are then read again from the start.
+ * - The header's last bits may ask for an edit of the file written: two
+ *   chunks swapped or the file cut short, every chunk still whole with its
+ *   CRC right, so that the chunk parser's refusals are reached too.
  * - Rows come two ways: as pixels, which the harness filters with the
  *   filter type each row names (palette indices folded into the palette),
  *   or, with RAW_ROWS, as the filtered bytes themselves, filter bytes
@@ -45,6 +48,12 @@ enum {
  * every shape and for rows longer than the SIMD Paeth's registers. */
 #define MAX_SIDE 160
 
+/* More chunks than any spec writes. */
+#define MAX_CHUNKS 32
+
+/* The edits of a written file (edit_png), picked by the header's top bits. */
+enum { EDIT_SWAP = 6, EDIT_CUT = 7 };
+
 /* libdeflate's levels 0 (stored) to 6: above that it compresses no
  * differently for the decoder, only more slowly. */
 #define MAX_LEVEL 7
@@ -55,14 +64,17 @@ typedef struct {
 } input_t;
 
 typedef struct {
-    unsigned w, h, colour, depth, min_w, min_h, flags, pieces, level;
+    unsigned w, h, colour, depth, min_w, min_h, flags, pieces, level, edit;
     unsigned n_palette, n_trns;
     unsigned char palette[256 * 3], trns[256];
 } spec_t;
 
+/* The file being written, and where each chunk starts in it. */
 typedef struct {
     unsigned char *p;
     size_t n, cap;
+    size_t starts[MAX_CHUNKS];
+    unsigned n_chunks;
 } buf_t;
 
 static ib_fastpng_ctx_t *ctx;
@@ -119,7 +131,10 @@ static void read_spec(input_t *in, spec_t *s)
     s->flags = next(in);
     unsigned how = next(in);
     s->pieces = 1 + how % 4 * 2;
-    s->level = how / 4 % MAX_LEVEL;
+    s->level = (how >> 2) & 7;
+    if (s->level >= MAX_LEVEL)
+        s->level = MAX_LEVEL - 1;
+    s->edit = how >> 5;
     s->depth = s->colour == 0 || s->colour == 3 ? low[d % 4] : 8;
     if (s->flags & DEPTH_16 && s->colour != 3)
         s->depth = 16;
@@ -152,6 +167,8 @@ static void put32(buf_t *b, uint32_t v)
 
 static void chunk(buf_t *b, const char *type, const void *data, size_t n)
 {
+    if (b->n_chunks < MAX_CHUNKS)
+        b->starts[b->n_chunks++] = b->n;
     put32(b, (uint32_t)n);
     size_t at = b->n;
     put(b, type, 4);
@@ -350,15 +367,51 @@ static void put_pixels(buf_t *b, input_t *in, const spec_t *s)
     free(z);
 }
 
+/* Chunk i and chunk j > i of b swapped. */
+static void swap_chunks(buf_t *b, unsigned i, unsigned j)
+{
+    size_t a0 = b->starts[i], a1 = b->starts[i + 1], b0 = b->starts[j];
+    size_t b1 = j + 1 < b->n_chunks ? b->starts[j + 1] : b->n;
+    unsigned char *p = malloc(b->n);
+    if (p == NULL)
+        abort();
+    size_t at = a0;
+    memcpy(p, b->p, a0);
+    memcpy(p + at, b->p + b0, b1 - b0);
+    at += b1 - b0;
+    memcpy(p + at, b->p + a1, b0 - a1);
+    at += b0 - a1;
+    memcpy(p + at, b->p + a0, a1 - a0);
+    memcpy(p + b1, b->p + b1, b->n - b1);
+    free(b->p);
+    b->p = p;
+}
+
+/*
+ * Edits for the chunk parser that keep each chunk whole with its CRC
+ * right: two chunks swapped (the signature stays), or the file cut short.
+ */
+static void edit_png(buf_t *b, input_t *in, const spec_t *s)
+{
+    if (s->edit == EDIT_CUT) {
+        b->n = 8 + ((size_t)next(in) << 8 | next(in)) % (b->n - 8);
+    } else if (s->edit == EDIT_SWAP && b->n_chunks >= 2) {
+        unsigned i = next(in) % b->n_chunks, j = next(in) % b->n_chunks;
+        if (i != j)
+            swap_chunks(b, i < j ? i : j, i < j ? j : i);
+    }
+}
+
 static unsigned char *build_png(input_t *in, spec_t *s, size_t *len)
 {
-    buf_t b = {NULL, 0, 0};
+    buf_t b = {.p = NULL};
     put_header(&b, s);
     put_extras(&b, in, s);
     put_pixels(&b, in, s);
     if (s->flags & TEXT_AFTER)
         put_text(&b, in);
     chunk(&b, "IEND", NULL, 0);
+    edit_png(&b, in, s);
     *len = b.n;
     return b.p;
 }
@@ -366,10 +419,10 @@ static unsigned char *build_png(input_t *in, spec_t *s, size_t *len)
 static void mismatch(const spec_t *s, const char *what)
 {
     fprintf(stderr,
-            "fuzz_fastpng: %s (%ux%u colour %u depth %u flags 0x%x palette %u trns %u, "
+            "fuzz_fastpng: %s (%ux%u colour %u depth %u flags 0x%x edit %u palette %u trns %u, "
             "min %ux%u)\n",
-            what, s->w, s->h, s->colour, s->depth, s->flags, s->n_palette, s->n_trns, s->min_w,
-            s->min_h);
+            what, s->w, s->h, s->colour, s->depth, s->flags, s->edit, s->n_palette, s->n_trns,
+            s->min_w, s->min_h);
     abort();
 }
 
