@@ -6,8 +6,9 @@
  *
  * NOTES
  * - The input is a JPEG file as it is, so any JPEG is a seed. A hash of
- *   it picks the target size (from no shrink to 1/8) and strict or
- *   lenient, so each input always gets the same.
+ *   it picks the target size (from no shrink to 1/8), strict or lenient,
+ *   and whether zeros follow it past what the probe reads (see padded),
+ *   so each input always gets the same.
  * - The file goes into a memfd opened through /proc/self/fd/N, as in
  *   fuzz_probe: the code under test reads by descriptor and by name.
  * - Differential, both against libvips on the same bytes: the probe must
@@ -32,6 +33,9 @@
 #include "fuzz.h"
 
 #define MAX_PIXELS (4u << 20)
+
+/* More than the probe reads of a file (fastjpeg.c, PROBE_BYTES). */
+#define PAD_PAST_PROBE ((size_t)129 << 10)
 
 static int fd = -1;
 static char path[64];
@@ -137,34 +141,59 @@ static void check_pixels(const uint8_t *data, size_t size, VipsImage *fast, unsi
         broken(b != NULL ? "pixels differ from libvips'" : "decoded what libvips refuses", hdr);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* The decode at the size and mode h picks, checked; uses up bytes. */
+static void decode(const uint8_t *file, size_t len, uint32_t h, const ib_fastjpeg_header_t *hdr,
+                   ib_fastjpeg_bytes_t *bytes)
 {
-    if (size == 0 || put(data, size) < 0)
-        return 0;
-    ib_fastjpeg_header_t hdr;
-    ib_fastjpeg_bytes_t *bytes = NULL;
-    if (ib_fastjpeg_probe(fd, &hdr, &bytes) < 0)
-        return 0;
-    if (bytes == NULL || hdr.width == 0 || hdr.height == 0)
-        broken("a probe passed without its bytes or a size", &hdr);
-    check_header(data, size, &hdr);
-    if ((uint64_t)hdr.width * hdr.height > MAX_PIXELS) {
-        ib_fastjpeg_bytes_free(bytes);
-        return 0;
-    }
-    uint32_t h = fnv1a(data, size);
-    unsigned min_w = hdr.width >> (1 + h % 5), min_h = hdr.height >> (1 + h % 5);
+    unsigned min_w = hdr->width >> (1 + h % 5), min_h = hdr->height >> (1 + h % 5);
     int strict = (h >> 8) & 1;
     VipsImage *im = ib_fastjpeg_load(path, &bytes, min_w, min_h, strict);
     ib_fastjpeg_bytes_free(bytes); /* the load used them up, or not */
-    if (im != NULL) {
-        unsigned s = expected_shrink(&hdr, min_w, min_h);
-        if ((unsigned)im->Xsize != hdr.width / s || (unsigned)im->Ysize != hdr.height / s ||
-            (im->Bands != 1 && im->Bands != 3))
-            broken("the decoded size is not the shrink rule's", &hdr);
-        check_pixels(data, size, im, s, strict, &hdr);
-        g_object_unref(im);
+    if (im == NULL)
+        return;
+    unsigned s = expected_shrink(hdr, min_w, min_h);
+    if ((unsigned)im->Xsize != hdr->width / s || (unsigned)im->Ysize != hdr->height / s ||
+        (im->Bands != 1 && im->Bands != 3))
+        broken("the decoded size is not the shrink rule's", hdr);
+    check_pixels(file, len, im, s, strict, hdr);
+    g_object_unref(im);
+}
+
+/*
+ * A quarter of the inputs get zeros after them, past the 128 KiB the
+ * probe reads, so that the load reads the rest of the file after the
+ * probe's bytes (fastjpeg.c, whole_file). NULL: the input as it is.
+ */
+static uint8_t *padded(const uint8_t *data, size_t size, uint32_t h, size_t *len)
+{
+    if ((h >> 9) % 4 != 0)
+        return NULL;
+    *len = size + PAD_PAST_PROBE + (h >> 12) % 4096;
+    uint8_t *file = calloc(*len, 1);
+    if (file == NULL)
+        abort();
+    memcpy(file, data, size);
+    return file;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint32_t h = fnv1a(data, size);
+    size_t len = size;
+    uint8_t *pad = padded(data, size, h, &len);
+    const uint8_t *file = pad != NULL ? pad : data;
+    ib_fastjpeg_header_t hdr;
+    ib_fastjpeg_bytes_t *bytes = NULL;
+    if (size > 0 && put(file, len) == 0 && ib_fastjpeg_probe(fd, &hdr, &bytes) == 0) {
+        if (bytes == NULL || hdr.width == 0 || hdr.height == 0)
+            broken("a probe passed without its bytes or a size", &hdr);
+        check_header(file, len, &hdr);
+        if ((uint64_t)hdr.width * hdr.height <= MAX_PIXELS)
+            decode(file, len, h, &hdr, bytes);
+        else
+            ib_fastjpeg_bytes_free(bytes);
     }
+    free(pad);
     vips_error_clear();
     return 0;
 }
