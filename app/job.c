@@ -35,13 +35,15 @@ int ib_job_init(void *ctx)
 {
     const ib_job_ctx_t *jc = ctx;
     silence_worker(jc->plan);
-    if (ib_image_init("imgbatch") != 0)
+    if (ib_image_init("imgbatch", jc->plan->max_memory) != 0)
         return -1;
     /* The limit is room for images on top of what a started worker already
      * holds: libvips reserves a few hundred MB of address space for its
      * threads and allocator before it reads a pixel, which says nothing
      * about the memory an image costs. An image that needs more fails on
-     * its own (an allocation fails, or the worker dies and is replaced). */
+     * its own (an allocation fails, or the worker dies and is replaced).
+     * The PNG fast path's inflate buffer is allocated later, so it counts
+     * against the limit; ib_image_init() held it to the same budget. */
     if (jc->plan->max_memory > 0) {
         unsigned long pages = 0;
         FILE *f = fopen("/proc/self/statm", "re");

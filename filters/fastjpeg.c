@@ -18,6 +18,15 @@
  *   would, or declines and lets libvips answer (test_probe compares the
  *   two on every corpus JPEG). The bytes it read belong to the caller's
  *   probe, which hands them to the decode: a small file is read once.
+ * - The file is in memory, but libjpeg gets it 4096 bytes at a time, as
+ *   libvips' loader reads it. libjpeg-turbo's Huffman decoder takes a
+ *   fast path while its buffer holds enough bytes, and that path decodes
+ *   a bad code as zero without a warning; the slow one warns. Handed the
+ *   whole file at once, the fast path ran everywhere, and strict mode
+ *   passed corrupt files that libvips fails (fuzz_fastjpeg found it:
+ *   tests/fuzz/regress/fastjpeg-strict-bad-huffman). In pieces of the
+ *   same size, libjpeg takes the same paths, so gives the same warnings,
+ *   as under libvips, at no measurable cost.
  */
 #include "fastjpeg.h"
 
@@ -32,12 +41,16 @@
 #include <unistd.h>
 
 #include <jpeglib.h>
+#include <jerror.h>
 
 #include "fastpath.h"
 #include "fileio.h"
 
 /* How many times the target the decoded image keeps (see NOTES). */
 #define RESAMPLE_MARGIN 2.0
+
+/* The bytes libvips' JPEG loader reads at a time (see NOTES). */
+#define LIBVIPS_READ_SIZE 4096
 
 /* The probe reads this much: the whole of most small JPEGs, and the
  * header of nearly any other (EXIF is at most 64 KiB). */
@@ -101,6 +114,62 @@ __attribute__((noinline)) static unsigned char *whole_file(const char *path, ib_
     return buf;
 }
 
+/* A source over a file in memory that gives it out in pieces (see NOTES). */
+typedef struct {
+    struct jpeg_source_mgr pub;
+    const unsigned char *file;
+    size_t len, at;
+} pieces_t;
+
+static void src_noop(j_decompress_ptr cinfo)
+{
+    (void)cinfo;
+}
+
+/* The next piece; at the end, as jpeg_mem_src does, a warning and an EOI. */
+static boolean fill_piece(j_decompress_ptr cinfo)
+{
+    static const JOCTET eoi[2] = {0xff, JPEG_EOI};
+    pieces_t *src = (pieces_t *)cinfo->src;
+    if (src->at >= src->len) {
+        WARNMS(cinfo, JWRN_JPEG_EOF);
+        src->pub.next_input_byte = eoi;
+        src->pub.bytes_in_buffer = 2;
+        return TRUE;
+    }
+    size_t n = src->len - src->at < LIBVIPS_READ_SIZE ? src->len - src->at : LIBVIPS_READ_SIZE;
+    src->pub.next_input_byte = src->file + src->at;
+    src->pub.bytes_in_buffer = n;
+    src->at += n;
+    return TRUE;
+}
+
+static void skip_pieces(j_decompress_ptr cinfo, long n)
+{
+    struct jpeg_source_mgr *src = cinfo->src;
+    if (n <= 0)
+        return;
+    while ((size_t)n > src->bytes_in_buffer) {
+        n -= (long)src->bytes_in_buffer;
+        fill_piece(cinfo);
+    }
+    src->next_input_byte += n;
+    src->bytes_in_buffer -= (size_t)n;
+}
+
+static void read_in_pieces(j_decompress_ptr cinfo, pieces_t *src, const unsigned char *file,
+                           size_t len)
+{
+    *src = (pieces_t){.pub = {.init_source = src_noop,
+                              .fill_input_buffer = fill_piece,
+                              .skip_input_data = skip_pieces,
+                              .resync_to_restart = jpeg_resync_to_restart,
+                              .term_source = src_noop},
+                      .file = file,
+                      .len = len};
+    cinfo->src = &src->pub;
+}
+
 typedef struct {
     struct jpeg_error_mgr pub;
     jmp_buf jump;
@@ -155,7 +224,8 @@ VipsImage *ib_fastjpeg_load(const char *path, ib_fastjpeg_bytes_t **bytes, unsig
         return NULL;
     }
     jpeg_create_decompress(&cinfo);
-    jpeg_mem_src(&cinfo, file, (unsigned long)len);
+    pieces_t src;
+    read_in_pieces(&cinfo, &src, file, len);
     jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 0xffff); /* ICC profile */
     if (jpeg_read_header(&cinfo, TRUE) != JPEG_HEADER_OK ||
         (cinfo.jpeg_color_space != JCS_YCbCr && cinfo.jpeg_color_space != JCS_GRAYSCALE &&
@@ -312,11 +382,6 @@ static boolean fill_suspend(j_decompress_ptr cinfo)
 {
     (void)cinfo;
     return FALSE;
-}
-
-static void src_noop(j_decompress_ptr cinfo)
-{
-    (void)cinfo;
 }
 
 static void src_skip(j_decompress_ptr cinfo, long n)

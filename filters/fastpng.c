@@ -10,10 +10,20 @@
  *   then unfiltered and folded into boxes one by one, and only the
  *   shrunk image is handed to libvips for the final resample (Lanczos).
  *   The price is memory: the inflated image, about its uncompressed size,
- *   is held for the length of the decode, and the buffer is kept for the
- *   worker's next PNG, whose pages the kernel would otherwise fault in and
- *   zero all over again. Images that would need more than MAX_RAW go to
- *   libvips, which streams them in little memory.
+ *   is held for the length of the decode, and the buffer is kept in the
+ *   worker's context (ib_fastpng_ctx_t) for its next PNG, whose pages the
+ *   kernel would otherwise fault in and zero all over again. Images that
+ *   would need more than MAX_RAW go to libvips, which streams them in
+ *   little memory.
+ * - Memory budget (--max-memory, enforced as RLIMIT_AS): the buffer is
+ *   allocated after the limit is set, so it counts against it like any
+ *   other memory an image takes. The file and the inflated image together
+ *   may use half the budget, leaving the other half for the shrunk image,
+ *   libvips' resample and the encoder; a bigger image goes to libvips
+ *   before anything is allocated. Between images the buffer is kept only
+ *   while it is at most a quarter of the budget, so that an idle buffer
+ *   never takes more than that from the next image, which may not be a
+ *   PNG at all.
  * - Safe: chunk lengths are checked against the file, every chunk's CRC
  *   is checked, libdeflate checks the zlib stream's Adler-32 and never
  *   writes past the buffer it is given, and the stream must inflate to
@@ -64,18 +74,67 @@
 /* The largest inflated image this decodes (see NOTES): 64 MP of RGBA. */
 #define MAX_RAW ((size_t)256 << 20)
 
-/* The inflate buffer kept between images (see NOTES). */
-static unsigned char *kept_raw;
-static size_t kept_raw_len;
+struct ib_fastpng_ctx {
+    struct libdeflate_decompressor *inflater;
+    unsigned char *raw; /* the inflate buffer, kept between images */
+    size_t raw_len;
+    uint64_t budget; /* 0: no limit (see NOTES) */
+};
 
-static unsigned char *raw_buffer(size_t len)
+ib_fastpng_ctx_t *ib_fastpng_ctx_new(uint64_t budget)
 {
-    if (len <= kept_raw_len)
-        return kept_raw;
-    free(kept_raw);
-    kept_raw = malloc(len);
-    kept_raw_len = kept_raw != NULL ? len : 0;
-    return kept_raw;
+    ib_fastpng_ctx_t *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL)
+        return NULL;
+    ctx->budget = budget;
+    ctx->inflater = libdeflate_alloc_decompressor();
+    if (ctx->inflater == NULL) {
+        free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+void ib_fastpng_ctx_free(ib_fastpng_ctx_t *ctx)
+{
+    if (ctx == NULL)
+        return;
+    libdeflate_free_decompressor(ctx->inflater);
+    free(ctx->raw);
+    free(ctx);
+}
+
+size_t ib_fastpng_ctx_held(const ib_fastpng_ctx_t *ctx)
+{
+    return ctx->raw_len;
+}
+
+/* Whether a file of file_len bytes inflating to raw_len fits the budget. */
+static int fits_budget(const ib_fastpng_ctx_t *ctx, size_t file_len, size_t raw_len)
+{
+    if (raw_len > MAX_RAW)
+        return 0;
+    return ctx->budget == 0 || (uint64_t)file_len + raw_len <= ctx->budget / 2;
+}
+
+static unsigned char *raw_buffer(ib_fastpng_ctx_t *ctx, size_t len)
+{
+    if (len <= ctx->raw_len)
+        return ctx->raw;
+    free(ctx->raw);
+    ctx->raw = malloc(len);
+    ctx->raw_len = ctx->raw != NULL ? len : 0;
+    return ctx->raw;
+}
+
+/* After an image: a buffer over a quarter of the budget is not kept. */
+static void trim_buffer(ib_fastpng_ctx_t *ctx)
+{
+    if (ctx->budget > 0 && ctx->raw_len > ctx->budget / 4) {
+        free(ctx->raw);
+        ctx->raw = NULL;
+        ctx->raw_len = 0;
+    }
 }
 
 typedef struct {
@@ -128,25 +187,51 @@ static unsigned char *inflate_all(struct libdeflate_decompressor *inflater, cons
 }
 
 /*
+ * Whether libpng keeps this profile for a grey or colour image: what
+ * libpng 1.6 checks before it does (png.c: png_icc_check_length,
+ * png_icc_check_header, png_icc_check_tag_table). What it only warns
+ * about (an odd intent or profile class, a light other than D50) does
+ * not drop a profile.
+ */
+static int profile_kept(const unsigned char *icc, size_t len, int grey)
+{
+    if (len < 132 || be32(icc) != len || memcmp(icc + 36, "acsp", 4) != 0)
+        return 0;
+    uint32_t tags = be32(icc + 128);
+    if ((icc[8] > 3 && len % 4 != 0) || tags > 357913930 || len < 132 + 12 * (size_t)tags ||
+        be32(icc + 64) >= 0xffff)
+        return 0;
+    if (memcmp(icc + 16, grey ? "GRAY" : "RGB ", 4) != 0 || memcmp(icc + 12, "abst", 4) == 0 ||
+        memcmp(icc + 12, "link", 4) == 0 ||
+        (memcmp(icc + 20, "XYZ ", 4) != 0 && memcmp(icc + 20, "Lab ", 4) != 0))
+        return 0;
+    for (uint32_t i = 0; i < tags; i++) {
+        const unsigned char *tag = icc + 132 + 12 * (size_t)i;
+        uint32_t start = be32(tag + 4), n = be32(tag + 8);
+        if (start > len || n > len - start)
+            return 0;
+    }
+    return 1;
+}
+
+/*
  * An iCCP chunk's profile, checked as libpng checks it before libvips
  * sees it (a profile libpng would drop must not reach the output); -1
- * declines.
+ * declines. libpng reads 81 bytes for the keyword and drops the chunk
+ * ("too short") unless 11 more follow, whatever the keyword's length.
  */
 static int read_iccp(png_t *p, struct libdeflate_decompressor *inflater, const unsigned char *data,
                      uint32_t len)
 {
     const unsigned char *nul = memchr(data, 0, len < 80 ? len : 80);
-    if (nul == NULL || nul == data || (size_t)(nul - data) + 2 > len || nul[1] != 0)
+    if (len < 81 + 11 || nul == NULL || nul == data || nul[1] != 0)
         return -1;
     const unsigned char *z = nul + 2;
     size_t got = 0;
     p->icc = inflate_all(inflater, z, len - (size_t)(z - data), MAX_ICC, &got);
     p->icc_len = got;
-    if (p->icc == NULL || got < 132 || be32(p->icc) != got || memcmp(p->icc + 36, "acsp", 4) != 0)
-        return -1;
-    /* The profile's colour space must be the image's. */
     int grey = p->colour == 0 || p->colour == 4;
-    return memcmp(p->icc + 16, grey ? "GRAY" : "RGB ", 4) == 0 ? 0 : -1;
+    return p->icc != NULL && profile_kept(p->icc, got, grey) ? 0 : -1;
 }
 
 /*
@@ -673,8 +758,8 @@ static int shrink(const png_t *p, unsigned char *raw, unsigned kx, unsigned ky,
 }
 
 /* The image shrunk from the parsed file, or NULL to decline. */
-static VipsImage *decode(png_t *p, struct libdeflate_decompressor *inflater, unsigned min_w,
-                         unsigned min_h, unsigned *xshrink, unsigned *yshrink)
+static VipsImage *decode(png_t *p, ib_fastpng_ctx_t *ctx, unsigned min_w, unsigned min_h,
+                         unsigned *xshrink, unsigned *yshrink)
 {
     unsigned kx = box_factor(p->width, min_w), ky = box_factor(p->height, min_h);
     /* Sums of 255 x 255 per sample must fit 32 bits: bigger boxes, for
@@ -686,11 +771,11 @@ static VipsImage *decode(png_t *p, struct libdeflate_decompressor *inflater, uns
     if ((rowbytes + 1) > SIZE_MAX / p->height)
         return NULL;
     size_t raw_len = (rowbytes + 1) * p->height, got = 0, used = 0;
-    unsigned char *raw = raw_len <= MAX_RAW ? raw_buffer(raw_len) : NULL;
+    unsigned char *raw = fits_budget(ctx, p->len, raw_len) ? raw_buffer(ctx, raw_len) : NULL;
     if (raw == NULL)
         return NULL;
-    if (libdeflate_zlib_decompress_ex(inflater, p->idat, p->idat_len, raw, raw_len, &used, &got) !=
-            LIBDEFLATE_SUCCESS ||
+    if (libdeflate_zlib_decompress_ex(ctx->inflater, p->idat, p->idat_len, raw, raw_len, &used,
+                                      &got) != LIBDEFLATE_SUCCESS ||
         got != raw_len || used != p->idat_len)
         return NULL;
 
@@ -718,30 +803,38 @@ static VipsImage *decode(png_t *p, struct libdeflate_decompressor *inflater, uns
     return im;
 }
 
-VipsImage *ib_fastpng_load(const char *path, unsigned min_w, unsigned min_h, unsigned *xshrink,
-                           unsigned *yshrink)
+VipsImage *ib_fastpng_decode(ib_fastpng_ctx_t *ctx, unsigned char *file, size_t len, unsigned min_w,
+                             unsigned min_h, unsigned *xshrink, unsigned *yshrink)
 {
-    /* Read, not mapped: a file cut short while it is read must fail
-     * here, not kill the worker with SIGBUS. */
-    size_t len = 0;
-    unsigned char *file = ib_read_file(path, IB_FASTPATH_MAX_FILE, &len);
-    if (file == NULL)
-        return NULL;
-
     png_t p;
     memset(&p, 0, sizeof p);
     p.file = file;
     p.len = len;
     VipsImage *im = NULL;
-    struct libdeflate_decompressor *inflater = libdeflate_alloc_decompressor();
-    if (inflater != NULL && parse(&p, inflater) == 0)
-        im = decode(&p, inflater, min_w, min_h, xshrink, yshrink);
-    if (im != NULL)
-        ib_fastpath_trace(path, "png", *xshrink, *yshrink);
-    libdeflate_free_decompressor(inflater);
-    free(file);
+    if (parse(&p, ctx->inflater) == 0)
+        im = decode(&p, ctx, min_w, min_h, xshrink, yshrink);
+    trim_buffer(ctx);
     free(p.icc);
     for (unsigned i = 0; i < p.n_text; i++)
         free(p.text[i]);
+    return im;
+}
+
+VipsImage *ib_fastpng_load(ib_fastpng_ctx_t *ctx, const char *path, unsigned min_w, unsigned min_h,
+                           unsigned *xshrink, unsigned *yshrink)
+{
+    /* Read, not mapped: a file cut short while it is read must fail
+     * here, not kill the worker with SIGBUS. Half the budget at most:
+     * the file counts against it (see NOTES). */
+    size_t len = 0, max = IB_FASTPATH_MAX_FILE;
+    if (ctx->budget > 0 && ctx->budget / 2 < max)
+        max = (size_t)(ctx->budget / 2);
+    unsigned char *file = ib_read_file(path, max, &len);
+    if (file == NULL)
+        return NULL;
+    VipsImage *im = ib_fastpng_decode(ctx, file, len, min_w, min_h, xshrink, yshrink);
+    if (im != NULL)
+        ib_fastpath_trace(path, "png", *xshrink, *yshrink);
+    free(file);
     return im;
 }

@@ -13,7 +13,23 @@
 #ifndef IB_FILTERS_FASTPNG_H
 #define IB_FILTERS_FASTPNG_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <vips/vips.h>
+
+/*
+ * What a worker keeps from one PNG to the next: the inflater and the
+ * inflate buffer, held to a memory budget (see fastpng.c, NOTES).
+ */
+typedef struct ib_fastpng_ctx ib_fastpng_ctx_t;
+
+/* budget: the bytes an image may use (--max-memory), 0 for no limit. NULL
+ * when out of memory. */
+ib_fastpng_ctx_t *ib_fastpng_ctx_new(uint64_t budget);
+void ib_fastpng_ctx_free(ib_fastpng_ctx_t *ctx);
+
+/* The bytes ctx holds between images (the inflate buffer). */
+size_t ib_fastpng_ctx_held(const ib_fastpng_ctx_t *ctx);
 
 /*
  * Decodes path shrunk by whole factors, set in *xshrink and *yshrink, to
@@ -23,7 +39,14 @@
  * their alpha. The image carries the file's ICC profile, if any. New
  * reference, or NULL.
  */
-VipsImage *ib_fastpng_load(const char *path, unsigned min_w, unsigned min_h, unsigned *xshrink,
-                           unsigned *yshrink);
+VipsImage *ib_fastpng_load(ib_fastpng_ctx_t *ctx, const char *path, unsigned min_w, unsigned min_h,
+                           unsigned *xshrink, unsigned *yshrink);
+
+/*
+ * The same for a file held in memory, file[0..len), which it changes (the
+ * IDAT chunks are moved together in place) but does not free.
+ */
+VipsImage *ib_fastpng_decode(ib_fastpng_ctx_t *ctx, unsigned char *file, size_t len, unsigned min_w,
+                             unsigned min_h, unsigned *xshrink, unsigned *yshrink);
 
 #endif

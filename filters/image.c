@@ -12,6 +12,10 @@
  * - libvips and the codecs below it report warnings through GLib; they are
  *   added to libvips' error buffer instead of the terminal, so that they
  *   reach the file's result and not the user's screen.
+ * - The PNG fast path's context (its inflate buffer, within the worker's
+ *   --max-memory) is made by ib_image_init() and lives as long as the
+ *   worker, beside libvips' own per-process state: the one piece of state
+ *   here that outlives an image.
  */
 #include "image.h"
 
@@ -41,7 +45,10 @@ static void keep_warning(const gchar *domain, GLogLevelFlags level, const gchar 
     vips_error(domain != NULL ? domain : "warning", "%s", message);
 }
 
-int ib_image_init(const char *prog)
+/* The worker's PNG fast path context (see NOTES); NULL: no fast PNG. */
+static ib_fastpng_ctx_t *fastpng_ctx;
+
+int ib_image_init(const char *prog, uint64_t max_memory)
 {
     /* A worker decodes image after image into buffers of like sizes.
      * Past glibc's adaptive threshold each would be a fresh mmap, its
@@ -58,6 +65,8 @@ int ib_image_init(const char *prog)
     g_log_set_handler(NULL, G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE, keep_warning, NULL);
     g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE, keep_warning, NULL);
     g_log_set_handler("GLib-GObject", G_LOG_LEVEL_WARNING, keep_warning, NULL);
+    ib_fastpng_ctx_free(fastpng_ctx);
+    fastpng_ctx = ib_fastpng_ctx_new(max_memory);
     return 0;
 }
 
@@ -488,8 +497,9 @@ static VipsImage *fast_load(const char *path, ib_probe_t *probe, const ib_render
     /* A small PNG saves little, and its box grid, placed a little unlike
      * libvips' (fastpng.c), shows on charts shrunk to a few pixels. A PNG
      * needs at least a 2x2 box, and 8-bit samples. */
-    if (png && ((uint64_t)probe->width * probe->height < FASTPNG_MIN_PIXELS || probe->bits != 8 ||
-                probe->width < 4 * tw || probe->height < 4 * th))
+    if (png &&
+        (fastpng_ctx == NULL || (uint64_t)probe->width * probe->height < FASTPNG_MIN_PIXELS ||
+         probe->bits != 8 || probe->width < 4 * tw || probe->height < 4 * th))
         return NULL;
 
     /* The decoder sees the image as stored; the size wanted is upright. */
@@ -497,7 +507,7 @@ static VipsImage *fast_load(const char *path, ib_probe_t *probe, const ib_render
     unsigned sw = turned ? th : tw, sh = turned ? tw : th;
     unsigned kx = 0, ky = 0;
     VipsImage *raw = jpeg ? ib_fastjpeg_load(path, &probe->jpeg, sw, sh, r->fail_on_warning)
-                          : ib_fastpng_load(path, sw, sh, &kx, &ky);
+                          : ib_fastpng_load(fastpng_ctx, path, sw, sh, &kx, &ky);
     if (raw == NULL) {
         vips_error_clear();
         return NULL;

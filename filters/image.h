@@ -56,8 +56,10 @@ typedef struct {
     unsigned height;
 } ib_encoded_t;
 
-/* Once per worker process, after fork(): starts libvips single-threaded. */
-int ib_image_init(const char *prog);
+/* Once per worker process, after fork(): starts libvips single-threaded,
+ * and sets up what the fast decoders keep between images within
+ * max_memory, the bytes an image may use (0: no limit). */
+int ib_image_init(const char *prog, uint64_t max_memory);
 
 /* Warnings the codecs gave while the last image was read, as one line
  * naming path, in buf ("" if none); clears them. */

@@ -6,7 +6,8 @@
  * computed here from those samples directly (per output pixel, over its
  * box with the edges copied outward), and must match exactly. Files it
  * must decline (interlaced, 16-bit, damaged, truncated, a palette index
- * past the palette) must give NULL.
+ * past the palette) must give NULL. The inflate buffer is held to the
+ * --max-memory budget, also under the address-space limit a worker has.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,9 +20,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fastpng.h"
+
+/* One context for the tests, as a worker has one (group fixture). */
+static ib_fastpng_ctx_t *ctx;
 
 typedef struct {
     unsigned colour, depth;
@@ -175,7 +182,7 @@ static void check_decode(const char *path, const kind_t *k, const source_t *s, u
 {
     unsigned gotx = 0, goty = 0;
     /* min sizes that make the decoder pick exactly kx x ky */
-    VipsImage *im = ib_fastpng_load(path, s->w / (2 * kx), s->h / (2 * ky), &gotx, &goty);
+    VipsImage *im = ib_fastpng_load(ctx, path, s->w / (2 * kx), s->h / (2 * ky), &gotx, &goty);
     if (im == NULL)
         fail_msg("colour %u depth %u trns %d filter %d: declined", k->colour, k->depth, k->trns,
                  k->filter);
@@ -267,7 +274,7 @@ static void expect_decline(const kind_t *k, void (*edit)(const char *path), cons
     if (edit != NULL)
         edit(path);
     unsigned kx, ky;
-    VipsImage *im = ib_fastpng_load(path, 20, 20, &kx, &ky);
+    VipsImage *im = ib_fastpng_load(ctx, path, 20, 20, &kx, &ky);
     if (im != NULL)
         fail_msg("%s was decoded, not declined", what);
     free(s.samples);
@@ -396,7 +403,7 @@ static VipsImage *load_with_chunk(const kind_t *k, const char *where, const char
     file_t f = slurp(path);
     write_with_chunk(path, &f, find_chunk(&f, where), type, data, len);
     unsigned kx, ky;
-    VipsImage *im = ib_fastpng_load(path, 20, 20, &kx, &ky);
+    VipsImage *im = ib_fastpng_load(ctx, path, 20, 20, &kx, &ky);
     free(f.bytes);
     free(s.samples);
     unlink(path);
@@ -440,7 +447,7 @@ static void chunks_out_of_place_are_declined(void **state)
     f = slurp(path);
     write_with_chunk(path, &f, find_chunk(&f, "tEXt"), "IDAT", NULL, 0);
     unsigned kx, ky;
-    VipsImage *im = ib_fastpng_load(path, 20, 20, &kx, &ky);
+    VipsImage *im = ib_fastpng_load(ctx, path, 20, 20, &kx, &ky);
     if (im != NULL)
         fail_msg("IDATs split by text were decoded, not declined");
     free(f.bytes);
@@ -453,25 +460,38 @@ static void chunks_out_of_place_are_declined(void **state)
     g_object_unref(im);
 }
 
-/* A made-up profile: header size, "acsp" and a colour space, no tags. */
-static void expect_profile(const kind_t *k, const char *space, int kept)
+/*
+ * A made-up profile: header size, "acsp", a monitor class, a colour
+ * space, a connection space, no tags, then tail bytes of noise. libpng
+ * drops an iCCP chunk under 92 bytes, so a short tail compresses to a
+ * chunk it drops.
+ */
+static void expect_profile(const kind_t *k, const char *space, const char *pcs, unsigned tail,
+                           int kept)
 {
-    unsigned char icc[132] = {0, 0, 0, 132};
+    unsigned char icc[132 + 256] = {0}, chunk[600] = "test";
+    size_t len = 132 + tail;
+    icc[2] = (unsigned char)(len >> 8);
+    icc[3] = (unsigned char)len;
+    memcpy(icc + 12, "mntr", 4);
     memcpy(icc + 16, space, 4);
+    memcpy(icc + 20, pcs, 4);
     memcpy(icc + 36, "acsp", 4);
-    unsigned char chunk[200] = "test";
+    for (unsigned i = 0, seed = 7; i < tail; i++, seed = seed * 1103515245u + 12345u)
+        icc[132 + i] = (unsigned char)(seed >> 16);
     uLongf zlen = sizeof chunk - 6;
-    assert_int_equal(compress(chunk + 6, &zlen, icc, sizeof icc), Z_OK);
+    assert_int_equal(compress(chunk + 6, &zlen, icc, len), Z_OK);
     VipsImage *im = load_with_chunk(k, "IDAT", "iCCP", chunk, (uint32_t)(6 + zlen));
     if (kept) {
         assert_non_null(im);
         const void *blob;
-        size_t len;
-        assert_int_equal(vips_image_get_blob(im, VIPS_META_ICC_NAME, &blob, &len), 0);
-        assert_int_equal(len, sizeof icc);
+        size_t got;
+        assert_int_equal(vips_image_get_blob(im, VIPS_META_ICC_NAME, &blob, &got), 0);
+        assert_int_equal(got, len);
         g_object_unref(im);
     } else if (im != NULL) {
-        fail_msg("a %s profile on colour type %u was not declined", space, k->colour);
+        fail_msg("a %s/%s profile of %zu bytes on colour type %u was not declined", space, pcs, len,
+                 k->colour);
     }
 }
 
@@ -480,10 +500,13 @@ static void profiles_are_checked(void **state)
     (void)state;
     kind_t rgb = {2, 8, 0, 0, PNG_ALL_FILTERS, 0, 0};
     kind_t grey = {0, 8, 0, 0, PNG_ALL_FILTERS, 0, 0};
-    expect_profile(&rgb, "RGB ", 1);
-    expect_profile(&grey, "GRAY", 1);
-    expect_profile(&grey, "RGB ", 0);
-    expect_profile(&rgb, "CMYK", 0);
+    expect_profile(&rgb, "RGB ", "XYZ ", 128, 1);
+    expect_profile(&grey, "GRAY", "Lab ", 128, 1);
+    expect_profile(&grey, "RGB ", "XYZ ", 128, 0);
+    expect_profile(&rgb, "CMYK", "XYZ ", 128, 0);
+    expect_profile(&rgb, "RGB ", "\0\0\0\0", 128, 0);
+    /* tests/fuzz/regress/fastpng-iccp-too-short: libpng drops the chunk */
+    expect_profile(&rgb, "RGB ", "XYZ ", 0, 0);
 }
 
 static void metadata_is_carried_as_libvips_does(void **state)
@@ -496,7 +519,7 @@ static void metadata_is_carried_as_libvips_does(void **state)
     make_source(&s, &commented, 120, 90);
     write_png(path, &commented, &s);
     unsigned kx, ky;
-    VipsImage *im = ib_fastpng_load(path, 20, 20, &kx, &ky);
+    VipsImage *im = ib_fastpng_load(ctx, path, 20, 20, &kx, &ky);
     assert_non_null(im);
     const char *text = NULL;
     assert_int_equal(vips_image_get_string(im, "png-comment-0-Comment", &text), 0);
@@ -510,7 +533,7 @@ static void metadata_is_carried_as_libvips_does(void **state)
     free(s.samples);
     make_source(&s, &compressed, 120, 90);
     write_png(path, &compressed, &s);
-    im = ib_fastpng_load(path, 20, 20, &kx, &ky);
+    im = ib_fastpng_load(ctx, path, 20, 20, &kx, &ky);
     if (im != NULL)
         fail_msg("a zTXt chunk was not left to libvips");
     free(s.samples);
@@ -533,7 +556,7 @@ static void the_biggest_boxes_do_not_wrap(void **state)
     write_png(path, &rgba, &s);
     free(s.samples);
     unsigned kx, ky;
-    VipsImage *im = ib_fastpng_load(path, 10, 10, &kx, &ky);
+    VipsImage *im = ib_fastpng_load(ctx, path, 10, 10, &kx, &ky);
     unlink(path);
     assert_non_null(im);
     assert_int_equal(kx, 257);
@@ -544,6 +567,127 @@ static void the_biggest_boxes_do_not_wrap(void **state)
             fail_msg("byte %zu of the white image is %u", i, px[i]);
     g_free(px);
     g_object_unref(im);
+}
+
+/* A grey 8-bit PNG of w x h, its rows 1 + w bytes inflated. */
+static void write_grey(const char *path, unsigned w, unsigned h)
+{
+    kind_t grey = {0, 8, 0, 0, PNG_FILTER_UP, 0, 0};
+    source_t s;
+    make_source(&s, &grey, w, h);
+    write_png(path, &grey, &s);
+    free(s.samples);
+}
+
+/* Decodes path with a fresh context of budget; whether it decoded, and
+ * the bytes the context then held. */
+static int decode_with_budget(const char *path, uint64_t budget, size_t *held)
+{
+    ib_fastpng_ctx_t *c = ib_fastpng_ctx_new(budget);
+    assert_non_null(c);
+    unsigned kx, ky;
+    VipsImage *im = ib_fastpng_load(c, path, 20, 20, &kx, &ky);
+    *held = ib_fastpng_ctx_held(c);
+    ib_fastpng_ctx_free(c);
+    if (im != NULL)
+        g_object_unref(im);
+    return im != NULL;
+}
+
+/*
+ * 2000 x 2000 grey inflates to 4,002,000 bytes. The file and those bytes
+ * may take half the budget: exactly that decodes, a byte less declines.
+ * The buffer is kept while it is at most a quarter of the budget.
+ */
+static void the_budget_bounds_the_inflate_buffer(void **state)
+{
+    (void)state;
+    char path[64];
+    temp_path(path, sizeof path);
+    write_grey(path, 2000, 2000);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    uint64_t raw = 2001 * 2000, both = raw + (uint64_t)st.st_size;
+    assert_true((uint64_t)st.st_size < raw);
+    size_t held;
+    assert_true(decode_with_budget(path, 0, &held));
+    assert_int_equal(held, raw);
+    assert_true(decode_with_budget(path, 4 * both, &held));
+    assert_int_equal(held, raw);
+    assert_true(decode_with_budget(path, 2 * both, &held));
+    assert_int_equal(held, 0);
+    assert_false(decode_with_budget(path, 2 * both - 2, &held));
+    assert_int_equal(held, 0);
+    unlink(path);
+}
+
+/* In the child: as ib_job_init() does, the address space now plus budget. */
+static int limit_address_space(uint64_t budget)
+{
+    unsigned long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "re");
+    if (f == NULL || fscanf(f, "%lu", &pages) != 1)
+        return -1;
+    fclose(f);
+    rlim_t limit = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + budget;
+    struct rlimit rl = {.rlim_cur = limit, .rlim_max = limit};
+    return setrlimit(RLIMIT_AS, &rl);
+}
+
+/*
+ * A worker with --max-memory 64M: a PNG inflating to 14 MB decodes on the
+ * fast path and its buffer is kept, and the next image still has three
+ * quarters of the budget (less what malloc and libvips keep) to allocate.
+ */
+static void a_kept_buffer_leaves_the_next_image_its_room(void **state)
+{
+    (void)state;
+#ifdef __SANITIZE_ADDRESS__
+    skip(); /* AddressSanitizer's shadow memory breaks any address-space limit */
+#endif
+    char path[64];
+    temp_path(path, sizeof path);
+    write_grey(path, 3740, 3740);
+    uint64_t budget = 64u << 20;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        ib_fastpng_ctx_t *c = ib_fastpng_ctx_new(budget);
+        if (c == NULL || limit_address_space(budget) != 0)
+            _exit(2);
+        unsigned kx, ky;
+        VipsImage *im = ib_fastpng_load(c, path, 20, 20, &kx, &ky);
+        if (im == NULL || ib_fastpng_ctx_held(c) == 0)
+            _exit(3);
+        g_object_unref(im);
+        size_t next = (size_t)(budget * 3 / 4) - (8u << 20);
+        unsigned char *room = malloc(next);
+        if (room == NULL)
+            _exit(4);
+        memset(room, 1, next);
+        free(room);
+        ib_fastpng_ctx_free(c);
+        _exit(0);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    unlink(path);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    ctx = ib_fastpng_ctx_new(0);
+    return ctx != NULL ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ib_fastpng_ctx_free(ctx);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -558,6 +702,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(profiles_are_checked),
         cmocka_unit_test(metadata_is_carried_as_libvips_does),
         cmocka_unit_test(the_biggest_boxes_do_not_wrap),
+        cmocka_unit_test(the_budget_bounds_the_inflate_buffer),
+        cmocka_unit_test(a_kept_buffer_leaves_the_next_image_its_room),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

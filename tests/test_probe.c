@@ -482,7 +482,7 @@ static void kept_bytes_decode_as_a_fresh_read(void **state)
 static int setup(void **state)
 {
     (void)state;
-    if (mkdtemp(dir) == NULL || ib_image_init("test_probe") != 0)
+    if (mkdtemp(dir) == NULL || ib_image_init("test_probe", 0) != 0)
         return -1;
     return 0;
 }

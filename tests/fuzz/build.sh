@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the libFuzzer harnesses with clang, AddressSanitizer and UBSan,
-# compiling the project's filters/ sources straight in (no meson: the
-# fuzzers are run by hand, never by the test suite or CI).
+# compiling the project's filters/ sources straight in (no meson: meson's
+# build replays tests/fuzz/regress/ through the same harnesses with
+# replay.c instead of libFuzzer; CI runs the fuzzers built here).
 #
 #   tests/fuzz/build.sh [OUTDIR]      (default: build-fuzz at the top)
 #
@@ -55,4 +56,13 @@ libs=$(pkg-config --libs vips libjpeg libpng libdeflate)
 "$CC" $flags -I"$out" $cflags -o "$out/fuzz_probe" "$here/fuzz_probe.c" "$top"/filters/*.c "$top"/util/*.c \
     $libs -ldl -lm
 
-echo "built $out/fuzz_parsers and $out/fuzz_probe"
+# The fast decoders on their own, with libpng and libvips as references.
+fast="$top/filters/fastpath.c $top/util/fileio.c"
+# shellcheck disable=SC2086
+"$CC" $flags -I"$out" $cflags -o "$out/fuzz_fastpng" "$here/fuzz_fastpng.c" "$here/pngref.c" \
+    "$top/filters/fastpng.c" $fast $libs -lm
+# shellcheck disable=SC2086
+"$CC" $flags -I"$out" $cflags -o "$out/fuzz_fastjpeg" "$here/fuzz_fastjpeg.c" \
+    "$top/filters/fastjpeg.c" $fast $libs -lm
+
+echo "built $out/fuzz_parsers, fuzz_probe, fuzz_fastpng and fuzz_fastjpeg"

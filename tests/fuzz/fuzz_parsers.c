@@ -18,11 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "geometry.h"
 #include "ops.h"
 #include "sniff.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void broken(const char *what, const char *text)
 {

@@ -27,11 +27,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "image.h"
 #include "ops.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int fd = -1;
 static char path[64];
@@ -41,7 +39,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     char err[256];
     (void)argc;
-    if (ib_image_init((*argv)[0]) != 0) {
+    if (ib_image_init((*argv)[0], 0) != 0) {
         fprintf(stderr, "fuzz_probe: libvips did not start\n");
         exit(1);
     }
