@@ -26,7 +26,7 @@ static void silence_worker(const ib_plan_t *plan)
     if (null < 0)
         return;
     dup2(null, STDOUT_FILENO);
-    if (!plan->verbose && getenv("IMGBATCH_DEBUG") == NULL)
+    if (!plan->verbose && !plan->debug)
         dup2(null, STDERR_FILENO);
     close(null);
 }

@@ -244,11 +244,19 @@ static void interrupt(ib_run_t *run, const ib_pool_event_t *ev)
     ib_pool_kill(run->pool);
 }
 
-/* Workers keep to a CPU each unless IMGBATCH_PIN=0 (see pool/worker.c). */
-static int pin_workers(void)
+/* Whether an IMGBATCH_* switch is on: set to anything but "0". */
+static int env_on(const char *name, int unset)
 {
-    const char *pin = getenv("IMGBATCH_PIN");
-    return pin == NULL || strcmp(pin, "0") != 0;
+    const char *v = getenv(name);
+    return v == NULL ? unset : strcmp(v, "0") != 0;
+}
+
+/* The IMGBATCH_* switches, read once here for every layer below. */
+static void read_environment(ib_plan_t *plan)
+{
+    plan->fast_paths = env_on("IMGBATCH_FAST", 1);
+    plan->debug = env_on("IMGBATCH_DEBUG", 0);
+    plan->pin_workers = env_on("IMGBATCH_PIN", 1);
 }
 
 static int run_pool(ib_run_t *run)
@@ -271,7 +279,7 @@ static int run_pool(ib_run_t *run)
         .job_size = sizeof(ib_job_t),
         .worker_jobs = run->plan.worker_jobs,
         .timeout_ms = run->plan.timeout_ms,
-        .pin = pin_workers(),
+        .pin = run->plan.pin_workers,
     };
     run->pool = ib_pool_start(&cfg, err, sizeof err);
     if (run->pool == NULL) {
@@ -362,6 +370,7 @@ int main(int argc, char **argv)
     ib_run_t run;
     memset(&run, 0, sizeof run);
     int rc = ib_cli_parse(argc, argv, &run.plan);
+    read_environment(&run.plan);
     if (rc != 0) {
         free(run.plan.includes);
         free(run.plan.excludes);

@@ -64,6 +64,11 @@ typedef struct {
     int json;
     int dry_run;
     ib_progress_t progress;
+    /* From the environment, read once by the front end (IMGBATCH_FAST,
+     * IMGBATCH_DEBUG, IMGBATCH_PIN): nothing below it calls getenv. */
+    int fast_paths;  /* JPEG and PNG fast paths; 1 unless IMGBATCH_FAST=0 */
+    int debug;       /* workers keep stderr and say which path each file took */
+    int pin_workers; /* each worker keeps to a CPU; 1 unless IMGBATCH_PIN=0 */
     /* What shapes an output, stored on it so a re-run with another recipe
      * redoes the work instead of skipping it. */
     char recipe[2048];
