@@ -9,14 +9,18 @@ set -u
 cmd=${1:?start or stop}
 dir=${2:?directory}
 
+# Asks the daemons to stop and waits for each to be gone (tail --pid
+# returns when the process exits), killing only one still there after 10 s.
 stop() {
-    for pidfile in "$dir"/slurmctld.pid "$dir"/slurmd.pid "$dir"/munged.pid; do
-        [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
-    done
-    sleep 0.5
-    for pidfile in "$dir"/slurmctld.pid "$dir"/slurmd.pid "$dir"/munged.pid; do
-        [ -f "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null
+    local pidfile pid pids=()
+    for pidfile in "$dir"/slurmd.pid "$dir"/slurmctld.pid "$dir"/munged.pid; do
+        [ -f "$pidfile" ] || continue
+        pids+=("$(cat "$pidfile")")
+        kill "${pids[-1]}" 2>/dev/null
         rm -f "$pidfile"
+    done
+    for pid in "${pids[@]}"; do
+        timeout 10 tail -s 0.1 --pid="$pid" -f /dev/null || kill -9 "$pid" 2>/dev/null
     done
     return 0
 }
@@ -54,6 +58,17 @@ munged --force --key-file="$key" --socket="$sock" --pid-file="$dir"/munged.pid \
     --log-file="$dir"/munged.log --seed-file="$dir"/munge/seed \
     || fail "munged did not start"
 
+# Ports the kernel has just found free, not fixed ones: a second cluster
+# (another build's tests, another checkout's) running at the same time
+# would otherwise fail to bind, and the test would skip.
+read -r ctld_port slurmd_port < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s:
+    x.bind(("", 0))
+print(*(x.getsockname()[1] for x in s))
+') || fail "no free ports for slurmctld and slurmd"
+
 cat >"$dir"/slurm.conf <<CONF
 ClusterName=imgbatch-test
 SlurmctldHost=$host
@@ -79,8 +94,8 @@ SelectTypeParameters=CR_CPU
 JobCompType=jobcomp/none
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
-SlurmctldPort=16817
-SlurmdPort=16818
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
 NodeName=$host CPUs=$cpus State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF
