@@ -17,6 +17,7 @@
 #include "image.h"
 #include "naming.h"
 #include "output.h"
+#include "run_error.h"
 
 /* A worker's stdout would corrupt --json, and codecs print to stderr on
  * their own; what matters reaches the user through the result instead. */
