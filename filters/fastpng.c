@@ -833,8 +833,6 @@ VipsImage *ib_fastpng_load(ib_fastpng_ctx_t *ctx, const char *path, unsigned min
     if (file == NULL)
         return NULL;
     VipsImage *im = ib_fastpng_decode(ctx, file, len, min_w, min_h, xshrink, yshrink);
-    if (im != NULL)
-        ib_fastpath_trace(path, "png", *xshrink, *yshrink);
     free(file);
     return im;
 }
