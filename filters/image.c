@@ -7,15 +7,17 @@
  *   sees the same image twice.
  * - Loading is strict by default (fail on the first warning, as sharp does):
  *   a truncated JPEG must fail, not come out with a grey band.
- * - Intermediate images live in a local array of one parent object, so every
- *   exit path frees them with one unref.
+ * - Each step takes a reference and hands back a new one (or NULL), dropping
+ *   its intermediates itself, so a failure anywhere leaves nothing for the
+ *   caller to free; resample() keeps its few in one array freed at one exit.
  * - libvips and the codecs below it report warnings through GLib; they are
  *   added to libvips' error buffer instead of the terminal, so that they
  *   reach the file's result and not the user's screen.
- * - The PNG fast path's context (its inflate buffer, within the worker's
- *   --max-memory) is made by ib_image_init() and lives as long as the
- *   worker, beside libvips' own per-process state: the one piece of state
- *   here that outlives an image.
+ * - What outlives an image is in the worker's context (ib_image_ctx_t),
+ *   made by ib_image_init() and kept by the caller: the switches from the
+ *   front end, the PNG fast path's inflate buffer (within the worker's
+ *   --max-memory) and the looked-up loaders and savers. Nothing here is
+ *   static but libvips' own per-process state.
  */
 #include "image.h"
 
