@@ -1,6 +1,11 @@
 /*
  * The worker's side of a job: probe, decide the output, skip it if it is up
- * to date, render, write. Runs in worker processes only (it calls libvips).
+ * to date, render, write.
+ *
+ * NOTES
+ * - Everything here runs in worker processes (it calls libvips), except
+ *   ib_job_output_path(), which the parent calls too, to name the outputs
+ *   of a worker that died: both sides must agree on every name.
  */
 #include "job.h"
 
@@ -17,6 +22,7 @@
 #include "image.h"
 #include "naming.h"
 #include "output.h"
+#include "run_error.h"
 
 /* A worker's stdout would corrupt --json, and codecs print to stderr on
  * their own; what matters reaches the user through the result instead. */
@@ -33,9 +39,13 @@ static void silence_worker(const ib_plan_t *plan)
 
 int ib_job_init(void *ctx)
 {
-    const ib_job_ctx_t *jc = ctx;
+    ib_job_ctx_t *jc = ctx;
     silence_worker(jc->plan);
-    if (ib_image_init("imgbatch", jc->plan->max_memory) != 0)
+    ib_image_config_t cfg = {.max_memory = jc->plan->max_memory,
+                             .fast_paths = jc->plan->fast_paths,
+                             .debug = jc->plan->debug};
+    jc->image = ib_image_init("imgbatch", &cfg);
+    if (jc->image == NULL)
         return -1;
     /* The limit is room for images on top of what a started worker already
      * holds: libvips reserves a few hundred MB of address space for its
@@ -165,12 +175,13 @@ static void fill_failure(ib_result_t *res, const ib_error_t *err)
 }
 
 /* The extension and format name of this job's outputs. */
-static void pick_format(const ib_plan_t *plan, const char *path, ib_output_info_t *o)
+static void pick_format(ib_image_ctx_t *image, const ib_plan_t *plan, const char *path,
+                        ib_output_info_t *o)
 {
     if (plan->format[0] != '\0')
         snprintf(o->ext, sizeof o->ext, "%s", plan->format);
     else
-        ib_image_same_ext(path, o->ext, sizeof o->ext);
+        ib_image_same_ext(image, path, o->ext, sizeof o->ext);
     for (size_t i = 0; o->ext[i] != '\0' && i + 1 < sizeof o->format; i++)
         o->format[i] = (char)(o->ext[i] | 0x20);
     o->format[strlen(o->ext) < sizeof o->format ? strlen(o->ext) : sizeof o->format - 1] = '\0';
@@ -224,7 +235,7 @@ typedef struct {
     const ib_job_t *job;
     ib_result_t *res;
     ib_render_t r;
-    ib_probe_t probe;
+    ib_probe_t *probe;
     unsigned n;
     ib_size_t sizes[IB_MAX_OUTPUTS];
     char dest[IB_MAX_OUTPUTS][PATH_MAX];
@@ -259,7 +270,7 @@ static int plan_outputs(job_state_t *js, unsigned w, unsigned h, ib_error_t *err
     js->res->n_outputs = js->n;
     for (unsigned i = 0; i < js->n; i++) {
         ib_output_info_t *o = &js->res->out[i];
-        pick_format(plan, js->job->path, o);
+        pick_format(js->jc->image, plan, js->job->path, o);
         o->variant = plan->n_variants > 0 ? (int32_t)i : -1;
         o->width = w;
         o->height = h;
@@ -282,8 +293,8 @@ static int plan_outputs(job_state_t *js, unsigned w, unsigned h, ib_error_t *err
  * JPEG 2000 counts resolution levels as pages: nothing is lost there. */
 static void note_pages(job_state_t *js)
 {
-    const ib_probe_t *p = &js->probe;
-    int framed = strcmp(p->loader, "gif") == 0 || strcmp(p->loader, "webp") == 0;
+    const ib_header_t *p = ib_probe_header(js->probe);
+    int framed = ib_image_is_animation(js->probe);
     if (p->pages <= 1 || strcmp(p->loader, "jp2k") == 0 ||
         (framed && ib_image_animates(js->res->out[0].ext)))
         return;
@@ -315,7 +326,7 @@ static int render_and_write(job_state_t *js, ib_worker_t *self, unsigned long ta
                        .compression = plan->compression,
                        .metadata = (ib_metadata_t)plan->metadata};
     snprintf(enc.ext, sizeof enc.ext, "%s", js->res->out[0].ext);
-    if (ib_image_render(js->job->path, &js->probe, &js->r, &enc,
+    if (ib_image_render(js->jc->image, js->job->path, js->probe, &js->r, &enc,
                         plan->n_variants > 0 ? js->sizes : NULL, js->n, coded, err) < 0) {
         js->res->n_outputs = 0;
         return -1;
@@ -337,9 +348,10 @@ static int run_job(job_state_t *js, ib_worker_t *self, unsigned long tag, ib_err
     struct stat st;
     if (stat(in, &st) == 0)
         js->res->input_bytes = (uint64_t)st.st_size;
-    if (ib_image_probe(in, &js->r, &js->probe, err) < 0)
+    js->probe = ib_image_probe(js->jc->image, in, &js->r, err);
+    if (js->probe == NULL)
         return -1;
-    if (ib_image_target_size(&js->probe, &js->r, &w, &h))
+    if (ib_image_target_size(js->probe, &js->r, &w, &h))
         snprintf(js->res->message, sizeof js->res->message,
                  "%.900s: kept at %ux%u: the geometry asks for a side over %d pixels", in, w, h,
                  IB_GEOM_MAX_SIDE);
@@ -380,6 +392,6 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
     (void)len;
     if (run_job(&js, self, (unsigned long)t0, &err) < 0)
         fill_failure(js.res, &err);
-    ib_image_probe_release(&js.probe);
+    ib_image_probe_free(js.probe);
     js.res->ms = (uint32_t)(ib_now_ms() - t0);
 }

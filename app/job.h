@@ -11,6 +11,7 @@
 
 #include "claims.h"
 #include "error.h"
+#include "image.h"
 #include "plan.h"
 #include "pool.h"
 
@@ -45,10 +46,12 @@ typedef struct {
 
 _Static_assert(sizeof(ib_result_t) <= IB_RESULT_MAX, "a result must fit in one frame");
 
-/* What every worker is given: the plan and the shared output claims. */
+/* What every worker is given: the plan and the shared output claims, and
+ * what it keeps between images (made by ib_job_init in the worker). */
 typedef struct {
     const ib_plan_t *plan;
     ib_claims_t *claims;
+    ib_image_ctx_t *image;
 } ib_job_ctx_t;
 
 /* The pool's callbacks; ctx is an ib_job_ctx_t. */

@@ -26,6 +26,7 @@
 #include "pool.h"
 #include "preload.h"
 #include "report.h"
+#include "run_error.h"
 #include "scan.h"
 #include "select.h"
 

@@ -2,6 +2,7 @@
  * Progress, per-file messages, JSON events and the summary. See report.h.
  */
 #include "report.h"
+#include "run_error.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -133,7 +134,7 @@ static void json_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *re
     }
     if (res->status == IB_STATUS_FAILED) {
         fputs(",\"error\":{\"kind\":", f);
-        ib_json_string(f, ib_error_kind_name((ib_error_kind_t)res->kind));
+        ib_json_string(f, ib_error_kind_name(res->kind));
         fputs(",\"message\":", f);
         ib_json_string(f, res->message);
         fputc('}', f);
@@ -163,7 +164,7 @@ void ib_report_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *res,
 
     if (res->status == IB_STATUS_FAILED) {
         clear_line(r);
-        fprintf(stderr, "imgbatch: %s: %s\n", ib_error_kind_name((ib_error_kind_t)res->kind),
+        fprintf(stderr, "imgbatch: %s: %s\n", ib_error_kind_name(res->kind),
                 res->message);
     } else if (res->message[0] != '\0' && !p->quiet) {
         clear_line(r);

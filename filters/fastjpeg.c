@@ -200,7 +200,7 @@ static struct jpeg_error_mgr *errors_to(error_mgr_t *e)
 }
 
 VipsImage *ib_fastjpeg_load(const char *path, ib_fastjpeg_bytes_t **bytes, unsigned min_w,
-                            unsigned min_h, int strict)
+                            unsigned min_h, int strict, unsigned *shrunk)
 {
     size_t len = 0;
     unsigned char *file = whole_file(path, bytes != NULL ? *bytes : NULL, &len);
@@ -287,7 +287,8 @@ VipsImage *ib_fastjpeg_load(const char *path, ib_fastjpeg_bytes_t **bytes, unsig
     if (im == NULL)
         longjmp(jerr.jump, 1);
     free(icc);
-    ib_fastpath_trace(path, "jpeg", shrink, shrink);
+    if (shrunk != NULL)
+        *shrunk = shrink;
     jpeg_destroy_decompress(&cinfo);
     free(file);
     return im;

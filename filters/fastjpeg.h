@@ -20,10 +20,11 @@ typedef struct ib_fastjpeg_bytes ib_fastjpeg_bytes_t;
  * Decodes path at the smallest scale whose size is at least min_w x min_h
  * (in stored orientation) times the resample margin. The image carries
  * the file's ICC profile, if any. It uses up *bytes, the probe's (NULL:
- * none), reading only the rest of the file. New reference, or NULL.
+ * none), reading only the rest of the file. *shrunk (if not NULL) gets
+ * the DCT shrink on each axis. New reference, or NULL.
  */
 VipsImage *ib_fastjpeg_load(const char *path, ib_fastjpeg_bytes_t **bytes, unsigned min_w,
-                            unsigned min_h, int strict);
+                            unsigned min_h, int strict, unsigned *shrunk);
 
 /* What ib_fastjpeg_probe() reads from a JPEG's header. */
 typedef struct {

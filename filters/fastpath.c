@@ -1,14 +1,9 @@
+/*
+ * What the fast decoders share: handing their pixels to libvips.
+ */
 #include "fastpath.h"
 
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-
-int ib_fastpath_enabled(void)
-{
-    const char *v = getenv("IMGBATCH_FAST");
-    return v == NULL || strcmp(v, "0") != 0;
-}
 
 static void free_pixels(VipsImage *im, void *pixels)
 {
@@ -30,11 +25,4 @@ VipsImage *ib_fastpath_image(unsigned char *pixels, unsigned width, unsigned hei
     if (icc != NULL)
         vips_image_set_blob_copy(im, VIPS_META_ICC_NAME, icc, icc_len);
     return im;
-}
-
-void ib_fastpath_trace(const char *path, const char *codec, unsigned xshrink, unsigned yshrink)
-{
-    if (getenv("IMGBATCH_DEBUG") != NULL)
-        fprintf(stderr, "imgbatch: %s: fast %s decode, shrunk %ux%u on load\n", path, codec,
-                xshrink, yshrink);
 }

@@ -11,16 +11,6 @@
 /* Files larger than this are left to libvips, which streams them. */
 #define IB_FASTPATH_MAX_FILE ((size_t)1 << 30)
 
-/* Whether the fast paths may be used (IMGBATCH_FAST=0 turns them off, so
- * tests and benchmarks can compare with the libvips path). */
-int ib_fastpath_enabled(void);
-
-/*
- * With IMGBATCH_DEBUG set, says on stderr that path took a fast path and
- * how much it shrank on load, so tests can tell it ran.
- */
-void ib_fastpath_trace(const char *path, const char *codec, unsigned xshrink, unsigned yshrink);
-
 /*
  * A libvips image over pixels (8 bits, 1 to 4 bands, rows packed), which
  * it takes over: they are freed with the image, or at once if it cannot

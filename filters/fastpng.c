@@ -267,6 +267,72 @@ static int header_ok(const png_t *p)
            p->height <= INT32_MAX;
 }
 
+/* The chunk of len data bytes at file[at]: it fits in the file, its type
+ * is four letters and its CRC holds. */
+static int chunk_ok(const png_t *p, size_t at, uint32_t len)
+{
+    const unsigned char *type = p->file + at + 4;
+    if (len > p->len - at - 12)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if (!((type[i] >= 'A' && type[i] <= 'Z') || (type[i] >= 'a' && type[i] <= 'z')))
+            return 0;
+    return libdeflate_crc32(0, type, (size_t)len + 4) == be32(type + 4 + len);
+}
+
+static int read_ihdr(png_t *p, const unsigned char *data, uint32_t len)
+{
+    if (len != 13 || data[10] != 0 || data[11] != 0)
+        return -1;
+    p->width = be32(data);
+    p->height = be32(data + 4);
+    p->depth = data[8];
+    p->colour = data[9];
+    p->interlace = data[12];
+    return header_ok(p) ? 0 : -1; /* early, before reading the rest */
+}
+
+static int read_plte(png_t *p, const unsigned char *data, uint32_t len)
+{
+    /* Only palette images: libpng cuts a longer palette to the depth's
+     * range, and a colour image's is only a hint. */
+    if (p->n_palette > 0 || p->has_trns || p->icc != NULL || p->colour != 3 || len % 3 != 0 ||
+        len == 0 || len / 3 > (1u << p->depth))
+        return -1;
+    p->n_palette = len / 3;
+    for (unsigned i = 0; i < p->n_palette; i++) {
+        memcpy(p->palette[i], data + 3 * i, 3);
+        p->palette[i][3] = 255;
+    }
+    return 0;
+}
+
+static int read_trns(png_t *p, const unsigned char *data, uint32_t len)
+{
+    unsigned max = (1u << p->depth) - 1;
+    if (p->has_trns || len == 0)
+        return -1;
+    if (p->colour == 3) {
+        if (p->n_palette == 0 || len > p->n_palette)
+            return -1;
+        for (unsigned i = 0; i < len; i++)
+            p->palette[i][3] = data[i];
+    } else if (p->colour == 0 && len == 2) {
+        p->key[0] = (uint16_t)(data[0] << 8 | data[1]);
+    } else if (p->colour == 2 && len == 6) {
+        for (int c = 0; c < 3; c++)
+            p->key[c] = (uint16_t)(data[2 * c] << 8 | data[2 * c + 1]);
+    } else {
+        return -1;
+    }
+    /* libpng masks a key out of the depth's range and warns. */
+    for (int c = 0; c < 3; c++)
+        if (p->key[c] > max)
+            return -1;
+    p->has_trns = 1;
+    return 0;
+}
+
 /*
  * Walks the chunks: header, palette, transparency, profile, text, and the
  * IDAT stream moved together in place. Declines (-1) whatever libpng
@@ -283,12 +349,7 @@ static int parse(png_t *p, struct libdeflate_decompressor *inflater)
     while (at + 12 <= p->len) {
         uint32_t len = be32(p->file + at);
         unsigned char *type = p->file + at + 4, *data = type + 4;
-        if (len > p->len - at - 12)
-            return -1;
-        for (int i = 0; i < 4; i++)
-            if (!((type[i] >= 'A' && type[i] <= 'Z') || (type[i] >= 'a' && type[i] <= 'z')))
-                return -1;
-        if (libdeflate_crc32(0, type, (size_t)len + 4) != be32(data + len))
+        if (!chunk_ok(p, at, len))
             return -1;
         at += 12 + (size_t)len;
         if (!seen_ihdr && !is_type(type, "IHDR"))
@@ -309,49 +370,15 @@ static int parse(png_t *p, struct libdeflate_decompressor *inflater)
             return -1;
         }
         if (is_type(type, "IHDR")) {
-            if (seen_ihdr || len != 13 || data[10] != 0 || data[11] != 0)
+            if (seen_ihdr || read_ihdr(p, data, len) < 0)
                 return -1;
-            p->width = be32(data);
-            p->height = be32(data + 4);
-            p->depth = data[8];
-            p->colour = data[9];
-            p->interlace = data[12];
-            if (!header_ok(p))
-                return -1; /* early, before reading the rest */
             seen_ihdr = 1;
         } else if (is_type(type, "PLTE")) {
-            /* Only palette images: libpng cuts a longer palette to the
-             * depth's range, and a colour image's is only a hint. */
-            if (p->n_palette > 0 || p->has_trns || p->icc != NULL || p->colour != 3 ||
-                len % 3 != 0 || len == 0 || len / 3 > (1u << p->depth))
+            if (read_plte(p, data, len) < 0)
                 return -1;
-            p->n_palette = len / 3;
-            for (unsigned i = 0; i < p->n_palette; i++) {
-                memcpy(p->palette[i], data + 3 * i, 3);
-                p->palette[i][3] = 255;
-            }
         } else if (is_type(type, "tRNS")) {
-            unsigned max = (1u << p->depth) - 1;
-            if (p->has_trns || len == 0)
+            if (read_trns(p, data, len) < 0)
                 return -1;
-            if (p->colour == 3) {
-                if (p->n_palette == 0 || len > p->n_palette)
-                    return -1;
-                for (unsigned i = 0; i < len; i++)
-                    p->palette[i][3] = data[i];
-            } else if (p->colour == 0 && len == 2) {
-                p->key[0] = (uint16_t)(data[0] << 8 | data[1]);
-            } else if (p->colour == 2 && len == 6) {
-                for (int c = 0; c < 3; c++)
-                    p->key[c] = (uint16_t)(data[2 * c] << 8 | data[2 * c + 1]);
-            } else {
-                return -1;
-            }
-            /* libpng masks a key out of the depth's range and warns. */
-            for (int c = 0; c < 3; c++)
-                if (p->key[c] > max)
-                    return -1;
-            p->has_trns = 1;
         } else if (is_type(type, "iCCP")) {
             if (p->icc != NULL || p->n_palette > 0 || read_iccp(p, inflater, data, len) < 0)
                 return -1;
@@ -833,8 +860,6 @@ VipsImage *ib_fastpng_load(ib_fastpng_ctx_t *ctx, const char *path, unsigned min
     if (file == NULL)
         return NULL;
     VipsImage *im = ib_fastpng_decode(ctx, file, len, min_w, min_h, xshrink, yshrink);
-    if (im != NULL)
-        ib_fastpath_trace(path, "png", *xshrink, *yshrink);
     free(file);
     return im;
 }

@@ -7,15 +7,17 @@
  *   sees the same image twice.
  * - Loading is strict by default (fail on the first warning, as sharp does):
  *   a truncated JPEG must fail, not come out with a grey band.
- * - Intermediate images live in a local array of one parent object, so every
- *   exit path frees them with one unref.
+ * - Each step takes a reference and hands back a new one (or NULL), dropping
+ *   its intermediates itself, so a failure anywhere leaves nothing for the
+ *   caller to free; resample() keeps its few in one array freed at one exit.
  * - libvips and the codecs below it report warnings through GLib; they are
  *   added to libvips' error buffer instead of the terminal, so that they
  *   reach the file's result and not the user's screen.
- * - The PNG fast path's context (its inflate buffer, within the worker's
- *   --max-memory) is made by ib_image_init() and lives as long as the
- *   worker, beside libvips' own per-process state: the one piece of state
- *   here that outlives an image.
+ * - What outlives an image is in the worker's context (ib_image_ctx_t),
+ *   made by ib_image_init() and kept by the caller: the switches from the
+ *   front end, the PNG fast path's inflate buffer (within the worker's
+ *   --max-memory) and the looked-up loaders and savers. Nothing here is
+ *   static but libvips' own per-process state.
  */
 #include "image.h"
 
@@ -31,6 +33,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -45,10 +48,28 @@ static void keep_warning(const gchar *domain, GLogLevelFlags level, const gchar 
     vips_error(domain != NULL ? domain : "warning", "%s", message);
 }
 
-/* The worker's PNG fast path context (see NOTES); NULL: no fast PNG. */
-static ib_fastpng_ctx_t *fastpng_ctx;
+struct ib_image_ctx {
+    ib_image_config_t cfg;
+    /* NULL: no fast PNG. */
+    ib_fastpng_ctx_t *fastpng;
+    /* Whether this libvips has each common loader (0 not looked up yet, 1
+     * yes, 2 no): the lookup walks every class libvips has. */
+    int loader_present[4];
+    /* The last extension ib_image_can_save() was asked about, and its
+     * answer (-1: none yet): nearly every image asks about the same one,
+     * and the search goes through every saver. */
+    char save_ext[32];
+    int save_answer;
+};
 
-int ib_image_init(const char *prog, uint64_t max_memory)
+struct ib_probe {
+    ib_header_t h;
+    /* A JPEG's first bytes, read by the probe for the decode: the render
+     * uses them up, ib_image_probe_free() frees what is left. */
+    ib_fastjpeg_bytes_t *jpeg;
+};
+
+ib_image_ctx_t *ib_image_init(const char *prog, const ib_image_config_t *cfg)
 {
     /* A worker decodes image after image into buffers of like sizes.
      * Past glibc's adaptive threshold each would be a fresh mmap, its
@@ -59,15 +80,37 @@ int ib_image_init(const char *prog, uint64_t max_memory)
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 #endif
     if (VIPS_INIT(prog))
-        return -1;
+        return NULL;
     vips_concurrency_set(1);
     vips_cache_set_max(0);
     g_log_set_handler(NULL, G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE, keep_warning, NULL);
     g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE, keep_warning, NULL);
     g_log_set_handler("GLib-GObject", G_LOG_LEVEL_WARNING, keep_warning, NULL);
-    ib_fastpng_ctx_free(fastpng_ctx);
-    fastpng_ctx = ib_fastpng_ctx_new(max_memory);
-    return 0;
+    ib_image_ctx_t *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL)
+        return NULL;
+    ctx->cfg = *cfg;
+    ctx->fastpng = ib_fastpng_ctx_new(cfg->max_memory);
+    ctx->save_answer = -1;
+    return ctx;
+}
+
+void ib_image_ctx_free(ib_image_ctx_t *ctx)
+{
+    if (ctx == NULL)
+        return;
+    ib_fastpng_ctx_free(ctx->fastpng);
+    free(ctx);
+}
+
+/* With the debug switch, says on stderr that path took a fast path and
+ * how much it shrank on load, so tests can tell it ran. */
+static void trace_fast(const ib_image_ctx_t *ctx, const char *path, const char *codec,
+                       unsigned xshrink, unsigned yshrink)
+{
+    if (ctx->cfg.debug)
+        fprintf(stderr, "imgbatch: %s: fast %s decode, shrunk %ux%u on load\n", path, codec,
+                xshrink, yshrink);
 }
 
 void ib_image_take_warnings(const char *path, char *buf, size_t len)
@@ -122,14 +165,14 @@ static int check_png_chunks(int fd, const char *path, ib_error_t *err)
  * bytes as libvips tells them; NULL leaves it to libvips' search, which
  * asks every loader in turn, most of them opening the file to look.
  */
-static const char *common_loader(const unsigned char *head, size_t n)
+static const char *common_loader(ib_image_ctx_t *ctx, const unsigned char *head, size_t n)
 {
     static const char *const known[][2] = {
         {"jpeg", "jpegload"}, {"png", "pngload"}, {"webp", "webpload"}, {"gif", "gifload"}};
-    /* Whether this libvips has each loader (0 not looked up yet, 1 yes,
-     * 2 no), looked up once per worker: the lookup walks every class
-     * libvips has. */
-    static int present[sizeof known / sizeof known[0]];
+    _Static_assert(sizeof known / sizeof known[0] ==
+                       sizeof ctx->loader_present / sizeof ctx->loader_present[0],
+                   "a presence flag per common loader");
+    int *present = ctx->loader_present;
     const char *format = ib_sniff_magic(head, n);
     for (size_t i = 0; format != NULL && i < sizeof known / sizeof known[0]; i++) {
         if (strcmp(format, known[i][0]) != 0)
@@ -141,85 +184,103 @@ static const char *common_loader(const unsigned char *head, size_t n)
     return NULL;
 }
 
-static int probe_done(const char *path, const ib_render_t *r, ib_probe_t *probe, unsigned w,
-                      unsigned h, ib_error_t *err);
-
-void ib_image_probe_release(ib_probe_t *probe)
+static void release_bytes(ib_probe_t *probe)
 {
     ib_fastjpeg_bytes_free(probe->jpeg);
     probe->jpeg = NULL;
 }
 
-int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib_error_t *err)
+void ib_image_probe_free(ib_probe_t *probe)
 {
-    memset(probe, 0, sizeof *probe);
-    vips_error_clear();
+    if (probe == NULL)
+        return;
+    release_bytes(probe);
+    free(probe);
+}
 
-    /* Tell an unreadable file from an unknown format before libvips does:
-     * its message would blame the format either way. The first bytes also
-     * say what an unloadable file is. */
+const ib_header_t *ib_probe_header(const ib_probe_t *probe)
+{
+    return &probe->h;
+}
+
+/*
+ * Opens path and reads its first bytes into head (IB_SNIFF_BYTES), so that
+ * an unreadable file is told from an unknown format before libvips does:
+ * its message would blame the format either way. The descriptor, or -1.
+ */
+static int read_head(const char *path, unsigned char *head, size_t *got, ib_error_t *err)
+{
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return ib_fail(err, IB_ERR_READ, "open(\"%s\") failed: %s", path, strerror(errno));
-    unsigned char head[IB_SNIFF_BYTES];
-    ssize_t got = ib_read_upto(fd, head, sizeof head);
-    if (got <= 0) {
+    ssize_t n = ib_read_upto(fd, head, IB_SNIFF_BYTES);
+    if (n <= 0) {
         int e = errno;
         close(fd);
-        if (got < 0)
+        if (n < 0)
             return ib_fail(err, IB_ERR_READ, "read(\"%s\") failed: %s", path, strerror(e));
         return ib_fail(err, IB_ERR_DECODE, "%s: empty file", path);
     }
+    *got = (size_t)n;
+    return fd;
+}
 
-    const char *loader = common_loader(head, (size_t)got);
-    if (loader == NULL)
-        loader = vips_foreign_find_load(path);
-    if (loader == NULL) {
-        close(fd);
-        vips_error_clear();
-        /* Bytes of a known format that nothing here loads: unsupported.
-         * Bytes of no known format under a name that says image: damaged.
-         * Neither (notes.txt named on the command line): not an image at
-         * all, which no decoder could have read. */
-        const char *format = ib_sniff_magic(head, (size_t)got);
-        if (format != NULL)
-            return ib_fail(err, IB_ERR_UNSUPPORTED, "%s: this libvips cannot read %s images", path,
-                           format);
-        if (!ib_sniff_image_name(path))
-            return ib_fail(err, IB_ERR_UNSUPPORTED,
-                           "%s: not an image: neither its bytes nor its name match a format "
-                           "this libvips reads",
-                           path);
-        return ib_fail(err, IB_ERR_DECODE,
-                       "%s: not an image: its bytes match no format this libvips reads", path);
-    }
-    /* The header of a common JPEG through libjpeg-turbo: libvips' loader
-     * would cost a small one about a twentieth of its time. */
+/* Why no loader here takes path, from its first bytes and its name. */
+static int no_loader(const char *path, const unsigned char *head, size_t got, ib_error_t *err)
+{
+    vips_error_clear();
+    /* Bytes of a known format that nothing here loads: unsupported.
+     * Bytes of no known format under a name that says image: damaged.
+     * Neither (notes.txt named on the command line): not an image at
+     * all, which no decoder could have read. */
+    const char *format = ib_sniff_magic(head, got);
+    if (format != NULL)
+        return ib_fail(err, IB_ERR_UNSUPPORTED, "%s: this libvips cannot read %s images", path,
+                       format);
+    if (!ib_sniff_image_name(path))
+        return ib_fail(err, IB_ERR_UNSUPPORTED,
+                       "%s: not an image: neither its bytes nor its name match a format "
+                       "this libvips reads",
+                       path);
+    return ib_fail(err, IB_ERR_DECODE,
+                   "%s: not an image: its bytes match no format this libvips reads", path);
+}
+
+/* The header of a common JPEG through libjpeg-turbo: libvips' loader
+ * would cost a small one about a twentieth of its time. -1 leaves the
+ * file to libvips. */
+static int probe_fast_jpeg(int fd, ib_probe_t *probe)
+{
     ib_fastjpeg_header_t hdr;
-    if (strcmp(loader, "jpegload") == 0 && ib_fastpath_enabled() && strchr(path, '[') == NULL &&
-        ib_fastjpeg_probe(fd, &hdr, &probe->jpeg) == 0) {
-        close(fd);
-        snprintf(probe->loader, sizeof probe->loader, "jpeg");
-        probe->orientation = hdr.orientation;
-        probe->pages = 1;
-        probe->bits = 8;
-        probe->xres = hdr.xres;
-        probe->yres = hdr.yres;
-        return probe_done(path, r, probe, hdr.width, hdr.height, err);
-    }
+    if (ib_fastjpeg_probe(fd, &hdr, &probe->jpeg) != 0)
+        return -1;
+    snprintf(probe->h.loader, sizeof probe->h.loader, "jpeg");
+    probe->h.width = hdr.width;
+    probe->h.height = hdr.height;
+    probe->h.orientation = hdr.orientation;
+    probe->h.pages = 1;
+    probe->h.bits = 8;
+    probe->h.xres = hdr.xres;
+    probe->h.yres = hdr.yres;
+    return 0;
+}
 
-    /* libvips' search gives a type name, common_loader() a nickname. */
+/* The loader's nickname without "load": libvips' search gives a type
+ * name, common_loader() a nickname. */
+static void name_loader(ib_probe_t *probe, const char *loader)
+{
     GType type = g_type_from_name(loader);
     const char *nick = type != 0 ? vips_nickname_find(type) : NULL;
-    snprintf(probe->loader, sizeof probe->loader, "%s", nick != NULL ? nick : loader);
-    char *suffix = strstr(probe->loader, "load");
+    snprintf(probe->h.loader, sizeof probe->h.loader, "%s", nick != NULL ? nick : loader);
+    char *suffix = strstr(probe->h.loader, "load");
     if (suffix != NULL)
         *suffix = '\0';
-    int bad = strcmp(probe->loader, "png") == 0 && check_png_chunks(fd, path, err) < 0;
-    close(fd);
-    if (bad)
-        return -1;
+}
 
+/* The header through libvips' loader, the size as stored. */
+static int probe_vips(const char *path, const char *loader, const ib_render_t *r, ib_probe_t *probe,
+                      ib_error_t *err)
+{
     /* The loader called by name: libvips' own open would search for it
      * again. A name with "[" goes through that open like the rest of the
      * pipeline, which reads "[...]" as load options, so that the probe and
@@ -234,70 +295,109 @@ int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib
     if (im == NULL)
         return ib_fail_vips(err, IB_ERR_DECODE, path);
 
-    unsigned w = (unsigned)im->Xsize, h = (unsigned)im->Ysize;
     int orientation = 1;
     if (vips_image_get_typeof(im, VIPS_META_ORIENTATION) &&
         vips_image_get_int(im, VIPS_META_ORIENTATION, &orientation) != 0)
         orientation = 1;
     if (orientation < 1 || orientation > 8)
         orientation = 1;
-    probe->orientation = orientation;
-    probe->has_alpha = vips_image_hasalpha(im);
-    probe->pages = vips_image_get_n_pages(im);
-    probe->xres = im->Xres;
-    probe->yres = im->Yres;
-    probe->bits = im->BandFmt == VIPS_FORMAT_USHORT  ? 16
-                  : im->BandFmt == VIPS_FORMAT_UCHAR ? 8
-                                                     : 32;
+    probe->h.width = (unsigned)im->Xsize;
+    probe->h.height = (unsigned)im->Ysize;
+    probe->h.orientation = orientation;
+    probe->h.has_alpha = vips_image_hasalpha(im);
+    probe->h.pages = vips_image_get_n_pages(im);
+    probe->h.xres = im->Xres;
+    probe->h.yres = im->Yres;
+    probe->h.bits = im->BandFmt == VIPS_FORMAT_USHORT  ? 16
+                    : im->BandFmt == VIPS_FORMAT_UCHAR ? 8
+                                                       : 32;
     g_object_unref(im);
-    return probe_done(path, r, probe, w, h, err);
-}
-
-/* The size as displayed, and the --max-pixels check. */
-static int probe_done(const char *path, const ib_render_t *r, ib_probe_t *probe, unsigned w,
-                      unsigned h, ib_error_t *err)
-{
-    if (r->autorotate && probe->orientation >= 5) {
-        unsigned t = w;
-        w = h;
-        h = t;
-    }
-    probe->width = w;
-    probe->height = h;
-    if (r->max_pixels > 0 && (uint64_t)w * h > r->max_pixels)
-        return ib_fail(err, IB_ERR_TOO_LARGE,
-                       "%s: %ux%u is %llu pixels, over the limit of %llu (--max-pixels)", path, w,
-                       h, (unsigned long long)w * h, (unsigned long long)r->max_pixels);
     return 0;
 }
 
-int ib_image_can_save(const char *ext)
+/* The size as displayed, and the --max-pixels check. */
+static int probe_done(const char *path, const ib_render_t *r, ib_probe_t *probe, ib_error_t *err)
+{
+    unsigned w = probe->h.width, h = probe->h.height;
+    if (r->autorotate && probe->h.orientation >= 5) {
+        probe->h.width = h;
+        probe->h.height = w;
+    }
+    if (r->max_pixels > 0 && (uint64_t)w * h > r->max_pixels)
+        return ib_fail(err, IB_ERR_TOO_LARGE,
+                       "%s: %ux%u is %llu pixels, over the limit of %llu (--max-pixels)", path,
+                       probe->h.width, probe->h.height, (unsigned long long)w * h,
+                       (unsigned long long)r->max_pixels);
+    return 0;
+}
+
+static int probe_file(ib_image_ctx_t *ctx, const char *path, const ib_render_t *r,
+                      ib_probe_t *probe, ib_error_t *err)
+{
+    unsigned char head[IB_SNIFF_BYTES];
+    size_t got = 0;
+    vips_error_clear();
+    int fd = read_head(path, head, &got, err);
+    if (fd < 0)
+        return -1;
+    const char *loader = common_loader(ctx, head, got);
+    if (loader == NULL)
+        loader = vips_foreign_find_load(path);
+    if (loader == NULL) {
+        close(fd);
+        return no_loader(path, head, got, err);
+    }
+    if (strcmp(loader, "jpegload") == 0 && ctx->cfg.fast_paths && strchr(path, '[') == NULL &&
+        probe_fast_jpeg(fd, probe) == 0) {
+        close(fd);
+        return probe_done(path, r, probe, err);
+    }
+    name_loader(probe, loader);
+    int bad = strcmp(probe->h.loader, "png") == 0 && check_png_chunks(fd, path, err) < 0;
+    close(fd);
+    if (bad || probe_vips(path, loader, r, probe, err) < 0)
+        return -1;
+    return probe_done(path, r, probe, err);
+}
+
+ib_probe_t *ib_image_probe(ib_image_ctx_t *ctx, const char *path, const ib_render_t *r,
+                           ib_error_t *err)
+{
+    ib_probe_t *probe = calloc(1, sizeof *probe);
+    if (probe == NULL) {
+        ib_fail(err, IB_ERR_INTERNAL, "%s: calloc() failed: out of memory", path);
+        return NULL;
+    }
+    if (probe_file(ctx, path, r, probe, err) < 0) {
+        ib_image_probe_free(probe);
+        return NULL;
+    }
+    return probe;
+}
+
+int ib_image_can_save(ib_image_ctx_t *ctx, const char *ext)
 {
     /* libvips' own format has a target saver that only works on files. */
     if (strcasecmp(ext, "v") == 0 || strcasecmp(ext, "vips") == 0)
         return 0;
-    /* Asked for every image, nearly always of the same extension: the
-     * search through every saver is done once per extension in a row. */
-    static char last_ext[32];
-    static int last_answer = -1;
-    if (last_answer >= 0 && strcmp(ext, last_ext) == 0)
-        return last_answer;
+    if (ctx->save_answer >= 0 && strcmp(ext, ctx->save_ext) == 0)
+        return ctx->save_answer;
     char suffix[32];
     snprintf(suffix, sizeof suffix, ".%s", ext);
     const char *saver = vips_foreign_find_save_target(suffix);
     vips_error_clear();
-    snprintf(last_ext, sizeof last_ext, "%s", ext);
-    last_answer = saver != NULL;
-    return last_answer;
+    snprintf(ctx->save_ext, sizeof ctx->save_ext, "%s", ext);
+    ctx->save_answer = saver != NULL;
+    return ctx->save_answer;
 }
 
-void ib_image_same_ext(const char *input_name, char *ext, size_t len)
+void ib_image_same_ext(ib_image_ctx_t *ctx, const char *input_name, char *ext, size_t len)
 {
     const char *slash = strrchr(input_name, '/');
     const char *base = slash != NULL ? slash + 1 : input_name;
     const char *dot = strrchr(base, '.');
     if (dot != NULL && dot != base && dot[1] != '\0' && strlen(dot + 1) < len &&
-        ib_image_can_save(dot + 1)) {
+        ib_image_can_save(ctx, dot + 1)) {
         snprintf(ext, len, "%s", dot + 1);
         return;
     }
@@ -307,8 +407,8 @@ void ib_image_same_ext(const char *input_name, char *ext, size_t len)
 int ib_image_target_size(const ib_probe_t *probe, const ib_render_t *r, unsigned *w, unsigned *h)
 {
     /* Loading turns the image upright unless --no-autorotate. */
-    return ib_chain_size(r->chain, probe->width, probe->height,
-                         r->autorotate ? 1 : probe->orientation, w, h);
+    return ib_chain_size(r->chain, probe->h.width, probe->h.height,
+                         r->autorotate ? 1 : probe->h.orientation, w, h);
 }
 
 int ib_image_animates(const char *ext)
@@ -316,11 +416,16 @@ int ib_image_animates(const char *ext)
     return strcasecmp(ext, "gif") == 0 || strcasecmp(ext, "webp") == 0;
 }
 
-static int is_animation(const ib_probe_t *probe, const ib_encode_t *enc)
+int ib_image_is_animation(const ib_probe_t *probe)
 {
-    return probe->pages > 1 &&
-           (strcmp(probe->loader, "gif") == 0 || strcmp(probe->loader, "webp") == 0) &&
-           ib_image_animates(enc->ext);
+    return probe->h.pages > 1 &&
+           (strcmp(probe->h.loader, "gif") == 0 || strcmp(probe->h.loader, "webp") == 0);
+}
+
+/* Whether this render keeps every frame of the input. */
+static int keeps_frames(const ib_probe_t *probe, const ib_encode_t *enc)
+{
+    return ib_image_is_animation(probe) && ib_image_animates(enc->ext);
 }
 
 /*
@@ -332,10 +437,10 @@ static unsigned load_size(const ib_probe_t *probe, const ib_render_t *r, const i
                           unsigned *tw, unsigned *th)
 {
     const ib_chain_t *c = r->chain;
-    *tw = probe->width;
-    *th = probe->height;
+    *tw = probe->h.width;
+    *th = probe->h.height;
     if (c->n > 0 && c->op[0].kind == IB_OP_RESIZE) {
-        ib_geometry_apply(&c->op[0].geom, probe->width, probe->height, tw, th);
+        ib_geometry_apply(&c->op[0].geom, probe->h.width, probe->h.height, tw, th);
         return 1;
     }
     if (c->n == 0 && hint != NULL) {
@@ -354,7 +459,7 @@ static VipsImage *load(const char *path, const ib_probe_t *probe, const ib_rende
 {
     unsigned tw, th;
     *used = load_size(probe, r, hint, &tw, &th);
-    if (tw != probe->width || th != probe->height) {
+    if (tw != probe->h.width || th != probe->h.height) {
         /* Orientation and colour handling in the same call; FORCE because
          * the geometry has already decided the exact size. */
         VipsImage *out;
@@ -364,7 +469,7 @@ static VipsImage *load(const char *path, const ib_probe_t *probe, const ib_rende
         return out;
     }
 
-    int rotate = r->autorotate && probe->orientation > 1;
+    int rotate = r->autorotate && probe->h.orientation > 1;
     VipsImage *im = vips_image_new_from_file(path, "access",
                                              rotate ? VIPS_ACCESS_RANDOM : VIPS_ACCESS_SEQUENTIAL,
                                              "fail_on", fail_on(r), NULL);
@@ -484,42 +589,44 @@ done:
  * upright. NULL when none applies or it declines; load() then does the
  * work.
  */
-static VipsImage *fast_load(const char *path, ib_probe_t *probe, const ib_render_t *r,
-                            const ib_encode_t *enc, const ib_size_t *hint, unsigned *used)
+static VipsImage *fast_load(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe,
+                            const ib_render_t *r, const ib_encode_t *enc, const ib_size_t *hint,
+                            unsigned *used)
 {
     unsigned tw, th;
-    int jpeg = strcmp(probe->loader, "jpeg") == 0, png = strcmp(probe->loader, "png") == 0;
-    if (!ib_fastpath_enabled() || !(jpeg || png) || enc->metadata == IB_META_KEEP)
+    int jpeg = strcmp(probe->h.loader, "jpeg") == 0, png = strcmp(probe->h.loader, "png") == 0;
+    if (!ctx->cfg.fast_paths || !(jpeg || png) || enc->metadata == IB_META_KEEP)
         return NULL;
     unsigned ops = load_size(probe, r, hint, &tw, &th);
-    if (tw >= probe->width || th >= probe->height)
+    if (tw >= probe->h.width || th >= probe->h.height)
         return NULL;
     /* A small PNG saves little, and its box grid, placed a little unlike
      * libvips' (fastpng.c), shows on charts shrunk to a few pixels. A PNG
      * needs at least a 2x2 box, and 8-bit samples. */
     if (png &&
-        (fastpng_ctx == NULL || (uint64_t)probe->width * probe->height < FASTPNG_MIN_PIXELS ||
-         probe->bits != 8 || probe->width < 4 * tw || probe->height < 4 * th))
+        (ctx->fastpng == NULL || (uint64_t)probe->h.width * probe->h.height < FASTPNG_MIN_PIXELS ||
+         probe->h.bits != 8 || probe->h.width < 4 * tw || probe->h.height < 4 * th))
         return NULL;
 
     /* The decoder sees the image as stored; the size wanted is upright. */
-    int turned = r->autorotate && probe->orientation >= 5;
+    int turned = r->autorotate && probe->h.orientation >= 5;
     unsigned sw = turned ? th : tw, sh = turned ? tw : th;
     unsigned kx = 0, ky = 0;
-    VipsImage *raw = jpeg ? ib_fastjpeg_load(path, &probe->jpeg, sw, sh, r->fail_on_warning)
-                          : ib_fastpng_load(fastpng_ctx, path, sw, sh, &kx, &ky);
+    VipsImage *raw = jpeg ? ib_fastjpeg_load(path, &probe->jpeg, sw, sh, r->fail_on_warning, &kx)
+                          : ib_fastpng_load(ctx->fastpng, path, sw, sh, &kx, &ky);
     if (raw == NULL) {
         vips_error_clear();
         return NULL;
     }
+    trace_fast(ctx, path, jpeg ? "jpeg" : "png", kx, jpeg ? kx : ky);
     /* The density the output gets, as from libvips' loader. */
-    raw->Xres = probe->xres;
-    raw->Yres = probe->yres;
+    raw->Xres = probe->h.xres;
+    raw->Yres = probe->h.yres;
     /* A JPEG's shrunk size is whole blocks: libvips resamples from it. A
      * PNG's box shrink counts partial boxes: resample by what is left of
      * the whole shrink, as libvips' resize does (see fastpng.c). */
-    unsigned stored_w = turned ? probe->height : probe->width;
-    unsigned stored_h = turned ? probe->width : probe->height;
+    unsigned stored_w = turned ? probe->h.height : probe->h.width;
+    unsigned stored_h = turned ? probe->h.width : probe->h.height;
     double hscale = jpeg ? (double)sw / raw->Xsize : (double)sw * kx / stored_w;
     double vscale = jpeg ? (double)sh / raw->Ysize : (double)sh * ky / stored_h;
     VipsImage *sized = resample(raw, hscale, vscale, sw, sh);
@@ -528,10 +635,10 @@ static VipsImage *fast_load(const char *path, ib_probe_t *probe, const ib_render
         vips_error_clear();
         return NULL;
     }
-    if (r->autorotate && probe->orientation > 1) {
+    if (r->autorotate && probe->h.orientation > 1) {
         VipsImage *tagged, *upright = NULL;
         if (vips_copy(sized, &tagged, NULL) == 0) {
-            vips_image_set_int(tagged, VIPS_META_ORIENTATION, probe->orientation);
+            vips_image_set_int(tagged, VIPS_META_ORIENTATION, probe->h.orientation);
             if (vips_autorot(tagged, &upright, NULL) != 0)
                 upright = NULL;
             g_object_unref(tagged);
@@ -546,15 +653,16 @@ static VipsImage *fast_load(const char *path, ib_probe_t *probe, const ib_render
 }
 
 /* The decoded input in the colour space the ops work in; *used as load(). */
-static VipsImage *open_input(const char *path, ib_probe_t *probe, const ib_render_t *r,
-                             const ib_encode_t *enc, const ib_size_t *hint, unsigned *used)
+static VipsImage *open_input(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe,
+                             const ib_render_t *r, const ib_encode_t *enc, const ib_size_t *hint,
+                             unsigned *used)
 {
     VipsImage *loaded;
     *used = 0;
-    int animated = is_animation(probe, enc);
-    loaded = animated ? NULL : fast_load(path, probe, r, enc, hint, used);
+    int animated = keeps_frames(probe, enc);
+    loaded = animated ? NULL : fast_load(ctx, path, probe, r, enc, hint, used);
     /* Bytes the fast path did not use are not held through libvips' decode. */
-    ib_image_probe_release(probe);
+    release_bytes(probe);
     if (loaded == NULL && animated)
         loaded = vips_image_new_from_file(path, "n", -1, "access", VIPS_ACCESS_RANDOM, "fail_on",
                                           fail_on(r), NULL);
@@ -567,13 +675,13 @@ static VipsImage *open_input(const char *path, ib_probe_t *probe, const ib_rende
     return coloured;
 }
 
-int ib_image_render(const char *path, ib_probe_t *probe, const ib_render_t *r,
+int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, const ib_render_t *r,
                     const ib_encode_t *enc, const ib_size_t *sizes, unsigned n, ib_encoded_t *out,
                     ib_error_t *err)
 {
     memset(out, 0, n * sizeof *out);
     vips_error_clear();
-    if (!ib_image_can_save(enc->ext))
+    if (!ib_image_can_save(ctx, enc->ext))
         return ib_fail(err, IB_ERR_UNSUPPORTED, "%s: this libvips cannot write .%s files", path,
                        enc->ext);
 
@@ -585,10 +693,10 @@ int ib_image_render(const char *path, ib_probe_t *probe, const ib_render_t *r,
             largest = &sizes[i];
 
     unsigned used;
-    VipsImage *input = open_input(path, probe, r, enc, largest, &used);
+    VipsImage *input = open_input(ctx, path, probe, r, enc, largest, &used);
     if (input == NULL)
         return ib_fail_vips(err, IB_ERR_DECODE, path);
-    int animated = is_animation(probe, enc);
+    int animated = keeps_frames(probe, enc);
     /* Several outputs from one decode read it several times. */
     if (n > 1 || animated) {
         VipsImage *mem = vips_image_copy_memory(input);

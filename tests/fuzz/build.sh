@@ -31,7 +31,7 @@ mkdir -p "$out"
 # exactly the bug size arithmetic tends to have.
 flags="-g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra
     -fsanitize=fuzzer,address,undefined,float-cast-overflow -fno-sanitize-recover=all
-    -I$top/filters -I$top/util"
+    -I$top/filters/include -I$top/filters -I$top/util"
 
 # The pure parsers: no libvips.
 # shellcheck disable=SC2086

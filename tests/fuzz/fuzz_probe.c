@@ -34,12 +34,15 @@
 static int fd = -1;
 static char path[64];
 static ib_chain_t chain;
+static ib_image_ctx_t *ctx;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     char err[256];
     (void)argc;
-    if (ib_image_init((*argv)[0], 0) != 0) {
+    ib_image_config_t cfg = {.fast_paths = 1};
+    ctx = ib_image_init((*argv)[0], &cfg);
+    if (ctx == NULL) {
         fprintf(stderr, "fuzz_probe: libvips did not start\n");
         exit(1);
     }
@@ -82,37 +85,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .fail_on_warning = 1,
         .max_pixels = 4u << 20,
     };
-    ib_probe_t probe = {0};
     ib_error_t err = {0};
-    if (ib_image_probe(path, &r, &probe, &err) < 0) {
-        ib_image_probe_release(&probe);
+    ib_probe_t *probe = ib_image_probe(ctx, path, &r, &err);
+    if (probe == NULL) {
         if (err.kind == IB_ERR_NONE || err.message[0] == '\0')
             abort(); /* a failure must say what and why */
         return 0;
     }
-    if (probe.width == 0 || probe.height == 0 ||
-        (uint64_t)probe.width * probe.height > r.max_pixels)
+    const ib_header_t *hdr = ib_probe_header(probe);
+    if (hdr->width == 0 || hdr->height == 0 || (uint64_t)hdr->width * hdr->height > r.max_pixels)
         abort();
 
     /* The first byte picks the format, so both fast encoders get turns. */
     ib_encode_t enc = {.compression = -1};
     snprintf(enc.ext, sizeof enc.ext, "%s", size > 0 && (data[0] & 1) ? "jpg" : "png");
     ib_encoded_t out;
-    int rendered = ib_image_render(path, &probe, &r, &enc, NULL, 1, &out, &err);
-    ib_image_probe_release(&probe);
+    int rendered = ib_image_render(ctx, path, probe, &r, &enc, NULL, 1, &out, &err);
     if (rendered < 0) {
+        ib_image_probe_free(probe);
         if (err.kind == IB_ERR_NONE || err.message[0] == '\0')
             abort();
         return 0;
     }
     /* --dry-run and {w}/{h} in names promise this size from the header. */
     unsigned w, h;
-    ib_image_target_size(&probe, &r, &w, &h);
+    ib_image_target_size(probe, &r, &w, &h);
     if (out.len == 0 || out.data == NULL || out.width != w || out.height != h) {
         fprintf(stderr, "fuzz_probe: %s image %ux%u gave %ux%u (%zu bytes), promised %ux%u\n",
-                probe.loader, probe.width, probe.height, out.width, out.height, out.len, w, h);
+                hdr->loader, hdr->width, hdr->height, out.width, out.height, out.len, w, h);
         abort();
     }
+    ib_image_probe_free(probe);
     ib_encoded_free(&out);
     return 0;
 }

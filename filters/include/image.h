@@ -13,6 +13,7 @@
 #include "geometry.h"
 #include "ops.h"
 
+/* What a file's header says, as displayed. */
 typedef struct {
     unsigned width; /* as displayed: after EXIF orientation */
     unsigned height;
@@ -22,10 +23,20 @@ typedef struct {
     int bits;          /* 8 or 16 (or 32 for float images) per sample */
     char loader[32];   /* libvips loader nickname without "load", e.g. "jpeg" */
     double xres, yres; /* pixels per mm as stored, as libvips' loader reads them */
-    /* A JPEG's first bytes, read by the probe for the decode: the render
-     * uses them up, ib_image_probe_release() frees what is left. */
-    struct ib_fastjpeg_bytes *jpeg;
-} ib_probe_t;
+} ib_header_t;
+
+/* A probed file: its header, and what the render keeps from reading it. */
+typedef struct ib_probe ib_probe_t;
+
+/* What a worker keeps from one image to the next (see image.c, NOTES). */
+typedef struct ib_image_ctx ib_image_ctx_t;
+
+/* How a worker renders, decided by the front end. */
+typedef struct {
+    uint64_t max_memory; /* the bytes an image may use (--max-memory); 0: no limit */
+    int fast_paths;      /* the JPEG and PNG fast paths; 0: every file through libvips */
+    int debug;           /* a line on stderr for each file that took a fast path */
+} ib_image_config_t;
 
 typedef struct {
     const ib_chain_t *chain; /* the ops, in order; a leading resize shrinks on load */
@@ -57,30 +68,35 @@ typedef struct {
 } ib_encoded_t;
 
 /* Once per worker process, after fork(): starts libvips single-threaded,
- * and sets up what the fast decoders keep between images within
- * max_memory, the bytes an image may use (0: no limit). */
-int ib_image_init(const char *prog, uint64_t max_memory);
+ * and makes the worker's context, which the probe and render calls take.
+ * NULL on failure. */
+ib_image_ctx_t *ib_image_init(const char *prog, const ib_image_config_t *cfg);
+void ib_image_ctx_free(ib_image_ctx_t *ctx);
 
 /* Warnings the codecs gave while the last image was read, as one line
  * naming path, in buf ("" if none); clears them. */
 void ib_image_take_warnings(const char *path, char *buf, size_t len);
 
 /* Reads the header: libvips' loader's, or for a common JPEG its first
- * bytes (128 KiB, or more for a longer header), which probe keeps for the
- * render. Release probe with ib_image_probe_release() either way. */
-int ib_image_probe(const char *path, const ib_render_t *r, ib_probe_t *probe, ib_error_t *err);
+ * bytes (128 KiB, or more for a longer header), which the probe keeps for
+ * the render. NULL on failure; else free with ib_image_probe_free(). */
+ib_probe_t *ib_image_probe(ib_image_ctx_t *ctx, const char *path, const ib_render_t *r,
+                           ib_error_t *err);
+const ib_header_t *ib_probe_header(const ib_probe_t *probe);
+void ib_image_probe_free(ib_probe_t *probe);
 
-void ib_image_probe_release(ib_probe_t *probe);
+/* Whether the input is an animation: several frames of a GIF or WebP. */
+int ib_image_is_animation(const ib_probe_t *probe);
 
 /* Whether output with this extension keeps every frame of an animation. */
 int ib_image_animates(const char *ext);
 
 /* Whether libvips here can write files with this extension (e.g. "webp"). */
-int ib_image_can_save(const char *ext);
+int ib_image_can_save(ib_image_ctx_t *ctx, const char *ext);
 
 /* The extension to write when the output format is "same as input":
  * the input's own when it can be written, else "png". */
-void ib_image_same_ext(const char *input_name, char *ext, size_t len);
+void ib_image_same_ext(ib_image_ctx_t *ctx, const char *input_name, char *ext, size_t len);
 
 /* The size the output gets from this probe and recipe; 1 when a resize
  * was refused as too large (see IB_GEOM_MAX_SIDE). */
@@ -97,7 +113,7 @@ typedef struct {
  * resized to each of sizes (variants). out[i].data is freed by
  * ib_encoded_free.
  */
-int ib_image_render(const char *path, ib_probe_t *probe, const ib_render_t *r,
+int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, const ib_render_t *r,
                     const ib_encode_t *enc, const ib_size_t *sizes, unsigned n, ib_encoded_t *out,
                     ib_error_t *err);
 void ib_encoded_free(ib_encoded_t *out);
