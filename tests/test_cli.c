@@ -2317,5 +2317,5 @@ int main(void)
         cmocka_unit_test(outputs_beside_their_originals),
         cmocka_unit_test(stdin_results_flow_while_it_is_idle),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return ib_test_run_suite(tests, group_setup, group_teardown);
 }

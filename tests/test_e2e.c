@@ -890,5 +890,5 @@ int main(void)
         cmocka_unit_test(usage_errors_write_nothing),
         cmocka_unit_test(killed_worker_loses_at_most_one_image),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return ib_test_run_suite(tests, group_setup, group_teardown);
 }

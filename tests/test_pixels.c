@@ -1407,8 +1407,7 @@ static void webp_lossless_round_trip(void **state)
     ib_test_path_fmt(out, "%s/pattern.webp", r.dir);
     in_root(t, png, "lossless-back.png");
     if (webp_to_png(t, out, png, why, sizeof why) < 0) {
-        fprintf(stderr, "pixels: SKIPPED the lossless WebP check: %s\n", why);
-        skip();
+        ib_test_skip_loudly("pixels", "the lossless WebP check: %s", why);
     }
     ib_test_image_t back;
     decode(png, &back);
@@ -1986,5 +1985,5 @@ int main(void)
         cmocka_unit_test(corpus_16bit),
         cmocka_unit_test(corpus_animated_gif),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return ib_test_run_suite(tests, group_setup, group_teardown);
 }

@@ -1930,5 +1930,5 @@ int main(void)
         cmocka_unit_test(recycled_workers_do_every_image),
         cmocka_unit_test(max_memory_fails_only_the_large_image),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return ib_test_run_suite(tests, group_setup, group_teardown);
 }
