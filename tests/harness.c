@@ -704,6 +704,138 @@ int ib_test_wait_for_text(const char *file, const char *text, double timeout_s)
     }
 }
 
+/* ---- an imgbatch command-line suite ---- */
+
+const char *const ib_test_job_variables[] = {"SLURM_*", "JOB_COMPLETION_INDEX", NULL};
+
+int ib_test_cli_setup(ib_test_cli_t *t, const char *name)
+{
+    memset(t, 0, sizeof *t);
+    t->bin = getenv("IMGBATCH");
+    t->source_root = getenv("IB_SOURCE_ROOT");
+    if (t->bin == NULL || access(t->bin, X_OK) < 0) {
+        fprintf(stderr, "IMGBATCH must name the built imgbatch binary\n");
+        return -1;
+    }
+    if (ib_test_make_root(NULL, name, t->root) < 0)
+        return -1;
+    if (ib_test_try_path_fmt(t->runs, "%s/runs", t->root) < 0 || mkdir(t->runs, 0777) < 0) {
+        fprintf(stderr, "mkdir(\"%s/runs\") failed: %s\n", t->root, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void ib_test_cli_teardown(ib_test_cli_t *t)
+{
+    if (t != NULL && t->root[0] != '\0')
+        ib_test_rm_tree(t->root);
+}
+
+void ib_test_cli_dir(const ib_test_cli_t *t, const char *name, char *out)
+{
+    ib_test_path_fmt(out, "%s/%s", t->root, name);
+    ib_test_rm_tree(out);
+    if (mkdir(out, 0777) < 0)
+        fail_msg("mkdir(\"%s\") failed: %s", out, strerror(errno));
+}
+
+void ib_test_cli_run_prog(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spawn_t *how,
+                          const char *prog, const char *const *argv)
+{
+    static const ib_test_spawn_t none = {0};
+    ib_test_spawn_t h = how != NULL ? *how : none;
+    ib_test_args_t a;
+    ib_test_args_start(&a, prog);
+    ib_test_args_addv(&a, argv + 1);
+    if (h.cwd == NULL)
+        h.cwd = t->root;
+    h.env_unset = ib_test_job_variables;
+    /* Its own process group, so a hung run is killed with its workers. */
+    h.own_group = 1;
+    ib_test_run_files(r, t->runs, ++t->n_runs);
+    ib_test_run(r, a.v, &h, 60);
+    ib_test_run_read(r);
+}
+
+void ib_test_cli_run(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spawn_t *how, ...)
+{
+    ib_test_args_t a;
+    ib_test_args_start(&a, t->bin);
+    va_list ap;
+    va_start(ap, how);
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;)
+        ib_test_args_add(&a, s, NULL);
+    va_end(ap);
+    ib_test_cli_run_prog(t, r, how, t->bin, (const char *const *)a.v);
+}
+
+/* ---- sets of strings ---- */
+
+void ib_test_strs_add(ib_test_strs_t *s, const char *str)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 16;
+        s->v = test_realloc(s->v, s->cap * sizeof *s->v);
+    }
+    size_t n = strlen(str) + 1;
+    s->v[s->n] = test_malloc(n);
+    memcpy(s->v[s->n++], str, n);
+}
+
+void ib_test_strs_free(ib_test_strs_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        test_free(s->v[i]);
+    if (s->v != NULL)
+        test_free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+void ib_test_strs_sort(ib_test_strs_t *s)
+{
+    if (s->n > 0)
+        qsort(s->v, s->n, sizeof *s->v, ib_test_cmp_str);
+}
+
+size_t ib_test_strs_count(const ib_test_strs_t *s, const char *str)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++)
+        k += strcmp(s->v[i], str) == 0;
+    return k;
+}
+
+void ib_test_strs_split(const char *s, ib_test_strs_t *out)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *save = NULL;
+    for (char *w = strtok_r(buf, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save))
+        ib_test_strs_add(out, w);
+}
+
+void ib_test_strs_print(const char *title, const ib_test_strs_t *s)
+{
+    print_error("%s (%zu):\n", title, s->n);
+    for (size_t i = 0; i < s->n; i++)
+        print_error("  [%s]\n", s->v[i]);
+}
+
+void ib_test_expect_same_set(ib_test_strs_t *got, ib_test_strs_t *want, const char *what)
+{
+    ib_test_strs_sort(got);
+    ib_test_strs_sort(want);
+    int same = got->n == want->n;
+    for (size_t i = 0; same && i < got->n; i++)
+        same = strcmp(got->v[i], want->v[i]) == 0;
+    if (!same) {
+        ib_test_strs_print("got", got);
+        ib_test_strs_print("wanted", want);
+        fail_msg("%s: not the expected set", what);
+    }
+}
+
 /* ---- cmocka ---- */
 
 int ib_test_suite_status(int failed, size_t n_tests)

@@ -177,6 +177,52 @@ int ib_test_file_has(const char *file, const char *text);
 /* Waits until the file holds text, for at most timeout_s seconds. */
 int ib_test_wait_for_text(const char *file, const char *text, double timeout_s);
 
+/* ---- an imgbatch command-line suite ---- */
+
+/* The job-array variables (SLURM_*, JOB_COMPLETION_INDEX), for env_unset:
+ * without them a suite behaves the same inside a Slurm job. */
+extern const char *const ib_test_job_variables[];
+
+typedef struct {
+    const char *bin;         /* $IMGBATCH */
+    const char *source_root; /* $IB_SOURCE_ROOT; NULL when it is not set */
+    char root[PATH_MAX];     /* mkdtemp(); removed by the teardown */
+    char runs[PATH_MAX];     /* stdin, stdout and stderr files of the runs */
+    unsigned n_runs;
+} ib_test_cli_t;
+
+/* For a group setup: -1 after saying why on stderr. */
+int ib_test_cli_setup(ib_test_cli_t *t, const char *name);
+void ib_test_cli_teardown(ib_test_cli_t *t);
+/* A fresh, empty directory root/name for one test. */
+void ib_test_cli_dir(const ib_test_cli_t *t, const char *name, char *out);
+/* Runs prog with argv to its end (60 s at most) in a process group of its
+ * own, without the job-array variables, in the root unless how->cwd says
+ * otherwise; both capture files are read (ib_test_run_free() them). */
+void ib_test_cli_run_prog(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spawn_t *how,
+                          const char *prog, const char *const *argv);
+/* The same for imgbatch with a NULL-terminated argument list. */
+void ib_test_cli_run(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spawn_t *how, ...)
+    __attribute__((sentinel));
+
+/* ---- sets of strings ---- */
+
+typedef struct {
+    char **v;
+    size_t n, cap;
+} ib_test_strs_t;
+
+void ib_test_strs_add(ib_test_strs_t *s, const char *str);
+void ib_test_strs_free(ib_test_strs_t *s);
+void ib_test_strs_sort(ib_test_strs_t *s);
+size_t ib_test_strs_count(const ib_test_strs_t *s, const char *str);
+/* Adds the space-separated words of s (1023 bytes at most). */
+void ib_test_strs_split(const char *s, ib_test_strs_t *out);
+/* Lists the set after a title, for a test about to fail. */
+void ib_test_strs_print(const char *title, const ib_test_strs_t *s);
+/* Sorts both and fails, listing them, unless they hold the same strings. */
+void ib_test_expect_same_set(ib_test_strs_t *got, ib_test_strs_t *want, const char *what);
+
 /* ---- cmocka ---- */
 
 /* cmocka_run_group_tests() for a main: 77, which meson counts as a skip,
