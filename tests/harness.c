@@ -732,6 +732,24 @@ void ib_test_cli_teardown(ib_test_cli_t *t)
         ib_test_rm_tree(t->root);
 }
 
+int ib_test_cli_group_setup(void **state)
+{
+    ib_test_cli_t *t = calloc(1, sizeof *t);
+    if (t == NULL || ib_test_cli_setup(t, program_invocation_short_name) < 0) {
+        free(t);
+        return -1;
+    }
+    *state = t;
+    return 0;
+}
+
+int ib_test_cli_group_teardown(void **state)
+{
+    ib_test_cli_teardown(*state);
+    free(*state);
+    return 0;
+}
+
 void ib_test_cli_dir(const ib_test_cli_t *t, const char *name, char *out)
 {
     ib_test_path_fmt(out, "%s/%s", t->root, name);

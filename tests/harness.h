@@ -191,6 +191,10 @@ typedef struct {
     unsigned n_runs;
 } ib_test_cli_t;
 
+/* cmocka group fixtures: *state becomes an ib_test_cli_t with a root
+ * named after the program. */
+int ib_test_cli_group_setup(void **state);
+int ib_test_cli_group_teardown(void **state);
 /* For a group setup: -1 after saying why on stderr. */
 int ib_test_cli_setup(ib_test_cli_t *t, const char *name);
 void ib_test_cli_teardown(ib_test_cli_t *t);

@@ -152,16 +152,6 @@ static void run_ib_argv(cli_t *t, run_t *r, const run_opts_t *o, const char *con
     ib_test_cli_run_prog(t, r, o, t->bin, (const char *const *)a.v);
 }
 
-static void show_run(const run_t *r)
-{
-    ib_test_run_show(r, "imgbatch");
-}
-
-static void expect_status(const run_t *r, int want, const char *what)
-{
-    ib_test_expect_exit(r, want, what);
-}
-
 /* ---- a strict JSON reader ---- */
 
 typedef enum { J_NULL, J_FALSE, J_TRUE, J_NUMBER, J_STRING, J_ARRAY, J_OBJECT } jtype_t;
@@ -609,7 +599,7 @@ static void events_load(const run_t *r, events_t *e)
 {
     memset(e, 0, sizeof *e);
     if (r->out_len == 0 || r->out_text[r->out_len - 1] != '\n') {
-        show_run(r);
+        ib_test_run_show(r, "imgbatch");
         fail_msg("--json output is empty or does not end with a newline");
     }
     size_t lines = 0;
@@ -622,7 +612,7 @@ static void events_load(const run_t *r, events_t *e)
         char err[200];
         jval_t *v = &e->v[e->n];
         if (json_parse(p, (size_t)(nl - p), v, err, sizeof err) < 0) {
-            show_run(r);
+            ib_test_run_show(r, "imgbatch");
             fail_msg("line %zu of --json is not valid JSON (%s): %.*s", e->n + 1, err,
                      (int)(nl - p), p);
         }
@@ -711,21 +701,6 @@ static void event_inputs(const events_t *e, const char *prefix, strs_t *out)
 }
 
 /* ---- fixtures ---- */
-
-static int group_setup(void **state)
-{
-    static cli_t t;
-    if (ib_test_cli_setup(&t, "imgbatch-cli") < 0)
-        return -1;
-    *state = &t;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    ib_test_cli_teardown(*state);
-    return 0;
-}
 
 #define work_dir ib_test_cli_dir
 
@@ -863,7 +838,7 @@ static void json_is_valid_whatever_the_names(void **state)
         run_t r;
         events_t e;
         run_ib(t, &r, NULL, "--json", "-j", "2", "-o", out, in, NULL);
-        expect_status(&r, 1, "a batch with one broken file");
+        ib_test_expect_exit(&r, 1, "a batch with one broken file");
         events_load(&r, &e);
         /* One line per input and the summary: no name split a line. */
         assert_int_equal(e.n, N_ODD + 2);
@@ -927,10 +902,10 @@ static void dry_run_writes_nothing(void **state)
     run_opts_t here = {.cwd = cwd};
     run_t r;
     run_ib(t, &r, &here, "--dry-run", "-s", "4x", "-o", out, in, NULL);
-    expect_status(&r, 0, "--dry-run");
+    ib_test_expect_exit(&r, 0, "--dry-run");
     /* The summary says what would be written, not that anything was done. */
     if (strstr(r.err_text, "would write 3 files") == NULL || strstr(r.err_text, " done") != NULL) {
-        show_run(&r);
+        ib_test_run_show(&r, "imgbatch");
         fail_msg("--dry-run's summary should say \"would write 3 files\", not \"done\"");
     }
     /* One line per output, naming it and its size. */
@@ -945,7 +920,7 @@ static void dry_run_writes_nothing(void **state)
         const char *eol = at != NULL ? strchr(at, '\n') : NULL;
         const char *size = at != NULL ? strstr(at, "4x3") : NULL;
         if (at == NULL || size == NULL || size > eol) {
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("--dry-run does not show %s at 4x3", want_out);
         }
     }
@@ -954,7 +929,7 @@ static void dry_run_writes_nothing(void **state)
     /* The same as JSON, and with no -o at all. */
     run_ib(t, &r, &here, "--dry-run", "--json", "-F", "webp", "--variant", "sm:2x", "--variant",
            "lg:6x", in, NULL);
-    expect_status(&r, 0, "--dry-run --json without -o");
+    ib_test_expect_exit(&r, 0, "--dry-run --json without -o");
     events_t e;
     events_load(&r, &e);
     tally_t n = expect_summary_adds_up(&e);
@@ -1011,7 +986,7 @@ static void nul_separated_stdin_list(void **state)
         run_t r;
         events_t e;
         run_ib_argv(t, &r, &o, args);
-        expect_status(&r, 0, "a NUL-separated list on stdin");
+        ib_test_expect_exit(&r, 0, "a NUL-separated list on stdin");
         events_load(&r, &e);
         tally_t n = expect_summary_adds_up(&e);
         assert_int_equal(n.ok, 4);
@@ -1098,7 +1073,7 @@ static void include_exclude_globs(void **state)
         run_t r;
         events_t e;
         run_ib_argv(t, &r, NULL, args);
-        expect_status(&r, 0, "a glob run");
+        ib_test_expect_exit(&r, 0, "a glob run");
         events_load(&r, &e);
         expect_summary_adds_up(&e);
         strs_t got = {0}, want = {0};
@@ -1213,7 +1188,7 @@ static void usage_errors_exit_2_and_write_nothing(void **state)
         if (why != NULL) {
             print_error("FAILED: %s (env %s): %s; wanted it to name '%s'\n", shown,
                         u->env[0] ? u->env[0] : "-", why, u->needs[0]);
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             failures++;
         }
         run_free(&r);
@@ -1250,7 +1225,7 @@ static void shard_inputs(cli_t *t, const char *in, const char *shard, const char
     run_t r;
     events_t e;
     run_ib(t, &r, &o, "--dry-run", "--json", "-j", "1", "--shard", shard, in, NULL);
-    expect_status(&r, 0, shard);
+    ib_test_expect_exit(&r, 0, shard);
     events_load(&r, &e);
     expect_summary_adds_up(&e);
     event_inputs(&e, in, out);
@@ -1275,7 +1250,7 @@ static void shards_split_the_inputs_exactly(void **state)
             ib_test_path_fmt(out, "%s/shard/out-%u-%u", t->root, n, k);
             run_t r;
             run_ib(t, &r, NULL, "-q", "-j", "2", "--shard", shard, "-o", out, in, NULL);
-            expect_status(&r, 0, shard);
+            ib_test_expect_exit(&r, 0, shard);
             run_free(&r);
             strs_t mine = {0};
             if (ib_test_exists(out))
@@ -1361,7 +1336,7 @@ static tally_t rerun(cli_t *t, const char *in, const char *out, const char *cons
     run_t r;
     events_t e;
     run_ib_argv(t, &r, NULL, args);
-    expect_status(&r, 0, "a re-run");
+    ib_test_expect_exit(&r, 0, "a re-run");
     events_load(&r, &e);
     tally_t tally = expect_summary_adds_up(&e);
     events_free(&e);
@@ -1482,13 +1457,13 @@ static void progress_redraws_on_a_terminal_only(void **state)
         const char *argv[] = {"script", "-qec", cmd, "/dev/null", NULL};
         run_t r;
         ib_test_cli_run_prog(t, &r, NULL, script, argv);
-        expect_status(&r, 0, "imgbatch under script(1)");
+        ib_test_expect_exit(&r, 0, "imgbatch under script(1)");
         if (w == 0 && !has_redraw(r.out_text, r.out_len)) {
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("--progress auto on a terminal: no '\\r' redraw");
         }
         if (w == 1 && has_redraw(r.out_text, r.out_len)) {
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("--progress never on a terminal: a '\\r' redraw");
         }
         run_free(&r);
@@ -1499,14 +1474,14 @@ static void progress_redraws_on_a_terminal_only(void **state)
         run_t r;
         run_ib(t, &r, NULL, "--progress", w == 0 ? "auto" : "always", "-j", "1", "-f", "blur=3",
                "--if-exists", "overwrite", "-o", out, in, NULL);
-        expect_status(&r, 0, "imgbatch with stderr in a file");
+        ib_test_expect_exit(&r, 0, "imgbatch with stderr in a file");
         int cr = memchr(r.err_text, '\r', r.err_len) != NULL;
         if (w == 0 && cr) {
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("--progress auto with stderr in a file: '\\r' in it");
         }
         if (w == 1 && !cr) {
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("--progress always with stderr in a file: no '\\r' redraw");
         }
         run_free(&r);
@@ -1542,13 +1517,13 @@ static void version_names_the_libraries(void **state)
     cli_t *t = *state;
     run_t r;
     run_ib(t, &r, NULL, "--version", NULL);
-    expect_status(&r, 0, "--version");
+    ib_test_expect_exit(&r, 0, "--version");
     assert_int_equal(r.err_len, 0);
     static const char *const words[] = {"imgbatch", "libvips", "libjpeg-turbo", "libpng",
                                         "libdeflate"};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (!word_has_version(r.out_text, words[i])) {
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("--version does not give a version of %s", words[i]);
         }
     /* imgbatch's own is the project's version. */
@@ -1612,7 +1587,7 @@ static void meson_install_puts_everything_in_place(void **state)
                           dest,    "--no-rebuild", "--quiet", NULL};
     run_t r;
     ib_test_cli_run_prog(t, &r, NULL, meson, argv);
-    expect_status(&r, 0, "meson install --destdir");
+    ib_test_expect_exit(&r, 0, "meson install --destdir");
     run_free(&r);
 
     strs_t files = {0};
@@ -1680,11 +1655,11 @@ static void non_image_named_is_unsupported(void **state)
         run_t r;
         events_t e;
         run_ib(t, &r, NULL, "--json", "-o", out, file, NULL);
-        expect_status(&r, 1, cases[i].name);
+        ib_test_expect_exit(&r, 1, cases[i].name);
         events_load(&r, &e);
         const char *kind = only_error_kind(&e);
         if (kind == NULL || strcmp(kind, cases[i].kind) != 0) {
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("%s failed as %s, wanted %s", cases[i].name, kind ? kind : "(nothing)",
                      cases[i].kind);
         }
@@ -1708,9 +1683,9 @@ static void no_rate_without_images(void **state)
         fail_msg("mkdir(\"%s\") failed: %s", in, strerror(errno));
     run_t r;
     run_ib(t, &r, NULL, "-o", out, in, NULL);
-    expect_status(&r, 0, "a folder with no images");
+    ib_test_expect_exit(&r, 0, "a folder with no images");
     if (strstr(r.err_text, "0 done") == NULL || strstr(r.err_text, "images/s") != NULL) {
-        show_run(&r);
+        ib_test_run_show(&r, "imgbatch");
         fail_msg("the summary of no images should say 0 done and give no rate");
     }
     run_free(&r);
@@ -1735,19 +1710,19 @@ static void non_images_in_folders_are_counted(void **state)
     run_t r;
     events_t e;
     run_ib(t, &r, NULL, "-v", "--json", "-o", out, in, NULL);
-    expect_status(&r, 0, "a folder with non-images");
+    ib_test_expect_exit(&r, 0, "a folder with non-images");
     events_load(&r, &e);
     tally_t n = expect_summary_adds_up(&e);
     double ignored = -1;
     jnum(&e.v[e.n - 1], "ignored", &ignored);
     if (n.ok != 2 || ignored != 2 || strstr(r.err_text, ", 2 ignored") == NULL) {
-        show_run(&r);
+        ib_test_run_show(&r, "imgbatch");
         fail_msg("wanted 2 done and 2 ignored in the JSON summary and the summary line");
     }
     for (size_t i = 0; i < 3; i++) {
         ib_test_path_fmt(path, "%s/%s", in, others[i]);
         if ((strstr(r.err_text, path) != NULL) != (i < 2)) {
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("-v should name each ignored file, and no hidden one: %s", path);
         }
     }
@@ -1755,10 +1730,10 @@ static void non_images_in_folders_are_counted(void **state)
     run_free(&r);
     /* Without -v the count alone. */
     run_ib(t, &r, NULL, "-o", out, in, NULL);
-    expect_status(&r, 0, "a re-run");
+    ib_test_expect_exit(&r, 0, "a re-run");
     ib_test_path_fmt(path, "%s/notes.txt", in);
     if (strstr(r.err_text, path) != NULL || strstr(r.err_text, ", 2 ignored") == NULL) {
-        show_run(&r);
+        ib_test_run_show(&r, "imgbatch");
         fail_msg("without -v, only the count of ignored files");
     }
     run_free(&r);
@@ -1792,14 +1767,14 @@ static void outputs_beside_their_originals(void **state)
         run_t r;
         run_ib(t, &r, NULL, "--json", "-s", "4x", "--name", "{dir}/{stem}-small.{ext}",
                "--if-exists", modes[pass], "-o", in, in, NULL);
-        expect_status(&r, 0, "outputs beside the inputs");
+        ib_test_expect_exit(&r, 0, "outputs beside the inputs");
         strs_t got = {0}, want = {0};
         inputs_under(&r, in, &got);
         ib_test_strs_add(&want, "a.png");
         ib_test_strs_add(&want, "sub/b.png");
         ib_test_expect_same_set(&got, &want, "the inputs of a run beside its outputs");
         if (strstr(r.out_text, "\"ignored\":1,") == NULL) {
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("pass %zu: only notes.txt is ignored, not the outputs", pass + 1);
         }
         ib_test_strs_free(&got);
@@ -1906,5 +1881,5 @@ int main(void)
         cmocka_unit_test(outputs_beside_their_originals),
         cmocka_unit_test(stdin_results_flow_while_it_is_idle),
     };
-    return ib_test_run_suite(tests, group_setup, group_teardown);
+    return ib_test_run_suite(tests, ib_test_cli_group_setup, ib_test_cli_group_teardown);
 }

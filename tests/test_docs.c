@@ -31,31 +31,6 @@ typedef ib_test_strs_t strs_t;
 #define run_ib ib_test_cli_run
 #define run_free ib_test_run_free
 
-static void show_run(const run_t *r)
-{
-    ib_test_run_show(r, "imgbatch");
-}
-
-static void expect_status(const run_t *r, int want, const char *what)
-{
-    ib_test_expect_exit(r, want, what);
-}
-
-static int group_setup(void **state)
-{
-    static cli_t t;
-    if (ib_test_cli_setup(&t, "imgbatch-docs") < 0)
-        return -1;
-    *state = &t;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    ib_test_cli_teardown(*state);
-    return 0;
-}
-
 #define work_dir ib_test_cli_dir
 
 /* The long options of app/cli.c, read from its long_opts table. */
@@ -131,7 +106,7 @@ static void help_names_every_long_option(void **state)
     long_options(t, &opts);
     run_t r;
     run_ib(t, &r, NULL, "--help", NULL);
-    expect_status(&r, 0, "--help");
+    ib_test_expect_exit(&r, 0, "--help");
     assert_int_equal(r.err_len, 0);
     int missing = 0;
     for (size_t i = 0; i < opts.n; i++)
@@ -171,9 +146,9 @@ static void man_page_renders_cleanly(void **state)
     const char *argv[] = {"groff", "-man", "-Tutf8", "-ww", "-z", page, NULL};
     run_t r;
     ib_test_cli_run_prog(t, &r, NULL, groff, argv);
-    expect_status(&r, 0, "groff");
+    ib_test_expect_exit(&r, 0, "groff");
     if (r.err_len != 0) {
-        show_run(&r);
+        ib_test_run_show(&r, "imgbatch");
         fail_msg("groff warns about app/imgbatch.1");
     }
     run_free(&r);
@@ -202,9 +177,9 @@ static void complete_words(cli_t *t, const char *cwd, const char *const *words, 
     run_opts_t o = {.cwd = cwd};
     run_t r;
     ib_test_cli_run_prog(t, &r, &o, bash, argv);
-    expect_status(&r, 0, "the completion function");
+    ib_test_expect_exit(&r, 0, "the completion function");
     if (r.err_len != 0) {
-        show_run(&r);
+        ib_test_run_show(&r, "imgbatch");
         fail_msg("the completion function wrote to stderr");
     }
     for (char *line = r.out_text, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
@@ -276,5 +251,5 @@ int main(void)
         cmocka_unit_test(man_page_renders_cleanly),
         cmocka_unit_test(bash_completion_offers_values),
     };
-    return ib_test_run_suite(tests, group_setup, group_teardown);
+    return ib_test_run_suite(tests, ib_test_cli_group_setup, ib_test_cli_group_teardown);
 }
