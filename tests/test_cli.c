@@ -6,10 +6,10 @@
  * files, every usage error exits 2 with one line naming the bad value,
  * shards (by hand, from Slurm and from Kubernetes) split the inputs
  * exactly, a re-run with an option that changes the output redoes it, the
- * progress line is drawn on a terminal only, --version and --help say what
- * they should, the man page and the bash completion know every option,
- * and `meson install` puts the binary, the man page and the completion in
- * place.
+ * progress line is drawn on a terminal only, --version says what it
+ * should, and `meson install` puts the binary, the man page and the
+ * completion in place. The option lists of --help, the man page and the
+ * completion are test_docs.c's.
  *
  * NOTES
  * - The JSON reader here is strict RFC 8259 (and refuses invalid UTF-8,
@@ -18,10 +18,10 @@
  * - Children get this process's environment without the job-array
  *   variables (SLURM_*, JOB_COMPLETION_INDEX), so the suite behaves the
  *   same inside a Slurm job; the shard tests add their own. Each child
- *   is started with posix_spawn() (tests/harness.c) in a process group of
- *   its own, which a timeout kills whole.
- * - Checks that need an outside tool (script(1) for a terminal, groff,
- *   bash, meson) skip loudly when it is missing.
+ *   is started by ib_test_cli_run() (tests/harness.c) in a process group
+ *   of its own, which a timeout kills whole.
+ * - Checks that need an outside tool (script(1) for a terminal, meson)
+ *   skip loudly when it is missing.
  * - The progress line is being reworked: only '\r' redraws on a terminal,
  *   and none off it, are asserted.
  */
