@@ -9,17 +9,23 @@
  * - nftw() passes no argument to its callback, so the listing being built
  *   is reached through two statics, set only around the nftw() call. The
  *   tests are single-threaded.
+ * - Programs are started with fork() and execve(), not posix_spawn(): a
+ *   child may need a file size limit or another user first. Between the
+ *   two it makes async-signal-safe calls only, and reports a failed step
+ *   to the parent on a close-on-exec pipe (as git's run-command.c does).
  */
 #include "harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,6 +40,10 @@
 extern char **environ;
 
 #define ERR_LEN (PATH_MAX + 128)
+
+/* Cases skipped through ib_test_skip_loudly(), the one way a case skips,
+ * for ib_test_suite_status(). */
+static size_t skipped_cases;
 
 static int say(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -271,6 +281,7 @@ void ib_test_skip_loudly(const char *suite, const char *fmt, ...)
     va_start(ap, fmt);
     vtell(suite, "SKIPPED: ", fmt, ap);
     va_end(ap);
+    skipped_cases++;
     skip();
 }
 
@@ -335,32 +346,170 @@ void ib_test_listing_free(ib_test_listing_t *l)
 
 /* ---- running a program ---- */
 
+static int env_unset(const char *entry, const ib_test_spawn_t *how)
+{
+    for (size_t i = 0; how->env_unset != NULL && how->env_unset[i] != NULL; i++) {
+        const char *name = how->env_unset[i];
+        size_t nl = strlen(name);
+        if (nl > 0 && name[nl - 1] == '*' ? strncmp(entry, name, nl - 1) == 0
+                                          : strncmp(entry, name, nl) == 0 && entry[nl] == '=')
+            return 1;
+    }
+    for (size_t i = 0; how->env_add != NULL && how->env_add[i] != NULL; i++) {
+        size_t nl = strcspn(how->env_add[i], "=");
+        if (strncmp(entry, how->env_add[i], nl + 1) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* NAME=old:more, or NAME=more, into buf. */
+static const char *env_append(char *const *env, const char *name, const char *more, char *buf,
+                              size_t buflen)
+{
+    size_t nl = strlen(name);
+    const char *old = NULL;
+    for (size_t i = 0; env[i] != NULL; i++)
+        if (strncmp(env[i], name, nl) == 0 && env[i][nl] == '=')
+            old = env[i] + nl + 1;
+    snprintf(buf, buflen, "%s=%s%s%s", name, old != NULL ? old : "",
+             old != NULL && *old != '\0' ? ":" : "", more);
+    return buf;
+}
+
+/* The child's environment: a test_malloc'ed array; the strings are the
+ * caller's, environ's or the sanitizer entries in asan and ubsan. */
+static char **child_env(const ib_test_spawn_t *how, char *asan, char *ubsan, size_t len)
+{
+    char *const *base = how->env != NULL ? how->env : environ;
+    const char *segv[2] = {NULL, NULL};
+    if (how->segv_kills) {
+        segv[0] = env_append(base, "ASAN_OPTIONS", "handle_segv=0", asan, len);
+        segv[1] = env_append(base, "UBSAN_OPTIONS", "handle_segv=0", ubsan, len);
+    }
+    const char *const segv_add[] = {segv[0], segv[1], NULL};
+    size_t n = 0, k = 0;
+    while (base[n] != NULL)
+        n++;
+    for (size_t i = 0; how->env_add != NULL && how->env_add[i] != NULL; i++)
+        n++;
+    char **env = test_calloc(n + 3, sizeof *env);
+    for (size_t i = 0; base[i] != NULL; i++) {
+        size_t nl = strcspn(base[i], "=");
+        int replaced =
+            how->segv_kills && ((nl == 12 && strncmp(base[i], "ASAN_OPTIONS", nl) == 0) ||
+                                (nl == 13 && strncmp(base[i], "UBSAN_OPTIONS", nl) == 0));
+        if (!replaced && !env_unset(base[i], how))
+            env[k++] = base[i];
+    }
+    for (size_t i = 0; how->env_add != NULL && how->env_add[i] != NULL; i++)
+        env[k++] = (char *)how->env_add[i];
+    for (size_t i = 0; how->segv_kills && segv_add[i] != NULL; i++)
+        env[k++] = (char *)segv_add[i];
+    env[k] = NULL;
+    return env;
+}
+
+static int open_for(int *fd, const char *path, int flags, char *err, size_t errlen)
+{
+    *fd = open(path, flags | O_CLOEXEC, 0644);
+    if (*fd < 0)
+        return say(err, errlen, "open(\"%s\") failed: %s", path, strerror(errno));
+    return 0;
+}
+
+/* After fork(): async-signal-safe calls only. A failure is sent to the
+ * parent as the step and the errno on the close-on-exec pipe. */
+static void __attribute__((noreturn))
+child_exec(const char *prog, char *const *argv, char **env, const ib_test_spawn_t *how,
+           const int fds[3], uid_t uid, gid_t gid, int drop, int report)
+{
+    int step = 0;
+    if (how->own_group && setpgid(0, 0) < 0)
+        step = 1;
+    for (int i = 0; step == 0 && i < 3; i++)
+        if (fds[i] >= 0 && dup2(fds[i], i) < 0)
+            step = 2;
+    if (step == 0 && how->cwd != NULL && chdir(how->cwd) < 0)
+        step = 3;
+    struct rlimit rl = {(rlim_t)how->fsize, (rlim_t)how->fsize};
+    if (step == 0 && how->fsize > 0 && setrlimit(RLIMIT_FSIZE, &rl) < 0)
+        step = 4;
+    if (step == 0 && drop && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
+        step = 5;
+    if (step == 0) {
+        execve(prog, argv, env);
+        step = 6;
+    }
+    int why[2] = {step, errno};
+    ssize_t w = write(report, why, sizeof why);
+    (void)w;
+    _exit(127);
+}
+
 pid_t ib_test_spawn(const char *prog, char *const *argv, const ib_test_spawn_t *how, char *err,
                     size_t errlen)
 {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
+    static const char *const steps[] = {"",         "setpgid()", "dup2()", "chdir()", "setrlimit()",
+                                        "setuid()", "execve()"};
     /* The files before the directory: relative names are this process's. */
-    posix_spawn_file_actions_addopen(&fa, 0, how->in != NULL ? how->in : "/dev/null", O_RDONLY, 0);
-    if (how->out != NULL)
-        posix_spawn_file_actions_addopen(&fa, 1, how->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (how->err != NULL)
-        posix_spawn_file_actions_addopen(&fa, 2, how->err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (how->cwd != NULL)
-        posix_spawn_file_actions_addchdir_np(&fa, how->cwd);
-    if (how->own_group) {
-        posix_spawnattr_setpgroup(&attr, 0);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    int fds[3] = {-1, -1, -1};
+    int rc = 0;
+    if (how->in != NULL || how->in_fd <= 0)
+        rc = open_for(&fds[0], how->in != NULL ? how->in : "/dev/null", O_RDONLY, err, errlen);
+    if (rc == 0 && how->out != NULL)
+        rc = open_for(&fds[1], how->out, O_WRONLY | O_CREAT | O_TRUNC, err, errlen);
+    if (rc == 0 && how->err != NULL)
+        rc = open_for(&fds[2], how->err, O_WRONLY | O_CREAT | O_TRUNC, err, errlen);
+    uid_t uid = 0;
+    gid_t gid = 0;
+    int drop = how->as_nobody && geteuid() == 0;
+    if (rc == 0 && drop) {
+        struct passwd *pw = getpwnam("nobody");
+        if (pw == NULL)
+            rc = say(err, errlen, "getpwnam(\"nobody\") found no such user");
+        else {
+            uid = pw->pw_uid;
+            gid = pw->pw_gid;
+        }
     }
+    int report[2] = {-1, -1};
+    if (rc == 0 && pipe2(report, O_CLOEXEC) < 0)
+        rc = say(err, errlen, "pipe2() failed: %s", strerror(errno));
     pid_t pid = -1;
-    int rc = posix_spawn(&pid, prog, &fa, &attr, argv, how->env != NULL ? how->env : environ);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        return say(err, errlen, "posix_spawn(\"%s\") failed: %s", prog, strerror(rc));
-    return pid;
+    if (rc == 0) {
+        char asan[1024], ubsan[1024];
+        char **env = child_env(how, asan, ubsan, sizeof asan);
+        int in = fds[0] >= 0 ? fds[0] : how->in_fd;
+        const int child_fds[3] = {in, fds[1], fds[2]};
+        fflush(NULL); /* or the child's exit could write our buffers twice */
+        pid = fork();
+        if (pid == 0)
+            child_exec(prog, argv, env, how, child_fds, uid, gid, drop, report[1]);
+        int fork_errno = errno;
+        test_free(env);
+        close(report[1]);
+        if (pid < 0) {
+            rc = say(err, errlen, "fork() for \"%s\" failed: %s", prog, strerror(fork_errno));
+        } else {
+            int why[2];
+            ssize_t got;
+            while ((got = read(report[0], why, sizeof why)) < 0 && errno == EINTR)
+                ;
+            if (got == (ssize_t)sizeof why) {
+                int st;
+                waitpid(pid, &st, 0);
+                pid = -1;
+                rc = say(err, errlen, "%s for \"%s\" failed: %s", steps[why[0]], prog,
+                         strerror(why[1]));
+            }
+        }
+        close(report[0]);
+    }
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return rc < 0 ? -1 : pid;
 }
 
 int ib_test_exit_status(int wait_status)
@@ -368,13 +517,14 @@ int ib_test_exit_status(int wait_status)
     return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
 }
 
-int ib_test_try_wait(pid_t pid, int timeout_s)
+/* ib_test_try_wait() with the child's resource use. */
+static int try_wait4(pid_t pid, int timeout_s, struct rusage *ru)
 {
     struct timespec tick = {0, 5 * 1000 * 1000};
     double deadline = ib_test_now() + timeout_s;
     for (;;) {
         int st;
-        pid_t w = waitpid(pid, &st, WNOHANG);
+        pid_t w = wait4(pid, &st, WNOHANG, ru);
         if (w == pid)
             return ib_test_exit_status(st);
         if (w < 0 && errno != EINTR)
@@ -391,34 +541,326 @@ int ib_test_try_wait(pid_t pid, int timeout_s)
     }
 }
 
-int ib_test_wait(pid_t pid, int timeout_s, const char *what)
+int ib_test_try_wait(pid_t pid, int timeout_s)
 {
-    int status = ib_test_try_wait(pid, timeout_s);
-    if (status >= 0)
-        return status;
+    struct rusage ru;
+    return try_wait4(pid, timeout_s, &ru);
+}
+
+static void wait_failed(pid_t pid, int timeout_s, const char *what)
+{
     if (errno != ETIMEDOUT)
         fail_msg("waitpid(%d) failed: %s", (int)pid, strerror(errno));
     if (what != NULL)
         fail_msg("%s (pid %d) still running after %d s: killed", what, (int)pid, timeout_s);
     fail_msg("pid %d still running after %d s: killed", (int)pid, timeout_s);
-    return -1;
+}
+
+int ib_test_wait(pid_t pid, int timeout_s, const char *what)
+{
+    int status = ib_test_try_wait(pid, timeout_s);
+    if (status < 0)
+        wait_failed(pid, timeout_s, what);
+    return status;
+}
+
+void ib_test_args_start(ib_test_args_t *a, const char *argv0)
+{
+    a->n = 0;
+    a->v[a->n++] = (char *)argv0;
+    a->v[a->n] = NULL;
+}
+
+static void args_push(ib_test_args_t *a, const char *s)
+{
+    if (a->n >= IB_TEST_MAX_ARGS)
+        fail_msg("more than %d arguments", IB_TEST_MAX_ARGS);
+    a->v[a->n++] = (char *)s;
+    a->v[a->n] = NULL;
+}
+
+void ib_test_args_add(ib_test_args_t *a, ...)
+{
+    va_list ap;
+    va_start(ap, a);
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;)
+        args_push(a, s);
+    va_end(ap);
+}
+
+void ib_test_args_addv(ib_test_args_t *a, const char *const *list)
+{
+    for (; *list != NULL; list++)
+        args_push(a, *list);
 }
 
 void ib_test_run_files(ib_test_run_t *r, const char *dir, unsigned n)
 {
+    memset(r, 0, sizeof *r);
+    r->status = -1;
+    ib_test_path_fmt(r->in, "%s/run%u.stdin", dir, n);
     ib_test_path_fmt(r->out, "%s/run%u.stdout", dir, n);
     ib_test_path_fmt(r->err, "%s/run%u.stderr", dir, n);
+}
+
+void ib_test_run_start(ib_test_run_t *r, char *const *argv, const ib_test_spawn_t *how)
+{
+    static const ib_test_spawn_t none = {0};
+    char err[ERR_LEN];
+    ib_test_spawn_t h = how != NULL ? *how : none;
+    if (h.in_data != NULL) {
+        ib_test_write_file(r->in, h.in_data, h.in_len);
+        h.in = r->in;
+    }
+    h.out = r->out;
+    h.err = r->err;
+    r->started = ib_test_now();
+    r->pid = ib_test_spawn(argv[0], argv, &h, err, sizeof err);
+    if (r->pid < 0)
+        fail_msg("%s", err);
+}
+
+void ib_test_run_finish(ib_test_run_t *r, int timeout_s)
+{
+    struct rusage ru;
+    int status = try_wait4(r->pid, timeout_s, &ru);
+    if (status < 0)
+        wait_failed(r->pid, timeout_s, "imgbatch");
+    r->status = status;
+    r->seconds = ib_test_now() - r->started;
+    r->max_rss_kb = ru.ru_maxrss;
+}
+
+void ib_test_run(ib_test_run_t *r, char *const *argv, const ib_test_spawn_t *how, int timeout_s)
+{
+    ib_test_run_start(r, argv, how);
+    ib_test_run_finish(r, timeout_s);
+}
+
+void ib_test_run_abandon(ib_test_run_t *r)
+{
+    int st;
+    kill(r->pid, SIGKILL);
+    waitpid(r->pid, &st, 0);
+}
+
+void ib_test_run_read(ib_test_run_t *r)
+{
+    ib_test_run_free(r);
+    r->out_text = ib_test_slurp(r->out, &r->out_len);
+    r->err_text = ib_test_slurp(r->err, &r->err_len);
+}
+
+void ib_test_run_free(ib_test_run_t *r)
+{
+    if (r->out_text != NULL)
+        test_free(r->out_text);
+    if (r->err_text != NULL)
+        test_free(r->err_text);
+    r->out_text = r->err_text = NULL;
+    r->out_len = r->err_len = 0;
 }
 
 void ib_test_run_show(const ib_test_run_t *r, const char *what)
 {
     char *out = ib_test_try_slurp(r->out, NULL), *err = ib_test_try_slurp(r->err, NULL);
-    fprintf(stderr, "--- %s%sexited %d; stdout:\n%s--- stderr:\n%s---\n", what != NULL ? what : "",
-            what != NULL ? " " : "", r->status, out != NULL ? out : "", err != NULL ? err : "");
+    fprintf(stderr, "--- %s%sexited %d after %.2f s; stdout:\n%s--- stderr:\n%s---\n",
+            what != NULL ? what : "", what != NULL ? " " : "", r->status, r->seconds,
+            out != NULL ? out : "", err != NULL ? err : "");
     if (out != NULL)
         test_free(out);
     if (err != NULL)
         test_free(err);
+}
+
+void ib_test_expect_exit(const ib_test_run_t *r, int want, const char *what)
+{
+    if (r->status != want) {
+        ib_test_run_show(r, "imgbatch");
+        fail_msg("%s: exit status %d, wanted %d", what != NULL ? what : "imgbatch", r->status,
+                 want);
+    }
+}
+
+int ib_test_file_has(const char *file, const char *text)
+{
+    char *s = ib_test_try_slurp(file, NULL);
+    int hit = s != NULL && strstr(s, text) != NULL;
+    if (s != NULL)
+        test_free(s);
+    return hit;
+}
+
+int ib_test_wait_for_text(const char *file, const char *text, double timeout_s)
+{
+    struct timespec tick = {0, 20 * 1000 * 1000};
+    double deadline = ib_test_now() + timeout_s;
+    for (;;) {
+        if (ib_test_file_has(file, text))
+            return 1;
+        if (ib_test_now() >= deadline)
+            return 0;
+        nanosleep(&tick, NULL);
+    }
+}
+
+/* ---- an imgbatch command-line suite ---- */
+
+const char *const ib_test_job_variables[] = {"SLURM_*", "JOB_COMPLETION_INDEX", NULL};
+
+int ib_test_cli_setup(ib_test_cli_t *t, const char *name)
+{
+    memset(t, 0, sizeof *t);
+    t->bin = getenv("IMGBATCH");
+    t->source_root = getenv("IB_SOURCE_ROOT");
+    if (t->bin == NULL || access(t->bin, X_OK) < 0) {
+        fprintf(stderr, "IMGBATCH must name the built imgbatch binary\n");
+        return -1;
+    }
+    if (ib_test_make_root(NULL, name, t->root) < 0)
+        return -1;
+    if (ib_test_try_path_fmt(t->runs, "%s/runs", t->root) < 0 || mkdir(t->runs, 0777) < 0) {
+        fprintf(stderr, "mkdir(\"%s/runs\") failed: %s\n", t->root, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void ib_test_cli_teardown(ib_test_cli_t *t)
+{
+    if (t != NULL && t->root[0] != '\0')
+        ib_test_rm_tree(t->root);
+}
+
+int ib_test_cli_group_setup(void **state)
+{
+    ib_test_cli_t *t = calloc(1, sizeof *t);
+    if (t == NULL || ib_test_cli_setup(t, program_invocation_short_name) < 0) {
+        free(t);
+        return -1;
+    }
+    *state = t;
+    return 0;
+}
+
+int ib_test_cli_group_teardown(void **state)
+{
+    ib_test_cli_teardown(*state);
+    free(*state);
+    return 0;
+}
+
+void ib_test_cli_dir(const ib_test_cli_t *t, const char *name, char *out)
+{
+    ib_test_path_fmt(out, "%s/%s", t->root, name);
+    ib_test_rm_tree(out);
+    if (mkdir(out, 0777) < 0)
+        fail_msg("mkdir(\"%s\") failed: %s", out, strerror(errno));
+}
+
+void ib_test_cli_run_prog(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spawn_t *how,
+                          const char *prog, const char *const *argv)
+{
+    static const ib_test_spawn_t none = {0};
+    ib_test_spawn_t h = how != NULL ? *how : none;
+    ib_test_args_t a;
+    ib_test_args_start(&a, prog);
+    ib_test_args_addv(&a, argv + 1);
+    if (h.cwd == NULL)
+        h.cwd = t->root;
+    h.env_unset = ib_test_job_variables;
+    /* Its own process group, so a hung run is killed with its workers. */
+    h.own_group = 1;
+    ib_test_run_files(r, t->runs, ++t->n_runs);
+    ib_test_run(r, a.v, &h, 60);
+    ib_test_run_read(r);
+}
+
+void ib_test_cli_run(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spawn_t *how, ...)
+{
+    ib_test_args_t a;
+    ib_test_args_start(&a, t->bin);
+    va_list ap;
+    va_start(ap, how);
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;)
+        ib_test_args_add(&a, s, NULL);
+    va_end(ap);
+    ib_test_cli_run_prog(t, r, how, t->bin, (const char *const *)a.v);
+}
+
+/* ---- sets of strings ---- */
+
+void ib_test_strs_add(ib_test_strs_t *s, const char *str)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 16;
+        s->v = test_realloc(s->v, s->cap * sizeof *s->v);
+    }
+    size_t n = strlen(str) + 1;
+    s->v[s->n] = test_malloc(n);
+    memcpy(s->v[s->n++], str, n);
+}
+
+void ib_test_strs_free(ib_test_strs_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        test_free(s->v[i]);
+    if (s->v != NULL)
+        test_free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+void ib_test_strs_sort(ib_test_strs_t *s)
+{
+    if (s->n > 0)
+        qsort(s->v, s->n, sizeof *s->v, ib_test_cmp_str);
+}
+
+size_t ib_test_strs_count(const ib_test_strs_t *s, const char *str)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++)
+        k += strcmp(s->v[i], str) == 0;
+    return k;
+}
+
+void ib_test_strs_split(const char *s, ib_test_strs_t *out)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *save = NULL;
+    for (char *w = strtok_r(buf, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save))
+        ib_test_strs_add(out, w);
+}
+
+void ib_test_strs_print(const char *title, const ib_test_strs_t *s)
+{
+    print_error("%s (%zu):\n", title, s->n);
+    for (size_t i = 0; i < s->n; i++)
+        print_error("  [%s]\n", s->v[i]);
+}
+
+void ib_test_expect_same_set(ib_test_strs_t *got, ib_test_strs_t *want, const char *what)
+{
+    ib_test_strs_sort(got);
+    ib_test_strs_sort(want);
+    int same = got->n == want->n;
+    for (size_t i = 0; same && i < got->n; i++)
+        same = strcmp(got->v[i], want->v[i]) == 0;
+    if (!same) {
+        ib_test_strs_print("got", got);
+        ib_test_strs_print("wanted", want);
+        fail_msg("%s: not the expected set", what);
+    }
+}
+
+/* ---- cmocka ---- */
+
+int ib_test_suite_status(int failed, size_t n_tests)
+{
+    if (failed == 0 && n_tests > 0 && skipped_cases >= n_tests)
+        return 77;
+    return failed;
 }
 
 /* ---- the --json events of an imgbatch run ---- */

@@ -12,8 +12,9 @@
  *   never cut short.
  * - Memory handed out comes from test_malloc(), so cmocka sees a leak of
  *   it; free it with test_free() or the matching _free().
- * - Programs are started with posix_spawn() and never looked up on PATH:
- *   a test names the binary it means (ib_test_find_program() finds one).
+ * - Programs are started with fork() and execve() and never looked up on
+ *   PATH: a test names the binary it means (ib_test_find_program() finds
+ *   one).
  */
 #ifndef IB_TESTS_HARNESS_H
 #define IB_TESTS_HARNESS_H
@@ -79,16 +80,31 @@ void ib_test_listing_free(ib_test_listing_t *l);
 /* ---- running a program ---- */
 
 typedef struct {
-    const char *in;   /* stdin from this file; NULL: /dev/null */
-    const char *out;  /* stdout into this file, created or truncated; NULL: ours */
-    const char *err;  /* stderr likewise */
-    const char *cwd;  /* NULL: this process's */
-    char *const *env; /* NULL: environ */
-    int own_group;    /* lead a new process group, so a kill reaches its workers */
+    const char *in;      /* stdin from this file; NULL: in_fd, in_data or /dev/null */
+    int in_fd;           /* stdin from this descriptor when > 0 */
+    const char *in_data; /* ib_test_run_start() only: stdin is these in_len bytes, */
+    size_t in_len;       /* written to the run's .stdin file first */
+    const char *out;     /* stdout into this file, created or truncated; NULL: ours */
+    const char *err;     /* stderr likewise */
+    const char *cwd;     /* NULL: this process's */
+    char *const *env;    /* NULL: environ */
+    /* NAME=VALUE entries added to env, each replacing one of that NAME. */
+    const char *const *env_add;
+    /* Names left out of env; "NAME*" leaves out every name it begins. */
+    const char *const *env_unset;
+    int own_group;   /* lead a new process group, so a kill reaches its workers */
+    long long fsize; /* RLIMIT_FSIZE in bytes; 0 leaves it */
+    int as_nobody;   /* drop to user nobody first (when run as root) */
+    /* The sanitizers let SIGSEGV kill (handle_segv=0 appended to
+     * ASAN_OPTIONS and UBSAN_OPTIONS): their own handler would turn a
+     * worker killed by the signal into one that exits with a report. */
+    int segv_kills;
 } ib_test_spawn_t;
 
-/* Starts prog with argv; its pid, or -1 with err filled if it could not be
- * started (the files opened, the directory entered, prog executed). */
+/* Starts prog with argv (fork() and execve(): the child makes only
+ * async-signal-safe calls); its pid, or -1 with err filled if it could not
+ * be started (the files opened, the directory entered, the limits set,
+ * prog executed). */
 pid_t ib_test_spawn(const char *prog, char *const *argv, const ib_test_spawn_t *how, char *err,
                     size_t errlen);
 /* A waitpid() status as a shell gives it: the exit status, or 128 + the
@@ -103,19 +119,124 @@ int ib_test_wait(pid_t pid, int timeout_s, const char *what);
 /* The same, -1 instead of failing: errno is ETIMEDOUT if it was killed. */
 int ib_test_try_wait(pid_t pid, int timeout_s);
 
-/* A finished run whose stdout and stderr went to files. */
+/* An argument vector built up in place: argv[0] first, NULL after the
+ * last. Too many arguments fail the test. */
+#define IB_TEST_MAX_ARGS 64
+
+typedef struct {
+    char *v[IB_TEST_MAX_ARGS + 1];
+    int n;
+} ib_test_args_t;
+
+void ib_test_args_start(ib_test_args_t *a, const char *argv0);
+void ib_test_args_add(ib_test_args_t *a, ...) __attribute__((sentinel));
+/* The entries of a NULL-terminated list. */
+void ib_test_args_addv(ib_test_args_t *a, const char *const *list);
+
+/* A run whose stdout and stderr go to files. */
 typedef struct {
     int status; /* ib_test_exit_status() */
+    char in[PATH_MAX];
     char out[PATH_MAX];
     char err[PATH_MAX];
+    pid_t pid;
+    double started, seconds;
+    long max_rss_kb; /* the largest of the program and its children */
+    /* Both capture files, after ib_test_run_read(); NULL before. */
+    char *out_text, *err_text;
+    size_t out_len, err_len;
 } ib_test_run_t;
 
-/* Names the capture files of run number n: dir/runN.stdout and .stderr. */
+/* Names the files of run number n: dir/runN.stdin, .stdout and .stderr;
+ * the rest of the run is cleared. */
 void ib_test_run_files(ib_test_run_t *r, const char *dir, unsigned n);
-/* Prints the exit status and both capture files to stderr, for a test
- * about to fail; what names the program ("--- imgbatch exited 1"), NULL
- * for none. */
+/* Starts argv[0] with its output in the run's files (named first with
+ * ib_test_run_files()); how->out and how->err are ignored. Fails the test
+ * if it cannot be started. */
+void ib_test_run_start(ib_test_run_t *r, char *const *argv, const ib_test_spawn_t *how);
+/* Waits for a started run as ib_test_wait() does, noting its time and
+ * memory. */
+void ib_test_run_finish(ib_test_run_t *r, int timeout_s);
+/* Both: the run to its end. how may be NULL. */
+void ib_test_run(ib_test_run_t *r, char *const *argv, const ib_test_spawn_t *how, int timeout_s);
+/* Kills (SIGKILL) and reaps a started run that a test gives up on. */
+void ib_test_run_abandon(ib_test_run_t *r);
+/* Reads both capture files into out_text and err_text. */
+void ib_test_run_read(ib_test_run_t *r);
+/* Frees what ib_test_run_read() read. */
+void ib_test_run_free(ib_test_run_t *r);
+/* Prints the exit status, the time and both capture files to stderr, for
+ * a test about to fail; what names the program ("--- imgbatch exited 1"),
+ * NULL for none. */
 void ib_test_run_show(const ib_test_run_t *r, const char *what);
+/* Fails, showing the run, unless it exited want; what names the run in
+ * the message. */
+void ib_test_expect_exit(const ib_test_run_t *r, int want, const char *what);
+/* Whether the file (a capture file) holds text. */
+int ib_test_file_has(const char *file, const char *text);
+/* Waits until the file holds text, for at most timeout_s seconds. */
+int ib_test_wait_for_text(const char *file, const char *text, double timeout_s);
+
+/* ---- an imgbatch command-line suite ---- */
+
+/* The job-array variables (SLURM_*, JOB_COMPLETION_INDEX), for env_unset:
+ * without them a suite behaves the same inside a Slurm job. */
+extern const char *const ib_test_job_variables[];
+
+typedef struct {
+    const char *bin;         /* $IMGBATCH */
+    const char *source_root; /* $IB_SOURCE_ROOT; NULL when it is not set */
+    char root[PATH_MAX];     /* mkdtemp(); removed by the teardown */
+    char runs[PATH_MAX];     /* stdin, stdout and stderr files of the runs */
+    unsigned n_runs;
+} ib_test_cli_t;
+
+/* cmocka group fixtures: *state becomes an ib_test_cli_t with a root
+ * named after the program. */
+int ib_test_cli_group_setup(void **state);
+int ib_test_cli_group_teardown(void **state);
+/* For a group setup: -1 after saying why on stderr. */
+int ib_test_cli_setup(ib_test_cli_t *t, const char *name);
+void ib_test_cli_teardown(ib_test_cli_t *t);
+/* A fresh, empty directory root/name for one test. */
+void ib_test_cli_dir(const ib_test_cli_t *t, const char *name, char *out);
+/* Runs prog with argv to its end (60 s at most) in a process group of its
+ * own, without the job-array variables, in the root unless how->cwd says
+ * otherwise; both capture files are read (ib_test_run_free() them). */
+void ib_test_cli_run_prog(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spawn_t *how,
+                          const char *prog, const char *const *argv);
+/* The same for imgbatch with a NULL-terminated argument list. */
+void ib_test_cli_run(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spawn_t *how, ...)
+    __attribute__((sentinel));
+
+/* ---- sets of strings ---- */
+
+typedef struct {
+    char **v;
+    size_t n, cap;
+} ib_test_strs_t;
+
+void ib_test_strs_add(ib_test_strs_t *s, const char *str);
+void ib_test_strs_free(ib_test_strs_t *s);
+void ib_test_strs_sort(ib_test_strs_t *s);
+size_t ib_test_strs_count(const ib_test_strs_t *s, const char *str);
+/* Adds the space-separated words of s (1023 bytes at most). */
+void ib_test_strs_split(const char *s, ib_test_strs_t *out);
+/* Lists the set after a title, for a test about to fail. */
+void ib_test_strs_print(const char *title, const ib_test_strs_t *s);
+/* Sorts both and fails, listing them, unless they hold the same strings. */
+void ib_test_expect_same_set(ib_test_strs_t *got, ib_test_strs_t *want, const char *what);
+
+/* ---- cmocka ---- */
+
+/* cmocka_run_group_tests() for a main: 77, which meson counts as a skip,
+ * when every case skipped (through ib_test_skip_loudly(), the group setup
+ * deciding to skip included); else the number of failures. A suite where
+ * only some cases skip exits 0: meson cannot count partial skips. */
+#define ib_test_run_suite(tests, setup, teardown)                                                  \
+    ib_test_suite_status(cmocka_run_group_tests(tests, setup, teardown),                           \
+                         sizeof(tests) / sizeof((tests)[0]))
+int ib_test_suite_status(int failed, size_t n_tests);
 
 /* ---- the --json events of an imgbatch run ---- */
 

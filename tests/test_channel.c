@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -340,5 +342,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_through_signals, alarm_setup, alarm_teardown),
         cmocka_unit_test_setup_teardown(test_write_through_signals, alarm_setup, alarm_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ib_test_run_suite(tests, NULL, NULL);
 }

@@ -6,10 +6,10 @@
  * files, every usage error exits 2 with one line naming the bad value,
  * shards (by hand, from Slurm and from Kubernetes) split the inputs
  * exactly, a re-run with an option that changes the output redoes it, the
- * progress line is drawn on a terminal only, --version and --help say what
- * they should, the man page and the bash completion know every option,
- * and `meson install` puts the binary, the man page and the completion in
- * place.
+ * progress line is drawn on a terminal only, --version says what it
+ * should, and `meson install` puts the binary, the man page and the
+ * completion in place. The option lists of --help, the man page and the
+ * completion are test_docs.c's.
  *
  * NOTES
  * - The JSON reader here is strict RFC 8259 (and refuses invalid UTF-8,
@@ -18,10 +18,10 @@
  * - Children get this process's environment without the job-array
  *   variables (SLURM_*, JOB_COMPLETION_INDEX), so the suite behaves the
  *   same inside a Slurm job; the shard tests add their own. Each child
- *   is started with posix_spawn() (tests/harness.c) in a process group of
- *   its own, which a timeout kills whole.
- * - Checks that need an outside tool (script(1) for a terminal, groff,
- *   bash, meson) skip loudly when it is missing.
+ *   is started by ib_test_cli_run() (tests/harness.c) in a process group
+ *   of its own, which a timeout kills whole.
+ * - Checks that need an outside tool (script(1) for a terminal, meson)
+ *   skip loudly when it is missing.
  * - The progress line is being reworked: only '\r' redraws on a terminal,
  *   and none off it, are asserted.
  */
@@ -50,76 +50,10 @@ extern char **environ;
 #define RUN_TIMEOUT_S 60
 #define MAX_ARGS 64
 
-typedef struct {
-    const char *bin;
-    const char *source_root; /* NULL when IB_SOURCE_ROOT is not set */
-    char root[PATH_MAX];     /* mkdtemp(); removed by the group teardown */
-    char runs[PATH_MAX];     /* stdin, stdout and stderr files of the runs */
-    unsigned n_runs;
-} cli_t;
-
-/* ---- string sets ---- */
-
-typedef struct {
-    char **v;
-    size_t n, cap;
-} strs_t;
-
-static void strs_add(strs_t *s, const char *str)
-{
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 16;
-        s->v = test_realloc(s->v, s->cap * sizeof *s->v);
-    }
-    size_t n = strlen(str) + 1;
-    s->v[s->n] = test_malloc(n);
-    memcpy(s->v[s->n++], str, n);
-}
-
-static void strs_free(strs_t *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        test_free(s->v[i]);
-    if (s->v != NULL)
-        test_free(s->v);
-    memset(s, 0, sizeof *s);
-}
-
-static void strs_sort(strs_t *s)
-{
-    if (s->n > 0)
-        qsort(s->v, s->n, sizeof *s->v, ib_test_cmp_str);
-}
-
-static size_t strs_count(const strs_t *s, const char *str)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < s->n; i++)
-        k += strcmp(s->v[i], str) == 0;
-    return k;
-}
-
-static void strs_print(const char *title, const strs_t *s)
-{
-    print_error("%s (%zu):\n", title, s->n);
-    for (size_t i = 0; i < s->n; i++)
-        print_error("  [%s]\n", s->v[i]);
-}
-
-/* Sorts both and fails, listing them, unless they hold the same strings. */
-static void expect_same_set(strs_t *got, strs_t *want, const char *what)
-{
-    strs_sort(got);
-    strs_sort(want);
-    int same = got->n == want->n;
-    for (size_t i = 0; same && i < got->n; i++)
-        same = strcmp(got->v[i], want->v[i]) == 0;
-    if (!same) {
-        strs_print("got", got);
-        strs_print("wanted", want);
-        fail_msg("%s: not the expected set", what);
-    }
-}
+typedef ib_test_spawn_t run_opts_t;
+typedef ib_test_run_t run_t;
+typedef ib_test_cli_t cli_t;
+typedef ib_test_strs_t strs_t;
 
 /* Every entry under dir, relative to it. With stamp, each entry also
  * carries its type, size and modification time, so two snapshots differ
@@ -144,9 +78,9 @@ static void list_tree(const char *dir, const char *rel, int stamp, strs_t *out)
         if (stamp) {
             snprintf(entry, sizeof entry, "%s|%o|%lld|%lld.%09ld", sub, (unsigned)st.st_mode,
                      (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-            strs_add(out, entry);
+            ib_test_strs_add(out, entry);
         } else if (!S_ISDIR(st.st_mode)) {
-            strs_add(out, sub);
+            ib_test_strs_add(out, sub);
         }
         if (S_ISDIR(st.st_mode))
             list_tree(dir, sub, stamp, out);
@@ -206,131 +140,16 @@ static void make_tree(const char *root, const char *const *rels, size_t n)
 
 /* ---- running things ---- */
 
-typedef struct {
-    const char *cwd;        /* NULL: the test root */
-    const char *stdin_data; /* NULL: /dev/null */
-    size_t stdin_len;       /* bytes of stdin_data */
-    const char *const *env; /* NULL-terminated NAME=VALUE additions, or NULL */
-} run_opts_t;
-
-typedef struct {
-    int status; /* exit status, or 128 + the signal */
-    char *out;
-    size_t out_len;
-    char *err;
-    size_t err_len;
-} run_t;
-
-static int job_variable(const char *entry)
-{
-    return strncmp(entry, "SLURM_", 6) == 0 || strncmp(entry, "JOB_COMPLETION_INDEX=", 21) == 0;
-}
-
-/* environ without the job-array variables, plus extra. test_malloc'ed
- * array; the strings are not copied. */
-static char **child_env(const char *const *extra)
-{
-    size_t n = 0, k = 0;
-    while (environ[n] != NULL)
-        n++;
-    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
-        n++;
-    char **env = test_calloc(n + 1, sizeof *env);
-    for (size_t i = 0; environ[i] != NULL; i++)
-        if (!job_variable(environ[i]))
-            env[k++] = environ[i];
-    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
-        env[k++] = (char *)extra[i];
-    env[k] = NULL;
-    return env;
-}
-
-static void run_prog(cli_t *t, run_t *r, const run_opts_t *o, const char *prog,
-                     const char *const *argv)
-{
-    static const run_opts_t none = {0};
-    char in_path[PATH_MAX], out_path[PATH_MAX], err_path[PATH_MAX], err[PATH_MAX + 64];
-    unsigned id = ++t->n_runs;
-    if (o == NULL)
-        o = &none;
-    ib_test_path_fmt(in_path, "%s/%u.in", t->runs, id);
-    ib_test_path_fmt(out_path, "%s/%u.out", t->runs, id);
-    ib_test_path_fmt(err_path, "%s/%u.err", t->runs, id);
-    if (o->stdin_data != NULL)
-        ib_test_write_file(in_path, o->stdin_data, o->stdin_len);
-    else
-        ib_test_path_fmt(in_path, "/dev/null");
-
-    char **env = child_env(o->env);
-    /* Its own process group, so a hung run is killed with its workers. */
-    ib_test_spawn_t how = {.in = in_path,
-                           .out = out_path,
-                           .err = err_path,
-                           .cwd = o->cwd != NULL ? o->cwd : t->root,
-                           .env = env,
-                           .own_group = 1};
-    pid_t pid = ib_test_spawn(prog, (char *const *)argv, &how, err, sizeof err);
-    test_free(env);
-    if (pid < 0)
-        fail_msg("%s", err);
-    r->status = ib_test_wait(pid, RUN_TIMEOUT_S, NULL);
-    r->out = ib_test_slurp(out_path, &r->out_len);
-    r->err = ib_test_slurp(err_path, &r->err_len);
-}
+#define run_ib ib_test_cli_run
+#define run_free ib_test_run_free
 
 /* Runs imgbatch with a NULL-terminated argument list (argv[0] added). */
 static void run_ib_argv(cli_t *t, run_t *r, const run_opts_t *o, const char *const *args)
 {
-    const char *argv[MAX_ARGS + 2];
-    size_t n = 0;
-    argv[n++] = t->bin;
-    for (size_t i = 0; args[i] != NULL; i++) {
-        if (n > MAX_ARGS)
-            fail_msg("too many arguments");
-        argv[n++] = args[i];
-    }
-    argv[n] = NULL;
-    run_prog(t, r, o, t->bin, argv);
-}
-
-static void run_ib(cli_t *t, run_t *r, const run_opts_t *o, ...) __attribute__((sentinel));
-static void run_ib(cli_t *t, run_t *r, const run_opts_t *o, ...)
-{
-    const char *args[MAX_ARGS + 1];
-    size_t n = 0;
-    va_list ap;
-    va_start(ap, o);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) {
-        if (n == MAX_ARGS)
-            fail_msg("too many arguments");
-        args[n++] = a;
-    }
-    va_end(ap);
-    args[n] = NULL;
-    run_ib_argv(t, r, o, args);
-}
-
-static void run_free(run_t *r)
-{
-    if (r->out != NULL)
-        test_free(r->out);
-    if (r->err != NULL)
-        test_free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
-static void show_run(const run_t *r)
-{
-    print_error("exit status %d\n--- stdout (%zu bytes) ---\n%s\n--- stderr (%zu bytes) ---\n%s\n",
-                r->status, r->out_len, r->out, r->err_len, r->err);
-}
-
-static void expect_status(const run_t *r, int want, const char *what)
-{
-    if (r->status != want) {
-        show_run(r);
-        fail_msg("%s: exit status %d, wanted %d", what, r->status, want);
-    }
+    ib_test_args_t a;
+    ib_test_args_start(&a, t->bin);
+    ib_test_args_addv(&a, args);
+    ib_test_cli_run_prog(t, r, o, t->bin, (const char *const *)a.v);
 }
 
 /* ---- a strict JSON reader ---- */
@@ -779,21 +598,21 @@ typedef struct {
 static void events_load(const run_t *r, events_t *e)
 {
     memset(e, 0, sizeof *e);
-    if (r->out_len == 0 || r->out[r->out_len - 1] != '\n') {
-        show_run(r);
+    if (r->out_len == 0 || r->out_text[r->out_len - 1] != '\n') {
+        ib_test_run_show(r, "imgbatch");
         fail_msg("--json output is empty or does not end with a newline");
     }
     size_t lines = 0;
     for (size_t i = 0; i < r->out_len; i++)
-        lines += r->out[i] == '\n';
+        lines += r->out_text[i] == '\n';
     e->v = test_calloc(lines, sizeof *e->v);
-    const char *p = r->out, *end = r->out + r->out_len;
+    const char *p = r->out_text, *end = r->out_text + r->out_len;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         char err[200];
         jval_t *v = &e->v[e->n];
         if (json_parse(p, (size_t)(nl - p), v, err, sizeof err) < 0) {
-            show_run(r);
+            ib_test_run_show(r, "imgbatch");
             fail_msg("line %zu of --json is not valid JSON (%s): %.*s", e->n + 1, err,
                      (int)(nl - p), p);
         }
@@ -877,47 +696,13 @@ static void event_inputs(const events_t *e, const char *prefix, strs_t *out)
             continue;
         if (strncmp(in, prefix, n) != 0 || in[n] != '/')
             fail_msg("input \"%s\" is not under \"%s\"", in, prefix);
-        strs_add(out, in + n + 1);
+        ib_test_strs_add(out, in + n + 1);
     }
 }
 
 /* ---- fixtures ---- */
 
-static int group_setup(void **state)
-{
-    static cli_t t;
-    memset(&t, 0, sizeof t);
-    t.bin = getenv("IMGBATCH");
-    t.source_root = getenv("IB_SOURCE_ROOT");
-    if (t.bin == NULL || access(t.bin, X_OK) < 0) {
-        fprintf(stderr, "IMGBATCH must name the built imgbatch binary\n");
-        return -1;
-    }
-    if (ib_test_make_root(NULL, "imgbatch-cli", t.root) < 0)
-        return -1;
-    int n = snprintf(t.runs, sizeof t.runs, "%s/runs", t.root);
-    if (n < 0 || (size_t)n >= sizeof t.runs || mkdir(t.runs, 0777) < 0)
-        return -1;
-    *state = &t;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    cli_t *t = *state;
-    if (t != NULL && t->root[0] != '\0')
-        ib_test_rm_tree(t->root);
-    return 0;
-}
-
-/* A fresh, empty directory under the root for one test. */
-static void work_dir(const cli_t *t, const char *name, char *out)
-{
-    ib_test_path_fmt(out, "%s/%s", t->root, name);
-    ib_test_rm_tree(out);
-    if (mkdir(out, 0777) < 0)
-        fail_msg("mkdir(\"%s\") failed: %s", out, strerror(errno));
-}
+#define work_dir ib_test_cli_dir
 
 /* ---- the JSON reader itself ---- */
 
@@ -1053,7 +838,7 @@ static void json_is_valid_whatever_the_names(void **state)
         run_t r;
         events_t e;
         run_ib(t, &r, NULL, "--json", "-j", "2", "-o", out, in, NULL);
-        expect_status(&r, 1, "a batch with one broken file");
+        ib_test_expect_exit(&r, 1, "a batch with one broken file");
         events_load(&r, &e);
         /* One line per input and the summary: no name split a line. */
         assert_int_equal(e.n, N_ODD + 2);
@@ -1117,25 +902,25 @@ static void dry_run_writes_nothing(void **state)
     run_opts_t here = {.cwd = cwd};
     run_t r;
     run_ib(t, &r, &here, "--dry-run", "-s", "4x", "-o", out, in, NULL);
-    expect_status(&r, 0, "--dry-run");
+    ib_test_expect_exit(&r, 0, "--dry-run");
     /* The summary says what would be written, not that anything was done. */
-    if (strstr(r.err, "would write 3 files") == NULL || strstr(r.err, " done") != NULL) {
-        show_run(&r);
+    if (strstr(r.err_text, "would write 3 files") == NULL || strstr(r.err_text, " done") != NULL) {
+        ib_test_run_show(&r, "imgbatch");
         fail_msg("--dry-run's summary should say \"would write 3 files\", not \"done\"");
     }
     /* One line per output, naming it and its size. */
     size_t lines = 0;
-    for (const char *p = r.out; (p = strchr(p, '\n')) != NULL; p++)
+    for (const char *p = r.out_text; (p = strchr(p, '\n')) != NULL; p++)
         lines++;
     assert_int_equal(lines, 3);
     for (size_t i = 0; i < 3; i++) {
         char want_out[PATH_MAX];
         ib_test_path_fmt(want_out, "%s/%s", out, rels[i]);
-        const char *at = strstr(r.out, want_out);
+        const char *at = strstr(r.out_text, want_out);
         const char *eol = at != NULL ? strchr(at, '\n') : NULL;
         const char *size = at != NULL ? strstr(at, "4x3") : NULL;
         if (at == NULL || size == NULL || size > eol) {
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("--dry-run does not show %s at 4x3", want_out);
         }
     }
@@ -1144,7 +929,7 @@ static void dry_run_writes_nothing(void **state)
     /* The same as JSON, and with no -o at all. */
     run_ib(t, &r, &here, "--dry-run", "--json", "-F", "webp", "--variant", "sm:2x", "--variant",
            "lg:6x", in, NULL);
-    expect_status(&r, 0, "--dry-run --json without -o");
+    ib_test_expect_exit(&r, 0, "--dry-run --json without -o");
     events_t e;
     events_load(&r, &e);
     tally_t n = expect_summary_adds_up(&e);
@@ -1162,10 +947,10 @@ static void dry_run_writes_nothing(void **state)
     run_free(&r);
 
     list_tree(dir, "", 1, &after);
-    expect_same_set(&after, &before, "the disk after --dry-run");
+    ib_test_expect_same_set(&after, &before, "the disk after --dry-run");
     assert_false(ib_test_exists(out));
-    strs_free(&before);
-    strs_free(&after);
+    ib_test_strs_free(&before);
+    ib_test_strs_free(&after);
 }
 
 /* ---- lists on stdin ---- */
@@ -1195,26 +980,26 @@ static void nul_separated_stdin_list(void **state)
     static const char *const how[][3] = {{"--files-from", "-", "-0"}, {"-0", "-", NULL}};
     for (size_t k = 0; k < 2; k++) {
         ib_test_path_fmt(out, "%s/out%zu", dir, k);
-        run_opts_t o = {.stdin_data = list, .stdin_len = len};
+        run_opts_t o = {.in_data = list, .in_len = len};
         const char *args[] = {"--json",  "--base",  in,        "-o", out,
                               how[k][0], how[k][1], how[k][2], NULL};
         run_t r;
         events_t e;
         run_ib_argv(t, &r, &o, args);
-        expect_status(&r, 0, "a NUL-separated list on stdin");
+        ib_test_expect_exit(&r, 0, "a NUL-separated list on stdin");
         events_load(&r, &e);
         tally_t n = expect_summary_adds_up(&e);
         assert_int_equal(n.ok, 4);
         strs_t got = {0}, want = {0}, files = {0};
         event_inputs(&e, in, &got);
         for (size_t i = 0; i < 4; i++)
-            strs_add(&want, rels[i]);
-        expect_same_set(&got, &want, "inputs read from a NUL-separated list");
+            ib_test_strs_add(&want, rels[i]);
+        ib_test_expect_same_set(&got, &want, "inputs read from a NUL-separated list");
         list_tree(out, "", 0, &files);
-        expect_same_set(&files, &want, "outputs of a NUL-separated list (--base)");
-        strs_free(&got);
-        strs_free(&want);
-        strs_free(&files);
+        ib_test_expect_same_set(&files, &want, "outputs of a NUL-separated list (--base)");
+        ib_test_strs_free(&got);
+        ib_test_strs_free(&want);
+        ib_test_strs_free(&files);
         events_free(&e);
         run_free(&r);
     }
@@ -1267,15 +1052,6 @@ static const glob_case_t glob_cases[] = {
     {{"--include", "*1.png", "--exclude", "a*"}, "b1.png c1.png"},
 };
 
-static void split_words(const char *s, strs_t *out)
-{
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", s);
-    char *save = NULL;
-    for (char *w = strtok_r(buf, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save))
-        strs_add(out, w);
-}
-
 static void include_exclude_globs(void **state)
 {
     cli_t *t = *state;
@@ -1297,23 +1073,23 @@ static void include_exclude_globs(void **state)
         run_t r;
         events_t e;
         run_ib_argv(t, &r, NULL, args);
-        expect_status(&r, 0, "a glob run");
+        ib_test_expect_exit(&r, 0, "a glob run");
         events_load(&r, &e);
         expect_summary_adds_up(&e);
         strs_t got = {0}, want = {0};
         event_inputs(&e, in, &got);
         if (strcmp(g->want, "*") == 0)
             for (size_t i = 0; i < N_GLOB; i++)
-                strs_add(&want, glob_tree[i]);
+                ib_test_strs_add(&want, glob_tree[i]);
         else
-            split_words(g->want, &want);
+            ib_test_strs_split(g->want, &want);
         char what[256];
         snprintf(what, sizeof what, "%s %s %s %s", g->args[0] ? g->args[0] : "(no globs)",
                  g->args[1] ? g->args[1] : "", g->args[2] ? g->args[2] : "",
                  g->args[3] ? g->args[3] : "");
-        expect_same_set(&got, &want, what);
-        strs_free(&got);
-        strs_free(&want);
+        ib_test_expect_same_set(&got, &want, what);
+        ib_test_strs_free(&got);
+        ib_test_strs_free(&want);
         events_free(&e);
         run_free(&r);
     }
@@ -1395,10 +1171,10 @@ static void usage_errors_exit_2_and_write_nothing(void **state)
             args[n++] = out;
         }
         args[n] = NULL;
-        run_opts_t o = {.cwd = cwd, .env = u->env};
+        run_opts_t o = {.cwd = cwd, .env_add = u->env};
         run_t r;
         run_ib_argv(t, &r, &o, args);
-        const char *nl = strchr(r.err, '\n');
+        const char *nl = strchr(r.err_text, '\n');
         const char *why = NULL;
         if (r.status != 2)
             why = "exit status is not 2";
@@ -1407,20 +1183,20 @@ static void usage_errors_exit_2_and_write_nothing(void **state)
         else if (nl == NULL || nl[1] != '\0')
             why = "stderr is not exactly one line";
         for (size_t i = 0; why == NULL && i < 3 && u->needs[i] != NULL; i++)
-            if (strstr(r.err, u->needs[i]) == NULL)
+            if (strstr(r.err_text, u->needs[i]) == NULL)
                 why = "the message does not name the offending value";
         if (why != NULL) {
             print_error("FAILED: %s (env %s): %s; wanted it to name '%s'\n", shown,
                         u->env[0] ? u->env[0] : "-", why, u->needs[0]);
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             failures++;
         }
         run_free(&r);
     }
     list_tree(dir, "", 1, &after);
-    expect_same_set(&after, &before, "the disk after usage errors");
-    strs_free(&before);
-    strs_free(&after);
+    ib_test_expect_same_set(&after, &before, "the disk after usage errors");
+    ib_test_strs_free(&before);
+    ib_test_strs_free(&after);
     if (failures > 0)
         fail_msg("%d usage error case(s) misbehaved (see above)", failures);
 }
@@ -1445,11 +1221,11 @@ static void make_shard_tree(const cli_t *t, char *in)
 static void shard_inputs(cli_t *t, const char *in, const char *shard, const char *const *env,
                          strs_t *out)
 {
-    run_opts_t o = {.env = env};
+    run_opts_t o = {.env_add = env};
     run_t r;
     events_t e;
     run_ib(t, &r, &o, "--dry-run", "--json", "-j", "1", "--shard", shard, in, NULL);
-    expect_status(&r, 0, shard);
+    ib_test_expect_exit(&r, 0, shard);
     events_load(&r, &e);
     expect_summary_adds_up(&e);
     event_inputs(&e, in, out);
@@ -1474,7 +1250,7 @@ static void shards_split_the_inputs_exactly(void **state)
             ib_test_path_fmt(out, "%s/shard/out-%u-%u", t->root, n, k);
             run_t r;
             run_ib(t, &r, NULL, "-q", "-j", "2", "--shard", shard, "-o", out, in, NULL);
-            expect_status(&r, 0, shard);
+            ib_test_expect_exit(&r, 0, shard);
             run_free(&r);
             strs_t mine = {0};
             if (ib_test_exists(out))
@@ -1483,18 +1259,18 @@ static void shards_split_the_inputs_exactly(void **state)
             if (n > 1 && mine.n == N_SHARD_FILES)
                 fail_msg("--shard %s took all %d inputs", shard, N_SHARD_FILES);
             for (size_t i = 0; i < mine.n; i++)
-                strs_add(&union_, mine.v[i]);
-            strs_free(&mine);
+                ib_test_strs_add(&union_, mine.v[i]);
+            ib_test_strs_free(&mine);
         }
         for (size_t i = 0; i < all.n; i++) {
-            size_t c = strs_count(&union_, all.v[i]);
+            size_t c = ib_test_strs_count(&union_, all.v[i]);
             if (c != 1)
                 fail_msg("with N=%u, %s was written by %zu shards", n, all.v[i], c);
         }
         assert_int_equal(union_.n, all.n);
-        strs_free(&union_);
+        ib_test_strs_free(&union_);
     }
-    strs_free(&all);
+    ib_test_strs_free(&all);
 }
 
 static void shard_auto_reads_job_arrays(void **state)
@@ -1517,15 +1293,15 @@ static void shard_auto_reads_job_arrays(void **state)
             strs_t got = {0}, copy = {0};
             shard_inputs(t, in, modes[m], env, &got);
             for (size_t i = 0; i < want.n; i++)
-                strs_add(&copy, want.v[i]);
+                ib_test_strs_add(&copy, want.v[i]);
             char what[128];
             snprintf(what, sizeof what, "--shard %s in Slurm task %u of 5-8 (as --shard %s)",
                      modes[m], id, shard);
-            expect_same_set(&got, &copy, what);
-            strs_free(&got);
-            strs_free(&copy);
+            ib_test_expect_same_set(&got, &copy, what);
+            ib_test_strs_free(&got);
+            ib_test_strs_free(&copy);
         }
-        strs_free(&want);
+        ib_test_strs_free(&want);
     }
 
     /* A Kubernetes Indexed Job with 3 completions: indexes 0..2. */
@@ -1539,9 +1315,9 @@ static void shard_auto_reads_job_arrays(void **state)
         shard_inputs(t, in, shard, NULL, &want);
         char what[128];
         snprintf(what, sizeof what, "--shard auto/3 with %s (as --shard %s)", var, shard);
-        expect_same_set(&got, &want, what);
-        strs_free(&got);
-        strs_free(&want);
+        ib_test_expect_same_set(&got, &want, what);
+        ib_test_strs_free(&got);
+        ib_test_strs_free(&want);
     }
 }
 
@@ -1560,7 +1336,7 @@ static tally_t rerun(cli_t *t, const char *in, const char *out, const char *cons
     run_t r;
     events_t e;
     run_ib_argv(t, &r, NULL, args);
-    expect_status(&r, 0, "a re-run");
+    ib_test_expect_exit(&r, 0, "a re-run");
     events_load(&r, &e);
     tally_t tally = expect_summary_adds_up(&e);
     events_free(&e);
@@ -1680,14 +1456,14 @@ static void progress_redraws_on_a_terminal_only(void **state)
         strncat(cmd, " >/dev/null", sizeof cmd - strlen(cmd) - 1);
         const char *argv[] = {"script", "-qec", cmd, "/dev/null", NULL};
         run_t r;
-        run_prog(t, &r, NULL, script, argv);
-        expect_status(&r, 0, "imgbatch under script(1)");
-        if (w == 0 && !has_redraw(r.out, r.out_len)) {
-            show_run(&r);
+        ib_test_cli_run_prog(t, &r, NULL, script, argv);
+        ib_test_expect_exit(&r, 0, "imgbatch under script(1)");
+        if (w == 0 && !has_redraw(r.out_text, r.out_len)) {
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("--progress auto on a terminal: no '\\r' redraw");
         }
-        if (w == 1 && has_redraw(r.out, r.out_len)) {
-            show_run(&r);
+        if (w == 1 && has_redraw(r.out_text, r.out_len)) {
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("--progress never on a terminal: a '\\r' redraw");
         }
         run_free(&r);
@@ -1698,14 +1474,14 @@ static void progress_redraws_on_a_terminal_only(void **state)
         run_t r;
         run_ib(t, &r, NULL, "--progress", w == 0 ? "auto" : "always", "-j", "1", "-f", "blur=3",
                "--if-exists", "overwrite", "-o", out, in, NULL);
-        expect_status(&r, 0, "imgbatch with stderr in a file");
-        int cr = memchr(r.err, '\r', r.err_len) != NULL;
+        ib_test_expect_exit(&r, 0, "imgbatch with stderr in a file");
+        int cr = memchr(r.err_text, '\r', r.err_len) != NULL;
         if (w == 0 && cr) {
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("--progress auto with stderr in a file: '\\r' in it");
         }
         if (w == 1 && !cr) {
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("--progress always with stderr in a file: no '\\r' redraw");
         }
         run_free(&r);
@@ -1741,13 +1517,13 @@ static void version_names_the_libraries(void **state)
     cli_t *t = *state;
     run_t r;
     run_ib(t, &r, NULL, "--version", NULL);
-    expect_status(&r, 0, "--version");
+    ib_test_expect_exit(&r, 0, "--version");
     assert_int_equal(r.err_len, 0);
     static const char *const words[] = {"imgbatch", "libvips", "libjpeg-turbo", "libpng",
                                         "libdeflate"};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (!word_has_version(r.out, words[i])) {
-            show_run(&r);
+        if (!word_has_version(r.out_text, words[i])) {
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("--version does not give a version of %s", words[i]);
         }
     /* imgbatch's own is the project's version. */
@@ -1762,221 +1538,10 @@ static void version_names_the_libraries(void **state)
         if (v != NULL)
             snprintf(want, sizeof want, "imgbatch %.*s\n", (int)strcspn(v + 11, "'"), v + 11);
         test_free(build);
-        if (want[0] == '\0' || strncmp(r.out, want, strlen(want)) != 0)
-            fail_msg("--version starts \"%.40s\", wanted \"%s\"", r.out, want);
+        if (want[0] == '\0' || strncmp(r.out_text, want, strlen(want)) != 0)
+            fail_msg("--version starts \"%.40s\", wanted \"%s\"", r.out_text, want);
     }
     run_free(&r);
-}
-
-/* The long options of app/cli.c, read from its long_opts table. */
-static void long_options(const cli_t *t, strs_t *out)
-{
-    char path[PATH_MAX];
-    ib_test_path_fmt(path, "%s/app/cli.c", t->source_root);
-    char *src = ib_test_slurp(path, NULL);
-    const char *p = strstr(src, "long_opts[] = {");
-    const char *end = p != NULL ? strstr(p, "};") : NULL;
-    if (end == NULL)
-        fail_msg("no long_opts table in %s", path);
-    while ((p = strstr(p, "{\"")) != NULL && p < end) {
-        p += 2;
-        char name[64];
-        snprintf(name, sizeof name, "%.*s", (int)strcspn(p, "\""), p);
-        strs_add(out, name);
-    }
-    test_free(src);
-    if (out->n < 10)
-        fail_msg("only %zu long options found in %s", out->n, path);
-}
-
-/* Whether text holds dashes + name as a whole option word. */
-static int has_option(const char *text, const char *dashes, const char *name)
-{
-    size_t dn = strlen(dashes), nn = strlen(name);
-    for (const char *p = text; (p = strstr(p, dashes)) != NULL; p++) {
-        if (strncmp(p + dn, name, nn) != 0)
-            continue;
-        const char *after = p + dn + nn;
-        /* A longer option ("--dry" in "--dry-run", or "\-\-dry\-run" in roff)
-         * does not count. */
-        if ((*after >= 'a' && *after <= 'z') || (*after >= '0' && *after <= '9') || *after == '-' ||
-            (after[0] == '\\' && after[1] == '-'))
-            continue;
-        return 1;
-    }
-    return 0;
-}
-
-static void need_source_root(const cli_t *t)
-{
-    if (t->source_root == NULL)
-        ib_test_skip_loudly(NULL, "IB_SOURCE_ROOT is not set: cannot read app/cli.c");
-}
-
-/* Whether --help's option list (the lines before "Examples:") has a line
- * for --name: "  -x, --name ..." or "      --name ...". An example that
- * merely uses the option does not count. */
-static int help_lists_option(const char *help, const char *name)
-{
-    const char *end = strstr(help, "\nExamples:");
-    size_t nn = strlen(name);
-    for (const char *line = help; line != NULL && (end == NULL || line < end);) {
-        const char *p = line + strspn(line, " ");
-        if (p > line && p[0] == '-' && p[1] != '-' && p[2] == ',' && p[3] == ' ')
-            p += 4;
-        if (p > line && strncmp(p, "--", 2) == 0 && strncmp(p + 2, name, nn) == 0 &&
-            strchr(" =\n", p[2 + nn]) != NULL)
-            return 1;
-        line = strchr(line, '\n');
-        line = line != NULL ? line + 1 : NULL;
-    }
-    return 0;
-}
-
-static void help_names_every_long_option(void **state)
-{
-    cli_t *t = *state;
-    need_source_root(t);
-    strs_t opts = {0};
-    long_options(t, &opts);
-    run_t r;
-    run_ib(t, &r, NULL, "--help", NULL);
-    expect_status(&r, 0, "--help");
-    assert_int_equal(r.err_len, 0);
-    int missing = 0;
-    for (size_t i = 0; i < opts.n; i++)
-        if (!help_lists_option(r.out, opts.v[i])) {
-            print_error("--help does not list --%s among its options\n", opts.v[i]);
-            missing++;
-        }
-    run_free(&r);
-    /* The man page, in roff: \-\-name with \- for each '-'. */
-    char path[PATH_MAX];
-    ib_test_path_fmt(path, "%s/app/imgbatch.1", t->source_root);
-    char *man = ib_test_slurp(path, NULL);
-    for (size_t i = 0; i < opts.n; i++) {
-        char roff[128] = "";
-        for (const char *c = opts.v[i]; *c != '\0'; c++)
-            strncat(roff, *c == '-' ? "\\-" : (char[]){*c, '\0'}, sizeof roff - strlen(roff) - 1);
-        if (!has_option(man, "\\-\\-", roff)) {
-            print_error("app/imgbatch.1 does not document --%s\n", opts.v[i]);
-            missing++;
-        }
-    }
-    test_free(man);
-    strs_free(&opts);
-    if (missing > 0)
-        fail_msg("%d long option(s) undocumented (see above)", missing);
-}
-
-static void man_page_renders_cleanly(void **state)
-{
-    cli_t *t = *state;
-    char groff[PATH_MAX], page[PATH_MAX];
-    need_source_root(t);
-    if (ib_test_find_program("groff", groff) < 0)
-        ib_test_skip_loudly(
-            NULL, "groff is not installed (apt-get install groff-base): man page not rendered");
-    ib_test_path_fmt(page, "%s/app/imgbatch.1", t->source_root);
-    const char *argv[] = {"groff", "-man", "-Tutf8", "-ww", "-z", page, NULL};
-    run_t r;
-    run_prog(t, &r, NULL, groff, argv);
-    expect_status(&r, 0, "groff");
-    if (r.err_len != 0) {
-        show_run(&r);
-        fail_msg("groff warns about app/imgbatch.1");
-    }
-    run_free(&r);
-}
-
-/* What the completion offers for words (the last one being completed). */
-static void complete_words(cli_t *t, const char *cwd, const char *const *words, strs_t *out)
-{
-    char bash[PATH_MAX], file[PATH_MAX];
-    if (ib_test_find_program("bash", bash) < 0)
-        ib_test_skip_loudly(NULL, "bash is not installed: completion not tried");
-    ib_test_path_fmt(file, "%s/app/imgbatch.bash", t->source_root);
-    const char *argv[MAX_ARGS] = {
-        "bash",
-        "--norc",
-        "--noprofile",
-        "-c",
-        "source \"$1\" && shift && COMP_WORDS=(\"$@\") && COMP_CWORD=$(($# - 1)) && "
-        "_imgbatch && for w in \"${COMPREPLY[@]}\"; do printf '%s\\n' \"$w\"; done",
-        "bash",
-        file};
-    size_t n = 7;
-    for (size_t i = 0; words[i] != NULL && n + 1 < MAX_ARGS; i++)
-        argv[n++] = words[i];
-    argv[n] = NULL;
-    run_opts_t o = {.cwd = cwd};
-    run_t r;
-    run_prog(t, &r, &o, bash, argv);
-    expect_status(&r, 0, "the completion function");
-    if (r.err_len != 0) {
-        show_run(&r);
-        fail_msg("the completion function wrote to stderr");
-    }
-    for (char *line = r.out, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
-        *nl = '\0';
-        strs_add(out, line);
-    }
-    run_free(&r);
-}
-
-static void expect_completion(cli_t *t, const char *cwd, const char *const *words, const char *want)
-{
-    strs_t got = {0}, w = {0};
-    complete_words(t, cwd, words, &got);
-    split_words(want, &w);
-    char what[256] = "completing";
-    for (size_t i = 0; words[i] != NULL; i++) {
-        strncat(what, " [", sizeof what - strlen(what) - 1);
-        strncat(what, words[i], sizeof what - strlen(what) - 1);
-        strncat(what, "]", sizeof what - strlen(what) - 1);
-    }
-    expect_same_set(&got, &w, what);
-    strs_free(&got);
-    strs_free(&w);
-}
-
-static void bash_completion_offers_values(void **state)
-{
-    cli_t *t = *state;
-    need_source_root(t);
-    char dir[PATH_MAX], sub[PATH_MAX], file[PATH_MAX];
-    work_dir(t, "completion", dir);
-    ib_test_path_fmt(sub, "%s/adir", dir);
-    ib_test_path_fmt(file, "%s/afile.png", dir);
-    if (mkdir(sub, 0777) < 0)
-        fail_msg("mkdir(\"%s\") failed", sub);
-    ib_test_write_file(file, "x", 1);
-
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "--if-exists", "", NULL},
-                      "update overwrite skip fail");
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "--progress", "", NULL},
-                      "auto always never");
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "-F", "", NULL},
-                      "same jpg jpeg png webp tif tiff gif avif heic heif jxl jp2");
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "--format", "=", "w", NULL},
-                      "webp");
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "--dry", NULL}, "--dry-run");
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "-o", "", NULL}, "adir");
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "-s", "", NULL}, "");
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "-q", "", NULL}, "adir afile.png");
-
-    /* Every long option of app/cli.c is offered. */
-    strs_t opts = {0}, got = {0};
-    long_options(t, &opts);
-    complete_words(t, dir, (const char *const[]){"imgbatch", "--", NULL}, &got);
-    for (size_t i = 0; i < opts.n; i++) {
-        char want[80];
-        snprintf(want, sizeof want, "--%s", opts.v[i]);
-        if (strs_count(&got, want) != 1)
-            fail_msg("completing '--' does not offer %s", want);
-    }
-    strs_free(&opts);
-    strs_free(&got);
 }
 
 /* ---- meson install ---- */
@@ -1995,7 +1560,7 @@ static void find_installed(const strs_t *files, const char *suffix, char *prefix
         }
     }
     if (hits != 1) {
-        strs_print("installed", files);
+        ib_test_strs_print("installed", files);
         fail_msg("%zu installed files end with %s, wanted 1", hits, suffix);
     }
 }
@@ -2021,8 +1586,8 @@ static void meson_install_puts_everything_in_place(void **state)
     const char *argv[] = {"meson", "install",      "-C",      build, "--destdir",
                           dest,    "--no-rebuild", "--quiet", NULL};
     run_t r;
-    run_prog(t, &r, NULL, meson, argv);
-    expect_status(&r, 0, "meson install --destdir");
+    ib_test_cli_run_prog(t, &r, NULL, meson, argv);
+    ib_test_expect_exit(&r, 0, "meson install --destdir");
     run_free(&r);
 
     strs_t files = {0};
@@ -2054,7 +1619,7 @@ static void meson_install_puts_everything_in_place(void **state)
             test_free(b);
         }
     }
-    strs_free(&files);
+    ib_test_strs_free(&files);
 }
 
 /* ---- what a new user meets first ---- */
@@ -2090,15 +1655,15 @@ static void non_image_named_is_unsupported(void **state)
         run_t r;
         events_t e;
         run_ib(t, &r, NULL, "--json", "-o", out, file, NULL);
-        expect_status(&r, 1, cases[i].name);
+        ib_test_expect_exit(&r, 1, cases[i].name);
         events_load(&r, &e);
         const char *kind = only_error_kind(&e);
         if (kind == NULL || strcmp(kind, cases[i].kind) != 0) {
-            show_run(&r);
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("%s failed as %s, wanted %s", cases[i].name, kind ? kind : "(nothing)",
                      cases[i].kind);
         }
-        if (strstr(r.err, cases[i].name) == NULL)
+        if (strstr(r.err_text, cases[i].name) == NULL)
             fail_msg("the message does not name %s", cases[i].name);
         events_free(&e);
         run_free(&r);
@@ -2118,9 +1683,9 @@ static void no_rate_without_images(void **state)
         fail_msg("mkdir(\"%s\") failed: %s", in, strerror(errno));
     run_t r;
     run_ib(t, &r, NULL, "-o", out, in, NULL);
-    expect_status(&r, 0, "a folder with no images");
-    if (strstr(r.err, "0 done") == NULL || strstr(r.err, "images/s") != NULL) {
-        show_run(&r);
+    ib_test_expect_exit(&r, 0, "a folder with no images");
+    if (strstr(r.err_text, "0 done") == NULL || strstr(r.err_text, "images/s") != NULL) {
+        ib_test_run_show(&r, "imgbatch");
         fail_msg("the summary of no images should say 0 done and give no rate");
     }
     run_free(&r);
@@ -2145,19 +1710,19 @@ static void non_images_in_folders_are_counted(void **state)
     run_t r;
     events_t e;
     run_ib(t, &r, NULL, "-v", "--json", "-o", out, in, NULL);
-    expect_status(&r, 0, "a folder with non-images");
+    ib_test_expect_exit(&r, 0, "a folder with non-images");
     events_load(&r, &e);
     tally_t n = expect_summary_adds_up(&e);
     double ignored = -1;
     jnum(&e.v[e.n - 1], "ignored", &ignored);
-    if (n.ok != 2 || ignored != 2 || strstr(r.err, ", 2 ignored") == NULL) {
-        show_run(&r);
+    if (n.ok != 2 || ignored != 2 || strstr(r.err_text, ", 2 ignored") == NULL) {
+        ib_test_run_show(&r, "imgbatch");
         fail_msg("wanted 2 done and 2 ignored in the JSON summary and the summary line");
     }
     for (size_t i = 0; i < 3; i++) {
         ib_test_path_fmt(path, "%s/%s", in, others[i]);
-        if ((strstr(r.err, path) != NULL) != (i < 2)) {
-            show_run(&r);
+        if ((strstr(r.err_text, path) != NULL) != (i < 2)) {
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("-v should name each ignored file, and no hidden one: %s", path);
         }
     }
@@ -2165,10 +1730,10 @@ static void non_images_in_folders_are_counted(void **state)
     run_free(&r);
     /* Without -v the count alone. */
     run_ib(t, &r, NULL, "-o", out, in, NULL);
-    expect_status(&r, 0, "a re-run");
+    ib_test_expect_exit(&r, 0, "a re-run");
     ib_test_path_fmt(path, "%s/notes.txt", in);
-    if (strstr(r.err, path) != NULL || strstr(r.err, ", 2 ignored") == NULL) {
-        show_run(&r);
+    if (strstr(r.err_text, path) != NULL || strstr(r.err_text, ", 2 ignored") == NULL) {
+        ib_test_run_show(&r, "imgbatch");
         fail_msg("without -v, only the count of ignored files");
     }
     run_free(&r);
@@ -2202,18 +1767,18 @@ static void outputs_beside_their_originals(void **state)
         run_t r;
         run_ib(t, &r, NULL, "--json", "-s", "4x", "--name", "{dir}/{stem}-small.{ext}",
                "--if-exists", modes[pass], "-o", in, in, NULL);
-        expect_status(&r, 0, "outputs beside the inputs");
+        ib_test_expect_exit(&r, 0, "outputs beside the inputs");
         strs_t got = {0}, want = {0};
         inputs_under(&r, in, &got);
-        strs_add(&want, "a.png");
-        strs_add(&want, "sub/b.png");
-        expect_same_set(&got, &want, "the inputs of a run beside its outputs");
-        if (strstr(r.out, "\"ignored\":1,") == NULL) {
-            show_run(&r);
+        ib_test_strs_add(&want, "a.png");
+        ib_test_strs_add(&want, "sub/b.png");
+        ib_test_expect_same_set(&got, &want, "the inputs of a run beside its outputs");
+        if (strstr(r.out_text, "\"ignored\":1,") == NULL) {
+            ib_test_run_show(&r, "imgbatch");
             fail_msg("pass %zu: only notes.txt is ignored, not the outputs", pass + 1);
         }
-        strs_free(&got);
-        strs_free(&want);
+        ib_test_strs_free(&got);
+        ib_test_strs_free(&want);
         run_free(&r);
     }
     strs_t files = {0}, want = {0};
@@ -2221,10 +1786,10 @@ static void outputs_beside_their_originals(void **state)
     static const char *const all[] = {"a.png", "a-small.png", "sub/b.png", "sub/b-small.png",
                                       "notes.txt"};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        strs_add(&want, all[i]);
-    expect_same_set(&files, &want, "the input folder after three runs");
-    strs_free(&files);
-    strs_free(&want);
+        ib_test_strs_add(&want, all[i]);
+    ib_test_expect_same_set(&files, &want, "the input folder after three runs");
+    ib_test_strs_free(&files);
+    ib_test_strs_free(&want);
 }
 
 /* Waits until file holds text, for at most timeout_s seconds. */
@@ -2272,11 +1837,13 @@ static void stdin_results_flow_while_it_is_idle(void **state)
     int w = open(fifo, O_RDWR | O_CLOEXEC);
     if (w < 0)
         fail_msg("open(\"%s\") failed: %s", fifo, strerror(errno));
-    char **env = child_env(NULL);
     const char *argv[] = {t->bin, "-", "--json", "-j", "1", "-o", out, NULL};
-    ib_test_spawn_t how = {.in = fifo, .out = outlog, .err = errlog, .env = env, .own_group = 1};
+    ib_test_spawn_t how = {.in = fifo,
+                           .out = outlog,
+                           .err = errlog,
+                           .env_unset = ib_test_job_variables,
+                           .own_group = 1};
     pid_t pid = ib_test_spawn(t->bin, (char *const *)argv, &how, err, sizeof err);
-    test_free(env);
     if (pid < 0)
         fail_msg("%s", err);
     ib_test_path_fmt(path, "%s/a.png", in);
@@ -2307,9 +1874,6 @@ int main(void)
         cmocka_unit_test(options_that_shape_the_output_redo_it),
         cmocka_unit_test(progress_redraws_on_a_terminal_only),
         cmocka_unit_test(version_names_the_libraries),
-        cmocka_unit_test(help_names_every_long_option),
-        cmocka_unit_test(man_page_renders_cleanly),
-        cmocka_unit_test(bash_completion_offers_values),
         cmocka_unit_test(meson_install_puts_everything_in_place),
         cmocka_unit_test(non_image_named_is_unsupported),
         cmocka_unit_test(no_rate_without_images),
@@ -2317,5 +1881,5 @@ int main(void)
         cmocka_unit_test(outputs_beside_their_originals),
         cmocka_unit_test(stdin_results_flow_while_it_is_idle),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return ib_test_run_suite(tests, ib_test_cli_group_setup, ib_test_cli_group_teardown);
 }

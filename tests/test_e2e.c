@@ -230,43 +230,30 @@ static int make_tree(const char *root)
 /* Starts imgbatch with stdin from /dev/null and its output in files. */
 static pid_t spawn_argv(e2e_t *t, ib_test_run_t *r, char **argv)
 {
-    char err[PATH_MAX + 64];
     ib_test_run_files(r, t->root, ++t->runs);
-    ib_test_spawn_t how = {.out = r->out, .err = r->err};
-    pid_t pid = ib_test_spawn(t->bin, argv, &how, err, sizeof err);
-    if (pid < 0)
-        fail_msg("%s", err);
-    return pid;
+    ib_test_run_start(r, argv, NULL);
+    return r->pid;
 }
-
-#define MAX_ARGS 32
 
 /* Runs imgbatch to the end with the NULL-terminated arguments. */
 static void run_args(e2e_t *t, ib_test_run_t *r, ...)
 {
-    char *argv[MAX_ARGS + 2];
-    int n = 0;
-    argv[n++] = (char *)t->bin;
+    ib_test_args_t a;
+    ib_test_args_start(&a, t->bin);
     va_list ap;
     va_start(ap, r);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL) {
-        assert_true(n <= MAX_ARGS);
-        argv[n++] = (char *)a;
-    }
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;)
+        ib_test_args_add(&a, s, NULL);
     va_end(ap);
-    argv[n] = NULL;
-    r->status = ib_test_wait(spawn_argv(t, r, argv), 300, "imgbatch");
+    spawn_argv(t, r, a.v);
+    ib_test_run_finish(r, 300);
 }
 
 #define run(t, r, ...) run_args((t), (r), __VA_ARGS__, (const char *)NULL)
 
 static void expect_status(const ib_test_run_t *r, int want)
 {
-    if (r->status != want) {
-        ib_test_run_show(r, "imgbatch");
-        fail_msg("imgbatch exited %d, expected %d", r->status, want);
-    }
+    ib_test_expect_exit(r, want, "imgbatch");
 }
 
 /* ---- checking an output tree ---- */
@@ -890,5 +877,5 @@ int main(void)
         cmocka_unit_test(usage_errors_write_nothing),
         cmocka_unit_test(killed_worker_loses_at_most_one_image),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return ib_test_run_suite(tests, group_setup, group_teardown);
 }

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include <png.h>
 #include <zlib.h>
 #include <stdio.h>
@@ -643,7 +645,8 @@ static void a_kept_buffer_leaves_the_next_image_its_room(void **state)
 {
     (void)state;
 #ifdef __SANITIZE_ADDRESS__
-    skip(); /* AddressSanitizer's shadow memory breaks any address-space limit */
+    /* AddressSanitizer's shadow memory breaks any address-space limit */
+    ib_test_skip_loudly("fastpng", "no address-space limit under AddressSanitizer");
 #endif
     char path[64];
     temp_path(path, sizeof path);
@@ -705,5 +708,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(the_budget_bounds_the_inflate_buffer),
         cmocka_unit_test(a_kept_buffer_leaves_the_next_image_its_room),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return ib_test_run_suite(tests, setup, teardown);
 }

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -479,5 +481,5 @@ int main(void)
         cmocka_unit_test(parse_refuses_with_the_string),
         cmocka_unit_test(parse_error_fits_the_buffer),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ib_test_run_suite(tests, NULL, NULL);
 }

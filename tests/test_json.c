@@ -10,6 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include "report.h"
 
 static void check(const char *in, const char *want)
@@ -59,5 +61,5 @@ int main(void)
         cmocka_unit_test(control_characters),
         cmocka_unit_test(utf8_passes_invalid_is_replaced),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ib_test_run_suite(tests, NULL, NULL);
 }

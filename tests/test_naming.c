@@ -8,6 +8,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include "naming.h"
 
 static void render(const char *root, const char *tmpl, const char *rel, const char *ext,
@@ -87,5 +89,5 @@ int main(void)
         cmocka_unit_test(bad_templates_are_refused),
         cmocka_unit_test(too_long_is_an_error),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ib_test_run_suite(tests, NULL, NULL);
 }

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -701,5 +703,5 @@ int main(void)
         cmocka_unit_test(crop_window_smart),
         cmocka_unit_test(pad_sizes),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ib_test_run_suite(tests, NULL, NULL);
 }

@@ -499,5 +499,5 @@ int main(void)
         cmocka_unit_test(reports_a_failed_link),
         cmocka_unit_test(works_without_proc),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return ib_test_run_suite(tests, setup, teardown);
 }

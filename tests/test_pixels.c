@@ -129,48 +129,22 @@ typedef struct {
     char dir[PATH_MAX]; /* a fresh output directory for imgbatch */
 } run_t;
 
-/* Runs prog with argv, stdin from /dev/null and its output in capture
- * files; kills it and fails the test after timeout_s seconds. -1 if it
- * could not be started. */
-static int spawn_wait(px_t *t, run_t *r, const char *prog, char **argv, int timeout_s)
-{
-    unsigned n = ++t->runs;
-    char err[PATH_MAX + 64];
-    ib_test_run_files(&r->run, t->root, n);
-    ib_test_path_fmt(r->dir, "%s/out%u", t->root, n);
-    ib_test_spawn_t how = {.out = r->run.out, .err = r->run.err};
-    pid_t pid = ib_test_spawn(prog, argv, &how, err, sizeof err);
-    r->run.status = -1;
-    if (pid < 0)
-        return -1;
-    r->run.status = ib_test_wait(pid, timeout_s, argv[0]);
-    return 0;
-}
-
-#define MAX_ARGS 32
-
 /* Runs imgbatch with args (NULL-terminated); "{OUT}" stands for the run's
  * own output directory. Fails the test unless it exits want. */
 static void run_list(px_t *t, run_t *r, int want, const char *const *args)
 {
-    char *argv[MAX_ARGS + 2];
-    char dir[PATH_MAX];
-    int n = 0;
-    /* The output directory is only known once the run is numbered. */
-    ib_test_path_fmt(dir, "%s/out%u", t->root, t->runs + 1);
-    argv[n++] = (char *)t->bin;
-    for (; *args != NULL; args++) {
-        assert_true(n <= MAX_ARGS);
-        argv[n++] = strcmp(*args, "{OUT}") == 0 ? dir : (char *)*args;
-    }
-    argv[n] = NULL;
-    if (spawn_wait(t, r, t->bin, argv, 60) < 0)
-        fail_msg("posix_spawn(\"%s\") failed", t->bin);
-    if (r->run.status != want) {
-        ib_test_run_show(&r->run, NULL);
-        fail_msg("imgbatch exited %d, expected %d", r->run.status, want);
-    }
+    ib_test_args_t a;
+    unsigned n = ++t->runs;
+    ib_test_run_files(&r->run, t->root, n);
+    ib_test_path_fmt(r->dir, "%s/out%u", t->root, n);
+    ib_test_args_start(&a, t->bin);
+    for (; *args != NULL; args++)
+        ib_test_args_add(&a, strcmp(*args, "{OUT}") == 0 ? r->dir : *args, NULL);
+    ib_test_run(&r->run, a.v, NULL, 60);
+    ib_test_expect_exit(&r->run, want, "imgbatch");
 }
+
+#define MAX_ARGS 32
 
 static void run_args(px_t *t, run_t *r, int want, ...)
 {
@@ -1390,7 +1364,10 @@ static int webp_to_png(px_t *t, const char *webp, const char *png, char *why, si
         snprintf(why, whylen, "neither dwebp nor convert is installed");
         return -1;
     }
-    if (spawn_wait(t, &r, prog, argv, 60) < 0 || r.run.status != 0) {
+    argv[0] = prog;
+    ib_test_run_files(&r.run, t->root, ++t->runs);
+    ib_test_run(&r.run, argv, NULL, 60);
+    if (r.run.status != 0) {
         ib_test_run_show(&r.run, NULL);
         snprintf(why, whylen, "%s could not decode %s (exit %d)", argv[0], webp, r.run.status);
         return -1;
@@ -1407,8 +1384,7 @@ static void webp_lossless_round_trip(void **state)
     ib_test_path_fmt(out, "%s/pattern.webp", r.dir);
     in_root(t, png, "lossless-back.png");
     if (webp_to_png(t, out, png, why, sizeof why) < 0) {
-        fprintf(stderr, "pixels: SKIPPED the lossless WebP check: %s\n", why);
-        skip();
+        ib_test_skip_loudly("pixels", "the lossless WebP check: %s", why);
     }
     ib_test_image_t back;
     decode(png, &back);
@@ -1689,7 +1665,10 @@ static void corpus_orientations_upright(void **state)
     for (int i = 0; rest[i] != NULL; i++)
         argv[n++] = rest[i];
     argv[n] = NULL;
-    if (spawn_wait(t, &r, t->bin, argv, 60) < 0 || r.run.status != 0) {
+    ib_test_run_files(&r.run, t->root, ++t->runs);
+    ib_test_path_fmt(r.dir, "%s", dir);
+    ib_test_run(&r.run, argv, NULL, 60);
+    if (r.run.status != 0) {
         ib_test_run_show(&r.run, NULL);
         fail_msg("imgbatch on the orientation files exited %d", r.run.status);
     }
@@ -1986,5 +1965,5 @@ int main(void)
         cmocka_unit_test(corpus_16bit),
         cmocka_unit_test(corpus_animated_gif),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return ib_test_run_suite(tests, group_setup, group_teardown);
 }

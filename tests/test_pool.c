@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -597,8 +599,7 @@ static unsigned cpus_or_skip(cpu_set_t *set)
     assert_int_equal(sched_getaffinity(0, sizeof *set, set), 0);
     unsigned n = (unsigned)CPU_COUNT(set);
     if (n < 2 || n > 64) {
-        fprintf(stderr, "pool: pinning SKIPPED: %u CPUs here, the test wants 2 to 64\n", n);
-        skip();
+        ib_test_skip_loudly("pool", "pinning: %u CPUs here, the test wants 2 to 64", n);
     }
     return n;
 }
@@ -676,8 +677,7 @@ static void test_pinning_follows_the_mask(void **state)
     cpu_set_t set, gap;
     unsigned n = cpus_or_skip(&set);
     if (n < 3) {
-        fprintf(stderr, "pool: mask with a gap SKIPPED: %u CPUs here, the test wants 3\n", n);
-        skip();
+        ib_test_skip_loudly("pool", "mask with a gap: %u CPUs here, the test wants 3", n);
     }
     CPU_ZERO(&gap);
     CPU_SET(nth_cpu(&set, 0), &gap);
@@ -983,5 +983,5 @@ int main(void)
         POOL_TEST(test_interrupt),
         POOL_TEST(test_watched_fd_wakes_the_loop),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ib_test_run_suite(tests, NULL, NULL);
 }

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -359,8 +361,7 @@ static void corpus_jpegs_match_libvips(void **state)
     snprintf(manifest, sizeof manifest, "%s/corpus/MANIFEST.tsv", shared ? shared : "../shared");
     FILE *m = fopen(manifest, "r");
     if (m == NULL) {
-        fprintf(stderr, "probe: corpus part SKIPPED: %s not found\n", manifest);
-        skip();
+        ib_test_skip_loudly("probe", "corpus part: %s not found", manifest);
     }
     int files = 0, fast = 0, bad = 0;
     while (fgets(line, sizeof line, m) != NULL) {
@@ -508,5 +509,5 @@ int main(void)
         cmocka_unit_test(corpus_jpegs_match_libvips),
         cmocka_unit_test(kept_bytes_decode_as_a_fresh_read),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return ib_test_run_suite(tests, setup, teardown);
 }

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -507,5 +509,5 @@ int main(void)
         cmocka_unit_test(test_lock_owner_killed),
         cmocka_unit_test(test_many_producers_many_consumers),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ib_test_run_suite(tests, NULL, NULL);
 }

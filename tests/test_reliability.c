@@ -451,149 +451,29 @@ static size_t count_outputs(const char *root)
 
 /* ---- running imgbatch ---- */
 
-#define MAX_ARGS 64
-
-typedef struct {
-    char *v[MAX_ARGS + 1];
-    int n;
-} args_t;
+typedef ib_test_args_t args_t;
 
 static void args_start(args_t *a, const rel_t *t)
 {
-    a->n = 0;
-    a->v[a->n++] = (char *)t->bin;
-    a->v[a->n] = NULL;
+    ib_test_args_start(a, t->bin);
 }
 
-static void args_add(args_t *a, ...) __attribute__((sentinel));
-static void args_add(args_t *a, ...)
-{
-    va_list ap;
-    va_start(ap, a);
-    const char *s;
-    while ((s = va_arg(ap, const char *)) != NULL) {
-        assert_true(a->n < MAX_ARGS);
-        a->v[a->n++] = (char *)s;
-    }
-    va_end(ap);
-    a->v[a->n] = NULL;
-}
-
-typedef struct {
-    int as_nobody;  /* drop to user nobody first (when run as root) */
-    rlim_t fsize;   /* RLIMIT_FSIZE in bytes, 0 to leave it */
-    int segv_kills; /* sanitizers must let SIGSEGV kill a worker */
-} run_opts_t;
-
-typedef struct {
-    ib_test_run_t run; /* the exit status and the capture files */
-    pid_t pid;
-    double started, seconds;
-    long max_rss_kb; /* the largest of imgbatch and its workers */
-} run_t;
-
-/* A copy of env with NAME=...:more appended to (or NAME=more added); the
- * new entry is written into buf. */
-static char **env_with(char **env, const char *name, const char *more, char *buf, size_t buflen)
-{
-    size_t n = 0, nl = strlen(name);
-    while (env[n] != NULL)
-        n++;
-    char **copy = test_calloc(n + 2, sizeof *copy);
-    const char *old = NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (strncmp(env[i], name, nl) == 0 && env[i][nl] == '=')
-            old = env[i] + nl + 1;
-        else
-            copy[k++] = env[i];
-    }
-    snprintf(buf, buflen, "%s=%s%s%s", name, old != NULL ? old : "",
-             old != NULL && *old != '\0' ? ":" : "", more);
-    copy[k++] = buf;
-    copy[k] = NULL;
-    return copy;
-}
+typedef ib_test_spawn_t run_opts_t;
+typedef ib_test_run_t run_t;
 
 /* Starts imgbatch with stdin from /dev/null and its output in files. */
 static void start(rel_t *t, run_t *r, const run_opts_t *o, args_t *a)
 {
     char logs[PATH_MAX];
     ib_test_path_join(logs, t->root, "logs");
-    ib_test_run_files(&r->run, logs, ++t->runs);
-    ib_test_mkdirs_for(r->run.out);
-    int out = open(r->run.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int err = open(r->run.err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    assert_true(out >= 0 && err >= 0 && in >= 0);
-
-    uid_t uid = 0;
-    gid_t gid = 0;
-    int drop = o->as_nobody && geteuid() == 0;
-    if (drop) {
-        struct passwd *pw = getpwnam("nobody");
-        if (pw == NULL)
-            fail_msg("no user 'nobody' to run as");
-        uid = pw->pw_uid;
-        gid = pw->pw_gid;
-    }
-    /* The sanitizers' own SIGSEGV handler would turn a worker killed by
-     * the signal into one that exits with a report. */
-    char asan[1024], ubsan[1024];
-    char **env = environ, **asan_env = NULL;
-    if (o->segv_kills) {
-        asan_env = env_with(environ, "ASAN_OPTIONS", "handle_segv=0", asan, sizeof asan);
-        env = env_with(asan_env, "UBSAN_OPTIONS", "handle_segv=0", ubsan, sizeof ubsan);
-    }
-    fflush(NULL);
-    r->started = ib_test_now();
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        struct rlimit rl = {o->fsize, o->fsize};
-        if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-            _exit(126);
-        if (o->fsize > 0 && setrlimit(RLIMIT_FSIZE, &rl) < 0)
-            _exit(126);
-        if (drop && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
-            _exit(126);
-        execve(t->bin, a->v, env);
-        _exit(127);
-    }
-    if (o->segv_kills) {
-        test_free(env);
-        test_free(asan_env);
-    }
-    close(in);
-    close(out);
-    close(err);
-    r->pid = pid;
+    ib_test_run_files(r, logs, ++t->runs);
+    ib_test_mkdirs_for(r->out);
+    ib_test_run_start(r, a->v, o);
 }
 
-/* Waits for the run; kills it and fails the test after timeout_s seconds,
- * so a hung imgbatch fails here instead of wedging the suite. */
 static void finish(run_t *r, int timeout_s)
 {
-    double deadline = r->started + timeout_s;
-    for (;;) {
-        int st;
-        struct rusage ru;
-        pid_t w = wait4(r->pid, &st, WNOHANG, &ru);
-        if (w == r->pid) {
-            r->seconds = ib_test_now() - r->started;
-            r->run.status = ib_test_exit_status(st);
-            r->max_rss_kb = ru.ru_maxrss;
-            return;
-        }
-        if (w < 0 && errno != EINTR)
-            fail_msg("waitpid(%d) failed: %s", (int)r->pid, strerror(errno));
-        if (ib_test_now() > deadline) {
-            kill(r->pid, SIGKILL);
-            waitpid(r->pid, &st, 0);
-            fail_msg("imgbatch (pid %d) still running after %d s: killed", (int)r->pid, timeout_s);
-        }
-        nap_ms(5);
-    }
+    ib_test_run_finish(r, timeout_s);
 }
 
 static void run_with(rel_t *t, run_t *r, const run_opts_t *o, args_t *a)
@@ -604,44 +484,27 @@ static void run_with(rel_t *t, run_t *r, const run_opts_t *o, args_t *a)
 
 static void run_args(rel_t *t, run_t *r, args_t *a)
 {
-    run_opts_t o = {0};
-    run_with(t, r, &o, a);
+    run_with(t, r, NULL, a);
 }
 
 static void show_output(const run_t *r)
 {
-    char *out = ib_test_try_slurp(r->run.out, NULL), *err = ib_test_try_slurp(r->run.err, NULL);
-    fprintf(stderr, "--- imgbatch exited %d after %.2f s; stdout:\n%s--- stderr:\n%s---\n",
-            r->run.status, r->seconds, out != NULL ? out : "", err != NULL ? err : "");
-    if (out != NULL)
-        test_free(out);
-    if (err != NULL)
-        test_free(err);
+    ib_test_run_show(r, "imgbatch");
 }
 
 static void expect_status(const run_t *r, int want)
 {
-    if (r->run.status != want) {
-        show_output(r);
-        fail_msg("imgbatch exited %d, expected %d", r->run.status, want);
-    }
+    ib_test_expect_exit(r, want, "imgbatch");
 }
 
-/* Whether the run's stdout or stderr holds text. */
 static int output_has(const char *file, const char *text)
 {
-    char *s = ib_test_slurp(file, NULL);
-    int hit = strstr(s, text) != NULL;
-    test_free(s);
-    return hit;
+    return ib_test_file_has(file, text);
 }
 
-/* Kills and reaps a run that a test gives up on. */
 static void abandon(run_t *r)
 {
-    int st;
-    kill(r->pid, SIGKILL);
-    waitpid(r->pid, &st, 0);
+    ib_test_run_abandon(r);
 }
 
 /* ---- the process tree ---- */
@@ -709,9 +572,9 @@ static pid_t busy_worker(run_t *r, double timeout_s)
     while (ib_test_now() < deadline) {
         int st;
         if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
-            r->run.status = ib_test_exit_status(st);
+            r->status = ib_test_exit_status(st);
             show_output(r);
-            fail_msg("imgbatch ended (exit %d) before a worker could be picked", r->run.status);
+            fail_msg("imgbatch ended (exit %d) before a worker could be picked", r->status);
         }
         pid_t kids[64];
         size_t n = children_of(r->pid, kids, 64);
@@ -755,9 +618,9 @@ static pid_t worker_on_image(run_t *r, const char *in, double timeout_s)
     while (ib_test_now() < deadline) {
         int st;
         if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
-            r->run.status = ib_test_exit_status(st);
+            r->status = ib_test_exit_status(st);
             show_output(r);
-            fail_msg("imgbatch ended (exit %d) before a worker took an image", r->run.status);
+            fail_msg("imgbatch ended (exit %d) before a worker took an image", r->status);
         }
         pid_t kids[64];
         size_t n = children_of(r->pid, kids, 64);
@@ -776,9 +639,9 @@ static void wait_for_outputs(run_t *r, const char *root, size_t n, double timeou
     while (count_outputs(root) < n) {
         int st;
         if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
-            r->run.status = ib_test_exit_status(st);
+            r->status = ib_test_exit_status(st);
             show_output(r);
-            fail_msg("imgbatch ended (exit %d) before %zu outputs appeared", r->run.status, n);
+            fail_msg("imgbatch ended (exit %d) before %zu outputs appeared", r->status, n);
         }
         if (ib_test_now() > deadline) {
             abandon(r);
@@ -801,9 +664,9 @@ static void wait_for_text(run_t *r, const char *file, const char *text, double t
             return;
         int st;
         if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
-            r->run.status = ib_test_exit_status(st);
+            r->status = ib_test_exit_status(st);
             show_output(r);
-            fail_msg("imgbatch ended (exit %d) before it wrote \"%s\"", r->run.status, text);
+            fail_msg("imgbatch ended (exit %d) before it wrote \"%s\"", r->status, text);
         }
         if (ib_test_now() > deadline) {
             abandon(r);
@@ -984,12 +847,12 @@ static void bad_inputs_fail_alone(void **state)
     args_t a;
     run_t r;
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", "-s", "64x64", in, "-o", out, NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", "-s", "64x64", in, "-o", out, NULL);
     run_args(t, &r, &a);
     expect_status(&r, 1);
 
     ib_test_events_t e;
-    ib_test_events_load(&r.run, &e);
+    ib_test_events_load(&r, &e);
     size_t n_bad = sizeof bad / sizeof bad[0], n_good = sizeof good / sizeof good[0];
     if (e.n != n_bad + n_good) {
         show_output(&r);
@@ -1063,12 +926,12 @@ static void unreadable_input_is_a_read_error(void **state)
     args_t a;
     run_t r;
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
     run_with(t, &r, &o, &a);
     chmod(locked, 0644);
     expect_status(&r, 1);
     ib_test_events_t e;
-    ib_test_events_load(&r.run, &e);
+    ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 2);
     expect_failure(ib_test_event_for(&e, "locked.png"), "read", "Permission denied");
     expect_done(ib_test_event_for(&e, "good.png"));
@@ -1098,13 +961,13 @@ static void decompression_bombs_are_refused_at_once(void **state)
     args_t a;
     run_t r;
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", "-s", "32x32", in, "-o", out, NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", "-s", "32x32", in, "-o", out, NULL);
     run_args(t, &r, &a);
     expect_status(&r, 1);
     if (r.seconds > 5)
         fail_msg("refusing two bombs took %.1f s", r.seconds);
     ib_test_events_t e;
-    ib_test_events_load(&r.run, &e);
+    ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 3);
     expect_failure(ib_test_event_for(&e, "bomb.png"), "too_large", "100000x100000");
     expect_failure(ib_test_event_for(&e, "bomb.jpg"), "too_large", "65000x65000");
@@ -1145,11 +1008,11 @@ static void metadata_bomb_is_refused_cheaply(void **state)
     args_t a;
     run_t r;
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "1", in, "-o", out, NULL);
+    ib_test_args_add(&a, "--json", "-j", "1", in, "-o", out, NULL);
     run_args(t, &r, &a);
     expect_status(&r, 1);
     ib_test_events_t e;
-    ib_test_events_load(&r.run, &e);
+    ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 2);
     expect_failure(ib_test_event_for(&e, "itxt.png"), "decode|too_large", NULL);
     expect_done(ib_test_event_for(&e, "fine.png"));
@@ -1180,7 +1043,7 @@ static void crashed_worker_loses_only_its_image(void **state)
     args_t a;
     run_t r;
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
     start(t, &r, &o, &a);
     wait_for_outputs(&r, out, 1, 60);
     pid_t victim = busy_worker(&r, 30);
@@ -1190,14 +1053,14 @@ static void crashed_worker_loses_only_its_image(void **state)
     }
     assert_int_equal(kill(victim, SIGSEGV), 0);
     finish(&r, 120);
-    if (r.run.status != 0 && r.run.status != 1) {
+    if (r.status != 0 && r.status != 1) {
         show_output(&r);
-        fail_msg("imgbatch exited %d after worker %d was killed, expected 0 or 1", r.run.status,
+        fail_msg("imgbatch exited %d after worker %d was killed, expected 0 or 1", r.status,
                  (int)victim);
     }
 
     ib_test_events_t e;
-    ib_test_events_load(&r.run, &e);
+    ib_test_events_load(&r, &e);
     assert_int_equal(e.n, CRASH_IMAGES);
     size_t crashes = 0;
     for (unsigned i = 0; i < CRASH_IMAGES; i++) {
@@ -1215,7 +1078,7 @@ static void crashed_worker_loses_only_its_image(void **state)
     }
     if (crashes > 1)
         fail_msg("%zu images lost to one crashed worker", crashes);
-    assert_int_equal(r.run.status, crashes > 0 ? 1 : 0);
+    assert_int_equal(r.status, crashes > 0 ? 1 : 0);
     ib_test_events_free(&e);
     assert_int_equal(expect_clean_tree(out), CRASH_IMAGES - crashes);
     fprintf(stderr, "reliability: SIGSEGV to worker %d: %zu image(s) lost\n", (int)victim, crashes);
@@ -1262,7 +1125,7 @@ static unsigned check_events_against_disk(const run_t *r, const char *out)
 {
     static char seen[2 * KILL_IMAGES][PATH_MAX];
     ib_test_events_t e;
-    ib_test_events_load(&r->run, &e);
+    ib_test_events_load(r, &e);
     assert_int_equal(e.n, KILL_IMAGES);
     size_t n_seen = 0;
     unsigned failed = 0;
@@ -1307,7 +1170,7 @@ static void kill_workers_randomly(run_t *r, const char *out, unsigned *seed)
     for (;;) {
         int st;
         if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
-            r->run.status = ib_test_exit_status(st);
+            r->status = ib_test_exit_status(st);
             break;
         }
         struct pollfd pfd = {.fd = in, .events = POLLIN};
@@ -1349,14 +1212,14 @@ static void killed_workers_never_misreport(void **state)
         args_t a;
         run_t r;
         args_start(&a, t);
-        args_add(&a, "--json", "-j", "2", "--variant", "sm:64x", "--variant", "lg:160x", in, "-o",
-                 out, NULL);
+        ib_test_args_add(&a, "--json", "-j", "2", "--variant", "sm:64x", "--variant", "lg:160x", in,
+                         "-o", out, NULL);
         start(t, &r, &o, &a);
         kill_workers_randomly(&r, out, &seed);
         unsigned f = check_events_against_disk(&r, out);
-        if (r.run.status != (f > 0 ? 1 : 0)) {
+        if (r.status != (f > 0 ? 1 : 0)) {
             show_output(&r);
-            fail_msg("run %u: exit %d with %u failed images", run, r.run.status, f);
+            fail_msg("run %u: exit %d with %u failed images", run, r.status, f);
         }
         failed += f;
     }
@@ -1386,13 +1249,14 @@ static void slow_image_times_out(void **state)
     args_t a;
     run_t r;
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", "--timeout", "0.5", "-f", "blur=400", in, "-o", out, NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", "--timeout", "0.5", "-f", "blur=400", in, "-o", out,
+                     NULL);
     run_args(t, &r, &a);
     expect_status(&r, 1);
     if (r.seconds > 5)
         fail_msg("a --timeout 0.5 run took %.1f s", r.seconds);
     ib_test_events_t e;
-    ib_test_events_load(&r.run, &e);
+    ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 5);
     expect_failure(ib_test_event_for(&e, "slow.png"), "timeout", "--timeout");
     for (unsigned i = 0; i < 4; i++) {
@@ -1421,7 +1285,7 @@ static void interrupted_run_resumes(void **state)
     args_t a;
     run_t r;
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
     start(t, &r, &(run_opts_t){0}, &a);
     wait_for_outputs(&r, out, 1, 60);
     pid_t workers[64];
@@ -1430,12 +1294,12 @@ static void interrupted_run_resumes(void **state)
     finish(&r, 60);
     expect_status(&r, 130);
     expect_gone(workers, n_workers);
-    if (!output_has(r.run.out, "\"interrupted\":true") || !output_has(r.run.err, "interrupted: ") ||
-        !output_has(r.run.err, " done, "))
+    if (!output_has(r.out, "\"interrupted\":true") || !output_has(r.err, "interrupted: ") ||
+        !output_has(r.err, " done, "))
         fail_msg("no summary saying the run was interrupted");
 
     ib_test_events_t first;
-    ib_test_events_load(&r.run, &first);
+    ib_test_events_load(&r, &first);
     if (first.n >= INTERRUPT_IMAGES)
         fail_msg("all %zu images were done: the interrupt came too late to test anything", first.n);
     for (size_t i = 0; i < first.n; i++)
@@ -1445,11 +1309,11 @@ static void interrupted_run_resumes(void **state)
     assert_int_equal(first.summary.ok, first.n);
 
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
     run_args(t, &r, &a);
     expect_status(&r, 0);
     ib_test_events_t second;
-    ib_test_events_load(&r.run, &second);
+    ib_test_events_load(&r, &second);
     assert_int_equal(second.n, INTERRUPT_IMAGES);
     for (unsigned i = 0; i < INTERRUPT_IMAGES; i++) {
         snprintf(name, sizeof name, "s%02u.png", i);
@@ -1479,7 +1343,7 @@ static void second_interrupt_stops_at_once(void **state)
     args_t a;
     run_t r;
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", "-f", "blur=200", in, "-o", out, NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", "-f", "blur=200", in, "-o", out, NULL);
     start(t, &r, &(run_opts_t){0}, &a);
     if (worker_on_image(&r, in, 30) == 0) {
         abandon(&r);
@@ -1488,9 +1352,9 @@ static void second_interrupt_stops_at_once(void **state)
     pid_t workers[64];
     size_t n_workers = children_of(r.pid, workers, 64);
     assert_int_equal(kill(r.pid, SIGINT), 0);
-    /* The second signal goes once the first has been taken: sent sooner,
-     * both could be pending at once and count as one. */
-    wait_for_text(&r, r.run.err, "finishing the images in progress", 30);
+    /* Two signals sent before the first is delivered are one: the second
+     * goes only once imgbatch says it has taken the first. */
+    wait_for_text(&r, r.err, "finishing the images in progress", 30);
     double second = ib_test_now();
     assert_int_equal(kill(r.pid, SIGINT), 0);
     finish(&r, 60);
@@ -1499,7 +1363,7 @@ static void second_interrupt_stops_at_once(void **state)
     if (took > 2.5)
         fail_msg("imgbatch took %.1f s to stop after the second SIGINT", took);
     expect_gone(workers, n_workers);
-    if (!output_has(r.run.out, "\"interrupted\":true"))
+    if (!output_has(r.out, "\"interrupted\":true"))
         fail_msg("no summary saying the run was interrupted");
     expect_clean_tree(out);
 }
@@ -1513,7 +1377,7 @@ static void expect_write_failures(const run_t *r, const char *out, int os_error)
 {
     expect_status(r, 1);
     ib_test_events_t e;
-    ib_test_events_load(&r->run, &e);
+    ib_test_events_load(r, &e);
     assert_int_equal(e.n, 3);
     expect_done(ib_test_event_for(&e, "small.png"));
     static const char *const big[] = {"noise1.png", "noise2.png"};
@@ -1553,7 +1417,7 @@ static void file_size_limit_is_a_write_error(void **state)
     args_t a;
     run_t r;
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
     run_with(t, &r, &o, &a);
     expect_write_failures(&r, out, EFBIG);
 }
@@ -1593,7 +1457,7 @@ static void full_disk_is_a_write_error(void **state)
     args_t a;
     run_t r;
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
     run_args(t, &r, &a);
     expect_write_failures(&r, out, ENOSPC);
 }
@@ -1637,15 +1501,15 @@ static void stop_run(rel_t *t, const char *opt, const char *val, const char *out
     /* One worker takes the inputs in order: with two, one of them can run
      * through ten good images while the other is still on a damaged one,
      * and a run that stops at once would still have reached the next. */
-    args_add(&a, "--json", "-j", "1", opt, NULL);
+    ib_test_args_add(&a, "--json", "-j", "1", opt, NULL);
     if (val != NULL)
-        args_add(&a, val, NULL);
-    args_add(&a, "-o", out, NULL);
+        ib_test_args_add(&a, val, NULL);
+    ib_test_args_add(&a, "-o", out, NULL);
     for (size_t i = 0; i < n; i++)
-        args_add(&a, names[i], NULL);
+        ib_test_args_add(&a, names[i], NULL);
     run_args(t, r, &a);
     expect_status(r, 1);
-    ib_test_events_load(&r->run, e);
+    ib_test_events_load(r, e);
     if (e->n >= n) {
         show_output(r);
         fail_msg("%s: %zu events for %zu inputs: it did not stop early", opt, e->n, n);
@@ -1654,7 +1518,7 @@ static void stop_run(rel_t *t, const char *opt, const char *val, const char *out
         if (is_status(&e->files[i], "ok"))
             expect_done(&e->files[i]);
     expect_clean_tree(out);
-    if (!output_has(r->run.err, "stopping after"))
+    if (!output_has(r->err, "stopping after"))
         fail_msg("%s: stderr does not say why the run stopped", opt);
 }
 
@@ -1695,7 +1559,7 @@ static const char *collision_run(rel_t *t, args_t *a, const char *dest, const ch
     run_args(t, &r, a);
     expect_status(&r, 1);
     ib_test_events_t e;
-    ib_test_events_load(&r.run, &e);
+    ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 2);
     const ib_test_event_t *png = ib_test_event_for(&e, "a.png"),
                           *jpg = ib_test_event_for(&e, "a.jpg");
@@ -1743,7 +1607,7 @@ static void same_output_is_a_collision(void **state)
 
     args_t a;
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", "-F", "webp", in, "-o", out, NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", "-F", "webp", in, "-o", out, NULL);
     char problem[3 * PATH_MAX];
     const char *winner = collision_run(t, &a, dest, "ok", NULL, problem, sizeof problem);
     assert_int_equal(expect_clean_tree(out), 1);
@@ -1762,8 +1626,8 @@ static void same_output_is_a_collision(void **state)
         if (pass == 1)
             assert_int_equal(utimensat(AT_FDCWD, loser, NULL, 0), 0);
         args_start(&a, t);
-        args_add(&a, "--json", "-j", "1", "-F", "webp", "-o", out, loser, loser == jpg ? png : jpg,
-                 NULL);
+        ib_test_args_add(&a, "--json", "-j", "1", "-F", "webp", "-o", out, loser,
+                         loser == jpg ? png : jpg, NULL);
         char *p = problems[pass];
         collision_run(t, &a, dest, "skipped", winner, p, sizeof problems[pass]);
         assert_int_equal(expect_clean_tree(out), 1);
@@ -1806,11 +1670,11 @@ static void in_place_replaces_atomically(void **state)
     args_t a;
     run_t r;
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", "--in-place", "-s", "50x50", in, NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", "--in-place", "-s", "50x50", in, NULL);
     run_args(t, &r, &a);
     expect_status(&r, 1);
     ib_test_events_t e;
-    ib_test_events_load(&r.run, &e);
+    ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 3);
     expect_failure(ib_test_event_for(&e, "broken.png"), "decode", NULL);
     const char *const replaced[] = {one, two};
@@ -1847,10 +1711,10 @@ static void in_place_replaces_atomically(void **state)
     }
     removexattr(one, "user.imgbatch.test");
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", "--in-place", "-s", "50x50", in, NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", "--in-place", "-s", "50x50", in, NULL);
     run_args(t, &r, &a);
     expect_status(&r, 1);
-    ib_test_events_load(&r.run, &e);
+    ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 3);
     expect_failure(ib_test_event_for(&e, "broken.png"), "decode", NULL);
     for (size_t i = 0; i < 2; i++) {
@@ -1883,7 +1747,8 @@ static void recycled_workers_do_every_image(void **state)
     args_t a;
     run_t r;
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", "--worker-jobs", "2", "-f", "blur=2", in, "-o", out, NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", "--worker-jobs", "2", "-f", "blur=2", in, "-o", out,
+                     NULL);
     start(t, &r, &(run_opts_t){0}, &a);
     /* Watch the process tree: more than two workers means replacements. */
     pid_t seen[256];
@@ -1892,7 +1757,7 @@ static void recycled_workers_do_every_image(void **state)
         int st;
         pid_t w = waitpid(r.pid, &st, WNOHANG);
         if (w == r.pid) {
-            r.run.status = ib_test_exit_status(st);
+            r.status = ib_test_exit_status(st);
             r.seconds = ib_test_now() - r.started;
             break;
         }
@@ -1913,7 +1778,7 @@ static void recycled_workers_do_every_image(void **state)
     }
     expect_status(&r, 0);
     ib_test_events_t e;
-    ib_test_events_load(&r.run, &e);
+    ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 20);
     for (size_t i = 0; i < e.n; i++)
         expect_done(&e.files[i]);
@@ -1949,12 +1814,12 @@ static void max_memory_fails_only_the_large_image(void **state)
     args_t a;
     run_t r;
     args_start(&a, t);
-    args_add(&a, "--json", "-j", "2", "--max-memory", "256M", "-f", "rotate=45", in, "-o", out,
-             NULL);
+    ib_test_args_add(&a, "--json", "-j", "2", "--max-memory", "256M", "-f", "rotate=45", in, "-o",
+                     out, NULL);
     run_args(t, &r, &a);
     expect_status(&r, 1);
     ib_test_events_t e;
-    ib_test_events_load(&r.run, &e);
+    ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 3);
     const ib_test_event_t *huge = ib_test_event_for(&e, "huge.png");
     ib_test_expect_event(huge, "failed");
@@ -1987,5 +1852,5 @@ int main(void)
         cmocka_unit_test(recycled_workers_do_every_image),
         cmocka_unit_test(max_memory_fails_only_the_large_image),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return ib_test_run_suite(tests, group_setup, group_teardown);
 }

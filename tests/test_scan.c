@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -368,5 +370,5 @@ int main(void)
         cmocka_unit_test(names_the_template_makes),
         cmocka_unit_test_setup_teardown(outputs_beside_originals_are_passed_over, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ib_test_run_suite(tests, NULL, NULL);
 }

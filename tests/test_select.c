@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -160,5 +162,5 @@ int main(void)
         cmocka_unit_test(shards_cover_everything_once_and_balance),
         cmocka_unit_test(shard_auto_from_engines),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ib_test_run_suite(tests, NULL, NULL);
 }

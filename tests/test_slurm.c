@@ -213,5 +213,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(array_converts_every_image_once, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ib_test_run_suite(tests, NULL, NULL);
 }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "harness.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
@@ -152,5 +154,5 @@ int main(void)
         cmocka_unit_test(srgb_profiles),
         cmocka_unit_test(preloading_starts_no_thread),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return ib_test_run_suite(tests, NULL, NULL);
 }
