@@ -564,26 +564,45 @@ static char proc_state(pid_t pid)
     return paren != NULL && sscanf(paren + 1, " %c", &state) == 1 ? state : 0;
 }
 
-/* A worker that is computing (state R), or 0 if none is within timeout_s;
- * fails if imgbatch ends first. */
-static pid_t busy_worker(run_t *r, double timeout_s)
+/* Fails, saying what it waited for, if imgbatch has already ended. */
+static void expect_still_running(run_t *r, const char *waiting_for)
+{
+    int st;
+    if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
+        r->status = ib_test_exit_status(st);
+        show_output(r);
+        fail_msg("imgbatch ended (exit %d) before %s", r->status, waiting_for);
+    }
+}
+
+/* A worker for which pick(pid, arg) holds, or 0 if none is within
+ * timeout_s; fails if imgbatch ends first. */
+static pid_t find_worker(run_t *r, double timeout_s, int (*pick)(pid_t, const char *),
+                         const char *arg, const char *what)
 {
     double deadline = ib_test_now() + timeout_s;
     while (ib_test_now() < deadline) {
-        int st;
-        if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
-            r->status = ib_test_exit_status(st);
-            show_output(r);
-            fail_msg("imgbatch ended (exit %d) before a worker could be picked", r->status);
-        }
+        expect_still_running(r, what);
         pid_t kids[64];
         size_t n = children_of(r->pid, kids, 64);
         for (size_t i = 0; i < n; i++)
-            if (proc_state(kids[i]) == 'R')
+            if (pick(kids[i], arg))
                 return kids[i];
         nap_ms(2);
     }
     return 0;
+}
+
+static int is_computing(pid_t pid, const char *unused)
+{
+    (void)unused;
+    return proc_state(pid) == 'R';
+}
+
+/* A worker that is computing (state R), or 0 if none is within timeout_s. */
+static pid_t busy_worker(run_t *r, double timeout_s)
+{
+    return find_worker(r, timeout_s, is_computing, NULL, "a worker could be picked");
 }
 
 /* Whether pid has a file under dir open. */
@@ -610,26 +629,10 @@ static int holds_file_under(pid_t pid, const char *dir)
 }
 
 /* A worker that has one of the inputs under in open, that is, one in the
- * middle of an image, or 0 if none is within timeout_s; fails if imgbatch
- * ends first. */
+ * middle of an image, or 0 if none is within timeout_s. */
 static pid_t worker_on_image(run_t *r, const char *in, double timeout_s)
 {
-    double deadline = ib_test_now() + timeout_s;
-    while (ib_test_now() < deadline) {
-        int st;
-        if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
-            r->status = ib_test_exit_status(st);
-            show_output(r);
-            fail_msg("imgbatch ended (exit %d) before a worker took an image", r->status);
-        }
-        pid_t kids[64];
-        size_t n = children_of(r->pid, kids, 64);
-        for (size_t i = 0; i < n; i++)
-            if (holds_file_under(kids[i], in))
-                return kids[i];
-        nap_ms(2);
-    }
-    return 0;
+    return find_worker(r, timeout_s, holds_file_under, in, "a worker took an image");
 }
 
 /* Waits until the output root holds at least n finished images. */
@@ -662,12 +665,7 @@ static void wait_for_text(run_t *r, const char *file, const char *text, double t
             test_free(s);
         if (hit)
             return;
-        int st;
-        if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
-            r->status = ib_test_exit_status(st);
-            show_output(r);
-            fail_msg("imgbatch ended (exit %d) before it wrote \"%s\"", r->status, text);
-        }
+        expect_still_running(r, text);
         if (ib_test_now() > deadline) {
             abandon(r);
             fail_msg("imgbatch wrote no \"%s\" within %.0f s", text, timeout_s);
