@@ -270,6 +270,10 @@ static void put_extras(buf_t *b, input_t *in, spec_t *s)
     if (s->flags & WITH_TRNS) {
         unsigned max = s->depth >= 16 ? 0xffff : (1u << s->depth) - 1;
         unsigned n = s->colour == 3 ? s->n_trns : s->colour == 2 ? 6 : 2;
+        /* One entry more than the palette is allowed (libpng must refuse
+         * it), but never more than the buffer holds. */
+        if (n > sizeof s->trns)
+            n = sizeof s->trns;
         for (unsigned i = 0; i < n; i++)
             s->trns[i] = next(in);
         /* A key within the depth's range: libpng masks others (fastpng.c). */
