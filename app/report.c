@@ -164,8 +164,7 @@ void ib_report_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *res,
 
     if (res->status == IB_STATUS_FAILED) {
         clear_line(r);
-        fprintf(stderr, "imgbatch: %s: %s\n", ib_error_kind_name(res->kind),
-                res->message);
+        fprintf(stderr, "imgbatch: %s: %s\n", ib_error_kind_name(res->kind), res->message);
     } else if (res->message[0] != '\0' && !p->quiet) {
         clear_line(r);
         fprintf(stderr, "imgbatch: warning: %s\n", res->message);
