@@ -10,11 +10,12 @@
 
 /* Numbered on from filters/' kinds; plain ints, since they travel in an
  * ib_error_t's kind beside those. */
-#define IB_ERR_TIMEOUT ((int)IB_ERR_FILTERS_END)   /* over --timeout */
-#define IB_ERR_CRASH ((int)IB_ERR_FILTERS_END + 1) /* the worker died on it */
-#define IB_ERR_COLLISION                                                                           \
-    ((int)IB_ERR_FILTERS_END + 2) /* another input already wrote this output                       \
-                                   */
+/* over --timeout */
+#define IB_ERR_TIMEOUT ((int)IB_ERR_FILTERS_END)
+/* the worker died on it */
+#define IB_ERR_CRASH ((int)IB_ERR_FILTERS_END + 1)
+/* another input already wrote this output */
+#define IB_ERR_COLLISION ((int)IB_ERR_FILTERS_END + 2)
 
 /* The kind's name in reports and in JSON's error.kind. */
 const char *ib_error_kind_name(int kind);
