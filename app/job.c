@@ -324,7 +324,7 @@ static int render_and_write(job_state_t *js, ib_worker_t *self, unsigned long ta
                        .interlace = plan->interlace,
                        .lossless = plan->lossless,
                        .compression = plan->compression,
-                       .metadata = (ib_metadata_t)plan->metadata};
+                       .metadata = plan->metadata};
     snprintf(enc.ext, sizeof enc.ext, "%s", js->res->out[0].ext);
     if (ib_image_render(js->jc->image, js->job->path, js->probe, &js->r, &enc,
                         plan->n_variants > 0 ? js->sizes : NULL, js->n, coded, err) < 0) {

@@ -5,9 +5,12 @@
 #ifndef IB_APP_PLAN_H
 #define IB_APP_PLAN_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "geometry.h"
+#include "image.h"
 #include "ops.h"
 #include "select.h"
 
@@ -45,7 +48,7 @@ typedef struct {
     int interlace;
     int lossless;
     int compression; /* -1: the format's default */
-    int metadata;    /* ib_metadata_t */
+    ib_metadata_t metadata;
     const char *name_template;
     ib_exists_t if_exists;
     unsigned jobs;
@@ -72,15 +75,36 @@ typedef struct {
     /* What shapes an output, stored on it so a re-run with another recipe
      * redoes the work instead of skipping it. */
     char recipe[2048];
+    /* --shard as given, for ib_front_prepare(): "auto" needs the environment. */
+    const char *shard_text;
 } ib_plan_t;
 
-/* Exit statuses (DESIGN.md). */
+/* Exit statuses (docs/design.md). */
 enum { IB_EXIT_OK = 0, IB_EXIT_FAILED = 1, IB_EXIT_USAGE = 2, IB_EXIT_INTERRUPTED = 130 };
 
 /*
- * Parses argv into plan. Returns 0 to run, 1 when --help or --version was
- * handled, or -1 after printing a one-line usage error to stderr.
+ * Parses argv into plan without touching the filesystem or the
+ * environment, and prints nothing. 0 to run, 1 when --help or --version
+ * was asked for (*action says which), -1 with a one-line reason in err.
+ * Defaults that depend on the machine (jobs = 0) and --shard auto are left
+ * for ib_front_prepare().
  */
-int ib_cli_parse(int argc, char **argv, ib_plan_t *plan);
+int ib_cli_parse(int argc, char **argv, ib_plan_t *plan, int *action, char *err, size_t errlen);
+
+/* Frees what ib_cli_parse allocated in plan. */
+void ib_cli_free(ib_plan_t *plan);
+
+/* --help and --version. */
+void ib_cli_print_help(FILE *f);
+void ib_cli_print_version(FILE *f);
+
+/*
+ * The checks that need the filesystem and the environment, done once
+ * before the run: inputs, -o, --base and --files-from exist as they must,
+ * -o is not an input directory under names that do not change, the
+ * default -j (Slurm's allocation or the CPU affinity mask) and --shard
+ * auto. 0, or -1 with a one-line reason in err (a usage error).
+ */
+int ib_front_prepare(ib_plan_t *plan, char *err, size_t errlen);
 
 #endif

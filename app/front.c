@@ -1,0 +1,135 @@
+/*
+ * The front end's look at the machine, once, before a run: the paths on
+ * the command line, the CPUs this task may use, Slurm's and the job
+ * engine's variables, and the IMGBATCH_* switches. Everything below the
+ * front end takes these from the plan; nothing there calls getenv.
+ */
+#include "plan.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "naming.h"
+
+/* The CPUs this task was given: a Slurm task's allocation, else the
+ * affinity mask (which containers and taskset narrow), else all online. */
+static unsigned default_jobs(void)
+{
+    const char *slurm = getenv("SLURM_CPUS_PER_TASK");
+    if (slurm != NULL) {
+        char *end;
+        unsigned long n = strtoul(slurm, &end, 10);
+        if (*slurm != '\0' && *end == '\0' && n >= 1 && n <= 256)
+            return (unsigned)n;
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/* Whether an IMGBATCH_* switch is on: set to anything but "0". */
+static int env_on(const char *name, int unset)
+{
+    const char *v = getenv(name);
+    return v == NULL ? unset : strcmp(v, "0") != 0;
+}
+
+static int check_inputs(const ib_plan_t *p, char *err, size_t errlen)
+{
+    struct stat st;
+    for (int i = 0; i < p->n_inputs; i++)
+        if (strcmp(p->inputs[i], "-") != 0 && stat(p->inputs[i], &st) < 0)
+            return snprintf(err, errlen, "cannot read input '%s': %s", p->inputs[i],
+                            strerror(errno)),
+                   -1;
+    if (p->files_from != NULL && strcmp(p->files_from, "-") != 0 &&
+        access(p->files_from, R_OK) < 0)
+        return snprintf(err, errlen, "cannot read --files-from '%s': %s", p->files_from,
+                        strerror(errno)),
+               -1;
+    return 0;
+}
+
+/* The directory an input's mirrored path is relative to: the input itself
+ * for a directory, else --base or the file's own directory. */
+static int input_root(const ib_plan_t *p, const char *in, struct stat *st)
+{
+    if (stat(in, st) < 0 || S_ISDIR(st->st_mode))
+        return 0;
+    char dir[PATH_MAX];
+    const char *slash = strrchr(in, '/');
+    if (p->base != NULL)
+        snprintf(dir, sizeof dir, "%s", p->base);
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash != NULL ? (int)(slash - in + 1) : 1,
+                 slash != NULL ? in : ".");
+    return stat(dir, st);
+}
+
+/* Whether --name gives each input its own name back (the default does). */
+static int names_unchanged(const ib_plan_t *p)
+{
+    ib_name_vars_t v = {.rel = "d/s.e", .ext = "e", .width = 1, .height = 1};
+    if (p->n_variants > 0)
+        v.variant = p->variants[0].name;
+    char out[64];
+    return ib_name_render("r", p->name_template, &v, out, sizeof out) == 0 &&
+           strcmp(out, "r/d/s.e") == 0;
+}
+
+/* An output root that is where the inputs are, with names that do not
+ * change, would have every output replace its input: that is --in-place,
+ * and not something to do by accident. */
+static int check_output_not_input(const ib_plan_t *p, char *err, size_t errlen)
+{
+    struct stat out, in;
+    if (p->in_place || stat(p->output, &out) < 0 || !names_unchanged(p))
+        return 0;
+    for (int i = 0; i < p->n_inputs; i++) {
+        if (strcmp(p->inputs[i], "-") == 0 || input_root(p, p->inputs[i], &in) < 0 ||
+            in.st_dev != out.st_dev || in.st_ino != out.st_ino)
+            continue;
+        snprintf(err, errlen,
+                 "-o %s is where the input '%s' is: every output would replace its input; use "
+                 "--in-place for that, or a --name that makes new names, like "
+                 "'{dir}/{stem}-small.{ext}'",
+                 p->output, p->inputs[i]);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_directories(const ib_plan_t *p, char *err, size_t errlen)
+{
+    struct stat st;
+    if (!p->in_place && stat(p->output, &st) == 0 && !S_ISDIR(st.st_mode))
+        return snprintf(err, errlen, "output '%s' exists and is not a directory", p->output), -1;
+    if (p->base != NULL && (stat(p->base, &st) < 0 || !S_ISDIR(st.st_mode)))
+        return snprintf(err, errlen, "--base '%s' is not a directory", p->base), -1;
+    return 0;
+}
+
+int ib_front_prepare(ib_plan_t *p, char *err, size_t errlen)
+{
+    p->fast_paths = env_on("IMGBATCH_FAST", 1);
+    p->debug = env_on("IMGBATCH_DEBUG", 0);
+    p->pin_workers = env_on("IMGBATCH_PIN", 1);
+    if (p->jobs == 0)
+        p->jobs = default_jobs();
+    if (check_inputs(p, err, errlen) < 0 || check_output_not_input(p, err, errlen) < 0 ||
+        check_directories(p, err, errlen) < 0)
+        return -1;
+    if (p->shard_text != NULL && !p->has_shard) {
+        if (ib_shard_auto(p->shard_text, getenv, &p->shard, err, errlen) < 0)
+            return -1;
+        p->has_shard = 1;
+    }
+    return 0;
+}

@@ -1,0 +1,660 @@
+/*
+ * The option table and the functions that apply each option. See
+ * options.h. Every setter is pure: it reads its value, fills the plan or
+ * the parser's state, and on a bad value writes one line saying what it
+ * wants into cli->err.
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "naming.h"
+
+static int fail(ib_cli_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(ib_cli_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, c->errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* ---- values ---- */
+
+static int parse_uint(ib_cli_t *c, const char *opt, const char *s, unsigned long long min,
+                      unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = *s == '-' || *s == '\0' ? 0 : strtoull(s, &end, 10);
+    if (*s == '-' || *s == '\0' || errno != 0 || *end != '\0' || v < min || v > max)
+        return fail(c, "%s wants a whole number from %llu to %llu, not '%s'", opt, min, max, s);
+    *out = v;
+    return 0;
+}
+
+/* "512M", "2G", "1048576": bytes, at least 64 MiB. */
+static int parse_size(ib_cli_t *c, const char *opt, const char *s, uint64_t *out)
+{
+    static const char units[] = "kmgt";
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    uint64_t unit = 1;
+    const char *u = *end != '\0' ? strchr(units, *end | 0x20) : NULL;
+    if (u != NULL) {
+        unit = 1ULL << (10 * (u - units + 1));
+        end++;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (errno != 0 || end == s || *end != '\0' || !(v > 0) || v * unit < (double)(64ULL << 20) ||
+        v * unit > 1e15)
+        return fail(c, "%s wants a size of at least 64M, like 512M or 2G, not '%s'", opt, s);
+    *out = (uint64_t)(v * unit);
+    return 0;
+}
+
+static int parse_seconds(ib_cli_t *c, const char *opt, const char *s, unsigned *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || end == s || !(v > 0) || v > 86400)
+        return fail(c, "%s wants seconds (more than 0, at most 86400), not '%s'", opt, s);
+    *ms = (unsigned)(v * 1000 + 0.5);
+    if (*ms == 0)
+        *ms = 1;
+    return 0;
+}
+
+static int parse_choice(ib_cli_t *c, const char *opt, const char *s, const char *const *names,
+                        int *out)
+{
+    char list[256] = "";
+    for (int i = 0; names[i] != NULL; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, names[i], sizeof list - strlen(list) - 1);
+    }
+    return fail(c, "%s wants one of %s, not '%s'", opt, list, s);
+}
+
+/* ---- setters, in the table's order ---- */
+
+static int set_output(ib_cli_t *c, const char *arg)
+{
+    c->plan->output = arg;
+    return 0;
+}
+
+static int set_in_place(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->plan->in_place = 1;
+    return 0;
+}
+
+static int set_base(ib_cli_t *c, const char *arg)
+{
+    c->plan->base = arg;
+    return 0;
+}
+
+/* The names -F takes; "same" keeps each input's format. */
+static const char *const formats[] = {"same", "jpg",  "jpeg", "png",  "webp", "tif", "tiff",
+                                      "gif",  "avif", "heic", "heif", "jxl",  "jp2", NULL};
+
+static int set_format(ib_cli_t *c, const char *arg)
+{
+    char lower[16];
+    size_t n = strlen(arg) < sizeof lower ? strlen(arg) : sizeof lower - 1;
+    int choice;
+    for (size_t i = 0; i < n; i++)
+        lower[i] = (char)(arg[i] | 0x20);
+    lower[n] = '\0';
+    if (parse_choice(c, "-F", lower, formats, &choice) < 0)
+        return -1;
+    snprintf(c->plan->format, sizeof c->plan->format, "%s", choice == 0 ? "" : formats[choice]);
+    return 0;
+}
+
+static int set_quality(ib_cli_t *c, const char *arg)
+{
+    unsigned long long v;
+    if (parse_uint(c, "--quality", arg, 1, 100, &v) < 0)
+        return -1;
+    c->plan->quality = (int)v;
+    return 0;
+}
+
+static int set_interlace(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->plan->interlace = 1;
+    return 0;
+}
+
+static int set_lossless(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->plan->lossless = 1;
+    return 0;
+}
+
+static int set_compression(ib_cli_t *c, const char *arg)
+{
+    unsigned long long v;
+    if (parse_uint(c, "--compression", arg, 0, 9, &v) < 0)
+        return -1;
+    c->plan->compression = (int)v;
+    return 0;
+}
+
+static int set_metadata(ib_cli_t *c, ib_metadata_t want)
+{
+    if (c->plan->metadata != IB_META_DEFAULT && c->plan->metadata != want)
+        return fail(c, "--keep-metadata and --strip contradict each other");
+    c->plan->metadata = want;
+    return 0;
+}
+
+static int set_keep_metadata(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    return set_metadata(c, IB_META_KEEP);
+}
+
+static int set_strip(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    return set_metadata(c, IB_META_STRIP);
+}
+
+static int set_name(ib_cli_t *c, const char *arg)
+{
+    if (ib_name_check(arg, c->err, c->errlen) < 0)
+        return -1;
+    c->plan->name_template = arg;
+    return 0;
+}
+
+static int set_if_exists(ib_cli_t *c, const char *arg)
+{
+    static const char *const names[] = {"update", "overwrite", "skip", "fail", NULL};
+    int choice;
+    if (parse_choice(c, "--if-exists", arg, names, &choice) < 0)
+        return -1;
+    c->plan->if_exists = (ib_exists_t)choice;
+    return 0;
+}
+
+static int set_variant(ib_cli_t *c, const char *arg)
+{
+    ib_plan_t *p = c->plan;
+    const char *colon = strchr(arg, ':');
+    size_t n = colon != NULL ? (size_t)(colon - arg) : 0;
+    char err[256];
+    if (colon == NULL || n == 0 || n >= sizeof p->variants[0].name ||
+        strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") < n)
+        return fail(c, "--variant wants NAME:GEOM with a name of letters, digits, - or _, not '%s'",
+                    arg);
+    if (p->n_variants == IB_MAX_VARIANTS)
+        return fail(c, "at most %d --variant options", IB_MAX_VARIANTS);
+    ib_variant_t *var = &p->variants[p->n_variants];
+    snprintf(var->name, sizeof var->name, "%.*s", (int)n, arg);
+    for (unsigned i = 0; i < p->n_variants; i++)
+        if (strcmp(p->variants[i].name, var->name) == 0)
+            return fail(c, "--variant name '%s' given twice", var->name);
+    if (ib_geometry_parse(colon + 1, &var->geom, err, sizeof err) < 0)
+        return fail(c, "--variant %s: %s", var->name, err);
+    p->n_variants++;
+    return 0;
+}
+
+static int set_size(ib_cli_t *c, const char *arg)
+{
+    char err[256];
+    ib_op_t *op = &c->plan->chain.op[0];
+    if (ib_geometry_parse(arg, &op->geom, err, sizeof err) < 0)
+        return fail(c, "-s: %s", err);
+    op->kind = IB_OP_RESIZE;
+    c->plan->chain.n = 1;
+    c->size_text = arg;
+    return 0;
+}
+
+static int set_filter(ib_cli_t *c, const char *arg)
+{
+    char err[256];
+    if (ib_chain_parse(&c->extra, arg, err, sizeof err) < 0)
+        return fail(c, "-f: %s", err);
+    strncat(c->filters, arg, sizeof c->filters - strlen(c->filters) - 2);
+    strncat(c->filters, ";", sizeof c->filters - strlen(c->filters) - 1);
+    return 0;
+}
+
+static int set_no_autorotate(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->plan->autorotate = 0;
+    return 0;
+}
+
+static int set_lenient(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->plan->strict = 0;
+    return 0;
+}
+
+static int set_max_pixels(ib_cli_t *c, const char *arg)
+{
+    unsigned long long v;
+    if (parse_uint(c, "--max-pixels", arg, 1, UINT64_MAX / 2, &v) < 0)
+        return -1;
+    c->plan->max_pixels = v;
+    return 0;
+}
+
+static int set_max_memory(ib_cli_t *c, const char *arg)
+{
+    return parse_size(c, "--max-memory", arg, &c->plan->max_memory);
+}
+
+static int set_hidden(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->plan->hidden = 1;
+    return 0;
+}
+
+static int set_follow_symlinks(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->plan->follow_symlinks = 1;
+    return 0;
+}
+
+static int set_include(ib_cli_t *c, const char *arg)
+{
+    if (c->plan->n_includes >= c->max_args)
+        return fail(c, "too many --include options");
+    c->plan->includes[c->plan->n_includes++] = (char *)arg;
+    return 0;
+}
+
+static int set_exclude(ib_cli_t *c, const char *arg)
+{
+    if (c->plan->n_excludes >= c->max_args)
+        return fail(c, "too many --exclude options");
+    c->plan->excludes[c->plan->n_excludes++] = (char *)arg;
+    return 0;
+}
+
+static int set_max_depth(ib_cli_t *c, const char *arg)
+{
+    unsigned long long v;
+    if (parse_uint(c, "--max-depth", arg, 0, 10000, &v) < 0)
+        return -1;
+    c->plan->max_depth = (int)v;
+    return 0;
+}
+
+static int set_files_from(ib_cli_t *c, const char *arg)
+{
+    c->plan->files_from = arg;
+    return 0;
+}
+
+static int set_null(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->plan->null_separated = 1;
+    return 0;
+}
+
+static int set_shard(ib_cli_t *c, const char *arg)
+{
+    c->plan->shard_text = arg;
+    return 0;
+}
+
+static int set_jobs(ib_cli_t *c, const char *arg)
+{
+    unsigned long long v;
+    if (parse_uint(c, "-j", arg, 1, 256, &v) < 0)
+        return -1;
+    c->plan->jobs = (unsigned)v;
+    return 0;
+}
+
+static int set_timeout(ib_cli_t *c, const char *arg)
+{
+    return parse_seconds(c, "--timeout", arg, &c->plan->timeout_ms);
+}
+
+static int set_worker_jobs(ib_cli_t *c, const char *arg)
+{
+    unsigned long long v;
+    if (parse_uint(c, "--worker-jobs", arg, 1, UINT_MAX, &v) < 0)
+        return -1;
+    c->plan->worker_jobs = (unsigned)v;
+    return 0;
+}
+
+static int set_fail_fast(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->plan->max_errors = 1;
+    return 0;
+}
+
+static int set_max_errors(ib_cli_t *c, const char *arg)
+{
+    unsigned long long v;
+    if (parse_uint(c, "--max-errors", arg, 1, UINT_MAX, &v) < 0)
+        return -1;
+    c->plan->max_errors = (unsigned)v;
+    return 0;
+}
+
+static int set_dry_run(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->plan->dry_run = 1;
+    return 0;
+}
+
+static int set_json(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->plan->json = 1;
+    return 0;
+}
+
+static int set_progress(ib_cli_t *c, const char *arg)
+{
+    static const char *const names[] = {"auto", "always", "never", NULL};
+    int choice;
+    if (parse_choice(c, "--progress", arg, names, &choice) < 0)
+        return -1;
+    c->plan->progress = (ib_progress_t)choice;
+    return 0;
+}
+
+static int set_quiet(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->plan->quiet = 1;
+    return 0;
+}
+
+static int set_verbose(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->plan->verbose = 1;
+    return 0;
+}
+
+static int set_help(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->action = IB_CLI_HELP;
+    return 0;
+}
+
+static int set_version(ib_cli_t *c, const char *arg)
+{
+    (void)arg;
+    c->action = IB_CLI_VERSION;
+    return 0;
+}
+
+/* ---- the table ---- */
+
+#define OUT "Output"
+#define PIX "Pixels"
+#define SCAN "Scanning"
+#define RUN "Running"
+
+const ib_option_t ib_options[] = {
+    {"output", 'o', "DIR", OUT, "output root (created as needed)", "@dir", set_output},
+    {"in-place", 0, NULL, OUT,
+     "replace each input (written aside, then renamed over it;\n"
+     "the original stays if anything fails)",
+     NULL, set_in_place},
+    {"base", 0, "DIR", OUT, "mirror files named one by one relative to DIR", "@dir", set_base},
+    {"format", 'F', "FMT", OUT, "same (default), jpg, png, webp, tiff, gif, avif, heif",
+     "same jpg jpeg png webp tif tiff gif avif heic heif jxl jp2", set_format},
+    {"quality", 0, "N", OUT, "encoder quality 1-100 (defaults: JPEG 85, WebP 80,\nAVIF/HEIF 50)",
+     NULL, set_quality},
+    {"interlace", 0, NULL, OUT, "progressive JPEG, interlaced PNG", NULL, set_interlace},
+    {"lossless", 0, NULL, OUT, "lossless WebP, AVIF/HEIF, JPEG XL, PNG, TIFF", NULL, set_lossless},
+    {"compression", 0, "N", OUT, "PNG zlib level 0-9 (default 6)", "0 1 2 3 4 5 6 7 8 9",
+     set_compression},
+    {"keep-metadata", 0, NULL, OUT, "keep EXIF and XMP (default: only the ICC profile)", NULL,
+     set_keep_metadata},
+    {"strip", 0, NULL, OUT, "strip all metadata, the ICC profile too", NULL, set_strip},
+    {"name", 0, "TEMPLATE", OUT,
+     "output path under DIR, default {dir}/{stem}.{ext};\n"
+     "fields {dir} {stem} {ext} {w} {h} {variant}",
+     NULL, set_name},
+    {"if-exists", 0, "MODE", OUT,
+     "update (default: redo when the input or the recipe\nchanged), overwrite, skip, fail",
+     "update overwrite skip fail", set_if_exists},
+    {"variant", 0, "NAME:GEOM", OUT,
+     "one more output per input, resized to GEOM after the\n"
+     "chain (repeatable); --name needs {variant} for two or more",
+     NULL, set_variant},
+    {"size", 's', "GEOM", PIX,
+     "resize, ImageMagick geometry: W, xH, WxH, WxH>,\nWxH<, WxH^, WxH!, P%, AREA@ (done first)",
+     NULL, set_size},
+    {"filter", 'f', "CHAIN", PIX,
+     "ops in order, comma-separated; repeatable:\n"
+     "resize=GEOM crop=WxH[+X+Y] crop=WxH:GRAVITY\n"
+     "(center north ... southwest attention entropy)\n"
+     "rotate=DEG[:COLOR] autorotate flip flop grayscale\n"
+     "blur=SIGMA sharpen[=SIGMA] brightness=F contrast=F\n"
+     "gamma=G modulate=B:S:H sepia negate normalize\n"
+     "threshold=N pad=WxH[:COLOR] flatten[=COLOR]\n"
+     "colours: #rrggbb, #rrggbbaa or a name",
+     NULL, set_filter},
+    {"no-autorotate", 0, NULL, PIX, "keep pixels as stored, ignoring EXIF orientation", NULL,
+     set_no_autorotate},
+    {"lenient", 0, NULL, PIX, "accept images the decoder warns about", NULL, set_lenient},
+    {"max-pixels", 0, "N", PIX, "refuse images larger than N pixels (default 268402689)", NULL,
+     set_max_pixels},
+    {"max-memory", 0, "SIZE", PIX,
+     "memory a worker may use for an image, e.g. 512M or\n"
+     "2G; an image that needs more fails, the run goes on",
+     NULL, set_max_memory},
+    {"hidden", 0, NULL, SCAN, "include hidden files and directories", NULL, set_hidden},
+    {"follow-symlinks", 0, NULL, SCAN, "walk into symlinked directories (loops are detected)",
+     NULL, set_follow_symlinks},
+    {"include", 0, "GLOB", SCAN, "only paths matching GLOB (repeatable)", NULL, set_include},
+    {"exclude", 0, "GLOB", SCAN,
+     "skip paths (and directories) matching GLOB (repeatable);\n"
+     "globs match the path under its input directory: * ? [..]\n"
+     "and ** (any depth); a glob without / matches file names",
+     NULL, set_exclude},
+    {"max-depth", 0, "N", SCAN, "descend at most N directories below each input", NULL,
+     set_max_depth},
+    {"files-from", 0, "FILE", SCAN, "read input paths from FILE (- for stdin), one per line",
+     "@file", set_files_from},
+    {"null", '0', NULL, SCAN, "paths in lists are separated by NUL (find -print0)", NULL,
+     set_null},
+    {"shard", 0, "K/N", SCAN,
+     "take only the K-th of N slices of the inputs (1-based);\n"
+     "auto or auto/N read Slurm or Kubernetes job indexes",
+     "auto auto/", set_shard},
+    {"jobs", 'j', "N", RUN,
+     "worker processes (default: the CPUs this task may use:\n"
+     "SLURM_CPUS_PER_TASK, else the CPU affinity mask)",
+     NULL, set_jobs},
+    {"timeout", 0, "SEC", RUN, "give up on an image after SEC seconds", NULL, set_timeout},
+    {"worker-jobs", 0, "N", RUN, "replace each worker after N images", NULL, set_worker_jobs},
+    {"fail-fast", 0, NULL, RUN, "stop at the first failure (running images finish)", NULL,
+     set_fail_fast},
+    {"max-errors", 0, "N", RUN, "stop after N failures", NULL, set_max_errors},
+    {"dry-run", 0, NULL, RUN, "show what would be written, write nothing", NULL, set_dry_run},
+    {"json", 0, NULL, RUN, "one JSON object per line on stdout", NULL, set_json},
+    {"progress", 0, "WHEN", RUN, "auto (default), always, never", "auto always never",
+     set_progress},
+    {"quiet", 'q', NULL, RUN, "only errors", NULL, set_quiet},
+    {"verbose", 'v', NULL, RUN, "one line per file", NULL, set_verbose},
+    {"help", 'h', NULL, RUN, "this help", NULL, set_help},
+    {"version", 0, NULL, RUN, "versions of imgbatch and its libraries", NULL, set_version},
+};
+
+const size_t ib_n_options = sizeof ib_options / sizeof ib_options[0];
+
+/* ---- what the table is turned into ---- */
+
+/* "  -o, --output DIR" or "      --in-place": an option's left column. */
+static void help_names(const ib_option_t *o, char *buf, size_t cap)
+{
+    char letter[8] = "    ";
+    if (o->letter != 0)
+        snprintf(letter, sizeof letter, "-%c, ", o->letter);
+    snprintf(buf, cap, "  %s--%s%s%s", letter, o->name, o->value != NULL ? " " : "",
+             o->value != NULL ? o->value : "");
+}
+
+/* One option: its names, then its help lines in the second column. */
+static void help_option(FILE *f, const ib_option_t *o)
+{
+    enum { COLUMN = 26 };
+    char names[64];
+    help_names(o, names, sizeof names);
+    const char *line = o->help;
+    int width = (int)strlen(names) < COLUMN ? COLUMN : (int)strlen(names) + 1;
+    fprintf(f, "%-*s", width, names);
+    for (;;) {
+        size_t n = strcspn(line, "\n");
+        fprintf(f, "%.*s\n", (int)n, line);
+        if (line[n] == '\0')
+            break;
+        line += n + 1;
+        fprintf(f, "%*s", COLUMN, "");
+    }
+}
+
+void ib_options_help(FILE *f)
+{
+    fputs("usage: imgbatch [OPTIONS] INPUT... -o DIR\n"
+          "\n"
+          "Resize and convert a folder of images with a pool of worker processes.\n"
+          "INPUT is an image file, a directory (walked recursively, its tree mirrored\n"
+          "under DIR) or - to read paths from standard input, one per line.\n",
+          f);
+    for (size_t i = 0; i < ib_n_options; i++) {
+        if (i == 0 || strcmp(ib_options[i].group, ib_options[i - 1].group) != 0)
+            fprintf(f, "\n%s:\n", ib_options[i].group);
+        help_option(f, &ib_options[i]);
+    }
+    fputs("\n"
+          "Examples:\n"
+          "  imgbatch photos/ -o thumbs/ -s 256x256\n"
+          "  imgbatch photos/ -o web/ -s '1600x1600>' -F webp --quality 80\n"
+          "  find . -name '*.png' -print0 | imgbatch --files-from - -0 -o out/ -F jpg\n"
+          "  imgbatch photos/ -o out/ --variant sm:320x --variant lg:1280x -F webp\n"
+          "  imgbatch photos/ -o out/ -f 'resize=800x800>,sharpen,grayscale' --json\n"
+          "\n"
+          "Exit status: 0 all done or up to date, 1 some inputs failed, 2 bad usage,\n"
+          "130 interrupted.\n",
+          f);
+}
+
+/* "-o | --output" for a case pattern. */
+static void bash_pattern(FILE *f, const ib_option_t *o)
+{
+    if (o->letter != 0)
+        fprintf(f, "-%c | ", o->letter);
+    fprintf(f, "--%s", o->name);
+}
+
+/* The case arm that completes option o's value. */
+static void bash_value(FILE *f, const ib_option_t *o)
+{
+    fputs("    ", f);
+    bash_pattern(f, o);
+    fputs(")\n", f);
+    if (o->offers == NULL) {
+        fputs("        return 0 ;;\n", f); /* a value of the user's own */
+    } else if (o->offers[0] == '@') {
+        fprintf(f,
+                "        compopt -o filenames 2>/dev/null\n"
+                "        mapfile -t COMPREPLY < <(compgen -%c -- \"$cur\")\n",
+                strcmp(o->offers, "@dir") == 0 ? 'd' : 'f');
+        if (strcmp(o->offers, "@file") == 0)
+            fputs("        [[ -z $cur ]] && COMPREPLY+=(-)\n", f);
+        fputs("        return 0 ;;\n", f);
+    } else {
+        fprintf(f,
+                "        mapfile -t COMPREPLY < <(compgen -W '%s' -- \"$cur\")\n"
+                "        [[ ${COMPREPLY[0]-} == */ ]] && compopt -o nospace 2>/dev/null\n"
+                "        return 0 ;;\n",
+                o->offers);
+    }
+}
+
+void ib_options_bash(FILE *f)
+{
+    fputs("# bash completion for imgbatch(1), made from the option table in\n"
+          "# app/options.c at build time.                             -*- shell-script -*-\n"
+          "#\n"
+          "# Installed as share/bash-completion/completions/imgbatch, where\n"
+          "# bash-completion loads it on first use; it needs none of its helpers.\n"
+          "\n"
+          "_imgbatch()\n"
+          "{\n"
+          "    local cur=${COMP_WORDS[COMP_CWORD]}\n"
+          "    local prev=\n"
+          "    ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}\n"
+          "\n"
+          "    # --opt=value: bash splits it at '=' (COMP_WORDBREAKS), or leaves it\n"
+          "    # whole when '=' is not a word break.\n"
+          "    if [[ $cur == = ]] && ((COMP_CWORD > 0)); then\n"
+          "        cur=\n"
+          "    elif [[ $prev == = ]] && ((COMP_CWORD > 1)); then\n"
+          "        prev=${COMP_WORDS[COMP_CWORD - 2]}\n"
+          "    elif [[ $cur == --*=* ]]; then\n"
+          "        prev=${cur%%=*}\n"
+          "        cur=${cur#*=}\n"
+          "    fi\n"
+          "\n"
+          "    COMPREPLY=()\n"
+          "    case $prev in\n",
+          f);
+    for (size_t i = 0; i < ib_n_options; i++)
+        if (ib_options[i].value != NULL)
+            bash_value(f, &ib_options[i]);
+    fputs("    esac\n\n    if [[ $cur == -* ]]; then\n        local opts='", f);
+    for (size_t i = 0; i < ib_n_options; i++) {
+        if (ib_options[i].letter != 0)
+            fprintf(f, "-%c ", ib_options[i].letter);
+        fprintf(f, "--%s%s", ib_options[i].name, i + 1 < ib_n_options ? " " : "");
+    }
+    fputs("'\n"
+          "        mapfile -t COMPREPLY < <(compgen -W \"$opts\" -- \"$cur\")\n"
+          "        return 0\n"
+          "    fi\n"
+          "\n"
+          "    # INPUT: image files and directories to walk.\n"
+          "    compopt -o filenames 2>/dev/null\n"
+          "    mapfile -t COMPREPLY < <(compgen -f -- \"$cur\")\n"
+          "    return 0\n"
+          "}\n"
+          "\n"
+          "complete -F _imgbatch imgbatch\n",
+          f);
+}
