@@ -25,8 +25,8 @@ static struct option *long_options(void)
     struct option *lo = calloc(ib_n_options + 1, sizeof *lo);
     for (size_t i = 0; lo != NULL && i < ib_n_options; i++)
         lo[i] = (struct option){ib_options[i].name,
-                                ib_options[i].value != NULL ? required_argument : no_argument,
-                                NULL, CODE_BASE + (int)i};
+                                ib_options[i].value != NULL ? required_argument : no_argument, NULL,
+                                CODE_BASE + (int)i};
     return lo;
 }
 
@@ -90,7 +90,8 @@ static int walk(ib_cli_t *c, int argc, char **argv)
     while (rc == 0 && c->action == IB_CLI_RUN &&
            (code = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
         const ib_option_t *o = option_for(code);
-        rc = o != NULL ? o->set(c, o->value != NULL ? optarg : NULL) : unknown(c, code, argv);
+        rc = o != NULL ? ib_option_apply(c, o, o->value != NULL ? optarg : NULL)
+                       : unknown(c, code, argv);
     }
     free(lo);
     c->plan->inputs = argv + optind;
@@ -110,22 +111,15 @@ static void set_defaults(ib_plan_t *p)
     p->pin_workers = 1;
 }
 
-/* Formats with a lossless mode, and those that are never lossy here. */
-static const char *const lossless_formats[] = {"webp", "avif", "heic", "heif", "jxl",
-                                               "jp2",  "png",  "tif",  "tiff", NULL};
-
+/* --lossless with a format that cannot keep every pixel. */
 static int check_lossless(const ib_plan_t *p, char *err, size_t errlen)
 {
-    if (!p->lossless || p->format[0] == '\0')
+    if (!p->lossless || p->format[0] == '\0' || ib_image_lossless(p->format) != 0)
         return 0;
-    char list[128] = "";
-    for (int i = 0; lossless_formats[i] != NULL; i++) {
-        if (strcmp(p->format, lossless_formats[i]) == 0)
-            return 0;
-        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-        strncat(list, lossless_formats[i], sizeof list - strlen(list) - 1);
-    }
-    snprintf(err, errlen, "--lossless: %s has no lossless mode (%s have)", p->format, list);
+    snprintf(err, errlen,
+             "--lossless: %s has no lossless mode (webp, avif, heif, jxl and jp2 have; png and "
+             "tiff always are)",
+             p->format);
     return -1;
 }
 
@@ -216,7 +210,9 @@ static int finish(ib_cli_t *c)
 {
     ib_plan_t *p = c->plan;
     if (p->n_inputs == 0 && p->files_from == NULL)
-        return snprintf(c->err, c->errlen, "usage: imgbatch [OPTIONS] INPUT... -o DIR: no INPUT given"), -1;
+        return snprintf(c->err, c->errlen,
+                        "usage: imgbatch [OPTIONS] INPUT... -o DIR: no INPUT given"),
+               -1;
     if (check_lossless(p, c->err, c->errlen) < 0 || check_naming(p, c->err, c->errlen) < 0 ||
         check_destination(p, c->err, c->errlen) < 0)
         return -1;
@@ -230,8 +226,6 @@ static int finish(ib_cli_t *c)
     for (unsigned i = 0; i < c->extra.n; i++)
         p->chain.op[p->chain.n++] = c->extra.op[i];
     build_recipe(p, c->size_text != NULL ? c->size_text : "", c->filters);
-    if (p->output == NULL)
-        p->output = ".";
     return 0;
 }
 

@@ -49,8 +49,7 @@ static int check_inputs(const ib_plan_t *p, char *err, size_t errlen)
             return snprintf(err, errlen, "cannot read input '%s': %s", p->inputs[i],
                             strerror(errno)),
                    -1;
-    if (p->files_from != NULL && strcmp(p->files_from, "-") != 0 &&
-        access(p->files_from, R_OK) < 0)
+    if (p->files_from != NULL && strcmp(p->files_from, "-") != 0 && access(p->files_from, R_OK) < 0)
         return snprintf(err, errlen, "cannot read --files-from '%s': %s", p->files_from,
                         strerror(errno)),
                -1;
@@ -90,7 +89,7 @@ static int names_unchanged(const ib_plan_t *p)
 static int check_output_not_input(const ib_plan_t *p, char *err, size_t errlen)
 {
     struct stat out, in;
-    if (p->in_place || stat(p->output, &out) < 0 || !names_unchanged(p))
+    if (p->in_place || p->output == NULL || stat(p->output, &out) < 0 || !names_unchanged(p))
         return 0;
     for (int i = 0; i < p->n_inputs; i++) {
         if (strcmp(p->inputs[i], "-") == 0 || input_root(p, p->inputs[i], &in) < 0 ||
@@ -109,7 +108,7 @@ static int check_output_not_input(const ib_plan_t *p, char *err, size_t errlen)
 static int check_directories(const ib_plan_t *p, char *err, size_t errlen)
 {
     struct stat st;
-    if (!p->in_place && stat(p->output, &st) == 0 && !S_ISDIR(st.st_mode))
+    if (p->output != NULL && stat(p->output, &st) == 0 && !S_ISDIR(st.st_mode))
         return snprintf(err, errlen, "output '%s' exists and is not a directory", p->output), -1;
     if (p->base != NULL && (stat(p->base, &st) < 0 || !S_ISDIR(st.st_mode)))
         return snprintf(err, errlen, "--base '%s' is not a directory", p->base), -1;
@@ -131,5 +130,8 @@ int ib_front_prepare(ib_plan_t *p, char *err, size_t errlen)
             return -1;
         p->has_shard = 1;
     }
+    /* A dry run without -o, or --in-place: names are made under ".". */
+    if (p->output == NULL)
+        p->output = ".";
     return 0;
 }

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "fileio.h"
 #include "job.h"
+#include "options.h"
 #include "plan.h"
 #include "pool.h"
 #include "preload.h"
@@ -245,22 +246,8 @@ static void interrupt(ib_run_t *run, const ib_pool_event_t *ev)
     ib_pool_kill(run->pool);
 }
 
-/* Whether an IMGBATCH_* switch is on: set to anything but "0". */
-static int env_on(const char *name, int unset)
-{
-    const char *v = getenv(name);
-    return v == NULL ? unset : strcmp(v, "0") != 0;
-}
-
-/* The IMGBATCH_* switches, read once here for every layer below. */
-static void read_environment(ib_plan_t *plan)
-{
-    plan->fast_paths = env_on("IMGBATCH_FAST", 1);
-    plan->debug = env_on("IMGBATCH_DEBUG", 0);
-    plan->pin_workers = env_on("IMGBATCH_PIN", 1);
-}
-
-static int run_pool(ib_run_t *run)
+/* Starts the pool of workers and the in-flight table. */
+static int start_pool(ib_run_t *run)
 {
     char err[512];
     ib_preload_modules();
@@ -293,24 +280,38 @@ static int run_pool(ib_run_t *run)
         fprintf(stderr, "imgbatch: out of memory\n");
         return -1;
     }
+    return 0;
+}
 
+/* Before each wait: close the queue when nothing more will come, watch
+ * standard input while it may bring paths, and stop the images that
+ * outlive the grace period after an interrupt. */
+static void before_wait(ib_run_t *run)
+{
+    if ((run->scan_done && !run->has_item) || run->interrupted || run->stopped)
+        ib_pool_close(run->pool);
+    int more_to_read = run->scan_waiting && !run->interrupted && !run->stopped;
+    ib_pool_watch(run->pool, more_to_read ? ib_scan_list_fd(run->scan) : -1);
+    if (run->interrupted == 1 && ib_now_ms() - run->interrupted_ms > GRACE_MS) {
+        if (!run->plan.quiet)
+            fprintf(stderr, "imgbatch: images still running after %d s: stopping them\n",
+                    GRACE_MS / 1000);
+        run->interrupted = 2;
+        ib_pool_kill(run->pool);
+    }
+}
+
+static int run_pool(ib_run_t *run)
+{
+    if (start_pool(run) < 0)
+        return -1;
     int fatal = 0;
     for (;;) {
         dispatch(run);
-        if ((run->scan_done && !run->has_item) || run->interrupted || run->stopped)
-            ib_pool_close(run->pool);
+        before_wait(run);
         /* Waiting with an image in hand means the queue is full: look
          * again soon. Otherwise wake only to redraw the progress line. */
         int wait_ms = run->has_item && !run->interrupted ? 20 : 100;
-        int more_to_read = run->scan_waiting && !run->interrupted && !run->stopped;
-        ib_pool_watch(run->pool, more_to_read ? ib_scan_list_fd(run->scan) : -1);
-        if (run->interrupted == 1 && ib_now_ms() - run->interrupted_ms > GRACE_MS) {
-            if (!run->plan.quiet)
-                fprintf(stderr, "imgbatch: images still running after %d s: stopping them\n",
-                        GRACE_MS / 1000);
-            run->interrupted = 2;
-            ib_pool_kill(run->pool);
-        }
         ib_pool_event_t ev;
         ib_pool_next(run->pool, wait_ms, &ev);
         switch (ev.kind) {
@@ -366,15 +367,31 @@ static int prepare_output(ib_run_t *run, ib_scan_opts_t *so)
     return 0;
 }
 
+/* The plan from argv and the machine: 0 to run, 1 after --help or
+ * --version, -1 after a usage error. */
+static int read_command_line(int argc, char **argv, ib_plan_t *plan)
+{
+    char err[1024];
+    int action = IB_CLI_RUN;
+    int rc = ib_cli_parse(argc, argv, plan, &action, err, sizeof err);
+    if (rc == 0)
+        rc = ib_front_prepare(plan, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "imgbatch: %s (see imgbatch --help)\n", err);
+    else if (action == IB_CLI_HELP)
+        ib_cli_print_help(stdout);
+    else if (action == IB_CLI_VERSION)
+        ib_cli_print_version(stdout);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     ib_run_t run;
     memset(&run, 0, sizeof run);
-    int rc = ib_cli_parse(argc, argv, &run.plan);
-    read_environment(&run.plan);
+    int rc = read_command_line(argc, argv, &run.plan);
     if (rc != 0) {
-        free(run.plan.includes);
-        free(run.plan.excludes);
+        ib_cli_free(&run.plan);
         return rc > 0 ? IB_EXIT_OK : IB_EXIT_USAGE;
     }
 
@@ -423,8 +440,7 @@ int main(int argc, char **argv)
     ib_report_free(run.report);
     free(run.inflight);
     ib_claims_free(run.job_ctx.claims);
-    free(run.plan.includes);
-    free(run.plan.excludes);
+    ib_cli_free(&run.plan);
     if (so.list != NULL && so.list != stdin)
         fclose(so.list);
     return status;

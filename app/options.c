@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,13 +97,6 @@ static int set_output(ib_cli_t *c, const char *arg)
     return 0;
 }
 
-static int set_in_place(ib_cli_t *c, const char *arg)
-{
-    (void)arg;
-    c->plan->in_place = 1;
-    return 0;
-}
-
 static int set_base(ib_cli_t *c, const char *arg)
 {
     c->plan->base = arg;
@@ -133,20 +127,6 @@ static int set_quality(ib_cli_t *c, const char *arg)
     if (parse_uint(c, "--quality", arg, 1, 100, &v) < 0)
         return -1;
     c->plan->quality = (int)v;
-    return 0;
-}
-
-static int set_interlace(ib_cli_t *c, const char *arg)
-{
-    (void)arg;
-    c->plan->interlace = 1;
-    return 0;
-}
-
-static int set_lossless(ib_cli_t *c, const char *arg)
-{
-    (void)arg;
-    c->plan->lossless = 1;
     return 0;
 }
 
@@ -242,20 +222,6 @@ static int set_filter(ib_cli_t *c, const char *arg)
     return 0;
 }
 
-static int set_no_autorotate(ib_cli_t *c, const char *arg)
-{
-    (void)arg;
-    c->plan->autorotate = 0;
-    return 0;
-}
-
-static int set_lenient(ib_cli_t *c, const char *arg)
-{
-    (void)arg;
-    c->plan->strict = 0;
-    return 0;
-}
-
 static int set_max_pixels(ib_cli_t *c, const char *arg)
 {
     unsigned long long v;
@@ -268,20 +234,6 @@ static int set_max_pixels(ib_cli_t *c, const char *arg)
 static int set_max_memory(ib_cli_t *c, const char *arg)
 {
     return parse_size(c, "--max-memory", arg, &c->plan->max_memory);
-}
-
-static int set_hidden(ib_cli_t *c, const char *arg)
-{
-    (void)arg;
-    c->plan->hidden = 1;
-    return 0;
-}
-
-static int set_follow_symlinks(ib_cli_t *c, const char *arg)
-{
-    (void)arg;
-    c->plan->follow_symlinks = 1;
-    return 0;
 }
 
 static int set_include(ib_cli_t *c, const char *arg)
@@ -312,13 +264,6 @@ static int set_max_depth(ib_cli_t *c, const char *arg)
 static int set_files_from(ib_cli_t *c, const char *arg)
 {
     c->plan->files_from = arg;
-    return 0;
-}
-
-static int set_null(ib_cli_t *c, const char *arg)
-{
-    (void)arg;
-    c->plan->null_separated = 1;
     return 0;
 }
 
@@ -367,20 +312,6 @@ static int set_max_errors(ib_cli_t *c, const char *arg)
     return 0;
 }
 
-static int set_dry_run(ib_cli_t *c, const char *arg)
-{
-    (void)arg;
-    c->plan->dry_run = 1;
-    return 0;
-}
-
-static int set_json(ib_cli_t *c, const char *arg)
-{
-    (void)arg;
-    c->plan->json = 1;
-    return 0;
-}
-
 static int set_progress(ib_cli_t *c, const char *arg)
 {
     static const char *const names[] = {"auto", "always", "never", NULL};
@@ -388,20 +319,6 @@ static int set_progress(ib_cli_t *c, const char *arg)
     if (parse_choice(c, "--progress", arg, names, &choice) < 0)
         return -1;
     c->plan->progress = (ib_progress_t)choice;
-    return 0;
-}
-
-static int set_quiet(ib_cli_t *c, const char *arg)
-{
-    (void)arg;
-    c->plan->quiet = 1;
-    return 0;
-}
-
-static int set_verbose(ib_cli_t *c, const char *arg)
-{
-    (void)arg;
-    c->plan->verbose = 1;
     return 0;
 }
 
@@ -421,6 +338,9 @@ static int set_version(ib_cli_t *c, const char *arg)
 
 /* ---- the table ---- */
 
+/* A switch that sets an int field of the plan: no setter of its own. */
+#define SWITCH(field, v) NULL, offsetof(ib_plan_t, field), v
+
 #define OUT "Output"
 #define PIX "Pixels"
 #define SCAN "Scanning"
@@ -429,16 +349,17 @@ static int set_version(ib_cli_t *c, const char *arg)
 const ib_option_t ib_options[] = {
     {"output", 'o', "DIR", OUT, "output root (created as needed)", "@dir", set_output},
     {"in-place", 0, NULL, OUT,
-     "replace each input (written aside, then renamed over it;\n"
-     "the original stays if anything fails)",
-     NULL, set_in_place},
+     "replace each input (written aside, then renamed\n"
+     "over it; the original stays if anything fails)",
+     NULL, SWITCH(in_place, 1)},
     {"base", 0, "DIR", OUT, "mirror files named one by one relative to DIR", "@dir", set_base},
     {"format", 'F', "FMT", OUT, "same (default), jpg, png, webp, tiff, gif, avif, heif",
      "same jpg jpeg png webp tif tiff gif avif heic heif jxl jp2", set_format},
     {"quality", 0, "N", OUT, "encoder quality 1-100 (defaults: JPEG 85, WebP 80,\nAVIF/HEIF 50)",
      NULL, set_quality},
-    {"interlace", 0, NULL, OUT, "progressive JPEG, interlaced PNG", NULL, set_interlace},
-    {"lossless", 0, NULL, OUT, "lossless WebP, AVIF/HEIF, JPEG XL, PNG, TIFF", NULL, set_lossless},
+    {"interlace", 0, NULL, OUT, "progressive JPEG, interlaced PNG", NULL, SWITCH(interlace, 1)},
+    {"lossless", 0, NULL, OUT, "lossless WebP, AVIF/HEIF, JPEG XL, PNG, TIFF", NULL,
+     SWITCH(lossless, 1)},
     {"compression", 0, "N", OUT, "PNG zlib level 0-9 (default 6)", "0 1 2 3 4 5 6 7 8 9",
      set_compression},
     {"keep-metadata", 0, NULL, OUT, "keep EXIF and XMP (default: only the ICC profile)", NULL,
@@ -452,8 +373,9 @@ const ib_option_t ib_options[] = {
      "update (default: redo when the input or the recipe\nchanged), overwrite, skip, fail",
      "update overwrite skip fail", set_if_exists},
     {"variant", 0, "NAME:GEOM", OUT,
-     "one more output per input, resized to GEOM after the\n"
-     "chain (repeatable); --name needs {variant} for two or more",
+     "one more output per input, resized to GEOM after\n"
+     "the chain (repeatable); --name needs {variant}\n"
+     "for two or more",
      NULL, set_variant},
     {"size", 's', "GEOM", PIX,
      "resize, ImageMagick geometry: W, xH, WxH, WxH>,\nWxH<, WxH^, WxH!, P%, AREA@ (done first)",
@@ -469,32 +391,34 @@ const ib_option_t ib_options[] = {
      "colours: #rrggbb, #rrggbbaa or a name",
      NULL, set_filter},
     {"no-autorotate", 0, NULL, PIX, "keep pixels as stored, ignoring EXIF orientation", NULL,
-     set_no_autorotate},
-    {"lenient", 0, NULL, PIX, "accept images the decoder warns about", NULL, set_lenient},
+     SWITCH(autorotate, 0)},
+    {"lenient", 0, NULL, PIX, "accept images the decoder warns about", NULL, SWITCH(strict, 0)},
     {"max-pixels", 0, "N", PIX, "refuse images larger than N pixels (default 268402689)", NULL,
      set_max_pixels},
     {"max-memory", 0, "SIZE", PIX,
      "memory a worker may use for an image, e.g. 512M or\n"
      "2G; an image that needs more fails, the run goes on",
      NULL, set_max_memory},
-    {"hidden", 0, NULL, SCAN, "include hidden files and directories", NULL, set_hidden},
-    {"follow-symlinks", 0, NULL, SCAN, "walk into symlinked directories (loops are detected)",
-     NULL, set_follow_symlinks},
+    {"hidden", 0, NULL, SCAN, "include hidden files and directories", NULL, SWITCH(hidden, 1)},
+    {"follow-symlinks", 0, NULL, SCAN, "walk into symlinked directories (loops are detected)", NULL,
+     SWITCH(follow_symlinks, 1)},
     {"include", 0, "GLOB", SCAN, "only paths matching GLOB (repeatable)", NULL, set_include},
     {"exclude", 0, "GLOB", SCAN,
-     "skip paths (and directories) matching GLOB (repeatable);\n"
-     "globs match the path under its input directory: * ? [..]\n"
-     "and ** (any depth); a glob without / matches file names",
+     "skip paths (and directories) matching GLOB\n"
+     "(repeatable); globs match the path under its input\n"
+     "directory: * ? [..] and ** (any depth); a glob\n"
+     "without / matches file names",
      NULL, set_exclude},
     {"max-depth", 0, "N", SCAN, "descend at most N directories below each input", NULL,
      set_max_depth},
     {"files-from", 0, "FILE", SCAN, "read input paths from FILE (- for stdin), one per line",
      "@file", set_files_from},
     {"null", '0', NULL, SCAN, "paths in lists are separated by NUL (find -print0)", NULL,
-     set_null},
+     SWITCH(null_separated, 1)},
     {"shard", 0, "K/N", SCAN,
-     "take only the K-th of N slices of the inputs (1-based);\n"
-     "auto or auto/N read Slurm or Kubernetes job indexes",
+     "take only the K-th of N slices of the inputs\n"
+     "(1-based); auto or auto/N read Slurm or Kubernetes\n"
+     "job indexes",
      "auto auto/", set_shard},
     {"jobs", 'j', "N", RUN,
      "worker processes (default: the CPUs this task may use:\n"
@@ -505,17 +429,26 @@ const ib_option_t ib_options[] = {
     {"fail-fast", 0, NULL, RUN, "stop at the first failure (running images finish)", NULL,
      set_fail_fast},
     {"max-errors", 0, "N", RUN, "stop after N failures", NULL, set_max_errors},
-    {"dry-run", 0, NULL, RUN, "show what would be written, write nothing", NULL, set_dry_run},
-    {"json", 0, NULL, RUN, "one JSON object per line on stdout", NULL, set_json},
+    {"dry-run", 0, NULL, RUN, "show what would be written, write nothing", NULL,
+     SWITCH(dry_run, 1)},
+    {"json", 0, NULL, RUN, "one JSON object per line on stdout", NULL, SWITCH(json, 1)},
     {"progress", 0, "WHEN", RUN, "auto (default), always, never", "auto always never",
      set_progress},
-    {"quiet", 'q', NULL, RUN, "only errors", NULL, set_quiet},
-    {"verbose", 'v', NULL, RUN, "one line per file", NULL, set_verbose},
+    {"quiet", 'q', NULL, RUN, "only errors", NULL, SWITCH(quiet, 1)},
+    {"verbose", 'v', NULL, RUN, "one line per file", NULL, SWITCH(verbose, 1)},
     {"help", 'h', NULL, RUN, "this help", NULL, set_help},
     {"version", 0, NULL, RUN, "versions of imgbatch and its libraries", NULL, set_version},
 };
 
 const size_t ib_n_options = sizeof ib_options / sizeof ib_options[0];
+
+int ib_option_apply(ib_cli_t *cli, const ib_option_t *o, const char *arg)
+{
+    if (o->set != NULL)
+        return o->set(cli, arg);
+    *(int *)((char *)cli->plan + o->switch_field) = o->switch_value;
+    return 0;
+}
 
 /* ---- what the table is turned into ---- */
 

@@ -21,10 +21,10 @@ typedef enum { IB_CLI_RUN, IB_CLI_HELP, IB_CLI_VERSION } ib_cli_action_t;
 typedef struct {
     ib_plan_t *plan;
     ib_cli_action_t action;
-    const char *size_text;  /* -s as given, for the recipe */
-    char filters[1024];     /* every -f, for the recipe */
-    ib_chain_t extra;       /* the -f ops, appended after -s */
-    int max_args;           /* room in plan->includes and ->excludes */
+    const char *size_text; /* -s as given, for the recipe */
+    char filters[1024];    /* every -f, for the recipe */
+    ib_chain_t extra;      /* the -f ops, appended after -s */
+    int max_args;          /* room in plan->includes and ->excludes */
     char *err;
     size_t errlen;
 } ib_cli_t;
@@ -37,9 +37,15 @@ typedef struct {
     const char *help;   /* --help text; '\n' starts a continuation line */
     const char *offers; /* completion: NULL nothing, "@dir", "@file", or words */
     /* Applies the option (arg is NULL for a switch): 0, or -1 with a
-     * message in cli->err. */
+     * message in cli->err. NULL for a plain switch, which stores
+     * switch_value in the int at switch_field of the plan instead. */
     int (*set)(ib_cli_t *cli, const char *arg);
+    size_t switch_field;
+    int switch_value;
 } ib_option_t;
+
+/* Applies option o, with its value arg (NULL for a switch). */
+int ib_option_apply(ib_cli_t *cli, const ib_option_t *o, const char *arg);
 
 extern const ib_option_t ib_options[];
 extern const size_t ib_n_options;

@@ -92,6 +92,15 @@ static int has_alpha_channel(const char *ext)
     return !EXT_IN(ext, "jpg", "jpeg", "jpe", "jfif", "ppm", "pgm", "pnm", "pbm");
 }
 
+int ib_image_lossless(const char *ext)
+{
+    if (EXT_IN(ext, "png", "tif", "tiff"))
+        return IB_LOSSLESS_ALWAYS;
+    if (EXT_IN(ext, "webp", "avif", "heic", "heif", "jxl", "jp2"))
+        return IB_LOSSLESS_MODE;
+    return 0;
+}
+
 int ib_image_default_quality(const char *ext)
 {
     if (EXT_IN(ext, "jpg", "jpeg", "jpe", "jfif"))
@@ -203,8 +212,7 @@ static void saver_options(const ib_encode_t *enc, char *opts, size_t len)
     const char *ext = enc->ext;
     opts[0] = '\0';
     int q = enc->quality > 0 ? enc->quality : ib_image_default_quality(ext);
-    int lossless_ok = EXT_IN(ext, "webp", "avif", "heic", "heif", "jxl", "jp2");
-    if (enc->lossless && lossless_ok)
+    if (enc->lossless && ib_image_lossless(ext) == IB_LOSSLESS_MODE)
         add_option(opts, len, "lossless", -1);
     else if (q > 0)
         add_option(opts, len, "Q", q);

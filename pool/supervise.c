@@ -471,6 +471,54 @@ static nfds_t add_watched(ib_pool_t *p, nfds_t *n)
     return (*n)++;
 }
 
+/* The self-pipe, then each worker's result pipe; the number of entries. */
+static nfds_t poll_workers(ib_pool_t *p)
+{
+    nfds_t n = 0;
+    p->pfd[n].fd = self_pipe[0];
+    p->pfd[n].events = POLLIN;
+    n++;
+    for (unsigned k = 0; k < p->cfg.workers; k++) {
+        /* Rotate the start so one busy worker cannot starve the rest. */
+        unsigned i = (p->rotate + k) % p->cfg.workers;
+        if (p->w[i].fd < 0)
+            continue;
+        p->pfd[n].fd = p->w[i].fd;
+        p->pfd[n].events = POLLIN;
+        p->pfd_worker[n] = i;
+        n++;
+    }
+    p->rotate++;
+    return n;
+}
+
+/* Reads what worker i's pipe holds: a result, or its end. 1 with an event
+ * in ev. */
+static int read_worker(ib_pool_t *p, unsigned i, ib_pool_event_t *ev)
+{
+    worker_t *w = &p->w[i];
+    int got = ib_channel_recv(w->fd, p->frame);
+    ib_frame_header_t hdr;
+    memcpy(&hdr, p->frame, sizeof hdr);
+    if (got == 1 && hdr.magic == IB_FRAME_MAGIC) {
+        w->last_result = hdr.seq + 1;
+        w->done++;
+        p->quick_deaths = 0;
+        memset(ev, 0, sizeof *ev);
+        ev->kind = IB_POOL_RESULT;
+        ev->seq = hdr.seq;
+        ev->worker = i;
+        ev->pid = w->pid;
+        ev->result = p->frame + sizeof hdr;
+        return 1;
+    }
+    /* End of file, a read error or a garbled frame: the worker is gone or
+     * cannot be trusted; make sure it is gone. */
+    if (got != 0)
+        kill(w->pid, SIGKILL);
+    return bury(p, i, ev);
+}
+
 void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev)
 {
     int64_t deadline = timeout_ms >= 0 ? ib_now_ms() + timeout_ms : -1;
@@ -490,22 +538,7 @@ void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev)
         int wait_ms = deadline < 0 ? -1 : (int)(deadline > now ? deadline - now : 0);
         check_timeouts(p, now, &wait_ms);
 
-        nfds_t n = 0;
-        p->pfd[n].fd = self_pipe[0];
-        p->pfd[n].events = POLLIN;
-        n++;
-        for (unsigned k = 0; k < p->cfg.workers; k++) {
-            /* Rotate the start so one busy worker cannot starve the rest. */
-            unsigned i = (p->rotate + k) % p->cfg.workers;
-            if (p->w[i].fd < 0)
-                continue;
-            p->pfd[n].fd = p->w[i].fd;
-            p->pfd[n].events = POLLIN;
-            p->pfd_worker[n] = i;
-            n++;
-        }
-        p->rotate++;
-        nfds_t workers_end = n, watched = add_watched(p, &n);
+        nfds_t n = poll_workers(p), workers_end = n, watched = add_watched(p, &n);
         int rc = poll(p->pfd, n, wait_ms);
         if (rc < 0 && errno != EINTR) {
             memset(ev, 0, sizeof *ev);
@@ -516,28 +549,7 @@ void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev)
         for (nfds_t k = 1; rc > 0 && k < workers_end; k++) {
             if ((p->pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) == 0)
                 continue;
-            unsigned i = p->pfd_worker[k];
-            worker_t *w = &p->w[i];
-            int got = ib_channel_recv(w->fd, p->frame);
-            ib_frame_header_t hdr;
-            memcpy(&hdr, p->frame, sizeof hdr);
-            if (got == 1 && hdr.magic == IB_FRAME_MAGIC) {
-                w->last_result = hdr.seq + 1;
-                w->done++;
-                p->quick_deaths = 0;
-                memset(ev, 0, sizeof *ev);
-                ev->kind = IB_POOL_RESULT;
-                ev->seq = hdr.seq;
-                ev->worker = i;
-                ev->pid = w->pid;
-                ev->result = p->frame + sizeof hdr;
-                return;
-            }
-            /* End of file, a read error or a garbled frame: the worker is
-             * gone or cannot be trusted; make sure it is gone. */
-            if (got != 0)
-                kill(w->pid, SIGKILL);
-            if (bury(p, i, ev))
+            if (read_worker(p, p->pfd_worker[k], ev))
                 return;
         }
         if (rc > 0 && watched != 0 && (p->pfd[watched].revents & (POLLIN | POLLHUP | POLLERR))) {

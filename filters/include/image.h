@@ -121,4 +121,10 @@ void ib_encoded_free(ib_encoded_t *out);
 /* The quality a lossy format gets when none is asked for; 0 for others. */
 int ib_image_default_quality(const char *ext);
 
+/* How a format keeps every pixel: IB_LOSSLESS_ALWAYS (PNG, TIFF),
+ * IB_LOSSLESS_MODE (WebP, AVIF/HEIF, JPEG XL, JPEG 2000: with --lossless),
+ * or 0 (JPEG, GIF: never). */
+enum { IB_LOSSLESS_MODE = 1, IB_LOSSLESS_ALWAYS = 2 };
+int ib_image_lossless(const char *ext);
+
 #endif
