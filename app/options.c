@@ -121,24 +121,6 @@ static int set_format(ib_cli_t *c, const char *arg)
     return 0;
 }
 
-static int set_quality(ib_cli_t *c, const char *arg)
-{
-    unsigned long long v;
-    if (parse_uint(c, "--quality", arg, 1, 100, &v) < 0)
-        return -1;
-    c->plan->quality = (int)v;
-    return 0;
-}
-
-static int set_compression(ib_cli_t *c, const char *arg)
-{
-    unsigned long long v;
-    if (parse_uint(c, "--compression", arg, 0, 9, &v) < 0)
-        return -1;
-    c->plan->compression = (int)v;
-    return 0;
-}
-
 static int set_metadata(ib_cli_t *c, ib_metadata_t want)
 {
     if (c->plan->metadata != IB_META_DEFAULT && c->plan->metadata != want)
@@ -222,15 +204,6 @@ static int set_filter(ib_cli_t *c, const char *arg)
     return 0;
 }
 
-static int set_max_pixels(ib_cli_t *c, const char *arg)
-{
-    unsigned long long v;
-    if (parse_uint(c, "--max-pixels", arg, 1, UINT64_MAX / 2, &v) < 0)
-        return -1;
-    c->plan->max_pixels = v;
-    return 0;
-}
-
 static int set_max_memory(ib_cli_t *c, const char *arg)
 {
     return parse_size(c, "--max-memory", arg, &c->plan->max_memory);
@@ -252,15 +225,6 @@ static int set_exclude(ib_cli_t *c, const char *arg)
     return 0;
 }
 
-static int set_max_depth(ib_cli_t *c, const char *arg)
-{
-    unsigned long long v;
-    if (parse_uint(c, "--max-depth", arg, 0, 10000, &v) < 0)
-        return -1;
-    c->plan->max_depth = (int)v;
-    return 0;
-}
-
 static int set_files_from(ib_cli_t *c, const char *arg)
 {
     c->plan->files_from = arg;
@@ -273,42 +237,15 @@ static int set_shard(ib_cli_t *c, const char *arg)
     return 0;
 }
 
-static int set_jobs(ib_cli_t *c, const char *arg)
-{
-    unsigned long long v;
-    if (parse_uint(c, "-j", arg, 1, 256, &v) < 0)
-        return -1;
-    c->plan->jobs = (unsigned)v;
-    return 0;
-}
-
 static int set_timeout(ib_cli_t *c, const char *arg)
 {
     return parse_seconds(c, "--timeout", arg, &c->plan->timeout_ms);
-}
-
-static int set_worker_jobs(ib_cli_t *c, const char *arg)
-{
-    unsigned long long v;
-    if (parse_uint(c, "--worker-jobs", arg, 1, UINT_MAX, &v) < 0)
-        return -1;
-    c->plan->worker_jobs = (unsigned)v;
-    return 0;
 }
 
 static int set_fail_fast(ib_cli_t *c, const char *arg)
 {
     (void)arg;
     c->plan->max_errors = 1;
-    return 0;
-}
-
-static int set_max_errors(ib_cli_t *c, const char *arg)
-{
-    unsigned long long v;
-    if (parse_uint(c, "--max-errors", arg, 1, UINT_MAX, &v) < 0)
-        return -1;
-    c->plan->max_errors = (unsigned)v;
     return 0;
 }
 
@@ -339,7 +276,17 @@ static int set_version(ib_cli_t *c, const char *arg)
 /* ---- the table ---- */
 
 /* A switch that sets an int field of the plan: no setter of its own. */
-#define SWITCH(field, v) NULL, offsetof(ib_plan_t, field), v
+#define SWITCH(f, v)                                                                               \
+    NULL,                                                                                          \
+    {                                                                                              \
+        offsetof(ib_plan_t, f), IB_FIELD_SWITCH, 0, 0, v                                           \
+    }
+/* A whole number from min to max in a plan field of that kind. */
+#define NUMBER(f, kind, min, max)                                                                  \
+    NULL,                                                                                          \
+    {                                                                                              \
+        offsetof(ib_plan_t, f), IB_FIELD_##kind, min, max, 0                                       \
+    }
 
 #define OUT "Output"
 #define PIX "Pixels"
@@ -356,12 +303,12 @@ const ib_option_t ib_options[] = {
     {"format", 'F', "FMT", OUT, "same (default), jpg, png, webp, tiff, gif, avif, heif",
      "same jpg jpeg png webp tif tiff gif avif heic heif jxl jp2", set_format},
     {"quality", 0, "N", OUT, "encoder quality 1-100 (defaults: JPEG 85, WebP 80,\nAVIF/HEIF 50)",
-     NULL, set_quality},
+     NULL, NUMBER(quality, INT, 1, 100)},
     {"interlace", 0, NULL, OUT, "progressive JPEG, interlaced PNG", NULL, SWITCH(interlace, 1)},
     {"lossless", 0, NULL, OUT, "lossless WebP, AVIF/HEIF, JPEG XL, PNG, TIFF", NULL,
      SWITCH(lossless, 1)},
     {"compression", 0, "N", OUT, "PNG zlib level 0-9 (default 6)", "0 1 2 3 4 5 6 7 8 9",
-     set_compression},
+     NUMBER(compression, INT, 0, 9)},
     {"keep-metadata", 0, NULL, OUT, "keep EXIF and XMP (default: only the ICC profile)", NULL,
      set_keep_metadata},
     {"strip", 0, NULL, OUT, "strip all metadata, the ICC profile too", NULL, set_strip},
@@ -394,7 +341,7 @@ const ib_option_t ib_options[] = {
      SWITCH(autorotate, 0)},
     {"lenient", 0, NULL, PIX, "accept images the decoder warns about", NULL, SWITCH(strict, 0)},
     {"max-pixels", 0, "N", PIX, "refuse images larger than N pixels (default 268402689)", NULL,
-     set_max_pixels},
+     NUMBER(max_pixels, U64, 1, UINT64_MAX / 2)},
     {"max-memory", 0, "SIZE", PIX,
      "memory a worker may use for an image, e.g. 512M or\n"
      "2G; an image that needs more fails, the run goes on",
@@ -410,7 +357,7 @@ const ib_option_t ib_options[] = {
      "without / matches file names",
      NULL, set_exclude},
     {"max-depth", 0, "N", SCAN, "descend at most N directories below each input", NULL,
-     set_max_depth},
+     NUMBER(max_depth, INT, 0, 10000)},
     {"files-from", 0, "FILE", SCAN, "read input paths from FILE (- for stdin), one per line",
      "@file", set_files_from},
     {"null", '0', NULL, SCAN, "paths in lists are separated by NUL (find -print0)", NULL,
@@ -423,12 +370,14 @@ const ib_option_t ib_options[] = {
     {"jobs", 'j', "N", RUN,
      "worker processes (default: the CPUs this task may use:\n"
      "SLURM_CPUS_PER_TASK, else the CPU affinity mask)",
-     NULL, set_jobs},
+     NULL, NUMBER(jobs, UINT, 1, 256)},
     {"timeout", 0, "SEC", RUN, "give up on an image after SEC seconds", NULL, set_timeout},
-    {"worker-jobs", 0, "N", RUN, "replace each worker after N images", NULL, set_worker_jobs},
+    {"worker-jobs", 0, "N", RUN, "replace each worker after N images", NULL,
+     NUMBER(worker_jobs, UINT, 1, UINT_MAX)},
     {"fail-fast", 0, NULL, RUN, "stop at the first failure (running images finish)", NULL,
      set_fail_fast},
-    {"max-errors", 0, "N", RUN, "stop after N failures", NULL, set_max_errors},
+    {"max-errors", 0, "N", RUN, "stop after N failures", NULL,
+     NUMBER(max_errors, UINT, 1, UINT_MAX)},
     {"dry-run", 0, NULL, RUN, "show what would be written, write nothing", NULL,
      SWITCH(dry_run, 1)},
     {"json", 0, NULL, RUN, "one JSON object per line on stdout", NULL, SWITCH(json, 1)},
@@ -446,7 +395,26 @@ int ib_option_apply(ib_cli_t *cli, const ib_option_t *o, const char *arg)
 {
     if (o->set != NULL)
         return o->set(cli, arg);
-    *(int *)((char *)cli->plan + o->switch_field) = o->switch_value;
+    void *at = (char *)cli->plan + o->field.offset;
+    if (o->field.kind == IB_FIELD_SWITCH) {
+        *(int *)at = o->field.value;
+        return 0;
+    }
+    /* Named as the user would type it: "-j", "--quality". */
+    char name[64];
+    if (o->letter != 0)
+        snprintf(name, sizeof name, "-%c", o->letter);
+    else
+        snprintf(name, sizeof name, "--%s", o->name);
+    unsigned long long v = 0;
+    if (parse_uint(cli, name, arg, o->field.min, o->field.max, &v) < 0)
+        return -1;
+    if (o->field.kind == IB_FIELD_INT)
+        *(int *)at = (int)v;
+    else if (o->field.kind == IB_FIELD_UINT)
+        *(unsigned *)at = (unsigned)v;
+    else
+        *(uint64_t *)at = v;
     return 0;
 }
 

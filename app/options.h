@@ -29,6 +29,17 @@ typedef struct {
     size_t errlen;
 } ib_cli_t;
 
+/* A plan field an option stores into without a setter of its own: a
+ * switch stores value; a number is checked against min..max. */
+typedef enum { IB_FIELD_SWITCH, IB_FIELD_INT, IB_FIELD_UINT, IB_FIELD_U64 } ib_field_kind_t;
+
+typedef struct {
+    size_t offset; /* in ib_plan_t */
+    ib_field_kind_t kind;
+    unsigned long long min, max;
+    int value;
+} ib_field_t;
+
 typedef struct {
     const char *name;   /* long name, without the dashes */
     char letter;        /* short name, or 0 */
@@ -37,11 +48,10 @@ typedef struct {
     const char *help;   /* --help text; '\n' starts a continuation line */
     const char *offers; /* completion: NULL nothing, "@dir", "@file", or words */
     /* Applies the option (arg is NULL for a switch): 0, or -1 with a
-     * message in cli->err. NULL for a plain switch, which stores
-     * switch_value in the int at switch_field of the plan instead. */
+     * message in cli->err. NULL for an option that stores into one plan
+     * field, which .field describes. */
     int (*set)(ib_cli_t *cli, const char *arg);
-    size_t switch_field;
-    int switch_value;
+    ib_field_t field;
 } ib_option_t;
 
 /* Applies option o, with its value arg (NULL for a switch). */

@@ -26,3 +26,12 @@ VipsImage *ib_fastpath_image(unsigned char *pixels, unsigned width, unsigned hei
         vips_image_set_blob_copy(im, VIPS_META_ICC_NAME, icc, icc_len);
     return im;
 }
+
+int ib_fastpath_orientation(VipsImage *im)
+{
+    int orientation = 1;
+    if (vips_image_get_typeof(im, VIPS_META_ORIENTATION) &&
+        vips_image_get_int(im, VIPS_META_ORIENTATION, &orientation) != 0)
+        orientation = 1;
+    return orientation >= 1 && orientation <= 8 ? orientation : 1;
+}

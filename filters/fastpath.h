@@ -20,4 +20,8 @@
 VipsImage *ib_fastpath_image(unsigned char *pixels, unsigned width, unsigned height, unsigned bands,
                              const void *icc, size_t icc_len);
 
+/* The EXIF orientation libvips read for im, 1-8; 1 without a valid one.
+ * The probe and the fast decoders must agree on it. */
+int ib_fastpath_orientation(VipsImage *im);
+
 #endif

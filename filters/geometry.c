@@ -70,31 +70,32 @@ static int take_flag(char c, unsigned *flags)
     }
 }
 
+/* One side: flags, then a number (which sets flag "given"), then flags,
+ * as ImageMagick lets flags stand anywhere. -1 on a malformed number. */
+static int take_side(const char **p, double *v, unsigned given, unsigned *flags)
+{
+    while (take_flag(**p, flags))
+        (*p)++;
+    int rc = parse_number(p, v);
+    if (rc > 0)
+        *flags |= given;
+    while (rc >= 0 && take_flag(**p, flags))
+        (*p)++;
+    return rc < 0 ? -1 : 0;
+}
+
 int ib_geometry_parse(const char *text, ib_geometry_t *g, char *err, size_t errlen)
 {
     memset(g, 0, sizeof *g);
     const char *p = text;
-    int rc;
 
-    while (take_flag(*p, &g->flags))
-        p++;
-    rc = parse_number(&p, &g->w);
-    if (rc < 0)
+    if (take_side(&p, &g->w, IB_GEOM_WIDTH, &g->flags) < 0)
         goto bad;
-    if (rc > 0)
-        g->flags |= IB_GEOM_WIDTH;
-    while (take_flag(*p, &g->flags))
-        p++;
     if (*p == 'x' || *p == 'X') {
         g->flags |= GEOM_SEPARATOR;
         p++;
-        while (take_flag(*p, &g->flags))
-            p++;
-        rc = parse_number(&p, &g->h);
-        if (rc < 0)
+        if (take_side(&p, &g->h, IB_GEOM_HEIGHT, &g->flags) < 0)
             goto bad;
-        if (rc > 0)
-            g->flags |= IB_GEOM_HEIGHT;
     }
     while (take_flag(*p, &g->flags))
         p++;

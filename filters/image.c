@@ -295,12 +295,7 @@ static int probe_vips(const char *path, const char *loader, const ib_render_t *r
     if (im == NULL)
         return ib_fail_vips(err, IB_ERR_DECODE, path);
 
-    int orientation = 1;
-    if (vips_image_get_typeof(im, VIPS_META_ORIENTATION) &&
-        vips_image_get_int(im, VIPS_META_ORIENTATION, &orientation) != 0)
-        orientation = 1;
-    if (orientation < 1 || orientation > 8)
-        orientation = 1;
+    int orientation = ib_fastpath_orientation(im);
     probe->h.width = (unsigned)im->Xsize;
     probe->h.height = (unsigned)im->Ysize;
     probe->h.orientation = orientation;

@@ -293,6 +293,24 @@ static int apply_flatten(VipsImage *in, const ib_op_t *op, VipsImage **out)
     return rc;
 }
 
+/* The ops that work on the colour bands alone (on_colour). */
+static colour_fn colour_op(ib_op_kind_t kind)
+{
+    static const struct {
+        ib_op_kind_t kind;
+        colour_fn fn;
+    } ops[] = {
+        {IB_OP_BRIGHTNESS, do_brightness}, {IB_OP_CONTRAST, do_contrast},
+        {IB_OP_GAMMA, do_gamma},           {IB_OP_MODULATE, do_modulate},
+        {IB_OP_SEPIA, do_sepia},           {IB_OP_NEGATE, do_negate},
+        {IB_OP_NORMALIZE, do_normalize},   {IB_OP_THRESHOLD, do_threshold},
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (ops[i].kind == kind)
+            return ops[i].fn;
+    return NULL;
+}
+
 static int apply_one(VipsImage *in, const ib_op_t *op, VipsImage **out)
 {
     switch (op->kind) {
@@ -315,21 +333,14 @@ static int apply_one(VipsImage *in, const ib_op_t *op, VipsImage **out)
     case IB_OP_SHARPEN:
         return vips_sharpen(in, out, "sigma", op->v[0], NULL);
     case IB_OP_BRIGHTNESS:
-        return (*out = on_colour(in, op, do_brightness)) ? 0 : -1;
     case IB_OP_CONTRAST:
-        return (*out = on_colour(in, op, do_contrast)) ? 0 : -1;
     case IB_OP_GAMMA:
-        return (*out = on_colour(in, op, do_gamma)) ? 0 : -1;
     case IB_OP_MODULATE:
-        return (*out = on_colour(in, op, do_modulate)) ? 0 : -1;
     case IB_OP_SEPIA:
-        return (*out = on_colour(in, op, do_sepia)) ? 0 : -1;
     case IB_OP_NEGATE:
-        return (*out = on_colour(in, op, do_negate)) ? 0 : -1;
     case IB_OP_NORMALIZE:
-        return (*out = on_colour(in, op, do_normalize)) ? 0 : -1;
     case IB_OP_THRESHOLD:
-        return (*out = on_colour(in, op, do_threshold)) ? 0 : -1;
+        return (*out = on_colour(in, op, colour_op(op->kind))) ? 0 : -1;
     case IB_OP_PAD:
         return apply_pad(in, op, out);
     case IB_OP_FLATTEN:

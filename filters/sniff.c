@@ -13,19 +13,44 @@ static int has(const unsigned char *buf, size_t n, size_t at, const char *magic,
     return n >= at + len && memcmp(buf + at, magic, len) == 0;
 }
 
-const char *ib_sniff_magic(const unsigned char *b, size_t n)
+/* Formats known by fixed bytes at a fixed place, in the order tried. */
+static const struct {
+    size_t at, len;
+    const char *magic;
+    const char *format;
+} magics[] = {
+    {0, 3, "\xff\xd8\xff", "jpeg"},
+    {0, 8, "\x89PNG\r\n\x1a\n", "png"},
+    {0, 6, "GIF87a", "gif"},
+    {0, 6, "GIF89a", "gif"},
+    {0, 4, "II*\0", "tiff"},
+    {0, 4, "MM\0*", "tiff"},
+    {0, 4, "II+\0", "tiff"},
+    {0, 4, "MM\0+", "tiff"},
+    {0, 12, "\0\0\0\x0cjP  \r\n\x87\n", "jp2k"},
+    {0, 4, "\xff\x4f\xff\x51", "jp2k"},
+    {0, 2, "\xff\x0a", "jxl"},
+    {0, 12, "\0\0\0\x0cJXL \r\n\x87\n", "jxl"},
+    {0, 3, "Pf\n", "pfm"},
+    {0, 3, "PF\n", "pfm"},
+    {0, 4, "%PDF", "pdf"},
+    {0, 10, "#?RADIANCE", "rad"},
+    {0, 6, "#?RGBE", "rad"},
+    {0, 4, "\x76\x2f\x31\x01", "exr"},
+    {0, 9, "SIMPLE  =", "fits"},
+    {0, 10, "MATLAB 5.0", "mat"},
+    {0, 4, "\x08\xf2\xa6\xb6", "vips"},
+    {0, 4, "\xb6\xa6\xf2\x08", "vips"},
+    {128, 4, "DICM", "dicom"},
+    {0, 2, "\x01\xda", "sgi"},
+    {0, 4, "8BPS", "psd"},
+};
+
+/* The containers: RIFF holding WebP, ISO media holding HEIF or AVIF. */
+static const char *sniff_container(const unsigned char *b, size_t n)
 {
-    if (has(b, n, 0, "\xff\xd8\xff", 3))
-        return "jpeg";
-    if (has(b, n, 0, "\x89PNG\r\n\x1a\n", 8))
-        return "png";
-    if (has(b, n, 0, "GIF87a", 6) || has(b, n, 0, "GIF89a", 6))
-        return "gif";
     if (has(b, n, 0, "RIFF", 4) && has(b, n, 8, "WEBP", 4))
         return "webp";
-    if (has(b, n, 0, "II*\0", 4) || has(b, n, 0, "MM\0*", 4) || has(b, n, 0, "II+\0", 4) ||
-        has(b, n, 0, "MM\0+", 4))
-        return "tiff";
     if (has(b, n, 4, "ftyp", 4)) {
         static const char *brands[] = {"heic", "heix", "hevc", "heim", "heis",
                                        "mif1", "msf1", "avif", "avis"};
@@ -33,34 +58,23 @@ const char *ib_sniff_magic(const unsigned char *b, size_t n)
             if (has(b, n, 8, brands[i], 4))
                 return "heif";
     }
-    if (has(b, n, 0, "\0\0\0\x0cjP  \r\n\x87\n", 12) || has(b, n, 0, "\xff\x4f\xff\x51", 4))
-        return "jp2k";
-    if (has(b, n, 0, "\xff\x0a", 2) || has(b, n, 0, "\0\0\0\x0cJXL \r\n\x87\n", 12))
-        return "jxl";
+    return NULL;
+}
+
+const char *ib_sniff_magic(const unsigned char *b, size_t n)
+{
+    const char *container = sniff_container(b, n);
+    if (container != NULL)
+        return container;
+    for (size_t i = 0; i < sizeof magics / sizeof magics[0]; i++)
+        if (has(b, n, magics[i].at, magics[i].magic, magics[i].len))
+            return magics[i].format;
+    /* Two-byte magics that text can begin with: BMP needs its whole file
+     * header, PNM a format digit. */
     if (has(b, n, 0, "BM", 2) && n >= 14)
         return "bmp";
     if (n >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7')
         return "pnm";
-    if (has(b, n, 0, "Pf\n", 3) || has(b, n, 0, "PF\n", 3))
-        return "pfm";
-    if (has(b, n, 0, "%PDF", 4))
-        return "pdf";
-    if (has(b, n, 0, "#?RADIANCE", 10) || has(b, n, 0, "#?RGBE", 6))
-        return "rad";
-    if (has(b, n, 0, "\x76\x2f\x31\x01", 4))
-        return "exr";
-    if (has(b, n, 0, "SIMPLE  =", 9))
-        return "fits";
-    if (has(b, n, 0, "MATLAB 5.0", 10))
-        return "mat";
-    if (has(b, n, 0, "\x08\xf2\xa6\xb6", 4) || has(b, n, 0, "\xb6\xa6\xf2\x08", 4))
-        return "vips";
-    if (has(b, n, 128, "DICM", 4))
-        return "dicom";
-    if (has(b, n, 0, "\x01\xda", 2))
-        return "sgi";
-    if (has(b, n, 0, "8BPS", 4))
-        return "psd";
     return NULL;
 }
 

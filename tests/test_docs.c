@@ -96,8 +96,8 @@ static void option_table_is_consistent(void **state)
     (void)state;
     for (size_t i = 0; i < ib_n_options; i++) {
         const ib_option_t *o = &ib_options[i];
-        if (o->set == NULL && o->value != NULL)
-            fail_msg("--%s takes a value but has no setter", o->name);
+        if (o->set == NULL && (o->value == NULL) != (o->field.kind == IB_FIELD_SWITCH))
+            fail_msg("--%s: a switch must take no value, a number one", o->name);
         if (o->offers != NULL && o->value == NULL)
             fail_msg("--%s takes no value but completion offers some", o->name);
         int new_group = i > 0 && strcmp(ib_options[i - 1].group, o->group) != 0;

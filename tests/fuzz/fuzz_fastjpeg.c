@@ -30,39 +30,24 @@
 #include <vips/vips.h>
 
 #include "fastjpeg.h"
+#include "fastpath.h"
 #include "fileio.h"
 #include "fuzz.h"
+#include "common.h"
 
 #define MAX_PIXELS (4u << 20)
 
 /* More than the probe reads of a file (fastjpeg.c, PROBE_BYTES). */
 #define PAD_PAST_PROBE ((size_t)129 << 10)
 
-static int fd = -1;
-static char path[64];
+static ib_memfile_t file_in;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
-    if (VIPS_INIT((*argv)[0]) != 0)
-        abort();
-    vips_concurrency_set(1);
-    vips_cache_set_max(0);
-    fd = memfd_create("ibfuzz", MFD_CLOEXEC);
-    if (fd < 0) {
-        fprintf(stderr, "fuzz_fastjpeg: memfd_create() failed: %s\n", strerror(errno));
-        exit(1);
-    }
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ib_fuzz_start_vips((*argv)[0]);
+    ib_memfile_open(&file_in, "fuzz_fastjpeg");
     return 0;
-}
-
-static int put(const uint8_t *data, size_t size)
-{
-    /* Readers start at offset 0, as they do on a freshly opened file. */
-    if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) != 0 || ib_full_write(fd, data, size) < 0)
-        return -1;
-    return lseek(fd, 0, SEEK_SET) == 0 ? 0 : -1;
 }
 
 static uint32_t fnv1a(const uint8_t *data, size_t size)
@@ -89,12 +74,7 @@ static void check_header(const uint8_t *data, size_t size, const ib_fastjpeg_hea
         vips_error_clear();
         return; /* the render would fail in libvips' words */
     }
-    int orientation = 1;
-    if (vips_image_get_typeof(im, VIPS_META_ORIENTATION) &&
-        vips_image_get_int(im, VIPS_META_ORIENTATION, &orientation) != 0)
-        orientation = 1;
-    if (orientation < 1 || orientation > 8)
-        orientation = 1;
+    int orientation = ib_fastpath_orientation(im);
     int same = (unsigned)im->Xsize == hdr->width && (unsigned)im->Ysize == hdr->height &&
                orientation == hdr->orientation && fabs(im->Xres - hdr->xres) < 1e-6 &&
                fabs(im->Yres - hdr->yres) < 1e-6;
@@ -141,7 +121,7 @@ static void decode(const uint8_t *file, size_t len, uint32_t h, const ib_fastjpe
 {
     unsigned min_w = hdr->width >> (1 + h % 5), min_h = hdr->height >> (1 + h % 5);
     int strict = (h >> 8) & 1;
-    VipsImage *im = ib_fastjpeg_load(path, &bytes, min_w, min_h, strict, NULL);
+    VipsImage *im = ib_fastjpeg_load(file_in.path, &bytes, min_w, min_h, strict, NULL);
     ib_fastjpeg_bytes_free(bytes); /* the load used them up, or not */
     if (im == NULL)
         return;
@@ -178,7 +158,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *file = pad != NULL ? pad : data;
     ib_fastjpeg_header_t hdr;
     ib_fastjpeg_bytes_t *bytes = NULL;
-    if (size > 0 && put(file, len) == 0 && ib_fastjpeg_probe(fd, &hdr, &bytes) == 0) {
+    if (size > 0 && ib_memfile_put(&file_in, file, len) == 0 &&
+        ib_fastjpeg_probe(file_in.fd, &hdr, &bytes) == 0) {
         if (bytes == NULL || hdr.width == 0 || hdr.height == 0)
             broken("a probe passed without its bytes or a size", &hdr);
         check_header(file, len, &hdr);

@@ -30,6 +30,7 @@
 #include <vips/vips.h>
 
 #include "fastpng.h"
+#include "common.h"
 #include "fuzz.h"
 #include "pngref.h"
 
@@ -83,10 +84,7 @@ static struct libdeflate_compressor *compressors[MAX_LEVEL];
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
-    if (VIPS_INIT((*argv)[0]) != 0)
-        abort();
-    vips_concurrency_set(1);
-    vips_cache_set_max(0);
+    ib_fuzz_start_vips((*argv)[0]);
     ctx = ib_fastpng_ctx_new(0);
     for (int level = 0; level < MAX_LEVEL; level++)
         if ((compressors[level] = libdeflate_alloc_compressor(level)) == NULL)

@@ -29,11 +29,11 @@
 
 #include "fileio.h"
 #include "fuzz.h"
+#include "common.h"
 #include "image.h"
 #include "ops.h"
 
-static int fd = -1;
-static char path[64];
+static ib_memfile_t file_in;
 static ib_chain_t chain;
 static ib_image_ctx_t *ctx;
 
@@ -47,12 +47,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_probe: libvips did not start\n");
         exit(1);
     }
-    fd = memfd_create("ibfuzz", MFD_CLOEXEC);
-    if (fd < 0) {
-        fprintf(stderr, "fuzz_probe: memfd_create() failed: %s\n", strerror(errno));
-        exit(1);
-    }
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ib_memfile_open(&file_in, "fuzz_probe");
     if (ib_chain_parse(&chain, "resize=48x48>,sharpen", err, sizeof err) < 0) {
         fprintf(stderr, "fuzz_probe: %s\n", err);
         exit(1);
@@ -60,17 +55,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static int put(const uint8_t *data, size_t size)
-{
-    /* Readers start at offset 0, as they do on a freshly opened file. */
-    if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) != 0 || ib_full_write(fd, data, size) < 0)
-        return -1;
-    return lseek(fd, 0, SEEK_SET) == 0 ? 0 : -1;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if ((size >= 2 && data[0] == 0x1f && data[1] == 0x8b) || put(data, size) < 0)
+    if ((size >= 2 && data[0] == 0x1f && data[1] == 0x8b) ||
+        ib_memfile_put(&file_in, data, size) < 0)
         return 0;
     ib_render_t r = {
         .chain = &chain,
@@ -79,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .max_pixels = 4u << 20,
     };
     ib_error_t err = {0};
-    ib_probe_t *probe = ib_image_probe(ctx, path, &r, &err);
+    ib_probe_t *probe = ib_image_probe(ctx, file_in.path, &r, &err);
     if (probe == NULL) {
         if (err.kind == IB_ERR_NONE || err.message[0] == '\0')
             abort(); /* a failure must say what and why */
@@ -93,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ib_encode_t enc = {.compression = -1};
     snprintf(enc.ext, sizeof enc.ext, "%s", size > 0 && (data[0] & 1) ? "jpg" : "png");
     ib_encoded_t out;
-    int rendered = ib_image_render(ctx, path, probe, &r, &enc, NULL, 1, &out, &err);
+    int rendered = ib_image_render(ctx, file_in.path, probe, &r, &enc, NULL, 1, &out, &err);
     if (rendered < 0) {
         ib_image_probe_free(probe);
         if (err.kind == IB_ERR_NONE || err.message[0] == '\0')
