@@ -44,7 +44,7 @@ typedef struct {
     char message[1024];
 } ib_result_t;
 
-_Static_assert(sizeof(ib_result_t) <= IB_RESULT_MAX, "a result must fit in one frame");
+_Static_assert(sizeof(ib_result_t) <= IB_RESULT_MAX, "a result must fit in its frames");
 
 /* What every worker is given: the plan and the shared output claims, and
  * what it keeps between images (made by ib_job_init in the worker). */

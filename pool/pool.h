@@ -24,8 +24,16 @@
 
 #include "channel.h"
 
-/* Room for a job's result inside one frame (the pool adds a header). */
-#define IB_RESULT_MAX (IB_FRAME_SIZE - 16)
+/* A job's result travels as up to IB_RESULT_FRAMES frames on the worker's
+ * own pipe, each with the pool's 16-byte header: only that worker writes
+ * the pipe, so its frames arrive in order and never interleave with
+ * another's. The parent hands the result over once the last has come; a
+ * worker that dies between frames loses the job as if it had sent none.
+ * Trailing frames whose payload is all zero are not sent (the parent
+ * zero-fills them), so a small result costs one frame. */
+#define IB_RESULT_FRAMES 4
+#define IB_FRAME_PAYLOAD (IB_FRAME_SIZE - 16)
+#define IB_RESULT_MAX (IB_RESULT_FRAMES * IB_FRAME_PAYLOAD)
 
 /* How many files one job may commit, and the caller's note on each. */
 #define IB_POOL_MAX_OUTPUTS 8

@@ -47,7 +47,8 @@ typedef struct {
 typedef struct {
     uint64_t seq;
     uint32_t magic;
-    uint32_t pad;
+    uint16_t part;  /* 0 .. parts - 1 */
+    uint16_t parts; /* frames this result takes, 1 .. IB_RESULT_FRAMES */
 } ib_frame_header_t;
 
 #define IB_FRAME_MAGIC 0x1b1b0f0fu

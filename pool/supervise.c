@@ -30,7 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-_Static_assert(sizeof(ib_frame_header_t) + IB_RESULT_MAX <= IB_FRAME_SIZE, "frame too small");
+_Static_assert(sizeof(ib_frame_header_t) + IB_FRAME_PAYLOAD == IB_FRAME_SIZE, "frame layout");
 
 /* Reached by the signal handlers, so it cannot live in the pool. */
 static int self_pipe[2] = {-1, -1};
@@ -44,6 +44,10 @@ typedef struct {
     int64_t spawned_ms;
     unsigned done;
     uint64_t last_result; /* seq + 1 of the last result read, 0 none */
+    /* The result being read, frame by frame (see pool.h). */
+    unsigned char *result;
+    unsigned parts_read;
+    uint64_t result_seq;
 } worker_t;
 
 struct ib_pool {
@@ -63,6 +67,7 @@ struct ib_pool {
     /* A FATAL not yet reported: bury() may have a LOST to hand out first. */
     char fatal[256];
     unsigned char frame[IB_FRAME_SIZE];
+    unsigned char *results; /* each worker's result being read, IB_RESULT_MAX each */
     /* What the last LOST event's outputs point into. */
     ib_pool_output_t lost[IB_POOL_MAX_OUTPUTS];
     ib_output_slot_t lost_copy[IB_POOL_MAX_OUTPUTS];
@@ -183,6 +188,7 @@ static int spawn(ib_pool_t *p, unsigned idx, char *err, size_t errlen)
     w->timed_out = 0;
     w->done = 0;
     w->last_result = 0;
+    w->parts_read = 0;
     w->spawned_ms = ib_now_ms();
     return 0;
 }
@@ -205,19 +211,22 @@ ib_pool_t *ib_pool_start(const ib_pool_config_t *cfg, char *err, size_t errlen)
     p->w = calloc(cfg->workers, sizeof *p->w);
     p->pfd = calloc(cfg->workers + 2, sizeof *p->pfd);
     p->pfd_worker = calloc(cfg->workers + 2, sizeof *p->pfd_worker);
+    p->results = calloc(cfg->workers, IB_RESULT_MAX);
     p->queue = ib_queue_create(p->cfg.queue_slots, cfg->job_size);
     p->slots_size = cfg->workers * sizeof(ib_worker_slot_t);
     p->slots = mmap(NULL, p->slots_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p->w == NULL || p->pfd == NULL || p->pfd_worker == NULL || p->queue == NULL ||
-        p->slots == MAP_FAILED) {
+    if (p->w == NULL || p->pfd == NULL || p->pfd_worker == NULL || p->results == NULL ||
+        p->queue == NULL || p->slots == MAP_FAILED) {
         snprintf(err, errlen, "could not set up the shared work queue: %s", strerror(errno));
         if (p->slots == MAP_FAILED)
             p->slots = NULL;
         ib_pool_free(p);
         return NULL;
     }
-    for (unsigned i = 0; i < cfg->workers; i++)
+    for (unsigned i = 0; i < cfg->workers; i++) {
         p->w[i].fd = -1;
+        p->w[i].result = p->results + (size_t)i * IB_RESULT_MAX;
+    }
     if (install_handlers(p) < 0) {
         snprintf(err, errlen, "pipe() failed for the signal self-pipe: %s", strerror(errno));
         ib_pool_free(p);
@@ -492,6 +501,24 @@ static nfds_t poll_workers(ib_pool_t *p)
     return n;
 }
 
+/* Adds one frame to the result w is sending: 1 when it completes the
+ * result, 0 when more are to come, -1 for a frame out of order or
+ * garbled (the worker cannot be trusted then). */
+static int take_part(worker_t *w, const ib_frame_header_t *hdr, const unsigned char *payload)
+{
+    if (hdr->magic != IB_FRAME_MAGIC || hdr->parts < 1 || hdr->parts > IB_RESULT_FRAMES ||
+        hdr->part != w->parts_read || (hdr->part > 0 && hdr->seq != w->result_seq))
+        return -1;
+    memcpy(w->result + hdr->part * IB_FRAME_PAYLOAD, payload, IB_FRAME_PAYLOAD);
+    w->result_seq = hdr->seq;
+    if (++w->parts_read < hdr->parts)
+        return 0;
+    memset(w->result + hdr->parts * IB_FRAME_PAYLOAD, 0,
+           (size_t)(IB_RESULT_FRAMES - hdr->parts) * IB_FRAME_PAYLOAD);
+    w->parts_read = 0;
+    return 1;
+}
+
 /* Reads what worker i's pipe holds: a result, or its end. 1 with an event
  * in ev. */
 static int read_worker(ib_pool_t *p, unsigned i, ib_pool_event_t *ev)
@@ -500,7 +527,10 @@ static int read_worker(ib_pool_t *p, unsigned i, ib_pool_event_t *ev)
     int got = ib_channel_recv(w->fd, p->frame);
     ib_frame_header_t hdr;
     memcpy(&hdr, p->frame, sizeof hdr);
-    if (got == 1 && hdr.magic == IB_FRAME_MAGIC) {
+    int part = got == 1 ? take_part(w, &hdr, p->frame + sizeof hdr) : -1;
+    if (part == 0)
+        return 0; /* more frames of this result to come */
+    if (part == 1) {
         w->last_result = hdr.seq + 1;
         w->done++;
         p->quick_deaths = 0;
@@ -509,7 +539,7 @@ static int read_worker(ib_pool_t *p, unsigned i, ib_pool_event_t *ev)
         ev->seq = hdr.seq;
         ev->worker = i;
         ev->pid = w->pid;
-        ev->result = p->frame + sizeof hdr;
+        ev->result = w->result;
         return 1;
     }
     /* End of file, a read error or a garbled frame: the worker is gone or
@@ -592,6 +622,7 @@ void ib_pool_free(ib_pool_t *p)
     if (p->slots != NULL)
         munmap(p->slots, p->slots_size);
     free(p->w);
+    free(p->results);
     free(p->pfd);
     free(p->pfd_worker);
     free(p);

@@ -104,11 +104,43 @@ static void pin_to_cpu(unsigned index, unsigned workers)
         }
 }
 
+/* How many frames a result needs: up to its last non-zero payload. */
+static unsigned result_parts(const unsigned char *result)
+{
+    unsigned parts = IB_RESULT_FRAMES;
+    while (parts > 1) {
+        const unsigned char *payload = result + (parts - 1) * IB_FRAME_PAYLOAD;
+        size_t i = 0;
+        while (i < IB_FRAME_PAYLOAD && payload[i] == 0)
+            i++;
+        if (i < IB_FRAME_PAYLOAD)
+            break;
+        parts--;
+    }
+    return parts;
+}
+
+/* Sends a result as its frames, in order (see pool.h). */
+static int send_result(int fd, uint64_t seq, const unsigned char *result)
+{
+    unsigned char frame[IB_FRAME_SIZE];
+    unsigned parts = result_parts(result);
+    for (unsigned k = 0; k < parts; k++) {
+        ib_frame_header_t hdr = {
+            .seq = seq, .magic = IB_FRAME_MAGIC, .part = (uint16_t)k, .parts = (uint16_t)parts};
+        memcpy(frame, &hdr, sizeof hdr);
+        memcpy(frame + sizeof hdr, result + k * IB_FRAME_PAYLOAD, IB_FRAME_PAYLOAD);
+        if (ib_channel_send(fd, frame) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 void ib_worker_main(const ib_pool_config_t *cfg, ib_worker_t *self)
 {
     unsigned char *job = malloc(cfg->job_size);
-    unsigned char *frame = malloc(IB_FRAME_SIZE);
-    if (job == NULL || frame == NULL)
+    unsigned char *result = malloc(IB_RESULT_MAX);
+    if (job == NULL || result == NULL)
         _exit(IB_WORKER_INIT_FAILED);
     if (cfg->pin)
         pin_to_cpu(self->index, cfg->workers);
@@ -131,20 +163,18 @@ void ib_worker_main(const ib_pool_config_t *cfg, ib_worker_t *self)
         atomic_store(&self->slot->started_ms, ib_now_ms());
         atomic_store(&self->slot->state, IB_WORKER_BUSY);
 
-        memset(frame, 0, IB_FRAME_SIZE);
-        ib_frame_header_t hdr = {.seq = seq, .magic = IB_FRAME_MAGIC};
-        memcpy(frame, &hdr, sizeof hdr);
+        memset(result, 0, IB_RESULT_MAX);
         /* The worker times itself: an overrun ends it with SIGALRM while
          * it still holds this job, so the parent can never blame the next
          * one. The parent's own kill is only a backstop. */
         set_alarm(cfg->timeout_ms);
-        cfg->run(cfg->ctx, self, job, len, frame + sizeof hdr);
+        cfg->run(cfg->ctx, self, job, len, result);
         set_alarm(0);
         atomic_store(&self->slot->guard_len, 0);
 
         /* The result goes out before the claim is dropped: the parent
          * matches a dead worker's claim against the last result it read. */
-        if (ib_channel_send(self->fd, frame) < 0)
+        if (send_result(self->fd, seq, result) < 0)
             _exit(1);
         self->slot->claim = 0;
         atomic_store(&self->slot->state, IB_WORKER_IDLE);

@@ -170,6 +170,37 @@ static int job_init(void *ctx)
     return sh->init_fails ? -1 : 0;
 }
 
+/* How much of the result a squaring job fills past its result_t: from
+ * nothing to every frame's worth, so results of one to IB_RESULT_FRAMES
+ * frames interleave across the workers' pipes. */
+static size_t tail_len(const job_t *job)
+{
+    if (job->op != OP_SQUARE || job->value % 3 == 0)
+        return 0;
+    return (size_t)job->value * 977 % (IB_RESULT_MAX - sizeof(result_t));
+}
+
+static unsigned char tail_byte(const job_t *job, size_t i)
+{
+    return (unsigned char)((job->value + i) % 251 + 1); /* never 0 */
+}
+
+static void fill_tail(const job_t *job, unsigned char *out)
+{
+    for (size_t i = 0; i < tail_len(job); i++)
+        out[sizeof(result_t) + i] = tail_byte(job, i);
+}
+
+/* The tail arrived whole, and zeros after it (the frames not sent). */
+static void expect_tail(const job_t *job, const unsigned char *result)
+{
+    size_t n = tail_len(job);
+    for (size_t i = 0; i < IB_RESULT_MAX - sizeof(result_t); i++)
+        if (result[sizeof(result_t) + i] != (i < n ? tail_byte(job, i) : 0))
+            fail_msg("job %d: result byte %zu of %zu is %u", job->value, sizeof(result_t) + i, n,
+                     result[sizeof(result_t) + i]);
+}
+
 static void job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void *out)
 {
     shared_t *sh = ctx;
@@ -231,6 +262,7 @@ static void job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, 
                 res.first_cpu = c;
     }
     memcpy(out, &res, sizeof res);
+    fill_tail(&job, out);
 }
 
 static int setup(void **state)
@@ -314,6 +346,7 @@ static void handle(run_t *r, const ib_pool_event_t *ev)
         assert_int_equal(res.square, (int64_t)job->value * job->value);
         assert_int_equal(res.pid, ev->pid);
         assert_int_equal(res.worker, ev->worker);
+        expect_tail(job, ev->result);
         r->results[ev->seq]++;
         r->answer[ev->seq] = res;
         count_pid(r, ev->pid);
