@@ -111,16 +111,32 @@ static void set_defaults(ib_plan_t *p)
     p->pin_workers = 1;
 }
 
+/* The formats named anywhere (-F and the variants' own), "" aside. */
+static unsigned named_formats(const ib_plan_t *p, const char **out)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < p->n_formats; i++)
+        if (p->formats[i][0] != '\0')
+            out[n++] = p->formats[i];
+    for (unsigned i = 0; i < p->n_variants; i++)
+        if (p->variants[i].format[0] != '\0')
+            out[n++] = p->variants[i].format;
+    return n;
+}
+
 /* --lossless with a format that cannot keep every pixel. */
 static int check_lossless(const ib_plan_t *p, char *err, size_t errlen)
 {
-    if (!p->lossless || p->format[0] == '\0' || ib_image_lossless(p->format) != 0)
-        return 0;
-    snprintf(err, errlen,
-             "--lossless: %s has no lossless mode (webp, avif, heif, jxl and jp2 have; png and "
-             "tiff always are)",
-             p->format);
-    return -1;
+    const char *f[IB_MAX_FORMATS + IB_MAX_VARIANTS];
+    unsigned n = p->lossless ? named_formats(p, f) : 0;
+    for (unsigned i = 0; i < n; i++)
+        if (ib_image_lossless(f[i]) == 0)
+            return snprintf(err, errlen,
+                            "--lossless: %s has no lossless mode (webp, avif, heif, jxl and jp2 "
+                            "have; png and tiff always are)",
+                            f[i]),
+                   -1;
+    return 0;
 }
 
 /* The output format a file extension stands for ("jpeg" for .jpe), or
@@ -139,34 +155,62 @@ static const char *format_of_extension(const char *ext)
 }
 
 /* A literal extension at the end of --name (".jpg", not ".{ext}") must be
- * the -F format's: otherwise the file's name lies about its bytes. */
+ * that of every format written: otherwise a file's name lies about its
+ * bytes. */
 static int check_name_extension(const ib_plan_t *p, char *err, size_t errlen)
 {
     const char *slash = strrchr(p->name_template, '/');
     const char *last = slash != NULL ? slash + 1 : p->name_template;
     const char *dot = strrchr(last, '.');
-    if (p->format[0] == '\0' || dot == NULL || strpbrk(dot, "{}") != NULL)
+    if (dot == NULL || strpbrk(dot, "{}") != NULL || format_of_extension(dot + 1) == NULL)
         return 0;
-    const char *named = format_of_extension(dot + 1);
-    if (named == NULL || strcmp(named, format_of_extension(p->format)) == 0)
-        return 0;
-    snprintf(err, errlen, "--name '%s' ends in %s, but -F %s writes %s files: use .{ext}, or -F %s",
-             p->name_template, dot, p->format, format_of_extension(p->format), dot + 1);
-    return -1;
+    const char *f[IB_MAX_FORMATS + IB_MAX_VARIANTS];
+    unsigned n = named_formats(p, f);
+    for (unsigned i = 0; i < n; i++)
+        if (strcmp(format_of_extension(dot + 1), format_of_extension(f[i])) != 0)
+            return snprintf(err, errlen,
+                            "--name '%s' ends in %s, but -F %s writes %s files: use .{ext}, or "
+                            "-F %s",
+                            p->name_template, dot, f[i], format_of_extension(f[i]), dot + 1),
+                   -1;
+    return 0;
+}
+
+/* How many formats one variant (or the one output) is written in. */
+static unsigned formats_per_output(const ib_plan_t *p, const ib_variant_t *v)
+{
+    if (v != NULL && v->format[0] != '\0')
+        return 1;
+    return p->n_formats > 0 ? p->n_formats : 1;
 }
 
 static int check_naming(ib_plan_t *p, char *err, size_t errlen)
 {
-    if (p->name_template == NULL)
+    const char *t = p->name_template;
+    int sized = strstr(t != NULL ? t : "", "{w}") != NULL || strstr(t != NULL ? t : "", "{h}");
+    if (t == NULL)
         p->name_template = p->n_variants > 0 ? IB_DEFAULT_VARIANT_TEMPLATE : IB_DEFAULT_TEMPLATE;
-    else if (p->n_variants > 1 && strstr(p->name_template, "{variant}") == NULL) {
-        snprintf(err, errlen,
-                 "--name '%s' needs {variant}: with several variants, every output would get "
-                 "the same name",
-                 p->name_template);
+    else if (p->n_variants > 1 && strstr(t, "{variant}") == NULL && !sized)
+        return snprintf(err, errlen,
+                        "--name '%s' needs {variant} (or {w} or {h}): with several variants, "
+                        "every output would get the same name",
+                        t),
+               -1;
+    if (check_name_extension(p, err, errlen) < 0)
         return -1;
-    }
-    return check_name_extension(p, err, errlen);
+    /* One variant (or the one output) in several formats: only {ext}
+     * tells its files apart. */
+    unsigned formats = p->n_variants > 0 ? 1 : formats_per_output(p, NULL);
+    for (unsigned i = 0; i < p->n_variants; i++)
+        if (formats_per_output(p, &p->variants[i]) > formats)
+            formats = formats_per_output(p, &p->variants[i]);
+    if (formats > 1 && strstr(p->name_template, "{ext}") == NULL)
+        return snprintf(err, errlen,
+                        "--name '%s' needs {ext}: with several formats, outputs would get the "
+                        "same name",
+                        p->name_template),
+               -1;
+    return 0;
 }
 
 /* Where the outputs go: -o, or --in-place, never both or neither. */
@@ -180,6 +224,8 @@ static int check_destination(const ib_plan_t *p, char *err, size_t errlen)
         snprintf(err, errlen, "--in-place writes over the inputs: leave out -o %s", p->output);
     else if (p->in_place && p->n_variants > 0)
         why = "--in-place and --variant: several outputs cannot all replace one input";
+    else if (p->in_place && p->n_formats > 1)
+        why = "--in-place and several -F: several outputs cannot all replace one input";
     else if (p->output == NULL && !p->dry_run && !p->in_place)
         why = "no output directory: give -o DIR (or --in-place)";
     else
@@ -192,16 +238,21 @@ static int check_destination(const ib_plan_t *p, char *err, size_t errlen)
 /* Everything that shapes the bytes of an output, and nothing else. */
 static void build_recipe(ib_plan_t *p, const char *size_text, const char *filters)
 {
+    char formats[IB_MAX_FORMATS * 17] = "";
+    for (unsigned i = 0; i < p->n_formats; i++) {
+        strncat(formats, i ? "," : "", sizeof formats - strlen(formats) - 1);
+        strncat(formats, p->formats[i], sizeof formats - strlen(formats) - 1);
+    }
     int n = snprintf(p->recipe, sizeof p->recipe,
-                     "v3;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d;"
+                     "v4;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d;"
                      "interlace=%d;lossless=%d;compression=%d;metadata=%d",
-                     size_text, filters, p->format, p->quality, p->autorotate, p->strict,
+                     size_text, filters, formats, p->quality, p->autorotate, p->strict,
                      p->interlace, p->lossless, p->compression, (int)p->metadata);
-    /* Each output carries its own variant's geometry. */
+    /* Each output carries its own variant's geometry and encoding. */
     for (unsigned i = 0; i < p->n_variants && n > 0 && (size_t)n < sizeof p->recipe; i++) {
-        const ib_geometry_t *g = &p->variants[i].geom;
-        n += snprintf(p->recipe + n, sizeof p->recipe - (size_t)n, ";variant=%s:%g:%g:%u",
-                      p->variants[i].name, g->w, g->h, g->flags);
+        const ib_variant_t *v = &p->variants[i];
+        n += snprintf(p->recipe + n, sizeof p->recipe - (size_t)n, ";variant=%s:%g:%g:%u:%s:%d",
+                      v->name, v->geom.w, v->geom.h, v->geom.flags, v->format, v->quality);
     }
 }
 

@@ -174,12 +174,13 @@ static void fill_failure(ib_result_t *res, const ib_error_t *err)
     snprintf(res->message, sizeof res->message, "%s", err->message);
 }
 
-/* The extension and format name of this job's outputs. */
-static void pick_format(ib_image_ctx_t *image, const ib_plan_t *plan, const char *path,
+/* An output's extension and format name, from -F's name ("" keeps the
+ * input's format). */
+static void pick_format(ib_image_ctx_t *image, const char *name, const char *path,
                         ib_output_info_t *o)
 {
-    if (plan->format[0] != '\0')
-        snprintf(o->ext, sizeof o->ext, "%s", plan->format);
+    if (name[0] != '\0')
+        snprintf(o->ext, sizeof o->ext, "%s", name);
     else
         ib_image_same_ext(image, path, o->ext, sizeof o->ext);
     for (size_t i = 0; o->ext[i] != '\0' && i + 1 < sizeof o->format; i++)
@@ -248,8 +249,6 @@ static int claim_output(job_state_t *js, unsigned i, ib_error_t *err)
 {
     const char *in = js->job->path, *dest = js->dest[i];
     char owner[PATH_MAX];
-    if (ib_job_output_path(js->plan, js->job, &js->res->out[i], js->dest[i], PATH_MAX) < 0)
-        return ib_fail(err, IB_ERR_WRITE, "%s: output path too long", in);
     if (made_by_another(js->plan, dest, js->self_path, owner, sizeof owner))
         return ib_fail(err, IB_ERR_COLLISION,
                        "%s: output %s was made from %s, another input (--if-exists overwrite "
@@ -261,22 +260,120 @@ static int claim_output(job_state_t *js, unsigned i, ib_error_t *err)
     return 0;
 }
 
+/* Appends the outputs of variant v (-1: the one output without
+ * variants), one per format, sized for an image of w x h. */
+static void add_outputs(job_state_t *js, int v, unsigned w, unsigned h)
+{
+    const ib_plan_t *plan = js->plan;
+    const ib_variant_t *var = v >= 0 ? &plan->variants[v] : NULL;
+    unsigned n_formats = var != NULL && var->format[0] != '\0' ? 1
+                         : plan->n_formats > 0                 ? plan->n_formats
+                                                               : 1;
+    for (unsigned f = 0; f < n_formats && js->n < IB_MAX_OUTPUTS; f++) {
+        ib_output_info_t *o = &js->res->out[js->n];
+        const char *name = var != NULL && var->format[0] != '\0' ? var->format
+                           : plan->n_formats > 0                 ? plan->formats[f]
+                                                                 : "";
+        pick_format(js->jc->image, name, js->job->path, o);
+        o->variant = v;
+        o->quality = var != NULL && var->quality > 0 ? var->quality : plan->quality;
+        if (o->quality == 0 && !plan->lossless)
+            o->quality = ib_image_default_quality(o->ext);
+        if (plan->lossless && ib_image_lossless(o->ext) != 0)
+            o->quality = 0;
+        o->width = w;
+        o->height = h;
+        if (var != NULL)
+            ib_geometry_apply(&var->geom, w, h, &o->width, &o->height);
+        js->n++;
+    }
+}
+
+/* A variant never enlarges the image unless its geometry says so (< or !). */
+static int enlarges(const job_state_t *js, const ib_output_info_t *o, unsigned w, unsigned h)
+{
+    if (o->variant < 0)
+        return 0;
+    unsigned flags = js->plan->variants[o->variant].geom.flags;
+    return !(flags & (IB_GEOM_ENLARGE | IB_GEOM_EXACT)) && (o->width > w || o->height > h);
+}
+
+/* The same format, size and quality as an earlier output: the same bytes. */
+static int repeats(const job_state_t *js, unsigned i)
+{
+    const ib_output_info_t *o = &js->res->out[i];
+    for (unsigned k = 0; k < i; k++) {
+        const ib_output_info_t *e = &js->res->out[k];
+        if (strcmp(e->format, o->format) == 0 && e->width == o->width && e->height == o->height &&
+            e->quality == o->quality)
+            return 1;
+    }
+    return 0;
+}
+
+/* Drops the variants that would enlarge an image of w x h; when every
+ * one would, the largest is kept at w x h. Then drops repeats. */
+static void drop_needless(job_state_t *js, unsigned w, unsigned h)
+{
+    ib_output_info_t *out = js->res->out;
+    unsigned kept = 0, largest = 0;
+    for (unsigned i = 0; i < js->n; i++)
+        if ((uint64_t)out[i].width * out[i].height >
+            (uint64_t)out[largest].width * out[largest].height)
+            largest = i;
+    int32_t largest_variant = out[largest].variant;
+    for (unsigned i = 0; i < js->n; i++)
+        if (!enlarges(js, &out[i], w, h))
+            out[kept++] = out[i];
+    if (kept == 0) {
+        for (unsigned i = 0; i < js->n; i++)
+            if (out[i].variant == largest_variant) {
+                out[kept] = out[i];
+                out[kept].width = w;
+                out[kept++].height = h;
+            }
+    }
+    js->n = kept;
+    kept = 0;
+    for (unsigned i = 0; i < js->n; i++)
+        if (!repeats(js, i))
+            out[kept++] = out[i];
+    js->n = kept;
+}
+
+/* Two outputs of this input under one name: neither may be written. */
+static int check_names(const job_state_t *js, ib_error_t *err)
+{
+    for (unsigned i = 0; i < js->n; i++)
+        for (unsigned k = 0; k < i; k++)
+            if (strcmp(js->dest[i], js->dest[k]) == 0)
+                return ib_fail(err, IB_ERR_COLLISION,
+                               "%s: two of its outputs would both be %s: add {variant}, {w} or "
+                               "{ext} to --name",
+                               js->job->path, js->dest[i]);
+    return 0;
+}
+
 /* Each output's format, size and path, for an image of w x h. 1 if every
  * output is already up to date, 0 if there is work, -1 on a failure. */
 static int plan_outputs(job_state_t *js, unsigned w, unsigned h, ib_error_t *err)
 {
     const ib_plan_t *plan = js->plan;
     int fresh = 1;
+    js->n = 0;
+    for (int v = plan->n_variants > 0 ? 0 : -1; v < (int)plan->n_variants; v++)
+        add_outputs(js, v, w, h);
+    drop_needless(js, w, h);
     js->res->n_outputs = js->n;
     for (unsigned i = 0; i < js->n; i++) {
         ib_output_info_t *o = &js->res->out[i];
-        pick_format(js->jc->image, plan, js->job->path, o);
-        o->variant = plan->n_variants > 0 ? (int32_t)i : -1;
-        o->width = w;
-        o->height = h;
-        if (plan->n_variants > 0)
-            ib_geometry_apply(&plan->variants[i].geom, w, h, &o->width, &o->height);
         js->sizes[i] = (ib_size_t){o->width, o->height};
+        if (ib_job_output_path(plan, js->job, o, js->dest[i], PATH_MAX) < 0)
+            return ib_fail(err, IB_ERR_WRITE, "%s: output path too long", js->job->path);
+    }
+    if (check_names(js, err) < 0)
+        return -1;
+    for (unsigned i = 0; i < js->n; i++) {
         if (claim_output(js, i, err) < 0)
             return -1;
         if (!plan->dry_run) {
@@ -320,13 +417,16 @@ static int render_and_write(job_state_t *js, ib_worker_t *self, unsigned long ta
 {
     const ib_plan_t *plan = js->plan;
     ib_encoded_t coded[IB_MAX_OUTPUTS];
-    ib_encode_t enc = {.quality = plan->quality,
-                       .interlace = plan->interlace,
-                       .lossless = plan->lossless,
-                       .compression = plan->compression,
-                       .metadata = plan->metadata};
-    snprintf(enc.ext, sizeof enc.ext, "%s", js->res->out[0].ext);
-    if (ib_image_render(js->jc->image, js->job->path, js->probe, &js->r, &enc,
+    ib_encode_t enc[IB_MAX_OUTPUTS];
+    for (unsigned i = 0; i < js->n; i++) {
+        enc[i] = (ib_encode_t){.quality = js->res->out[i].quality,
+                               .interlace = plan->interlace,
+                               .lossless = plan->lossless,
+                               .compression = plan->compression,
+                               .metadata = plan->metadata};
+        snprintf(enc[i].ext, sizeof enc[i].ext, "%s", js->res->out[i].ext);
+    }
+    if (ib_image_render(js->jc->image, js->job->path, js->probe, &js->r, enc,
                         plan->n_variants > 0 ? js->sizes : NULL, js->n, coded, err) < 0) {
         js->res->n_outputs = 0;
         return -1;
@@ -386,7 +486,6 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
               .autorotate = plan->autorotate,
               .fail_on_warning = plan->strict,
               .max_pixels = plan->max_pixels},
-        .n = plan->n_variants > 0 ? plan->n_variants : 1,
     };
     ib_error_t err = {0};
     (void)len;

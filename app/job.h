@@ -22,8 +22,6 @@ typedef struct {
 
 typedef enum { IB_STATUS_OK, IB_STATUS_SKIPPED, IB_STATUS_FAILED } ib_status_t;
 
-#define IB_MAX_OUTPUTS 8
-
 typedef struct {
     uint32_t width;
     uint32_t height;
@@ -31,6 +29,7 @@ typedef struct {
     char ext[16];
     char format[16];
     int32_t variant; /* index into the plan's variants, -1 for none */
+    int32_t quality; /* the encoder's quality for a lossy format, else 0 */
 } ib_output_info_t;
 
 typedef struct {

@@ -107,17 +107,31 @@ static int set_base(ib_cli_t *c, const char *arg)
 static const char *const formats[] = {"same", "jpg",  "jpeg", "png",  "webp", "tif", "tiff",
                                       "gif",  "avif", "heic", "heif", "jxl",  "jp2", NULL};
 
-static int set_format(ib_cli_t *c, const char *arg)
+/* A format name as -F takes it, lower-cased: its index in formats. */
+static int format_choice(ib_cli_t *c, const char *opt, const char *arg, int *choice)
 {
     char lower[16];
     size_t n = strlen(arg) < sizeof lower ? strlen(arg) : sizeof lower - 1;
-    int choice;
     for (size_t i = 0; i < n; i++)
         lower[i] = (char)(arg[i] | 0x20);
     lower[n] = '\0';
-    if (parse_choice(c, "-F", lower, formats, &choice) < 0)
+    return parse_choice(c, opt, lower, formats, choice);
+}
+
+/* -F FMT, repeatable: each format is one more output of every input. */
+static int set_format(ib_cli_t *c, const char *arg)
+{
+    ib_plan_t *p = c->plan;
+    int choice;
+    if (format_choice(c, "-F", arg, &choice) < 0)
         return -1;
-    snprintf(c->plan->format, sizeof c->plan->format, "%s", choice == 0 ? "" : formats[choice]);
+    const char *name = choice == 0 ? "" : formats[choice];
+    for (unsigned i = 0; i < p->n_formats; i++)
+        if (strcmp(p->formats[i], name) == 0)
+            return 0;
+    if (p->n_formats == IB_MAX_FORMATS)
+        return fail(c, "at most %d -F formats", IB_MAX_FORMATS);
+    snprintf(p->formats[p->n_formats++], sizeof p->formats[0], "%s", name);
     return 0;
 }
 
@@ -159,25 +173,56 @@ static int set_if_exists(ib_cli_t *c, const char *arg)
     return 0;
 }
 
+/* The optional :FORMAT[:QUALITY] after a variant's geometry. */
+static int variant_encoding(ib_cli_t *c, ib_variant_t *var, char *rest)
+{
+    char *q = strchr(rest, ':');
+    if (q != NULL)
+        *q++ = '\0';
+    int choice = 0;
+    char opt[64];
+    snprintf(opt, sizeof opt, "--variant %s: FORMAT", var->name);
+    if (rest[0] != '\0' && format_choice(c, opt, rest, &choice) < 0)
+        return -1;
+    snprintf(var->format, sizeof var->format, "%s", choice == 0 ? "" : formats[choice]);
+    char *end;
+    long v = q != NULL ? strtol(q, &end, 10) : 0;
+    if (q != NULL && (*q == '\0' || *end != '\0' || v < 1 || v > 100))
+        return fail(c, "--variant %s: QUALITY wants a whole number from 1 to 100, not '%s'",
+                    var->name, q);
+    var->quality = (int)v;
+    return 0;
+}
+
+/* --variant NAME:GEOM[:FORMAT[:QUALITY]] */
 static int set_variant(ib_cli_t *c, const char *arg)
 {
     ib_plan_t *p = c->plan;
     const char *colon = strchr(arg, ':');
     size_t n = colon != NULL ? (size_t)(colon - arg) : 0;
-    char err[256];
+    char err[256], geom[128];
     if (colon == NULL || n == 0 || n >= sizeof p->variants[0].name ||
         strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") < n)
-        return fail(c, "--variant wants NAME:GEOM with a name of letters, digits, - or _, not '%s'",
+        return fail(c,
+                    "--variant wants NAME:GEOM[:FORMAT[:QUALITY]] with a name of letters, digits, "
+                    "- or _, not '%s'",
                     arg);
     if (p->n_variants == IB_MAX_VARIANTS)
         return fail(c, "at most %d --variant options", IB_MAX_VARIANTS);
     ib_variant_t *var = &p->variants[p->n_variants];
+    memset(var, 0, sizeof *var);
     snprintf(var->name, sizeof var->name, "%.*s", (int)n, arg);
     for (unsigned i = 0; i < p->n_variants; i++)
         if (strcmp(p->variants[i].name, var->name) == 0)
             return fail(c, "--variant name '%s' given twice", var->name);
-    if (ib_geometry_parse(colon + 1, &var->geom, err, sizeof err) < 0)
+    snprintf(geom, sizeof geom, "%s", colon + 1);
+    char *rest = strchr(geom, ':');
+    if (rest != NULL)
+        *rest++ = '\0';
+    if (ib_geometry_parse(geom, &var->geom, err, sizeof err) < 0)
         return fail(c, "--variant %s: %s", var->name, err);
+    if (rest != NULL && variant_encoding(c, var, rest) < 0)
+        return -1;
     p->n_variants++;
     return 0;
 }
@@ -300,7 +345,9 @@ const ib_option_t ib_options[] = {
      "over it; the original stays if anything fails)",
      NULL, SWITCH(in_place, 1)},
     {"base", 0, "DIR", OUT, "mirror files named one by one relative to DIR", "@dir", set_base},
-    {"format", 'F', "FMT", OUT, "same (default), jpg, png, webp, tiff, gif, avif, heif",
+    {"format", 'F', "FMT", OUT,
+     "same (default), jpg, png, webp, tiff, gif, avif, heif,\n"
+     "jxl, jp2; repeat for several formats from one decode",
      "same jpg jpeg png webp tif tiff gif avif heic heif jxl jp2", set_format},
     {"quality", 0, "N", OUT, "encoder quality 1-100 (defaults: JPEG 85, WebP 80,\nAVIF/HEIF 50)",
      NULL, NUMBER(quality, INT, 1, 100)},
@@ -319,10 +366,12 @@ const ib_option_t ib_options[] = {
     {"if-exists", 0, "MODE", OUT,
      "update (default: redo when the input or the recipe\nchanged), overwrite, skip, fail",
      "update overwrite skip fail", set_if_exists},
-    {"variant", 0, "NAME:GEOM", OUT,
-     "one more output per input, resized to GEOM after\n"
-     "the chain (repeatable); --name needs {variant}\n"
-     "for two or more",
+    {"variant", 0, "NAME:GEOM[:FMT[:Q]]", OUT,
+     "one more output per input\n"
+     "(repeatable): the chain's result resized to GEOM,\n"
+     "in format FMT at quality Q if given (else every -F);\n"
+     "never enlarged unless GEOM has < or !; with two or\n"
+     "more, --name needs {variant}, {w} or {h}",
      NULL, set_variant},
     {"size", 's', "GEOM", PIX,
      "resize, ImageMagick geometry: W, xH, WxH, WxH>,\nWxH<, WxH^, WxH!, P%, AREA@ (done first)",

@@ -19,9 +19,16 @@ typedef enum { IB_PROGRESS_AUTO, IB_PROGRESS_ALWAYS, IB_PROGRESS_NEVER } ib_prog
 
 #define IB_MAX_VARIANTS 8
 
+#define IB_MAX_FORMATS 4
+/* Files one input may make: variants (or one) times their formats. */
+#define IB_MAX_OUTPUTS 32
+_Static_assert(IB_MAX_FORMATS *IB_MAX_VARIANTS <= IB_MAX_OUTPUTS, "room for every output");
+
 typedef struct {
     char name[32];
     ib_geometry_t geom;
+    char format[16]; /* its own format ("webp"), or "" for every -F */
+    int quality;     /* its own quality, or 0 for --quality */
 } ib_variant_t;
 
 typedef struct {
@@ -43,7 +50,9 @@ typedef struct {
     int max_depth; /* -1: no limit */
     int has_shard;
     ib_shard_t shard;
-    char format[16]; /* "" keeps each input's format */
+    /* Every -F, in order; "" keeps each input's format. None: "same". */
+    char formats[IB_MAX_FORMATS][16];
+    unsigned n_formats;
     int quality;
     int interlace;
     int lossless;

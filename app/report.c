@@ -122,6 +122,12 @@ static void json_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *re
         fprintf(f, ",\"width\":%u,\"height\":%u,\"bytes\":%llu,\"format\":", o->width, o->height,
                 (unsigned long long)o->bytes);
         ib_json_string(f, o->format);
+        if (o->quality > 0)
+            fprintf(f, ",\"quality\":%d", o->quality);
+        if (o->variant >= 0 && (unsigned)o->variant < r->plan->n_variants) {
+            fputs(",\"variant\":", f);
+            ib_json_string(f, r->plan->variants[o->variant].name);
+        }
         fputc('}', f);
     }
     fprintf(f, "],\"ms\":%u", res->ms);

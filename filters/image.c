@@ -676,9 +676,13 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
 {
     memset(out, 0, n * sizeof *out);
     vips_error_clear();
-    if (!ib_image_can_save(ctx, enc->ext))
-        return ib_fail(err, IB_ERR_UNSUPPORTED, "%s: this libvips cannot write .%s files", path,
-                       enc->ext);
+    int animated = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (!ib_image_can_save(ctx, enc[i].ext))
+            return ib_fail(err, IB_ERR_UNSUPPORTED, "%s: this libvips cannot write .%s files", path,
+                           enc[i].ext);
+        animated |= keeps_frames(probe, &enc[i]);
+    }
 
     /* Decode no more pixels than the largest variant needs. */
     const ib_size_t *largest = NULL;
@@ -691,7 +695,6 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
     VipsImage *input = open_input(ctx, path, probe, r, enc, largest, &used);
     if (input == NULL)
         return ib_fail_vips(err, IB_ERR_DECODE, path);
-    int animated = keeps_frames(probe, enc);
     /* Several outputs from one decode read it several times. */
     if (n > 1 || animated) {
         VipsImage *mem = vips_image_copy_memory(input);
@@ -703,7 +706,8 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
     int rc = 0;
     for (unsigned i = 0; i < n && rc == 0; i++) {
         const ib_size_t *size = sizes != NULL ? &sizes[i] : NULL;
-        VipsImage *result = animated ? animate(input, r, size) : finish(input, r, used, size);
+        VipsImage *result =
+            keeps_frames(probe, &enc[i]) ? animate(input, r, size) : finish(input, r, used, size);
         if (result == NULL) {
             rc = ib_fail_vips(err, IB_ERR_DECODE, path);
             break;
@@ -713,7 +717,7 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
             g_object_unref(input);
             input = NULL;
         }
-        rc = ib_encode(result, enc, &out[i], path, err);
+        rc = ib_encode(result, &enc[i], &out[i], path, err);
         g_object_unref(result);
     }
     if (input != NULL)

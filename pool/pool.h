@@ -36,7 +36,7 @@
 #define IB_RESULT_MAX (IB_RESULT_FRAMES * IB_FRAME_PAYLOAD)
 
 /* How many files one job may commit, and the caller's note on each. */
-#define IB_POOL_MAX_OUTPUTS 8
+#define IB_POOL_MAX_OUTPUTS 32
 #define IB_POOL_OUTPUT_INFO_MAX 64
 
 typedef struct ib_pool ib_pool_t;

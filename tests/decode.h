@@ -50,7 +50,7 @@ int ib_test_write_jpeg(const char *path, const ib_test_image_t *img, int quality
 
 /* One line of imgbatch --json. Strings are unescaped UTF-8 owned by the
  * event; fields absent from the line are NULL or -1. */
-#define IB_TEST_MAX_OUTPUTS 8
+#define IB_TEST_MAX_OUTPUTS 32
 
 typedef struct {
     char *path;

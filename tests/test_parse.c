@@ -81,6 +81,41 @@ static void check_variants(const parsed_t *ps)
     assert_non_null(strstr(ps->plan.recipe, ";variant=sm:"));
 }
 
+static void check_webp(const parsed_t *ps)
+{
+    assert_int_equal(ps->plan.n_formats, 1);
+    assert_string_equal(ps->plan.formats[0], "webp");
+    assert_non_null(strstr(ps->plan.recipe, ";format=webp;"));
+}
+
+static void check_same(const parsed_t *ps)
+{
+    assert_int_equal(ps->plan.n_formats, 1);
+    assert_string_equal(ps->plan.formats[0], "");
+}
+
+/* Repeated, in order, each once. */
+static void check_two_formats(const parsed_t *ps)
+{
+    assert_int_equal(ps->plan.n_formats, 2);
+    assert_string_equal(ps->plan.formats[0], "webp");
+    assert_string_equal(ps->plan.formats[1], "avif");
+    assert_non_null(strstr(ps->plan.recipe, ";format=webp,avif;"));
+}
+
+static void check_variant_encodings(const parsed_t *ps)
+{
+    const ib_variant_t *v = ps->plan.variants;
+    assert_int_equal(ps->plan.n_variants, 2);
+    assert_string_equal(v[0].format, "webp");
+    assert_int_equal(v[0].quality, 70);
+    assert_string_equal(v[1].format, "jpg");
+    assert_int_equal(v[1].quality, 0);
+    assert_true(v[1].geom.w == 1280);
+    assert_non_null(strstr(ps->plan.recipe, ";variant=sm:320:0:"));
+    assert_non_null(strstr(ps->plan.recipe, ":webp:70;variant=lg:1280:0:"));
+}
+
 static void check_size(const parsed_t *ps)
 {
     assert_int_equal(ps->plan.chain.n, 1);
@@ -153,8 +188,16 @@ static const option_case_t option_cases[] = {
     {"output", {"--output", "out", "in"}, AS_STR, FIELD(output), 0, "out"},
     {"in-place", {"--in-place", "in"}, AS_INT, FIELD(in_place), 1},
     {"base", {"--base", "b", "in", "-o", "o"}, AS_STR, FIELD(base), 0, "b"},
-    {"format", {"--format", "WebP", "in", "-o", "o"}, AS_STR, FIELD(format), 0, "webp"},
-    {"format", {"--format", "same", "in", "-o", "o"}, AS_STR, FIELD(format), 0, ""},
+    {"format", {"--format", "WebP", "in", "-o", "o"}, AS_CHECK, .check = check_webp},
+    {"format", {"--format", "same", "in", "-o", "o"}, AS_CHECK, .check = check_same},
+    {"format",
+     {"--format", "webp", "-F", "avif", "-F", "webp", "in", "-o", "o"},
+     AS_CHECK,
+     .check = check_two_formats},
+    {"variant",
+     {"--variant", "sm:320x:webp:70", "--variant", "lg:1280x:JPG", "in", "-o", "o"},
+     AS_CHECK,
+     .check = check_variant_encodings},
     {"quality", {"--quality", "77", "in", "-o", "o"}, AS_INT, FIELD(quality), 77},
     {"interlace", {"--interlace", "in", "-o", "o"}, AS_INT, FIELD(interlace), 1},
     {"lossless", {"--lossless", "-F", "png", "in", "-o", "o"}, AS_INT, FIELD(lossless), 1},
@@ -253,9 +296,8 @@ static void expect_case(const option_case_t *oc, const parsed_t *ps, const char 
         got = (long long)*(const uint64_t *)at;
         break;
     case AS_STR:
-        if (strcmp(oc->field == FIELD(format) ? at : *(const char *const *)at, oc->want_text))
-            fail_msg("%s: plan has '%s', want '%s'", form,
-                     oc->field == FIELD(format) ? at : *(const char *const *)at, oc->want_text);
+        if (strcmp(*(const char *const *)at, oc->want_text))
+            fail_msg("%s: plan has '%s', want '%s'", form, *(const char *const *)at, oc->want_text);
         return;
     case AS_CHECK:
         oc->check(ps);
@@ -319,7 +361,7 @@ static void defaults_without_options(void **state)
     assert_int_equal(p->metadata, IB_META_DEFAULT);
     assert_int_equal(p->jobs, 0); /* the machine's, from ib_front_prepare() */
     assert_string_equal(p->name_template, IB_DEFAULT_TEMPLATE);
-    assert_string_equal(p->format, "");
+    assert_int_equal(p->n_formats, 0);
     /* Inputs may come after options and before them; "--" ends options. */
     parsed_free(&ps);
     parse_words(&ps, WORDS("-o", "o", "a", "--json", "--", "-b"));
@@ -333,7 +375,7 @@ static void defaults_without_options(void **state)
 /* ---- usage errors ---- */
 
 typedef struct {
-    const char *words[10];
+    const char *words[14];
     const char *want; /* in the one-line reason */
 } usage_case_t;
 
@@ -364,12 +406,21 @@ static const usage_case_t usage_cases[] = {
     {{"--variant", "a b:320x", "in", "-o", "o"}, "--variant wants NAME:GEOM"},
     {{"--variant", "a:10", "--variant", "a:20", "in", "-o", "o"}, "'a' given twice"},
     {{"--variant", "a:10q", "in", "-o", "o"}, "--variant a:"},
+    {{"--variant", "a:10:bmp", "in", "-o", "o"}, "--variant a: FORMAT wants one of same, jpg"},
+    {{"--variant", "a:10:webp:0", "in", "-o", "o"}, "--variant a: QUALITY wants a whole number"},
+    {{"--variant", "a:10:webp:", "in", "-o", "o"}, "QUALITY wants a whole number"},
+    {{"-F", "webp", "-F", "avif", "--name", "{stem}.jpg", "in", "-o", "o"}, "ends in .jpg"},
+    {{"-F", "webp", "-F", "avif", "--name", "{stem}", "in", "-o", "o"}, "needs {ext}"},
+    {{"-F", "webp", "-F", "avif", "-F", "png", "-F", "gif", "-F", "jxl", "in", "-o", "o"},
+     "at most 4 -F formats"},
+    {{"--in-place", "-F", "webp", "-F", "avif", "in"}, "--in-place and several -F"},
+    {{"--variant", "a:10:gif", "--lossless", "in", "-o", "o"}, "--lossless: gif"},
     {{"-s", "10q", "in", "-o", "o"}, "-s: "},
     {{"-f", "wobble", "in", "-o", "o"}, "-f: "},
     {{"--keep-metadata", "--strip", "in", "-o", "o"}, "contradict each other"},
     {{"--name", "{nope}", "in", "-o", "o"}, "{nope}"},
     {{"--variant", "a:10", "--variant", "b:20", "--name", "{stem}.{ext}", "in", "-o", "o"},
-     "needs {variant}"},
+     "needs {variant} (or {w} or {h})"},
     {{"--name", "{stem}.jpg", "-F", "png", "in", "-o", "o"}, "ends in .jpg, but -F png"},
     {{"--lossless", "-F", "jpg", "in", "-o", "o"}, "--lossless: jpg has no lossless mode"},
     {{"--lossless", "-F", "gif", "in", "-o", "o"}, "--lossless: gif has no lossless mode"},

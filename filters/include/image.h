@@ -108,9 +108,10 @@ typedef struct {
 } ib_size_t;
 
 /*
- * Decodes once, runs the chain, then encodes n outputs: with sizes == NULL
- * (n must be 1) the chain's result as it is, else the chain's result
- * resized to each of sizes (variants). out[i].data is freed by
+ * Decodes once, runs the chain, then encodes n outputs, output i as
+ * enc[i] says: with sizes == NULL the chain's result as it is, else the
+ * chain's result resized to sizes[i] (variants). The decode is sized for
+ * the largest output and for enc[0]'s format. out[i].data is freed by
  * ib_encoded_free.
  */
 int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, const ib_render_t *r,

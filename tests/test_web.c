@@ -1,0 +1,241 @@
+/*
+ * Outputs for web sites: several formats from one decode (-F repeated),
+ * variants with their own format and quality, variants that never
+ * enlarge, outputs written once when they would come out the same, and
+ * names told apart by size. Each case checks the files on disk with the
+ * tests' own decoders (or the format's signature, for WebP) and the
+ * --json events against them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+typedef ib_test_cli_t cli_t;
+typedef ib_test_run_t run_t;
+typedef ib_test_events_t events_t;
+
+/* A 100x80 photo-like JPEG (a gradient) in a fresh directory. */
+static void make_input(cli_t *t, const char *name, char *dir, char *file)
+{
+    ib_test_cli_dir(t, name, dir);
+    ib_test_path_fmt(file, "%s/in/photo.jpg", dir);
+    ib_test_image_t img;
+    char err[256];
+    assert_int_equal(ib_test_image_alloc(&img, 100, 80, 3), 0);
+    for (unsigned y = 0; y < 80; y++)
+        for (unsigned x = 0; x < 100; x++) {
+            unsigned char *p = ib_test_pixel(&img, x, y);
+            p[0] = (unsigned char)(x * 2), p[1] = (unsigned char)(y * 3), p[2] = 90;
+        }
+    ib_test_mkdirs_for(file);
+    if (ib_test_write_jpeg(file, &img, 92, 0, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    ib_test_image_free(&img);
+}
+
+/* Runs imgbatch --json -j 1 -o DIR/out (options) DIR/in, expecting an
+ * exit status, and loads its events. */
+static void run_web(cli_t *t, const char *dir, run_t *r, events_t *e, int want_exit, ...)
+{
+    char out[PATH_MAX], in[PATH_MAX];
+    ib_test_path_fmt(out, "%s/out", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
+    const char *argv[32] = {"imgbatch", "--json", "-j", "1", "-o", out};
+    size_t n = 6;
+    va_list ap;
+    va_start(ap, want_exit);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 30;)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n++] = in;
+    argv[n] = NULL;
+    ib_test_cli_run_prog(t, r, NULL, t->bin, argv);
+    ib_test_expect_exit(r, want_exit, "imgbatch");
+    ib_test_events_load(r, e);
+}
+
+/* The decoded size of a PNG or JPEG output. */
+static void expect_size(const char *dir, const char *name, unsigned w, unsigned h)
+{
+    char path[PATH_MAX], err[256];
+    ib_test_path_fmt(path, "%s/out/%s", dir, name);
+    ib_test_image_t img;
+    if (ib_test_decode(path, &img, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    if (img.width != w || img.height != h)
+        fail_msg("%s is %ux%u, want %ux%u", name, img.width, img.height, w, h);
+    ib_test_image_free(&img);
+}
+
+static int out_exists(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    ib_test_path_fmt(path, "%s/out/%s", dir, name);
+    return ib_test_exists(path);
+}
+
+/* The event's outputs are exactly these names, in some order. */
+static void expect_outputs(const ib_test_event_t *ev, const char *names)
+{
+    ib_test_strs_t got = {0}, want = {0};
+    for (unsigned i = 0; i < ev->n_outputs; i++) {
+        const char *slash = strrchr(ev->outputs[i].path, '/');
+        ib_test_strs_add(&got, slash != NULL ? slash + 1 : ev->outputs[i].path);
+    }
+    ib_test_strs_split(names, &want);
+    ib_test_expect_same_set(&got, &want, "the event's outputs");
+    ib_test_strs_free(&got);
+    ib_test_strs_free(&want);
+}
+
+static void several_formats_from_one_decode(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], file[PATH_MAX], path[PATH_MAX];
+    make_input(t, "formats", dir, file);
+    run_t r;
+    events_t e;
+    run_web(t, dir, &r, &e, 0, "-s", "50x", "-F", "png", "-F", "webp", "-F", "jpg", NULL);
+    const ib_test_event_t *ev = ib_test_event_for(&e, "photo.jpg");
+    ib_test_expect_event(ev, "ok");
+    expect_outputs(ev, "photo.png photo.webp photo.jpg");
+    expect_size(dir, "photo.png", 50, 40);
+    expect_size(dir, "photo.jpg", 50, 40);
+    /* WebP: its RIFF signature, and the size in the event. */
+    size_t len;
+    ib_test_path_fmt(path, "%s/out/photo.webp", dir);
+    char *webp = ib_test_slurp(path, &len);
+    assert_true(len > 12 && memcmp(webp, "RIFF", 4) == 0 && memcmp(webp + 8, "WEBP", 4) == 0);
+    test_free(webp);
+    for (unsigned i = 0; i < ev->n_outputs; i++)
+        assert_true(ev->outputs[i].width == 50 && ev->outputs[i].height == 40);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+}
+
+static void variants_have_their_own_format_and_quality(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], file[PATH_MAX];
+    make_input(t, "variant-formats", dir, file);
+    run_t r;
+    events_t e;
+    run_web(t, dir, &r, &e, 0, "--variant", "sm:20x:jpg:30", "--variant", "md:40x:png", "-F",
+            "webp", NULL);
+    const ib_test_event_t *ev = ib_test_event_for(&e, "photo.jpg");
+    ib_test_expect_event(ev, "ok");
+    expect_outputs(ev, "photo-sm.jpg photo-md.png");
+    expect_size(dir, "photo-sm.jpg", 20, 16);
+    expect_size(dir, "photo-md.png", 40, 32);
+    /* Quality 30 is in the event and in the bytes: smaller than at 95. */
+    assert_non_null(strstr(r.out_text, "\"quality\":30"));
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+    char low[PATH_MAX], high[PATH_MAX];
+    ib_test_path_fmt(low, "%s/out/photo-sm.jpg", dir);
+    size_t low_len, high_len;
+    char *a = ib_test_slurp(low, &low_len);
+    test_free(a);
+    run_web(t, dir, &r, &e, 0, "--variant", "sm:20x:jpg:95", "--variant", "md:40x:png", NULL);
+    ib_test_path_fmt(high, "%s/out/photo-sm.jpg", dir);
+    char *b = ib_test_slurp(high, &high_len);
+    test_free(b);
+    if (!(low_len < high_len))
+        fail_msg("quality 30 gave %zu bytes, quality 95 %zu", low_len, high_len);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+}
+
+static void variants_never_enlarge(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], file[PATH_MAX];
+    make_input(t, "enlarge", dir, file);
+    run_t r;
+    events_t e;
+    /* 200x would enlarge the 100x80 image: not written. 150x< asks to. */
+    run_web(t, dir, &r, &e, 0, "-F", "png", "--variant", "a:50x", "--variant", "b:200x",
+            "--variant", "c:150x<", NULL);
+    const ib_test_event_t *ev = ib_test_event_for(&e, "photo.jpg");
+    ib_test_expect_event(ev, "ok");
+    expect_outputs(ev, "photo-a.png photo-c.png");
+    assert_false(out_exists(dir, "photo-b.png"));
+    expect_size(dir, "photo-a.png", 50, 40);
+    expect_size(dir, "photo-c.png", 150, 120);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+}
+
+/* When every variant would enlarge, the largest is written at the
+ * image's own size; a second of the same size and format is not. */
+static void all_enlarging_writes_the_largest_once(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], file[PATH_MAX];
+    make_input(t, "all-enlarge", dir, file);
+    run_t r;
+    events_t e;
+    run_web(t, dir, &r, &e, 0, "-F", "png", "--variant", "a:200x", "--variant", "b:300x", NULL);
+    const ib_test_event_t *ev = ib_test_event_for(&e, "photo.jpg");
+    ib_test_expect_event(ev, "ok");
+    expect_outputs(ev, "photo-b.png");
+    expect_size(dir, "photo-b.png", 100, 80);
+    assert_false(out_exists(dir, "photo-a.png"));
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+    /* Two variants that come out the same: written once. */
+    run_web(t, dir, &r, &e, 0, "-F", "png", "--variant", "x:100x", "--variant", "y:100x80", NULL);
+    expect_outputs(ib_test_event_for(&e, "photo.jpg"), "photo-x.png");
+    assert_false(out_exists(dir, "photo-y.png"));
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+}
+
+/* {w} tells variants apart without {variant}; a name two outputs would
+ * share fails that input, and nothing of it is written. */
+static void names_by_width(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], file[PATH_MAX];
+    make_input(t, "by-width", dir, file);
+    run_t r;
+    events_t e;
+    run_web(t, dir, &r, &e, 0, "-F", "jpg", "--name", "{dir}/{stem}-{w}w.{ext}", "--variant",
+            "a:30x", "--variant", "b:60x", NULL);
+    expect_outputs(ib_test_event_for(&e, "photo.jpg"), "photo-30w.jpg photo-60w.jpg");
+    expect_size(dir, "photo-30w.jpg", 30, 24);
+    expect_size(dir, "photo-60w.jpg", 60, 48);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+
+    run_web(t, dir, &r, &e, 1, "-F", "jpg", "--name", "{dir}/{stem}-{w}.{ext}", "--variant",
+            "a:50x20!", "--variant", "b:50x30!", NULL);
+    const ib_test_event_t *ev = ib_test_event_for(&e, "photo.jpg");
+    ib_test_expect_event(ev, "failed");
+    assert_string_equal(ev->error_kind, "collision");
+    assert_int_equal(ev->n_outputs, 0);
+    assert_false(out_exists(dir, "photo-50.jpg"));
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(several_formats_from_one_decode),
+        cmocka_unit_test(variants_have_their_own_format_and_quality),
+        cmocka_unit_test(variants_never_enlarge),
+        cmocka_unit_test(all_enlarging_writes_the_largest_once),
+        cmocka_unit_test(names_by_width),
+    };
+    return ib_test_run_suite(tests, ib_test_cli_group_setup, ib_test_cli_group_teardown);
+}
