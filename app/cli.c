@@ -107,6 +107,8 @@ static void set_defaults(ib_plan_t *p)
     p->strict = 1;
     p->max_depth = -1;
     p->compression = -1;
+    p->dither = -1;
+    p->effort = -1;
     p->fast_paths = 1;
     p->pin_workers = 1;
 }
@@ -122,6 +124,21 @@ static unsigned named_formats(const ib_plan_t *p, const char **out)
         if (p->variants[i].format[0] != '\0')
             out[n++] = p->variants[i].format;
     return n;
+}
+
+/* --max-bytes with a format named that has nothing to trade for size. */
+static int check_budget(const ib_plan_t *p, char *err, size_t errlen)
+{
+    const char *f[IB_MAX_FORMATS + IB_MAX_VARIANTS];
+    unsigned n = p->max_bytes > 0 ? named_formats(p, f) : 0;
+    for (unsigned i = 0; i < n; i++)
+        if (!ib_image_has_budget(f[i], p->palette))
+            return snprintf(err, errlen,
+                            "--max-bytes: %s has no quality to trade for size (jpg, webp, avif, "
+                            "heif have; png and gif with --palette)",
+                            f[i]),
+                   -1;
+    return 0;
 }
 
 /* --lossless with a format that cannot keep every pixel. */
@@ -243,11 +260,14 @@ static void build_recipe(ib_plan_t *p, const char *size_text, const char *filter
         strncat(formats, i ? "," : "", sizeof formats - strlen(formats) - 1);
         strncat(formats, p->formats[i], sizeof formats - strlen(formats) - 1);
     }
-    int n = snprintf(p->recipe, sizeof p->recipe,
-                     "v4;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d;"
-                     "interlace=%d;lossless=%d;compression=%d;metadata=%d",
-                     size_text, filters, formats, p->quality, p->autorotate, p->strict,
-                     p->interlace, p->lossless, p->compression, (int)p->metadata);
+    int n =
+        snprintf(p->recipe, sizeof p->recipe,
+                 "v4;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d;"
+                 "interlace=%d;lossless=%d;compression=%d;metadata=%d;palette=%d:%u:%g;"
+                 "effort=%d;subsample=%d;max_bytes=%llu",
+                 size_text, filters, formats, p->quality, p->autorotate, p->strict, p->interlace,
+                 p->lossless, p->compression, (int)p->metadata, p->palette, p->colors, p->dither,
+                 p->effort, (int)p->subsample, (unsigned long long)p->max_bytes);
     /* Each output carries its own variant's geometry and encoding. */
     for (unsigned i = 0; i < p->n_variants && n > 0 && (size_t)n < sizeof p->recipe; i++) {
         const ib_variant_t *v = &p->variants[i];
@@ -264,8 +284,12 @@ static int finish(ib_cli_t *c)
         return snprintf(c->err, c->errlen,
                         "usage: imgbatch [OPTIONS] INPUT... -o DIR: no INPUT given"),
                -1;
-    if (check_lossless(p, c->err, c->errlen) < 0 || check_naming(p, c->err, c->errlen) < 0 ||
-        check_destination(p, c->err, c->errlen) < 0)
+    if ((p->colors > 0 || p->dither >= 0) && !p->palette)
+        return snprintf(c->err, c->errlen, "--%s works with --palette: add it",
+                        p->colors > 0 ? "colors" : "dither"),
+               -1;
+    if (check_budget(p, c->err, c->errlen) < 0 || check_lossless(p, c->err, c->errlen) < 0 ||
+        check_naming(p, c->err, c->errlen) < 0 || check_destination(p, c->err, c->errlen) < 0)
         return -1;
     if (p->shard_text != NULL && strncmp(p->shard_text, "auto", 4) != 0) {
         if (ib_shard_parse(p->shard_text, &p->shard, c->err, c->errlen) < 0)

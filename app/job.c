@@ -209,6 +209,8 @@ static int write_outputs(const ib_plan_t *plan, ib_worker_t *self, const char *s
         o->width = coded[i].width;
         o->height = coded[i].height;
         o->bytes = coded[i].len;
+        o->quality = coded[i].quality;
+        o->colors = coded[i].palette_bits > 0 ? 1 << coded[i].palette_bits : 0;
         commit_note_t note = {.self = self, .k = i, .dest = dest[i], .info = o};
         ib_output_opts_t wo = {.guard = guard,
                                .committing = committing,
@@ -412,6 +414,17 @@ static void mark_skipped(job_state_t *js)
     js->res->status = IB_STATUS_SKIPPED;
 }
 
+/* The palette depth for at most colors colours (0: any, 256): libvips
+ * writes palettes of 2, 4, 16 or 256 entries. */
+static int palette_bits(unsigned colors)
+{
+    static const int bits[] = {8, 4, 2, 1};
+    for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
+        if (colors == 0 || (1u << bits[i]) <= colors)
+            return bits[i];
+    return 1;
+}
+
 /* Decodes once, renders every output and writes them. */
 static int render_and_write(job_state_t *js, ib_worker_t *self, unsigned long tag, ib_error_t *err)
 {
@@ -423,7 +436,13 @@ static int render_and_write(job_state_t *js, ib_worker_t *self, unsigned long ta
                                .interlace = plan->interlace,
                                .lossless = plan->lossless,
                                .compression = plan->compression,
-                               .metadata = plan->metadata};
+                               .metadata = plan->metadata,
+                               .palette = plan->palette,
+                               .palette_bits = palette_bits(plan->colors),
+                               .dither = plan->dither,
+                               .effort = plan->effort,
+                               .subsample = plan->subsample,
+                               .max_bytes = plan->max_bytes};
         snprintf(enc[i].ext, sizeof enc[i].ext, "%s", js->res->out[i].ext);
     }
     if (ib_image_render(js->jc->image, js->job->path, js->probe, &js->r, enc,

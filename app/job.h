@@ -30,6 +30,7 @@ typedef struct {
     char format[16];
     int32_t variant; /* index into the plan's variants, -1 for none */
     int32_t quality; /* the encoder's quality for a lossy format, else 0 */
+    int32_t colors;  /* the palette's size, 0 without one */
 } ib_output_info_t;
 
 typedef struct {

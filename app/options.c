@@ -39,8 +39,9 @@ static int parse_uint(ib_cli_t *c, const char *opt, const char *s, unsigned long
     return 0;
 }
 
-/* "512M", "2G", "1048576": bytes, at least 64 MiB. */
-static int parse_size(ib_cli_t *c, const char *opt, const char *s, uint64_t *out)
+/* "60k", "1.5M", "2G", "1048576": bytes, from min up. */
+static int parse_bytes(ib_cli_t *c, const char *opt, const char *s, double min, const char *like,
+                       uint64_t *out)
 {
     static const char units[] = "kmgt";
     char *end;
@@ -54,9 +55,8 @@ static int parse_size(ib_cli_t *c, const char *opt, const char *s, uint64_t *out
     }
     if (*end == 'B' || *end == 'b')
         end++;
-    if (errno != 0 || end == s || *end != '\0' || !(v > 0) || v * unit < (double)(64ULL << 20) ||
-        v * unit > 1e15)
-        return fail(c, "%s wants a size of at least 64M, like 512M or 2G, not '%s'", opt, s);
+    if (errno != 0 || end == s || *end != '\0' || !(v > 0) || v * unit < min || v * unit > 1e15)
+        return fail(c, "%s wants a size of at least %s, not '%s'", opt, like, s);
     *out = (uint64_t)(v * unit);
     return 0;
 }
@@ -132,6 +132,31 @@ static int set_format(ib_cli_t *c, const char *arg)
     if (p->n_formats == IB_MAX_FORMATS)
         return fail(c, "at most %d -F formats", IB_MAX_FORMATS);
     snprintf(p->formats[p->n_formats++], sizeof p->formats[0], "%s", name);
+    return 0;
+}
+
+static int set_dither(ib_cli_t *c, const char *arg)
+{
+    char *end;
+    double v = strtod(arg, &end);
+    if (*arg == '\0' || *end != '\0' || !(v >= 0 && v <= 1))
+        return fail(c, "--dither wants an amount from 0 to 1, like 0.5, not '%s'", arg);
+    c->plan->dither = v;
+    return 0;
+}
+
+static int set_max_bytes(ib_cli_t *c, const char *arg)
+{
+    return parse_bytes(c, "--max-bytes", arg, 1024, "1k, like 60k or 1.5M", &c->plan->max_bytes);
+}
+
+static int set_subsample(ib_cli_t *c, const char *arg)
+{
+    static const char *const names[] = {"auto", "on", "off", NULL};
+    int choice;
+    if (parse_choice(c, "--subsample", arg, names, &choice) < 0)
+        return -1;
+    c->plan->subsample = (ib_subsample_t)choice;
     return 0;
 }
 
@@ -251,7 +276,8 @@ static int set_filter(ib_cli_t *c, const char *arg)
 
 static int set_max_memory(ib_cli_t *c, const char *arg)
 {
-    return parse_size(c, "--max-memory", arg, &c->plan->max_memory);
+    return parse_bytes(c, "--max-memory", arg, (double)(64ULL << 20), "64M, like 512M or 2G",
+                       &c->plan->max_memory);
 }
 
 static int set_include(ib_cli_t *c, const char *arg)
@@ -356,6 +382,24 @@ const ib_option_t ib_options[] = {
      SWITCH(lossless, 1)},
     {"compression", 0, "N", OUT, "PNG zlib level 0-9 (default 6)", "0 1 2 3 4 5 6 7 8 9",
      NUMBER(compression, INT, 0, 9)},
+    {"max-bytes", 0, "SIZE", OUT,
+     "at most SIZE bytes an output (60k, 1.5M): the highest\n"
+     "quality that fits (JPEG, WebP, AVIF/HEIF), or with\n"
+     "--palette the most colours (PNG, GIF)",
+     NULL, set_max_bytes},
+    {"palette", 0, NULL, OUT, "PNG and GIF with a palette of at most 256 colours", NULL,
+     SWITCH(palette, 1)},
+    {"colors", 0, "N", OUT,
+     "with --palette: at most N colours (2-256; the palette\n"
+     "holds 2, 4, 16 or 256, so N is rounded down to one)",
+     NULL, NUMBER(colors, UINT, 2, 256)},
+    {"dither", 0, "F", OUT, "with --palette: dithering from 0 (none) to 1", NULL, set_dither},
+    {"effort", 0, "N", OUT,
+     "encoder CPU effort 0-9 against size: WebP (0-6,\n"
+     "higher capped), AVIF/HEIF, JPEG XL",
+     NULL, NUMBER(effort, INT, 0, 9)},
+    {"subsample", 0, "MODE", OUT, "JPEG chroma subsampling: auto (default), on, off", "auto on off",
+     set_subsample},
     {"keep-metadata", 0, NULL, OUT, "keep EXIF and XMP (default: only the ICC profile)", NULL,
      set_keep_metadata},
     {"strip", 0, NULL, OUT, "strip all metadata, the ICC profile too", NULL, set_strip},

@@ -57,6 +57,12 @@ typedef struct {
     int interlace;
     int lossless;
     int compression; /* -1: the format's default */
+    int palette;     /* --palette: PNG and GIF outputs get a palette */
+    unsigned colors; /* --colors: at most this many palette colours; 0: 256 */
+    double dither;   /* --dither 0-1; < 0: the quantiser's default */
+    int effort;      /* --effort 0-9; < 0: each encoder's default */
+    ib_subsample_t subsample;
+    uint64_t max_bytes; /* --max-bytes; 0: no budget */
     ib_metadata_t metadata;
     const char *name_template;
     ib_exists_t if_exists;

@@ -22,6 +22,8 @@ const char *ib_error_kind_name(int kind)
         return "crash";
     case IB_ERR_WRITE:
         return "write";
+    case IB_ERR_BUDGET:
+        return "budget";
     case IB_ERR_COLLISION:
         return "collision";
     case IB_ERR_INTERNAL:

@@ -207,6 +207,33 @@ static void add_option(char *opts, size_t len, const char *name, int value)
         snprintf(opts + n, len - n, "%s%s", n ? "," : "", name);
 }
 
+/* The palette, effort and chroma options, where the saver has them. */
+static void encoder_controls(const ib_encode_t *enc, char *opts, size_t len)
+{
+    const char *ext = enc->ext;
+    static const char *const subsample[] = {"auto", "on", "off"};
+    if (enc->palette && EXT_IN(ext, "png"))
+        add_option(opts, len, "palette", -1);
+    if (enc->palette && EXT_IN(ext, "png", "gif"))
+        add_option(opts, len, "bitdepth", enc->palette_bits > 0 ? enc->palette_bits : 8);
+    if (enc->palette && enc->dither >= 0 && EXT_IN(ext, "png", "gif")) {
+        size_t n = strlen(opts);
+        snprintf(opts + n, len - n, ",dither=%g", enc->dither);
+    }
+    /* Each saver's own scale: WebP 0-6, AVIF/HEIF 0-9, JPEG XL 1-9. */
+    if (enc->effort >= 0 && EXT_IN(ext, "webp"))
+        add_option(opts, len, "effort", enc->effort < 6 ? enc->effort : 6);
+    if (enc->effort >= 0 && EXT_IN(ext, "avif", "heic", "heif"))
+        add_option(opts, len, "effort", enc->effort);
+    if (enc->effort >= 0 && EXT_IN(ext, "jxl"))
+        add_option(opts, len, "effort", enc->effort > 0 ? enc->effort : 1);
+    if (enc->subsample != IB_SUBSAMPLE_AUTO &&
+        EXT_IN(ext, "jpg", "jpeg", "jpe", "jfif", "avif", "heic", "heif")) {
+        size_t n = strlen(opts);
+        snprintf(opts + n, len - n, "%ssubsample-mode=%s", n ? "," : "", subsample[enc->subsample]);
+    }
+}
+
 static void saver_options(const ib_encode_t *enc, char *opts, size_t len)
 {
     const char *ext = enc->ext;
@@ -220,6 +247,7 @@ static void saver_options(const ib_encode_t *enc, char *opts, size_t len)
         add_option(opts, len, "interlace", -1);
     if (enc->compression >= 0 && EXT_IN(ext, "png"))
         add_option(opts, len, "compression", enc->compression);
+    encoder_controls(enc, opts, len);
 #if VIPS_MAJOR_VERSION > 8 || (VIPS_MAJOR_VERSION == 8 && VIPS_MINOR_VERSION >= 15)
     /* From libvips 8.15 the savers write what they are told to keep, and
      * make a fresh EXIF block unless told otherwise: the default policy
@@ -279,7 +307,7 @@ int ib_encode(VipsImage *in, const ib_encode_t *enc, ib_encoded_t *out, const ch
         goto vips_failed;
     in = t[1];
 
-    char opts[128], suffix[160];
+    char opts[256], suffix[300];
     saver_options(enc, opts, sizeof opts);
     snprintf(suffix, sizeof suffix, ".%s%s%s%s", enc->ext, opts[0] ? "[" : "", opts,
              opts[0] ? "]" : "");
@@ -299,6 +327,11 @@ int ib_encode(VipsImage *in, const ib_encode_t *enc, ib_encoded_t *out, const ch
             drop_repeated_exif(out->data, &out->len);
         out->width = (unsigned)in->Xsize;
         out->height = (unsigned)vips_image_get_page_height(in);
+        int q = enc->quality > 0 ? enc->quality : ib_image_default_quality(enc->ext);
+        out->quality = enc->lossless && ib_image_lossless(enc->ext) ? 0 : q;
+        out->palette_bits = enc->palette && EXT_IN(enc->ext, "png", "gif")
+                                ? (enc->palette_bits > 0 ? enc->palette_bits : 8)
+                                : 0;
         rc = 0;
     } else {
         ib_fail(err, IB_ERR_INTERNAL, "%s: the encoder produced no data", path);
@@ -312,4 +345,72 @@ int ib_encode(VipsImage *in, const ib_encode_t *enc, ib_encoded_t *out, const ch
 vips_failed:
     g_object_unref(base);
     return ib_fail_vips(err, IB_ERR_DECODE, path);
+}
+
+int ib_image_has_budget(const char *ext, int palette)
+{
+    return ib_image_default_quality(ext) > 0 || (palette && EXT_IN(ext, "png", "gif"));
+}
+
+/* Encodes at quality q (a palette depth, for palettes); 1 when it fits. */
+static int try_encode(VipsImage *in, ib_encode_t *e, int q, ib_encoded_t *out, const char *path,
+                      ib_error_t *err)
+{
+    if (e->palette && EXT_IN(e->ext, "png", "gif"))
+        e->palette_bits = q;
+    else
+        e->quality = q;
+    ib_encoded_free(out);
+    if (ib_encode(in, e, out, path, err) < 0)
+        return -1;
+    return out->len <= e->max_bytes;
+}
+
+/* The palette depths to try, most colours first. */
+static const int depths[] = {8, 4, 2, 1};
+
+int ib_encode_within(VipsImage *in, const ib_encode_t *enc, ib_encoded_t *out, const char *path,
+                     ib_error_t *err)
+{
+    if (enc->max_bytes == 0)
+        return ib_encode(in, enc, out, path, err);
+    if (!ib_image_has_budget(enc->ext, enc->palette))
+        return ib_fail(err, IB_ERR_BUDGET,
+                       "%s: .%s has no quality to trade for --max-bytes (use a lossy -F, or "
+                       "--palette for PNG and GIF)",
+                       path, enc->ext);
+    ib_encode_t e = *enc;
+    int fits;
+    if (e.palette && EXT_IN(e.ext, "png", "gif")) {
+        /* Fewer colours, smaller file: the first depth that fits. */
+        fits = 0;
+        for (size_t i = 0; i < sizeof depths / sizeof depths[0] && fits == 0; i++)
+            if (enc->palette_bits == 0 || depths[i] <= enc->palette_bits)
+                fits = try_encode(in, &e, depths[i], out, path, err);
+    } else {
+        /* The highest quality that fits: the top first, then bisection. */
+        int hi = enc->quality > 0 ? enc->quality : 100, lo = 1, best = 0;
+        fits = try_encode(in, &e, hi, out, path, err);
+        while (fits == 0 && lo < hi) {
+            int mid = (lo + hi) / 2;
+            int ok = try_encode(in, &e, mid, out, path, err);
+            if (ok < 0)
+                return -1;
+            if (ok)
+                best = mid, lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (fits == 0 && best > 0)
+            fits = try_encode(in, &e, best, out, path, err);
+    }
+    if (fits > 0)
+        return 0;
+    if (fits == 0)
+        ib_fail(err, IB_ERR_BUDGET, "%s: %zu bytes as .%s at its %s, over --max-bytes %llu", path,
+                out->len, enc->ext,
+                e.palette && EXT_IN(e.ext, "png", "gif") ? "fewest colours" : "lowest quality",
+                (unsigned long long)enc->max_bytes);
+    ib_encoded_free(out);
+    return -1;
 }

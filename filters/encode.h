@@ -28,4 +28,9 @@ int ib_fail_vips(ib_error_t *err, ib_error_kind_t kind, const char *path);
 int ib_encode(VipsImage *in, const ib_encode_t *enc, ib_encoded_t *out, const char *path,
               ib_error_t *err);
 
+/* ib_encode() within enc->max_bytes, by bisection on the quality or the
+ * palette's depth. in is encoded several times: it must be in memory. */
+int ib_encode_within(VipsImage *in, const ib_encode_t *enc, ib_encoded_t *out, const char *path,
+                     ib_error_t *err);
+
 #endif

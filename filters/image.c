@@ -717,7 +717,16 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
             g_object_unref(input);
             input = NULL;
         }
-        rc = ib_encode(result, &enc[i], &out[i], path, err);
+        if (enc[i].max_bytes > 0) {
+            /* Encoded again and again: decode and resize only once. */
+            VipsImage *mem = vips_image_copy_memory(result);
+            g_object_unref(result);
+            if ((result = mem) == NULL) {
+                rc = ib_fail_vips(err, IB_ERR_DECODE, path);
+                break;
+            }
+        }
+        rc = ib_encode_within(result, &enc[i], &out[i], path, err);
         g_object_unref(result);
     }
     if (input != NULL)

@@ -156,6 +156,11 @@ static void check_shard_auto(const parsed_t *ps)
     assert_string_equal(ps->plan.shard_text, "auto/4");
 }
 
+static void check_dither(const parsed_t *ps)
+{
+    assert_true(ps->plan.dither == 0.25);
+}
+
 static void check_keep(const parsed_t *ps)
 {
     assert_int_equal(ps->plan.metadata, IB_META_KEEP);
@@ -205,6 +210,21 @@ static const option_case_t option_cases[] = {
     {"lossless", {"--lossless", "-F", "tiff", "in", "-o", "o"}, AS_INT, FIELD(lossless), 1},
     {"lossless", {"--lossless", "in", "-o", "o"}, AS_INT, FIELD(lossless), 1},
     {"compression", {"--compression", "0", "in", "-o", "o"}, AS_INT, FIELD(compression), 0},
+    {"max-bytes",
+     {"--max-bytes", "60k", "-F", "webp", "in", "-o", "o"},
+     AS_U64,
+     FIELD(max_bytes),
+     60 << 10},
+    {"max-bytes", {"--max-bytes", "1.5M", "in", "-o", "o"}, AS_U64, FIELD(max_bytes), 3 << 19},
+    {"palette", {"--palette", "in", "-o", "o"}, AS_INT, FIELD(palette), 1},
+    {"colors", {"--colors", "16", "--palette", "in", "-o", "o"}, AS_UINT, FIELD(colors), 16},
+    {"dither", {"--dither", "0.25", "--palette", "in", "-o", "o"}, AS_CHECK, .check = check_dither},
+    {"effort", {"--effort", "7", "in", "-o", "o"}, AS_INT, FIELD(effort), 7},
+    {"subsample",
+     {"--subsample", "off", "in", "-o", "o"},
+     AS_INT,
+     FIELD(subsample),
+     IB_SUBSAMPLE_OFF},
     {"keep-metadata", {"--keep-metadata", "in", "-o", "o"}, AS_CHECK, .check = check_keep},
     {"strip", {"--strip", "--strip", "in", "-o", "o"}, AS_CHECK, .check = check_strip},
     {"name",
@@ -418,6 +438,17 @@ static const usage_case_t usage_cases[] = {
     {{"-s", "10q", "in", "-o", "o"}, "-s: "},
     {{"-f", "wobble", "in", "-o", "o"}, "-f: "},
     {{"--keep-metadata", "--strip", "in", "-o", "o"}, "contradict each other"},
+    {{"--max-bytes", "10", "in", "-o", "o"}, "--max-bytes wants a size of at least 1k"},
+    {{"--max-bytes", "5x", "in", "-o", "o"}, "not '5x'"},
+    {{"--max-bytes", "50k", "-F", "png", "in", "-o", "o"}, "--max-bytes: png has no quality"},
+    {{"--max-bytes", "50k", "-F", "tiff", "--palette", "in", "-o", "o"}, "--max-bytes: tiff"},
+    {{"--max-bytes", "50k", "--variant", "a:10:gif", "in", "-o", "o"}, "--max-bytes: gif"},
+    {{"--colors", "16", "in", "-o", "o"}, "--colors works with --palette"},
+    {{"--dither", "0.5", "in", "-o", "o"}, "--dither works with --palette"},
+    {{"--colors", "1", "--palette", "in", "-o", "o"}, "--colors wants a whole number from 2"},
+    {{"--dither", "1.5", "--palette", "in", "-o", "o"}, "--dither wants an amount from 0 to 1"},
+    {{"--effort", "10", "in", "-o", "o"}, "--effort wants a whole number from 0 to 9"},
+    {{"--subsample", "half", "in", "-o", "o"}, "--subsample wants one of auto, on, off"},
     {{"--name", "{nope}", "in", "-o", "o"}, "{nope}"},
     {{"--variant", "a:10", "--variant", "b:20", "--name", "{stem}.{ext}", "in", "-o", "o"},
      "needs {variant} (or {w} or {h})"},

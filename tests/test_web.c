@@ -23,23 +23,35 @@ typedef ib_test_cli_t cli_t;
 typedef ib_test_run_t run_t;
 typedef ib_test_events_t events_t;
 
-/* A 100x80 photo-like JPEG (a gradient) in a fresh directory. */
-static void make_input(cli_t *t, const char *name, char *dir, char *file)
+/* A w x h photo-like JPEG (a gradient; with noise, hard to compress)
+ * in a fresh directory. */
+static void make_photo(cli_t *t, const char *name, unsigned w, unsigned h, int noise, char *dir,
+                       char *file)
 {
     ib_test_cli_dir(t, name, dir);
     ib_test_path_fmt(file, "%s/in/photo.jpg", dir);
     ib_test_image_t img;
     char err[256];
-    assert_int_equal(ib_test_image_alloc(&img, 100, 80, 3), 0);
-    for (unsigned y = 0; y < 80; y++)
-        for (unsigned x = 0; x < 100; x++) {
+    unsigned seed = 7;
+    assert_int_equal(ib_test_image_alloc(&img, w, h, 3), 0);
+    for (unsigned y = 0; y < h; y++)
+        for (unsigned x = 0; x < w; x++) {
             unsigned char *p = ib_test_pixel(&img, x, y);
-            p[0] = (unsigned char)(x * 2), p[1] = (unsigned char)(y * 3), p[2] = 90;
+            seed = seed * 1103515245u + 12345u;
+            unsigned n = noise ? (seed >> 16) % 64 : 0;
+            p[0] = (unsigned char)(x * 200 / w + n), p[1] = (unsigned char)(y * 240 / h);
+            p[2] = (unsigned char)(90 + n);
         }
     ib_test_mkdirs_for(file);
     if (ib_test_write_jpeg(file, &img, 92, 0, err, sizeof err) < 0)
         fail_msg("%s", err);
     ib_test_image_free(&img);
+}
+
+/* A 100x80 gradient. */
+static void make_input(cli_t *t, const char *name, char *dir, char *file)
+{
+    make_photo(t, name, 100, 80, 0, dir, file);
 }
 
 /* Runs imgbatch --json -j 1 -o DIR/out (options) DIR/in, expecting an
@@ -228,6 +240,172 @@ static void names_by_width(void **state)
     ib_test_run_free(&r);
 }
 
+/* The number after "key": in the run's output, or -1. */
+static long json_number(const run_t *r, const char *key)
+{
+    char want[64];
+    snprintf(want, sizeof want, "\"%s\":", key);
+    const char *p = strstr(r->out_text, want);
+    return p != NULL ? strtol(p + strlen(want), NULL, 10) : -1;
+}
+
+static size_t out_size(const char *dir, const char *name)
+{
+    size_t len;
+    char path[PATH_MAX];
+    ib_test_path_fmt(path, "%s/out/%s", dir, name);
+    test_free(ib_test_slurp(path, &len));
+    return len;
+}
+
+/* The highest quality that fits is used: one more would not fit. */
+static void byte_budget_is_held_and_used(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], file[PATH_MAX], q[32];
+    make_photo(t, "budget", 400, 300, 1, dir, file);
+    run_t r;
+    events_t e;
+    run_web(t, dir, &r, &e, 0, "-F", "jpg", "--max-bytes", "20k", NULL);
+    ib_test_expect_event(ib_test_event_for(&e, "photo.jpg"), "ok");
+    long quality = json_number(&r, "quality");
+    size_t got = out_size(dir, "photo.jpg");
+    if (got > 20480 || quality < 1 || quality >= 100)
+        fail_msg("%zu bytes at quality %ld for a 20k budget", got, quality);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+    snprintf(q, sizeof q, "%ld", quality + 1);
+    run_web(t, dir, &r, &e, 0, "-F", "jpg", "--quality", q, NULL);
+    if (out_size(dir, "photo.jpg") <= 20480)
+        fail_msg("quality %s fits 20k too: %ld was not the highest", q, quality);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+}
+
+/* Too small a budget fails the file, writing nothing; a format with
+ * nothing to trade is a usage error. */
+static void impossible_budget_fails(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], file[PATH_MAX];
+    make_photo(t, "no-budget", 400, 300, 1, dir, file);
+    run_t r;
+    events_t e;
+    run_web(t, dir, &r, &e, 1, "-F", "jpg", "-F", "webp", "--max-bytes", "1k", NULL);
+    const ib_test_event_t *ev = ib_test_event_for(&e, "photo.jpg");
+    ib_test_expect_event(ev, "failed");
+    assert_string_equal(ev->error_kind, "budget");
+    assert_non_null(strstr(ev->error_message, "photo.jpg"));
+    assert_false(out_exists(dir, "photo.jpg") || out_exists(dir, "photo.webp"));
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+    ib_test_cli_run(t, &r, NULL, "-F", "png", "--max-bytes", "10k", "-o", dir, file, NULL);
+    ib_test_expect_exit(&r, 2, "-F png --max-bytes");
+    assert_non_null(strstr(r.err_text, "--max-bytes: png"));
+    ib_test_run_free(&r);
+}
+
+/* A PNG's bit depth and colour type, from its IHDR. */
+static void png_header(const char *dir, const char *name, int *depth, int *type)
+{
+    char path[PATH_MAX];
+    size_t len;
+    ib_test_path_fmt(path, "%s/out/%s", dir, name);
+    unsigned char *png = (unsigned char *)ib_test_slurp(path, &len);
+    assert_true(len > 26 && memcmp(png + 12, "IHDR", 4) == 0);
+    *depth = png[24];
+    *type = png[25];
+    test_free(png);
+}
+
+static void palette_pngs(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], file[PATH_MAX], err[256], path[PATH_MAX];
+    make_photo(t, "palette", 120, 90, 1, dir, file);
+    run_t r;
+    events_t e;
+    run_web(t, dir, &r, &e, 0, "-F", "png", "--palette", "--colors", "16", "--dither", "0", NULL);
+    int depth, type;
+    png_header(dir, "photo.png", &depth, &type);
+    assert_int_equal(type, 3); /* indexed */
+    assert_int_equal(depth, 4);
+    assert_int_equal(json_number(&r, "colors"), 16);
+    /* At most 16 distinct colours, by the tests' own decoder. */
+    ib_test_image_t img;
+    ib_test_path_fmt(path, "%s/out/photo.png", dir);
+    if (ib_test_decode(path, &img, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    unsigned colours[17], n = 0;
+    for (unsigned i = 0; i < img.width * img.height; i++) {
+        const unsigned char *p = img.pixels + i * img.channels;
+        unsigned c = (unsigned)p[0] << 16 | (unsigned)p[1] << 8 | p[2], k = 0;
+        while (k < n && colours[k] != c)
+            k++;
+        if (k == n && n++ == 16)
+            fail_msg("more than 16 colours in a 16-colour palette PNG");
+        colours[k] = c;
+    }
+    ib_test_image_free(&img);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+    /* The budget of a palette PNG is met with fewer colours. */
+    size_t full = out_size(dir, "photo.png");
+    char budget[32];
+    snprintf(budget, sizeof budget, "%zu", full - 1);
+    run_web(t, dir, &r, &e, 0, "-F", "png", "--palette", "--max-bytes", budget, NULL);
+    png_header(dir, "photo.png", &depth, &type);
+    assert_true(type == 3 && depth < 4 && out_size(dir, "photo.png") < full);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+}
+
+/* The sampling factors of the first component of a JPEG's frame. */
+static int jpeg_luma_sampling(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    size_t len;
+    ib_test_path_fmt(path, "%s/out/%s", dir, name);
+    unsigned char *j = (unsigned char *)ib_test_slurp(path, &len);
+    int factors = -1;
+    for (size_t i = 2; i + 12 < len && j[i] == 0xff; i += 2 + (size_t)(j[i + 2] << 8 | j[i + 3]))
+        if (j[i + 1] == 0xc0 || j[i + 1] == 0xc1 || j[i + 1] == 0xc2) {
+            factors = j[i + 11];
+            break;
+        }
+    test_free(j);
+    return factors;
+}
+
+static void encoder_controls(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], file[PATH_MAX];
+    make_photo(t, "controls", 200, 150, 1, dir, file);
+    run_t r;
+    events_t e;
+    run_web(t, dir, &r, &e, 0, "-F", "jpg", "--subsample", "off", NULL);
+    assert_int_equal(jpeg_luma_sampling(dir, "photo.jpg"), 0x11);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+    run_web(t, dir, &r, &e, 0, "-F", "jpg", "--subsample", "on", "--quality", "95", NULL);
+    assert_int_equal(jpeg_luma_sampling(dir, "photo.jpg"), 0x22);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+    /* More effort, no larger a WebP. */
+    size_t fast, slow;
+    run_web(t, dir, &r, &e, 0, "-F", "webp", "--effort", "0", NULL);
+    fast = out_size(dir, "photo.webp");
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+    run_web(t, dir, &r, &e, 0, "-F", "webp", "--effort", "6", NULL);
+    slow = out_size(dir, "photo.webp");
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+    if (!(slow < fast))
+        fail_msg("WebP at effort 6 is %zu bytes, at effort 0 %zu", slow, fast);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +414,10 @@ int main(void)
         cmocka_unit_test(variants_never_enlarge),
         cmocka_unit_test(all_enlarging_writes_the_largest_once),
         cmocka_unit_test(names_by_width),
+        cmocka_unit_test(byte_budget_is_held_and_used),
+        cmocka_unit_test(impossible_budget_fails),
+        cmocka_unit_test(palette_pngs),
+        cmocka_unit_test(encoder_controls),
     };
     return ib_test_run_suite(tests, ib_test_cli_group_setup, ib_test_cli_group_teardown);
 }

@@ -15,6 +15,7 @@ typedef enum {
     IB_ERR_UNSUPPORTED, /* no loader or saver for it here */
     IB_ERR_TOO_LARGE,   /* over --max-pixels */
     IB_ERR_WRITE,       /* the output could not be written */
+    IB_ERR_BUDGET,      /* no encoding fits --max-bytes */
     IB_ERR_INTERNAL,    /* a bug or resource failure of ours */
     /* Kinds from here on belong to the run above filters/ (timeouts,
      * crashes, collisions: app/run_error.h), which also names them. */

@@ -51,6 +51,10 @@ typedef enum {
     IB_META_STRIP,   /* strip everything, ICC profile included */
 } ib_metadata_t;
 
+/* JPEG (and AVIF/HEIF) chroma subsampling: the encoder's choice, always
+ * 4:2:0, or never (4:4:4). */
+typedef enum { IB_SUBSAMPLE_AUTO, IB_SUBSAMPLE_ON, IB_SUBSAMPLE_OFF } ib_subsample_t;
+
 typedef struct {
     char ext[16];    /* the output's extension, which also picks the saver */
     int quality;     /* 0: the format's default */
@@ -58,6 +62,15 @@ typedef struct {
     int lossless;    /* WebP, AVIF/HEIF, JPEG XL */
     int compression; /* PNG zlib level 0-9; -1: the default */
     ib_metadata_t metadata;
+    int palette;      /* PNG and GIF: an 8-bit (or smaller) palette */
+    int palette_bits; /* 1, 2, 4 or 8: at most 2^bits colours; 0: 8 */
+    double dither;    /* palette dithering 0-1; < 0: the default */
+    int effort;       /* WebP, AVIF/HEIF, JPEG XL CPU effort; < 0: the default */
+    ib_subsample_t subsample;
+    /* At most this many bytes (0: no limit): the highest quality up to
+     * .quality (100 when 0) whose output fits, or for a palette the most
+     * colours that fit; else the output fails (IB_ERR_BUDGET). */
+    uint64_t max_bytes;
 } ib_encode_t;
 
 typedef struct {
@@ -65,7 +78,14 @@ typedef struct {
     size_t len;
     unsigned width;
     unsigned height;
+    int quality;      /* the quality the encoder was given; 0 for none */
+    int palette_bits; /* the palette's depth; 0 without one */
 } ib_encoded_t;
+
+/* Whether --max-bytes can be met for this format: by quality (JPEG,
+ * WebP, AVIF/HEIF, JPEG XL, JPEG 2000), by palette size (PNG and GIF
+ * with a palette), or not at all. */
+int ib_image_has_budget(const char *ext, int palette);
 
 /* Once per worker process, after fork(): starts libvips single-threaded,
  * and makes the worker's context, which the probe and render calls take.
