@@ -155,6 +155,28 @@ static int check_name_extension(const ib_plan_t *p, char *err, size_t errlen)
     return -1;
 }
 
+/* A trim's size is known only from the pixels, after the name is made
+ * and the variants are sized: the fields and options that need it first
+ * cannot go with it. */
+static int check_trim(const ib_plan_t *p, char *err, size_t errlen)
+{
+    if (!ib_chain_size_from_pixels(&p->chain))
+        return 0;
+    if (strstr(p->name_template, "{w}") != NULL || strstr(p->name_template, "{h}") != NULL)
+        return snprintf(err, errlen,
+                        "--name '%s': {w} and {h} cannot be known before a trim has seen the "
+                        "pixels",
+                        p->name_template),
+               -1;
+    if (p->n_variants > 0)
+        return snprintf(err, errlen,
+                        "--variant %s and trim: variants are sized before a trim has seen the "
+                        "pixels; trim in a run of its own first",
+                        p->variants[0].name),
+               -1;
+    return 0;
+}
+
 static int check_naming(ib_plan_t *p, char *err, size_t errlen)
 {
     if (p->name_template == NULL)
@@ -194,9 +216,10 @@ static void build_recipe(ib_plan_t *p, const char *size_text, const char *filter
 {
     int n = snprintf(p->recipe, sizeof p->recipe,
                      "v3;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d;"
-                     "interlace=%d;lossless=%d;compression=%d;metadata=%d",
+                     "interlace=%d;lossless=%d;compression=%d;metadata=%d%s%s",
                      size_text, filters, p->format, p->quality, p->autorotate, p->strict,
-                     p->interlace, p->lossless, p->compression, (int)p->metadata);
+                     p->interlace, p->lossless, p->compression, (int)p->metadata,
+                     p->font != NULL ? ";font=" : "", p->font != NULL ? p->font : "");
     /* Each output carries its own variant's geometry. */
     for (unsigned i = 0; i < p->n_variants && n > 0 && (size_t)n < sizeof p->recipe; i++) {
         const ib_geometry_t *g = &p->variants[i].geom;
@@ -225,6 +248,8 @@ static int finish(ib_cli_t *c)
         return snprintf(c->err, c->errlen, "too many filters (at most %d)", IB_MAX_OPS), -1;
     for (unsigned i = 0; i < c->extra.n; i++)
         p->chain.op[p->chain.n++] = c->extra.op[i];
+    if (check_trim(p, c->err, c->errlen) < 0)
+        return -1;
     build_recipe(p, c->size_text != NULL ? c->size_text : "", c->filters);
     return 0;
 }

@@ -385,7 +385,8 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
         .r = {.chain = &plan->chain,
               .autorotate = plan->autorotate,
               .fail_on_warning = plan->strict,
-              .max_pixels = plan->max_pixels},
+              .max_pixels = plan->max_pixels,
+              .font = plan->font},
         .n = plan->n_variants > 0 ? plan->n_variants : 1,
     };
     ib_error_t err = {0};

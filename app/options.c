@@ -204,6 +204,14 @@ static int set_filter(ib_cli_t *c, const char *arg)
     return 0;
 }
 
+static int set_font(ib_cli_t *c, const char *arg)
+{
+    if (arg[0] == '\0')
+        return fail(c, "--font wants a font name, like 'DejaVu Sans Bold', not ''");
+    c->plan->font = arg;
+    return 0;
+}
+
 static int set_max_memory(ib_cli_t *c, const char *arg)
 {
     return parse_size(c, "--max-memory", arg, &c->plan->max_memory);
@@ -334,9 +342,16 @@ const ib_option_t ib_options[] = {
      "rotate=DEG[:COLOR] autorotate flip flop grayscale\n"
      "blur=SIGMA sharpen[=SIGMA] brightness=F contrast=F\n"
      "gamma=G modulate=B:S:H sepia negate normalize\n"
-     "threshold=N pad=WxH[:COLOR] flatten[=COLOR]\n"
-     "colours: #rrggbb, #rrggbbaa or a name",
+     "threshold=N pad=WxH[:COLOR[:GRAVITY]] flatten[=COLOR]\n"
+     "trim[=THRESHOLD] border=N[:COLOR]\n"
+     "overlay=FILE[:GRAVITY[:MARGIN[:OPACITY[:WIDTH%]]]]\n"
+     "text=STRING[:GRAVITY[:SIZE[:COLOR]]], STRING with\n"
+     "{stem} {ext} {w} {h} {date[:FORMAT]}\n"
+     "colours: #rrggbb, #rrggbbaa or a name;\n"
+     "\\, and \\: put a comma or colon in a value",
      NULL, set_filter},
+    {"font", 0, "NAME", PIX, "font of text ops, e.g. 'DejaVu Sans Bold'\n(default sans)", NULL,
+     set_font},
     {"no-autorotate", 0, NULL, PIX, "keep pixels as stored, ignoring EXIF orientation", NULL,
      SWITCH(autorotate, 0)},
     {"lenient", 0, NULL, PIX, "accept images the decoder warns about", NULL, SWITCH(strict, 0)},

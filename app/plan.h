@@ -49,6 +49,7 @@ typedef struct {
     int lossless;
     int compression; /* -1: the format's default */
     ib_metadata_t metadata;
+    const char *font; /* --font, for text ops; NULL: sans */
     const char *name_template;
     ib_exists_t if_exists;
     unsigned jobs;

@@ -60,6 +60,8 @@ struct ib_image_ctx {
      * and the search goes through every saver. */
     char save_ext[32];
     int save_answer;
+    /* The overlays, each decoded once for the run. */
+    ib_ops_cache_t *ops;
 };
 
 struct ib_probe {
@@ -92,6 +94,7 @@ ib_image_ctx_t *ib_image_init(const char *prog, const ib_image_config_t *cfg)
     ctx->cfg = *cfg;
     ctx->fastpng = ib_fastpng_ctx_new(cfg->max_memory);
     ctx->save_answer = -1;
+    ctx->ops = ib_ops_cache_new();
     return ctx;
 }
 
@@ -100,6 +103,7 @@ void ib_image_ctx_free(ib_image_ctx_t *ctx)
     if (ctx == NULL)
         return;
     ib_fastpng_ctx_free(ctx->fastpng);
+    ib_ops_cache_free(ctx->ops);
     free(ctx);
 }
 
@@ -477,9 +481,10 @@ static VipsImage *load(const char *path, const ib_probe_t *probe, const ib_rende
 }
 
 /* Runs the chain from op `first` on one image, sized to size if given. */
-static VipsImage *finish(VipsImage *in, const ib_render_t *r, unsigned first, const ib_size_t *size)
+static VipsImage *finish(VipsImage *in, const ib_render_t *r, unsigned first, const ib_size_t *size,
+                         ib_ops_env_t *env)
 {
-    VipsImage *out = ib_chain_apply(in, r->chain, first);
+    VipsImage *out = ib_chain_apply(in, r->chain, first, env);
     if (out == NULL || size == NULL ||
         ((int)size->width == out->Xsize && (int)size->height == out->Ysize))
         return out;
@@ -494,7 +499,8 @@ static VipsImage *finish(VipsImage *in, const ib_render_t *r, unsigned first, co
  * Every frame of an animation through the chain, joined back into one
  * tall image with the frame delays and loop count of the input.
  */
-static VipsImage *animate(VipsImage *all, const ib_render_t *r, const ib_size_t *size)
+static VipsImage *animate(VipsImage *all, const ib_render_t *r, const ib_size_t *size,
+                          ib_ops_env_t *env)
 {
     int ph = vips_image_get_page_height(all);
     int n = all->Ysize / ph;
@@ -519,7 +525,7 @@ static VipsImage *animate(VipsImage *all, const ib_render_t *r, const ib_size_t 
             frame = small;
             first = 1;
         }
-        frames[i] = finish(frame, r, first, size);
+        frames[i] = finish(frame, r, first, size, env);
         g_object_unref(frame);
         if (frames[i] == NULL)
             break;
@@ -670,6 +676,21 @@ static VipsImage *open_input(ib_image_ctx_t *ctx, const char *path, ib_probe_t *
     return coloured;
 }
 
+/* What the ops need besides the pixels; stem is its buffer. */
+static void ops_env(ib_image_ctx_t *ctx, const char *path, const ib_probe_t *probe,
+                    const ib_render_t *r, const ib_encode_t *enc, char *stem, size_t len,
+                    ib_ops_env_t *env)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash != NULL ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    snprintf(stem, len, "%.*s", dot != NULL && dot != base ? (int)(dot - base) : (int)strlen(base),
+             base);
+    *env = (ib_ops_env_t){.cache = ctx->ops,
+                          .font = r->font,
+                          .text = {.stem = stem, .ext = enc->ext, .date = probe->h.date}};
+}
+
 int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, const ib_render_t *r,
                     const ib_encode_t *enc, const ib_size_t *sizes, unsigned n, ib_encoded_t *out,
                     ib_error_t *err)
@@ -688,6 +709,7 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
             largest = &sizes[i];
 
     unsigned used;
+    ib_ops_env_t env;
     VipsImage *input = open_input(ctx, path, probe, r, enc, largest, &used);
     if (input == NULL)
         return ib_fail_vips(err, IB_ERR_DECODE, path);
@@ -701,9 +723,12 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
         input = mem;
     }
     int rc = 0;
+    char stem[256];
+    ops_env(ctx, path, probe, r, enc, stem, sizeof stem, &env);
     for (unsigned i = 0; i < n && rc == 0; i++) {
         const ib_size_t *size = sizes != NULL ? &sizes[i] : NULL;
-        VipsImage *result = animated ? animate(input, r, size) : finish(input, r, used, size);
+        VipsImage *result =
+            animated ? animate(input, r, size, &env) : finish(input, r, used, size, &env);
         if (result == NULL) {
             rc = ib_fail_vips(err, IB_ERR_DECODE, path);
             break;

@@ -1931,6 +1931,243 @@ static void corpus_animated_gif(void **state)
     ib_test_event_free(&ev);
 }
 
+/* ---- the edits: border, pad's gravity, trim, overlay, text ---- */
+
+/* How many pixels of img differ from the colour rgb outside the box
+ * [x0, x1) x [y0, y1), and inside it from in placed at (x0, y0). */
+static unsigned framed_misses(const ib_test_image_t *img, const ib_test_image_t *in, unsigned x0,
+                              unsigned y0, const unsigned char rgb[3], const char *what)
+{
+    unsigned bad = 0;
+    for (unsigned y = 0; y < img->height; y++)
+        for (unsigned x = 0; x < img->width; x++) {
+            const unsigned char *p = ib_test_pixel(img, x, y), *want = rgb;
+            if (x >= x0 && x < x0 + in->width && y >= y0 && y < y0 + in->height)
+                want = ib_test_pixel(in, x - x0, y - y0);
+            if (memcmp(p, want, 3) != 0 && bad++ == 0)
+                print_message("%s: (%u,%u) is (%u,%u,%u), expected (%u,%u,%u)\n", what, x, y, p[0],
+                              p[1], p[2], want[0], want[1], want[2]);
+        }
+    return bad;
+}
+
+/* border=N adds N pixels of the colour (black by default) on each side;
+ * pad with a gravity puts the image at that edge or corner. */
+static void border_and_pad_gravity(void **state)
+{
+    px_t *t = *state;
+    static const struct {
+        const char *op;
+        unsigned w, h, x0, y0;
+        unsigned char rgb[3];
+    } cases[] = {
+        {"border=3:#123456", PAT_W + 6, PAT_H + 6, 3, 3, {0x12, 0x34, 0x56}},
+        {"border=1", PAT_W + 2, PAT_H + 2, 1, 1, {0, 0, 0}},
+        {"pad=80x60:red:northwest", 80, 60, 0, 0, {255, 0, 0}},
+        {"pad=80x60:red:southeast", 80, 60, 16, 12, {255, 0, 0}},
+        {"pad=80x60::east", 80, 60, 16, 6, {255, 255, 255}},
+        {"pad=80x60:blue:south", 80, 60, 8, 12, {0, 0, 255}},
+    };
+    for (size_t i = 0; i < N_ELEMS(cases); i++) {
+        ib_test_image_t out;
+        run_op(t, t->pattern, cases[i].op, &out);
+        if (out.width != cases[i].w || out.height != cases[i].h)
+            fail_msg("%s: %ux%u, expected %ux%u", cases[i].op, out.width, out.height, cases[i].w,
+                     cases[i].h);
+        unsigned bad =
+            framed_misses(&out, &t->pat, cases[i].x0, cases[i].y0, cases[i].rgb, cases[i].op);
+        ib_test_image_free(&out);
+        if (bad > 0)
+            fail_msg("%s: %u pixels off", cases[i].op, bad);
+    }
+}
+
+/* A 40x30 box of the pattern drawn at (30,20) on 120x90 of near-white
+ * (within the default threshold of 10): trim gives back the box exactly.
+ * An image that is all border comes back whole, with a warning. */
+static void trim_to_drawn_box(void **state)
+{
+    px_t *t = *state;
+    ib_test_image_t in, box, out;
+    char path[PATH_MAX];
+    assert_int_equal(ib_test_image_alloc(&in, 120, 90, 3), 0);
+    assert_int_equal(ib_test_image_alloc(&box, 40, 30, 3), 0);
+    for (unsigned y = 0; y < 90; y++)
+        for (unsigned x = 0; x < 120; x++)
+            memset(ib_test_pixel(&in, x, y), (x + y) % 3 == 0 ? 250 : 255, 3);
+    for (unsigned y = 0; y < 30; y++)
+        for (unsigned x = 0; x < 40; x++) {
+            unsigned char *p = ib_test_pixel(&box, x, y);
+            /* Dark everywhere, so no edge of the box reads as border. */
+            memcpy(p, ib_test_pixel(&t->pat, x, y), 3);
+            p[0] /= 2, p[1] /= 2, p[2] /= 2;
+            memcpy(ib_test_pixel(&in, 30 + x, 20 + y), p, 3);
+        }
+    in_root(t, path, "framed.png");
+    write_png(path, &in);
+    run_op(t, path, "trim", &out);
+    crop_x0 = crop_y0 = 0;
+    expect_mapped(&box, &out, 40, 30, map_crop, "trim");
+    ib_test_image_free(&out);
+    /* A threshold of 0 keeps the near-white speckle as content. */
+    run_op(t, path, "trim=0", &out);
+    if (out.width <= 40 || out.height <= 30)
+        fail_msg("trim=0: %ux%u, expected larger than the box", out.width, out.height);
+    ib_test_image_free(&out);
+
+    unsigned char white[4] = {255, 255, 255, 255};
+    ib_test_image_fill(&in, white);
+    in_root(t, path, "blank.png");
+    write_png(path, &in);
+    run_t r;
+    output_t o;
+    run(t, &r, 0, path, "-o", "{OUT}", "-f", "trim", "-F", "png", "--json", "-j", "1");
+    only_output(&r, &o);
+    if (o.width != 120 || o.height != 90 || !ib_test_file_has(r.run.out, "is border"))
+        fail_msg("trim of a blank image: %lldx%lld, warning %s", o.width, o.height,
+                 ib_test_file_has(r.run.out, "is border") ? "given" : "missing");
+    ib_test_image_free(&in);
+    ib_test_image_free(&box);
+}
+
+static unsigned near(int a, int b, int tol)
+{
+    return a - b <= tol && b - a <= tol;
+}
+
+/* A grey 200x100 image and a 20x10 overlay, opaque red on its left half
+ * and clear on its right: at northeast with a margin of 5 and opacity
+ * 0.5 the red half is mixed half and half, the clear half and the rest
+ * are untouched. At 50% width it is 100x50 in the corner its gravity
+ * says. */
+static void overlay_position_opacity_scale(void **state)
+{
+    px_t *t = *state;
+    ib_test_image_t base, ov, out;
+    char bpath[PATH_MAX], opath[PATH_MAX], op[PATH_MAX + 64];
+    unsigned char grey[4] = {128, 128, 128, 255};
+    assert_int_equal(ib_test_image_alloc(&base, 200, 100, 3), 0);
+    ib_test_image_fill(&base, grey);
+    assert_int_equal(ib_test_image_alloc(&ov, 20, 10, 4), 0);
+    for (unsigned y = 0; y < 10; y++)
+        for (unsigned x = 0; x < 20; x++) {
+            unsigned char *p = ib_test_pixel(&ov, x, y);
+            p[0] = 255, p[1] = p[2] = 0, p[3] = x < 10 ? 255 : 0;
+        }
+    in_root(t, bpath, "wm-base.png");
+    in_root(t, opath, "wm-mark.png");
+    write_png(bpath, &base);
+    write_png(opath, &ov);
+
+    snprintf(op, sizeof op, "overlay=%s:northeast:5:0.5", opath);
+    run_op(t, bpath, op, &out);
+    assert_int_equal(out.width, 200);
+    unsigned bad = 0;
+    for (unsigned y = 0; y < out.height; y++)
+        for (unsigned x = 0; x < out.width; x++) {
+            const unsigned char *p = ib_test_pixel(&out, x, y);
+            int red = x >= 175 && x < 185 && y >= 5 && y < 15;
+            int ok = red ? near(p[0], 192, 2) && near(p[1], 64, 2) && near(p[2], 64, 2)
+                         : p[0] == 128 && p[1] == 128 && p[2] == 128;
+            if (!ok && bad++ == 0)
+                print_message("%s: (%u,%u) is (%u,%u,%u)\n", op, x, y, p[0], p[1], p[2]);
+        }
+    ib_test_image_free(&out);
+    if (bad > 0)
+        fail_msg("%s: %u pixels off", op, bad);
+
+    snprintf(op, sizeof op, "overlay=%s:southwest:0:1:50%%", opath);
+    run_op(t, bpath, op, &out);
+    /* Away from the resampled edges: red where the left half landed. */
+    rgb_t in_red = mean_rgb(&out, 5, 55, 40, 40), in_clear = mean_rgb(&out, 55, 55, 40, 40),
+          above = mean_rgb(&out, 5, 5, 40, 40), right = mean_rgb(&out, 110, 55, 80, 40);
+    ib_test_image_free(&out);
+    if (!rgb_near(in_red, (rgb_t){255, 0, 0}, 2) ||
+        !rgb_near(in_clear, (rgb_t){128, 128, 128}, 2) ||
+        !rgb_near(above, (rgb_t){128, 128, 128}, 0.5) ||
+        !rgb_near(right, (rgb_t){128, 128, 128}, 0.5))
+        fail_msg("%s: red half (%.0f,%.0f,%.0f), clear half (%.0f,%.0f,%.0f), above "
+                 "(%.0f,%.0f,%.0f), right (%.0f,%.0f,%.0f)",
+                 op, in_red.r, in_red.g, in_red.b, in_clear.r, in_clear.g, in_clear.b, above.r,
+                 above.g, above.b, right.r, right.g, right.b);
+
+    /* A missing overlay stops the run before any work: exit 2, named. */
+    run_t r;
+    snprintf(op, sizeof op, "overlay=%s/absent.png", t->root);
+    run(t, &r, 2, bpath, "-o", "{OUT}", "-f", op, "-q");
+    if (!ib_test_file_has(r.run.err, "absent.png") || ib_test_exists(r.dir))
+        fail_msg("missing overlay: the message does not name it, or %s was made", r.dir);
+    ib_test_image_free(&base);
+    ib_test_image_free(&ov);
+}
+
+/* The box around the pixels brighter than 100 (text in white on black);
+ * 0 when there are none. */
+static unsigned bright_box(const ib_test_image_t *img, unsigned *x0, unsigned *y0, unsigned *x1,
+                           unsigned *y1)
+{
+    unsigned n = 0;
+    *x0 = *y0 = UINT32_MAX;
+    *x1 = *y1 = 0;
+    for (unsigned y = 0; y < img->height; y++)
+        for (unsigned x = 0; x < img->width; x++)
+            if (ib_test_pixel(img, x, y)[0] > 100) {
+                n++;
+                *x0 = x < *x0 ? x : *x0, *y0 = y < *y0 ? y : *y0;
+                *x1 = x + 1 > *x1 ? x + 1 : *x1, *y1 = y + 1 > *y1 ? y + 1 : *y1;
+            }
+    return n;
+}
+
+/* Text lands only in the region of its gravity, and a long text is made
+ * smaller to stay inside the image. */
+static void text_in_its_region(void **state)
+{
+    px_t *t = *state;
+    ib_test_image_t black, out;
+    char path[PATH_MAX];
+    unsigned char k[4] = {0, 0, 0, 255};
+    assert_int_equal(ib_test_image_alloc(&black, 300, 120, 3), 0);
+    ib_test_image_fill(&black, k);
+    in_root(t, path, "night.png");
+    write_png(path, &black);
+    ib_test_image_free(&black);
+    static const struct {
+        const char *op;
+        unsigned rx0, ry0, rx1, ry1; /* the region the text must keep to */
+    } cases[] = {
+        {"text=Hi:northwest:20:white", 0, 0, 150, 60},
+        {"text=Hi:southeast:20:white", 150, 60, 300, 120},
+        {"text=Hi:north:20:white", 100, 0, 200, 60},
+        {"text={stem}:south:20:white", 75, 60, 225, 120},
+    };
+    for (size_t i = 0; i < N_ELEMS(cases); i++) {
+        unsigned x0, y0, x1, y1;
+        run_op(t, path, cases[i].op, &out);
+        unsigned n = bright_box(&out, &x0, &y0, &x1, &y1);
+        ib_test_image_free(&out);
+        if (n < 20 || x0 < cases[i].rx0 || y0 < cases[i].ry0 || x1 > cases[i].rx1 ||
+            y1 > cases[i].ry1)
+            fail_msg("%s: %u lit pixels in [%u,%u)x[%u,%u), expected some, all in "
+                     "[%u,%u)x[%u,%u)",
+                     cases[i].op, n, x0, x1, y0, y1, cases[i].rx0, cases[i].rx1, cases[i].ry0,
+                     cases[i].ry1);
+    }
+    /* 60 characters at 40 px would be far wider than 300 px. */
+    const char *op = "text="
+                     "The quick brown fox jumps over the lazy dog again and again"
+                     ":west:40:white";
+    unsigned x0, y0, x1, y1;
+    run_op(t, path, op, &out);
+    unsigned n = bright_box(&out, &x0, &y0, &x1, &y1);
+    unsigned w = out.width;
+    ib_test_image_free(&out);
+    if (w != 300 || n < 50 || x1 - x0 < 200 || x1 > 300)
+        fail_msg("long text: image %u wide, %u lit pixels across [%u,%u); expected it to span "
+                 "most of the 300 px and stay inside",
+                 w, n, x0, x1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1964,6 +2201,10 @@ int main(void)
         cmocka_unit_test(corpus_wide_gamut_to_srgb),
         cmocka_unit_test(corpus_16bit),
         cmocka_unit_test(corpus_animated_gif),
+        cmocka_unit_test(border_and_pad_gravity),
+        cmocka_unit_test(trim_to_drawn_box),
+        cmocka_unit_test(overlay_position_opacity_scale),
+        cmocka_unit_test(text_in_its_region),
     };
     return ib_test_run_suite(tests, group_setup, group_teardown);
 }

@@ -23,6 +23,9 @@ typedef struct {
     int bits;          /* 8 or 16 (or 32 for float images) per sample */
     char loader[32];   /* libvips loader nickname without "load", e.g. "jpeg" */
     double xres, yres; /* pixels per mm as stored, as libvips' loader reads them */
+    /* Wall-clock capture date (clock.h), when the render asked for it:
+     * EXIF DateTimeOriginal, else DateTime, else the file's mtime. */
+    int64_t date;
 } ib_header_t;
 
 /* A probed file: its header, and what the render keeps from reading it. */
@@ -43,6 +46,8 @@ typedef struct {
     int autorotate;
     int fail_on_warning;
     uint64_t max_pixels; /* 0: no limit */
+    const char *font;    /* for text ops (--font); NULL: sans */
+    int want_date;       /* the probe reads the capture date ({date}) */
 } ib_render_t;
 
 typedef enum {
