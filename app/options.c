@@ -470,7 +470,9 @@ void ib_options_help(FILE *f)
           "\n"
           "Resize and convert a folder of images with a pool of worker processes.\n"
           "INPUT is an image file, a directory (walked recursively, its tree mirrored\n"
-          "under DIR) or - to read paths from standard input, one per line.\n",
+          "under DIR) or - to read paths from standard input, one per line.\n"
+          "@FILE anywhere stands for the arguments written in FILE (whitespace-\n"
+          "separated, shell quotes, # comments; nested @FILEs are read too).\n",
           f);
     for (size_t i = 0; i < ib_n_options; i++) {
         if (i == 0 || strcmp(ib_options[i].group, ib_options[i - 1].group) != 0)

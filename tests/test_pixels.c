@@ -2168,6 +2168,45 @@ static void text_in_its_region(void **state)
                  w, n, x0, x1);
 }
 
+/* Options from an argument file, quotes and comments included: the
+ * quoted text op with spaces and the path with a space arrive whole, and
+ * a missing file is a usage error. */
+static void argument_files(void **state)
+{
+    px_t *t = *state;
+    ib_test_image_t black, out;
+    char in[PATH_MAX], args[PATH_MAX], inner[PATH_MAX], text[2 * PATH_MAX + 256], at[PATH_MAX + 1],
+        written[PATH_MAX];
+    unsigned char k[4] = {0, 0, 0, 255};
+    assert_int_equal(ib_test_image_alloc(&black, 200, 100, 3), 0);
+    ib_test_image_fill(&black, k);
+    in_root(t, in, "my photo.png");
+    write_png(in, &black);
+    ib_test_image_free(&black);
+    in_root(t, inner, "inner.args");
+    ib_test_write_file(inner, "-F png # the format\n", 20);
+    in_root(t, args, "run.args");
+    snprintf(text, sizeof text,
+             "# a recipe\n-f 'text=Hello world:north:20:white'\t# quoted, with a space\n"
+             "@%s\n\"%s\" -q -j 1\n",
+             inner, in);
+    ib_test_write_file(args, text, strlen(text));
+    snprintf(at, sizeof at, "@%s", args);
+    run_t r;
+    run(t, &r, 0, at, "-o", "{OUT}");
+    ib_test_path_fmt(written, "%s/my photo.png", r.dir);
+    decode(written, &out);
+    unsigned x0, y0, x1, y1, n = bright_box(&out, &x0, &y0, &x1, &y1);
+    ib_test_image_free(&out);
+    if (n < 20 || y1 > 50 || x0 < 30 || x1 > 170)
+        fail_msg("@FILE text op: %u lit pixels in [%u,%u)x[%u,%u), expected text at the top "
+                 "centre",
+                 n, x0, x1, y0, y1);
+    run(t, &r, 2, "@absent.args", "-o", "{OUT}");
+    if (!ib_test_file_has(r.run.err, "absent.args"))
+        fail_msg("a missing argument file is not named in the message");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2205,6 +2244,7 @@ int main(void)
         cmocka_unit_test(trim_to_drawn_box),
         cmocka_unit_test(overlay_position_opacity_scale),
         cmocka_unit_test(text_in_its_region),
+        cmocka_unit_test(argument_files),
     };
     return ib_test_run_suite(tests, group_setup, group_teardown);
 }
