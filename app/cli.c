@@ -214,12 +214,13 @@ static int check_destination(const ib_plan_t *p, char *err, size_t errlen)
 /* Everything that shapes the bytes of an output, and nothing else. */
 static void build_recipe(ib_plan_t *p, const char *size_text, const char *filters)
 {
-    int n = snprintf(p->recipe, sizeof p->recipe,
-                     "v3;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d;"
-                     "interlace=%d;lossless=%d;compression=%d;metadata=%d%s%s",
-                     size_text, filters, p->format, p->quality, p->autorotate, p->strict,
-                     p->interlace, p->lossless, p->compression, (int)p->metadata,
-                     p->font != NULL ? ";font=" : "", p->font != NULL ? p->font : "");
+    int n =
+        snprintf(p->recipe, sizeof p->recipe,
+                 "v3;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d;"
+                 "interlace=%d;lossless=%d;compression=%d;metadata=%d%s%s%s",
+                 size_text, filters, p->format, p->quality, p->autorotate, p->strict, p->interlace,
+                 p->lossless, p->compression, (int)p->metadata, p->strip_gps ? ";nogps" : "",
+                 p->font != NULL ? ";font=" : "", p->font != NULL ? p->font : "");
     /* Each output carries its own variant's geometry. */
     for (unsigned i = 0; i < p->n_variants && n > 0 && (size_t)n < sizeof p->recipe; i++) {
         const ib_geometry_t *g = &p->variants[i].geom;
@@ -250,6 +251,9 @@ static int finish(ib_cli_t *c)
         p->chain.op[p->chain.n++] = c->extra.op[i];
     if (check_trim(p, c->err, c->errlen) < 0)
         return -1;
+    p->want_date = strstr(p->name_template, "{date") != NULL;
+    for (unsigned i = 0; i < p->chain.n; i++)
+        p->want_date |= p->chain.op[i].kind == IB_OP_TEXT && strstr(p->chain.op[i].str, "{date");
     build_recipe(p, c->size_text != NULL ? c->size_text : "", c->filters);
     return 0;
 }

@@ -77,6 +77,7 @@ int ib_job_output_path(const ib_plan_t *plan, const ib_job_t *job, const ib_outp
                         .ext = o->ext,
                         .width = o->width,
                         .height = o->height,
+                        .date = o->date,
                         .variant = o->variant >= 0 && (unsigned)o->variant < plan->n_variants
                                        ? plan->variants[o->variant].name
                                        : NULL};
@@ -272,6 +273,7 @@ static int plan_outputs(job_state_t *js, unsigned w, unsigned h, ib_error_t *err
         ib_output_info_t *o = &js->res->out[i];
         pick_format(js->jc->image, plan, js->job->path, o);
         o->variant = plan->n_variants > 0 ? (int32_t)i : -1;
+        o->date = ib_probe_header(js->probe)->date;
         o->width = w;
         o->height = h;
         if (plan->n_variants > 0)
@@ -324,7 +326,8 @@ static int render_and_write(job_state_t *js, ib_worker_t *self, unsigned long ta
                        .interlace = plan->interlace,
                        .lossless = plan->lossless,
                        .compression = plan->compression,
-                       .metadata = plan->metadata};
+                       .metadata = plan->metadata,
+                       .strip_gps = plan->strip_gps};
     snprintf(enc.ext, sizeof enc.ext, "%s", js->res->out[0].ext);
     if (ib_image_render(js->jc->image, js->job->path, js->probe, &js->r, &enc,
                         plan->n_variants > 0 ? js->sizes : NULL, js->n, coded, err) < 0) {
@@ -386,7 +389,8 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
               .autorotate = plan->autorotate,
               .fail_on_warning = plan->strict,
               .max_pixels = plan->max_pixels,
-              .font = plan->font},
+              .font = plan->font,
+              .want_date = plan->want_date},
         .n = plan->n_variants > 0 ? plan->n_variants : 1,
     };
     ib_error_t err = {0};

@@ -31,6 +31,7 @@ typedef struct {
     char ext[16];
     char format[16];
     int32_t variant; /* index into the plan's variants, -1 for none */
+    int64_t date;    /* the input's capture date, for {date} in names */
 } ib_output_info_t;
 
 typedef struct {

@@ -320,6 +320,9 @@ const ib_option_t ib_options[] = {
     {"keep-metadata", 0, NULL, OUT, "keep EXIF and XMP (default: only the ICC profile)", NULL,
      set_keep_metadata},
     {"strip", 0, NULL, OUT, "strip all metadata, the ICC profile too", NULL, set_strip},
+    {"strip-gps", 0, NULL, OUT,
+     "with --keep-metadata: drop the GPS position, keep\nthe rest of the EXIF and XMP", NULL,
+     SWITCH(strip_gps, 1)},
     {"name", 0, "TEMPLATE", OUT,
      "output path under DIR, default {dir}/{stem}.{ext};\n"
      "fields {dir} {stem} {ext} {w} {h} {variant}",

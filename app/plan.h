@@ -49,8 +49,10 @@ typedef struct {
     int lossless;
     int compression; /* -1: the format's default */
     ib_metadata_t metadata;
+    int strip_gps;    /* --strip-gps */
     const char *font; /* --font, for text ops; NULL: sans */
     const char *name_template;
+    int want_date; /* {date} in --name or a text op: the probe reads it */
     ib_exists_t if_exists;
     unsigned jobs;
     unsigned timeout_ms;

@@ -21,7 +21,9 @@
  */
 #include "image.h"
 
+#include "clock.h"
 #include "encode.h"
+#include "exif.h"
 #include "fastjpeg.h"
 #include "fastpath.h"
 #include "fastpng.h"
@@ -314,9 +316,37 @@ static int probe_vips(const char *path, const char *loader, const ib_render_t *r
     return 0;
 }
 
-/* The size as displayed, and the --max-pixels check. */
+/*
+ * The capture date for {date}: EXIF DateTimeOriginal, else DateTime, else
+ * the file's modification time. Read here, in the probe, so that a dry run
+ * names the same paths as a real one. libvips' header read (no pixels)
+ * finds the EXIF of every format it knows; it costs a small JPEG its fast
+ * probe's saving, so only runs that use {date} pay it.
+ */
+static void read_date(const char *path, ib_probe_t *probe)
+{
+    const void *blob;
+    size_t len;
+    int64_t wall;
+    VipsImage *im = vips_image_new_from_file(path, NULL);
+    int found = im != NULL && vips_image_get_typeof(im, VIPS_META_EXIF_NAME) != 0 &&
+                vips_image_get_blob(im, VIPS_META_EXIF_NAME, &blob, &len) == 0 &&
+                ib_exif_date(blob, len, &wall) == 0;
+    if (im != NULL)
+        g_object_unref(im);
+    vips_error_clear();
+    struct stat st;
+    if (found)
+        probe->h.date = wall;
+    else if (stat(path, &st) == 0)
+        probe->h.date = ib_date_local((int64_t)st.st_mtim.tv_sec);
+}
+
+/* The size as displayed, the --max-pixels check, and the date if asked. */
 static int probe_done(const char *path, const ib_render_t *r, ib_probe_t *probe, ib_error_t *err)
 {
+    if (r->want_date)
+        read_date(path, probe);
     unsigned w = probe->h.width, h = probe->h.height;
     if (r->autorotate && probe->h.orientation >= 5) {
         probe->h.width = h;

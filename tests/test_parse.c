@@ -164,6 +164,7 @@ static const option_case_t option_cases[] = {
     {"compression", {"--compression", "0", "in", "-o", "o"}, AS_INT, FIELD(compression), 0},
     {"keep-metadata", {"--keep-metadata", "in", "-o", "o"}, AS_CHECK, .check = check_keep},
     {"strip", {"--strip", "--strip", "in", "-o", "o"}, AS_CHECK, .check = check_strip},
+    {"strip-gps", {"--strip-gps", "--keep-metadata", "in", "-o", "o"}, AS_INT, FIELD(strip_gps), 1},
     {"name",
      {"--name", "{stem}-x.{ext}", "in", "-o", "o"},
      AS_STR,

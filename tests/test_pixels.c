@@ -22,6 +22,8 @@
  *   mkdtemp() root, removed at the end (IB_KEEP_TMP keeps it).
  */
 #include <dirent.h>
+#include <fcntl.h>
+#include <time.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -2207,6 +2209,233 @@ static void argument_files(void **state)
         fail_msg("a missing argument file is not named in the message");
 }
 
+/* ---- EXIF written and read here: capture dates and GPS ---- */
+
+/* A little-endian EXIF block: IFD0 with Make, Model, DateTime (if
+ * datetime) and pointers to an Exif IFD holding DateTimeOriginal (if
+ * original) and to a GPS IFD (if gps) with a latitude. Its length. */
+static size_t build_exif(unsigned char *b, const char *datetime, const char *original, int gps)
+{
+    size_t n = 0, ifd0 = 8;
+    memset(b, 0, 512);
+    memcpy(b, "II*\0\x08\0\0\0", 8);
+    unsigned char *e = b + ifd0 + 2;
+    unsigned count = 0;
+    size_t data = 200; /* out-of-line values from here */
+#define PUT16(p, v) ((p)[0] = (unsigned char)(v), (p)[1] = (unsigned char)((v) >> 8))
+#define PUT32(p, v) (PUT16(p, (v)&0xffff), PUT16((p) + 2, (v) >> 16))
+#define ENTRY(tag, type, cnt, val)                                                                 \
+    (PUT16(e, tag), PUT16(e + 2, type), PUT32(e + 4, cnt), PUT32(e + 8, val), e += 12, count++)
+#define ASCII(tag, s)                                                                              \
+    (memcpy(b + data, s, strlen(s) + 1), ENTRY(tag, 2, (unsigned)strlen(s) + 1, (unsigned)data),   \
+     data += strlen(s) + 1)
+    ASCII(0x010f, "Acme");
+    ASCII(0x0110, "Pinhole 9");
+    if (datetime != NULL)
+        ASCII(0x0132, datetime);
+    size_t exif_at = 100, gps_at = 140;
+    ENTRY(0x8769, 4, 1, (unsigned)exif_at);
+    if (gps)
+        ENTRY(0x8825, 4, 1, (unsigned)gps_at);
+    PUT16(b + ifd0, count);
+    /* the Exif IFD: one entry, or none */
+    unsigned char *x = b + exif_at;
+    PUT16(x, original != NULL ? 1 : 0);
+    if (original != NULL) {
+        memcpy(b + data, original, strlen(original) + 1);
+        PUT16(x + 2, 0x9003), PUT16(x + 4, 2), PUT32(x + 6, 20), PUT32(x + 10, (unsigned)data);
+        data += 20;
+    }
+    if (gps) {
+        /* GPSLatitudeRef "N", GPSLatitude 51/1 28/1 4017/100 */
+        unsigned char *g = b + gps_at;
+        PUT16(g, 2);
+        PUT16(g + 2, 1), PUT16(g + 4, 2), PUT32(g + 6, 2), memcpy(g + 10, "N\0\0\0", 4);
+        PUT16(g + 14, 2), PUT16(g + 16, 5), PUT32(g + 18, 3), PUT32(g + 22, (unsigned)data);
+        static const unsigned lat[6] = {51, 1, 28, 1, 4017, 100};
+        for (int i = 0; i < 6; i++)
+            PUT32(b + data + 4 * i, lat[i]);
+        data += 24;
+    }
+    n = data;
+#undef ASCII
+#undef ENTRY
+#undef PUT32
+#undef PUT16
+    return n;
+}
+
+/* A 96x64 JPEG at path with the EXIF block spliced in after SOI. */
+static void write_exif_jpeg(const char *path, const unsigned char *exif, size_t len)
+{
+    ib_test_image_t img;
+    char err[512];
+    make_photo(&img, 96, 64);
+    if (ib_test_write_jpeg(path, &img, 90, 0, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    ib_test_image_free(&img);
+    size_t n;
+    unsigned char *jpg = (unsigned char *)ib_test_try_slurp(path, &n);
+    assert_non_null(jpg);
+    FILE *f = fopen(path, "wbe");
+    assert_non_null(f);
+    unsigned seg = (unsigned)len + 8;
+    unsigned char head[10] = {
+        0xff, 0xe1, (unsigned char)(seg >> 8), (unsigned char)seg, 'E', 'x', 'i', 'f', 0, 0};
+    fwrite(jpg, 1, 2, f);
+    fwrite(head, 1, sizeof head, f);
+    fwrite(exif, 1, len, f);
+    fwrite(jpg + 2, 1, n - 2, f);
+    assert_int_equal(fclose(f), 0);
+    test_free(jpg);
+}
+
+/* What the tests read back from a JPEG's EXIF, by walking it here. */
+typedef struct {
+    char make[64], model[64], original[32];
+    int gps_pointer;
+    int latitude_bytes; /* the latitude's rationals still in the file */
+} exif_back_t;
+
+static void exif_ascii(const unsigned char *t, size_t n, size_t e, int le, char *out, size_t cap)
+{
+#define G16(q) (le ? (unsigned)(q)[0] | (unsigned)(q)[1] << 8 : be16(q))
+#define G32(q)                                                                                     \
+    (le ? (unsigned)(q)[0] | (unsigned)(q)[1] << 8 | (unsigned)(q)[2] << 16 |                      \
+              (unsigned)(q)[3] << 24                                                               \
+        : be32(q))
+    size_t cnt = G32(t + e + 4), at = cnt <= 4 ? e + 8 : G32(t + e + 8);
+    if (at + cnt <= n)
+        snprintf(out, cap, "%.*s", (int)cnt, (const char *)t + at);
+}
+
+static void read_exif_back(const char *path, exif_back_t *x)
+{
+    size_t n;
+    unsigned char *d = (unsigned char *)ib_test_try_slurp(path, &n);
+    assert_non_null(d);
+    memset(x, 0, sizeof *x);
+    static const unsigned char lat[12] = {51, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0};
+    static const unsigned char lat_be[12] = {0, 0, 0, 51, 0, 0, 0, 1, 0, 0, 0, 28};
+    for (size_t i = 0; i + 12 <= n; i++)
+        x->latitude_bytes |= memcmp(d + i, lat, 12) == 0 || memcmp(d + i, lat_be, 12) == 0;
+    for (size_t i = 2; i + 4 <= n && d[i] == 0xff;) {
+        size_t len = be16(d + i + 2);
+        if (d[i + 1] == 0xe1 && len > 16 && i + 2 + len <= n &&
+            memcmp(d + i + 4, "Exif\0\0", 6) == 0) {
+            const unsigned char *t = d + i + 10;
+            size_t tn = len - 8;
+            int le = t[0] == 'I';
+            size_t ifd = G32(t + 4);
+            for (unsigned k = 0; ifd + 2 <= tn && k < G16(t + ifd) && ifd + 14 + 12 * k <= tn;
+                 k++) {
+                size_t e = ifd + 2 + 12 * k;
+                unsigned tag = G16(t + e);
+                if (tag == 0x010f)
+                    exif_ascii(t, tn, e, le, x->make, sizeof x->make);
+                else if (tag == 0x0110)
+                    exif_ascii(t, tn, e, le, x->model, sizeof x->model);
+                else if (tag == 0x8825)
+                    x->gps_pointer = 1;
+                else if (tag == 0x8769) {
+                    size_t sub = G32(t + e + 8);
+                    for (unsigned j = 0;
+                         sub + 2 <= tn && j < G16(t + sub) && sub + 14 + 12 * j <= tn; j++)
+                        if (G16(t + sub + 2 + 12 * j) == 0x9003)
+                            exif_ascii(t, tn, sub + 2 + 12 * j, le, x->original,
+                                       sizeof x->original);
+                }
+            }
+            break;
+        }
+        if (d[i + 1] == 0xda)
+            break;
+        i += 2 + len;
+    }
+#undef G16
+#undef G32
+    test_free(d);
+}
+
+/* --strip-gps with --keep-metadata: the GPS IFD and its values are gone,
+ * Make, Model and DateTimeOriginal stay; without --strip-gps the GPS
+ * stays (so the check can fail). */
+static void strip_gps_keeps_the_rest(void **state)
+{
+    px_t *t = *state;
+    unsigned char exif[512];
+    char in[PATH_MAX], out[PATH_MAX];
+    size_t len = build_exif(exif, "2019:07:14 10:20:30", "2019:07:14 10:20:30", 1);
+    in_root(t, in, "geo.jpg");
+    write_exif_jpeg(in, exif, len);
+    exif_back_t x;
+    read_exif_back(in, &x);
+    assert_true(x.gps_pointer && x.latitude_bytes && strcmp(x.make, "Acme") == 0);
+
+    run_t r;
+    run(t, &r, 0, in, "-o", "{OUT}", "-F", "jpg", "--keep-metadata", "-q", "-j", "1");
+    ib_test_path_fmt(out, "%s/geo.jpg", r.dir);
+    read_exif_back(out, &x);
+    if (!x.gps_pointer)
+        fail_msg("--keep-metadata alone: the GPS IFD was dropped");
+    run(t, &r, 0, in, "-o", "{OUT}", "-F", "jpg", "--keep-metadata", "--strip-gps", "-q", "-j",
+        "1");
+    ib_test_path_fmt(out, "%s/geo.jpg", r.dir);
+    read_exif_back(out, &x);
+    if (x.gps_pointer || x.latitude_bytes || strcmp(x.make, "Acme") != 0 ||
+        strcmp(x.model, "Pinhole 9") != 0 || strcmp(x.original, "2019:07:14 10:20:30") != 0)
+        fail_msg("--strip-gps: GPS pointer %d, latitude bytes %d, Make '%s', Model '%s', "
+                 "DateTimeOriginal '%s'",
+                 x.gps_pointer, x.latitude_bytes, x.make, x.model, x.original);
+}
+
+/* {date:FORMAT} names from DateTimeOriginal, else DateTime, else the
+ * file's time; --dry-run names the same paths. */
+static void date_paths(void **state)
+{
+    px_t *t = *state;
+    unsigned char exif[512];
+    char orig[PATH_MAX], plain[PATH_MAX], bare[PATH_MAX], want[PATH_MAX], stamp[32];
+    in_root(t, orig, "dated/orig.jpg");
+    in_root(t, plain, "dated/plain.jpg");
+    in_root(t, bare, "dated/bare.png");
+    ib_test_mkdirs_for(orig);
+    write_exif_jpeg(orig, exif, build_exif(exif, "2001:01:01 00:00:00", "2019:07:14 23:59:59", 0));
+    write_exif_jpeg(plain, exif, build_exif(exif, "2018:02:03 04:05:06", NULL, 0));
+    write_png(bare, &t->pat);
+    /* 2015-06-15 12:00 UTC: the same month in every zone. */
+    struct timespec when[2] = {{1434369600, 0}, {1434369600, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, bare, when, 0), 0);
+    time_t tt = 1434369600;
+    struct tm tm;
+    localtime_r(&tt, &tm);
+    strftime(stamp, sizeof stamp, "%Y/%m-%d", &tm);
+    char dir[PATH_MAX];
+    in_root(t, dir, "dated");
+    for (int dry = 0; dry < 2; dry++) {
+        run_t r;
+        ib_test_events_t ev;
+        run(t, &r, 0, dir, "-o", "{OUT}", "--name", "{date:%Y/%m-%d}/{stem}.{ext}", "--json", "-j",
+            "1", dry ? "--dry-run" : "-q");
+        ib_test_events_load(&r.run, &ev);
+        static const char *const names[][2] = {{"orig.jpg", "2019/07-14/orig.jpg"},
+                                               {"plain.jpg", "2018/02-03/plain.jpg"}};
+        for (int i = 0; i < 3; i++) {
+            const ib_test_event_t *e = ib_test_event_for(&ev, i < 2 ? names[i][0] : "bare.png");
+            if (i < 2)
+                ib_test_path_fmt(want, "%s/%s", r.dir, names[i][1]);
+            else
+                ib_test_path_fmt(want, "%s/%s/bare.png", r.dir, stamp);
+            if (e->n_outputs != 1 || strcmp(e->outputs[0].path, want) != 0 ||
+                ib_test_exists(want) == dry)
+                fail_msg("%s%s: named %s, expected %s (%s)", dry ? "--dry-run: " : "", e->input,
+                         e->n_outputs ? e->outputs[0].path : "-", want,
+                         ib_test_exists(want) ? "written" : "not written");
+        }
+        ib_test_events_free(&ev);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2245,6 +2474,8 @@ int main(void)
         cmocka_unit_test(overlay_position_opacity_scale),
         cmocka_unit_test(text_in_its_region),
         cmocka_unit_test(argument_files),
+        cmocka_unit_test(strip_gps_keeps_the_rest),
+        cmocka_unit_test(date_paths),
     };
     return ib_test_run_suite(tests, group_setup, group_teardown);
 }

@@ -63,6 +63,7 @@ typedef struct {
     int lossless;    /* WebP, AVIF/HEIF, JPEG XL */
     int compression; /* PNG zlib level 0-9; -1: the default */
     ib_metadata_t metadata;
+    int strip_gps; /* with IB_META_KEEP: the GPS IFD goes, the rest stays */
 } ib_encode_t;
 
 typedef struct {
