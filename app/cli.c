@@ -201,6 +201,28 @@ static unsigned formats_per_output(const ib_plan_t *p, const ib_variant_t *v)
     return p->n_formats > 0 ? p->n_formats : 1;
 }
 
+/* A trim's size is known only from the pixels, after the name is made
+ * and the variants are sized: the fields and options that need it first
+ * cannot go with it. */
+static int check_trim(const ib_plan_t *p, char *err, size_t errlen)
+{
+    if (!ib_chain_size_from_pixels(&p->chain))
+        return 0;
+    if (strstr(p->name_template, "{w}") != NULL || strstr(p->name_template, "{h}") != NULL)
+        return snprintf(err, errlen,
+                        "--name '%s': {w} and {h} cannot be known before a trim has seen the "
+                        "pixels",
+                        p->name_template),
+               -1;
+    if (p->n_variants > 0)
+        return snprintf(err, errlen,
+                        "--variant %s and trim: variants are sized before a trim has seen the "
+                        "pixels; trim in a run of its own first",
+                        p->variants[0].name),
+               -1;
+    return 0;
+}
+
 static int check_naming(ib_plan_t *p, char *err, size_t errlen)
 {
     const char *t = p->name_template;
@@ -260,14 +282,15 @@ static void build_recipe(ib_plan_t *p, const char *size_text, const char *filter
         strncat(formats, i ? "," : "", sizeof formats - strlen(formats) - 1);
         strncat(formats, p->formats[i], sizeof formats - strlen(formats) - 1);
     }
-    int n =
-        snprintf(p->recipe, sizeof p->recipe,
-                 "v4;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d;"
-                 "interlace=%d;lossless=%d;compression=%d;metadata=%d;palette=%d:%u:%g;"
-                 "effort=%d;subsample=%d;max_bytes=%llu",
-                 size_text, filters, formats, p->quality, p->autorotate, p->strict, p->interlace,
-                 p->lossless, p->compression, (int)p->metadata, p->palette, p->colors, p->dither,
-                 p->effort, (int)p->subsample, (unsigned long long)p->max_bytes);
+    int n = snprintf(p->recipe, sizeof p->recipe,
+                     "v4;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d;"
+                     "interlace=%d;lossless=%d;compression=%d;metadata=%d;palette=%d:%u:%g;"
+                     "effort=%d;subsample=%d;max_bytes=%llu%s%s%s",
+                     size_text, filters, formats, p->quality, p->autorotate, p->strict,
+                     p->interlace, p->lossless, p->compression, (int)p->metadata, p->palette,
+                     p->colors, p->dither, p->effort, (int)p->subsample,
+                     (unsigned long long)p->max_bytes, p->strip_gps ? ";nogps" : "",
+                     p->font != NULL ? ";font=" : "", p->font != NULL ? p->font : "");
     /* Each output carries its own variant's geometry and encoding. */
     for (unsigned i = 0; i < p->n_variants && n > 0 && (size_t)n < sizeof p->recipe; i++) {
         const ib_variant_t *v = &p->variants[i];
@@ -300,6 +323,11 @@ static int finish(ib_cli_t *c)
         return snprintf(c->err, c->errlen, "too many filters (at most %d)", IB_MAX_OPS), -1;
     for (unsigned i = 0; i < c->extra.n; i++)
         p->chain.op[p->chain.n++] = c->extra.op[i];
+    if (check_trim(p, c->err, c->errlen) < 0)
+        return -1;
+    p->want_date = strstr(p->name_template, "{date") != NULL;
+    for (unsigned i = 0; i < p->chain.n; i++)
+        p->want_date |= p->chain.op[i].kind == IB_OP_TEXT && strstr(p->chain.op[i].str, "{date");
     build_recipe(p, c->size_text != NULL ? c->size_text : "", c->filters);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include "plan.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -14,7 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "naming.h"
+#include "sniff.h"
 
 /* The CPUs this task was given: a Slurm task's allocation, else the
  * affinity mask (which containers and taskset narrow), else all online. */
@@ -115,6 +118,36 @@ static int check_directories(const ib_plan_t *p, char *err, size_t errlen)
     return 0;
 }
 
+/* Each overlay of the chain is a file we can read, of an image format:
+ * looked at here, once, from its first bytes. The parent never decodes
+ * it (that is the workers' work, once each), but a missing watermark must
+ * stop the run before any image is written without it. */
+static int check_overlays(ib_plan_t *p, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < p->chain.n; i++) {
+        const ib_op_t *op = &p->chain.op[i];
+        unsigned char head[IB_SNIFF_BYTES];
+        if (op->kind != IB_OP_OVERLAY)
+            continue;
+        int fd = open(op->str, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? ib_read_upto(fd, head, sizeof head) : -1;
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        if (n < 0)
+            return snprintf(err, errlen, "overlay: cannot read '%s': %s", op->str, strerror(e)), -1;
+        if (ib_sniff_magic(head, (size_t)n) == NULL && !ib_sniff_image_name(op->str))
+            return snprintf(err, errlen, "overlay: '%s' is not an image", op->str), -1;
+        /* A new watermark under the same name makes the outputs stale. */
+        struct stat st;
+        size_t used = strlen(p->recipe);
+        if (stat(op->str, &st) == 0)
+            snprintf(p->recipe + used, sizeof p->recipe - used, ";overlay%u=%lld:%lld.%09ld", i,
+                     (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    }
+    return 0;
+}
+
 int ib_front_prepare(ib_plan_t *p, char *err, size_t errlen)
 {
     p->fast_paths = env_on("IMGBATCH_FAST", 1);
@@ -123,7 +156,7 @@ int ib_front_prepare(ib_plan_t *p, char *err, size_t errlen)
     if (p->jobs == 0)
         p->jobs = default_jobs();
     if (check_inputs(p, err, errlen) < 0 || check_output_not_input(p, err, errlen) < 0 ||
-        check_directories(p, err, errlen) < 0)
+        check_directories(p, err, errlen) < 0 || check_overlays(p, err, errlen) < 0)
         return -1;
     if (p->shard_text != NULL && !p->has_shard) {
         if (ib_shard_auto(p->shard_text, getenv, &p->shard, err, errlen) < 0)

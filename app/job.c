@@ -77,6 +77,7 @@ int ib_job_output_path(const ib_plan_t *plan, const ib_job_t *job, const ib_outp
                         .ext = o->ext,
                         .width = o->width,
                         .height = o->height,
+                        .date = o->date,
                         .variant = o->variant >= 0 && (unsigned)o->variant < plan->n_variants
                                        ? plan->variants[o->variant].name
                                        : NULL};
@@ -278,6 +279,7 @@ static void add_outputs(job_state_t *js, int v, unsigned w, unsigned h)
                                                                  : "";
         pick_format(js->jc->image, name, js->job->path, o);
         o->variant = v;
+        o->date = ib_probe_header(js->probe)->date;
         o->quality = var != NULL && var->quality > 0 ? var->quality : plan->quality;
         if (o->quality == 0 && !plan->lossless)
             o->quality = ib_image_default_quality(o->ext);
@@ -442,7 +444,8 @@ static int render_and_write(job_state_t *js, ib_worker_t *self, unsigned long ta
                                .dither = plan->dither,
                                .effort = plan->effort,
                                .subsample = plan->subsample,
-                               .max_bytes = plan->max_bytes};
+                               .max_bytes = plan->max_bytes,
+                               .strip_gps = plan->strip_gps};
         snprintf(enc[i].ext, sizeof enc[i].ext, "%s", js->res->out[i].ext);
     }
     if (ib_image_render(js->jc->image, js->job->path, js->probe, &js->r, enc,
@@ -504,7 +507,9 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
         .r = {.chain = &plan->chain,
               .autorotate = plan->autorotate,
               .fail_on_warning = plan->strict,
-              .max_pixels = plan->max_pixels},
+              .max_pixels = plan->max_pixels,
+              .font = plan->font,
+              .want_date = plan->want_date},
     };
     ib_error_t err = {0};
     (void)len;

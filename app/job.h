@@ -31,6 +31,7 @@ typedef struct {
     int32_t variant; /* index into the plan's variants, -1 for none */
     int32_t quality; /* the encoder's quality for a lossy format, else 0 */
     int32_t colors;  /* the palette's size, 0 without one */
+    int64_t date;    /* the input's capture date, for {date} in names */
 } ib_output_info_t;
 
 typedef struct {

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "argfile.h"
 #include "clock.h"
 #include "fileio.h"
 #include "job.h"
@@ -389,9 +390,18 @@ int main(int argc, char **argv)
 {
     ib_run_t run;
     memset(&run, 0, sizeof run);
-    int rc = read_command_line(argc, argv, &run.plan);
+    /* @FILE arguments first: the parser reads only argv. The expanded
+     * vector lives as long as the run (the plan points into it). */
+    char err[1024], **args;
+    int n_args;
+    if (ib_argfile_expand(argc, argv, &n_args, &args, err, sizeof err) < 0) {
+        fprintf(stderr, "imgbatch: %s (see imgbatch --help)\n", err);
+        return IB_EXIT_USAGE;
+    }
+    int rc = read_command_line(n_args, args, &run.plan);
     if (rc != 0) {
         ib_cli_free(&run.plan);
+        ib_argfile_free(args);
         return rc > 0 ? IB_EXIT_OK : IB_EXIT_USAGE;
     }
 
@@ -441,6 +451,7 @@ int main(int argc, char **argv)
     free(run.inflight);
     ib_claims_free(run.job_ctx.claims);
     ib_cli_free(&run.plan);
+    ib_argfile_free(args);
     if (so.list != NULL && so.list != stdin)
         fclose(so.list);
     return status;

@@ -6,10 +6,17 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *keys[] = {"dir", "stem", "ext", "w", "h", "variant"};
+#include "clock.h"
 
+static const char *keys[] = {"dir", "stem", "ext", "w", "h", "variant", "date"};
+
+enum { KEY_DATE = 6 };
+
+/* The field name..name+len ("date:%Y" counts as date). */
 static int key_index(const char *name, size_t len)
 {
+    if (len > 5 && memcmp(name, "date:", 5) == 0)
+        return KEY_DATE;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strlen(keys[i]) == len && memcmp(keys[i], name, len) == 0)
             return (int)i;
@@ -35,7 +42,7 @@ int ib_name_check(const char *tmpl, char *err, size_t errlen)
         if (k < 0) {
             snprintf(err, errlen,
                      "bad --name '%s': unknown field '%.*s' (use {dir} {stem} {ext} {w} {h} "
-                     "{variant})",
+                     "{variant} {date} {date:FORMAT})",
                      tmpl, (int)(end - p + 1), p);
             return -1;
         }
@@ -89,10 +96,22 @@ static int append(char *out, size_t cap, size_t *o, const char *s, size_t n)
     return 0;
 }
 
+/* {date} or {date:FORMAT} (the field from p to end) of a wall-clock date.
+ * A date that would climb out of the output root is refused. */
+static int date_field(const char *p, const char *end, int64_t date, char *out, size_t cap)
+{
+    char fmt[256];
+    int n = (int)(end - p - 1);
+    snprintf(fmt, sizeof fmt, "%.*s", n > 5 ? n - 5 : 0, p + 6);
+    if (ib_date_format(date, fmt, out, cap) < 0 || strstr(out, "..") != NULL)
+        return -1;
+    return 0;
+}
+
 int ib_name_render(const char *root, const char *tmpl, const ib_name_vars_t *v, char *out,
                    size_t cap)
 {
-    char dir[4096], stem[1024], inext[256], num[32];
+    char dir[4096], stem[1024], inext[256], num[32], datebuf[256];
     ib_name_split(v->rel, dir, sizeof dir, stem, sizeof stem, inext, sizeof inext);
 
     size_t rootlen = strlen(root);
@@ -137,6 +156,11 @@ int ib_name_render(const char *root, const char *tmpl, const ib_name_vars_t *v, 
             break;
         case 5:
             val = v->variant != NULL ? v->variant : "";
+            break;
+        case KEY_DATE:
+            if (date_field(p, end, v->date, datebuf, sizeof datebuf) < 0)
+                return -1;
+            val = datebuf;
             break;
         }
         if (append(tail, tcap, &t, val, strlen(val)) < 0)

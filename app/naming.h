@@ -7,6 +7,7 @@
 #define IB_APP_NAMING_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define IB_DEFAULT_TEMPLATE "{dir}/{stem}.{ext}"
 #define IB_DEFAULT_VARIANT_TEMPLATE "{dir}/{stem}-{variant}.{ext}"
@@ -17,6 +18,7 @@ typedef struct {
     unsigned width;
     unsigned height;
     const char *variant; /* NULL or "" when there are no variants */
+    int64_t date;        /* wall-clock capture date (clock.h), for {date} */
 } ib_name_vars_t;
 
 /* Checks a --name template: 0, or -1 with a message in err. */

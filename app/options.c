@@ -274,6 +274,14 @@ static int set_filter(ib_cli_t *c, const char *arg)
     return 0;
 }
 
+static int set_font(ib_cli_t *c, const char *arg)
+{
+    if (arg[0] == '\0')
+        return fail(c, "--font wants a font name, like 'DejaVu Sans Bold', not ''");
+    c->plan->font = arg;
+    return 0;
+}
+
 static int set_max_memory(ib_cli_t *c, const char *arg)
 {
     return parse_bytes(c, "--max-memory", arg, (double)(64ULL << 20), "64M, like 512M or 2G",
@@ -403,6 +411,9 @@ const ib_option_t ib_options[] = {
     {"keep-metadata", 0, NULL, OUT, "keep EXIF and XMP (default: only the ICC profile)", NULL,
      set_keep_metadata},
     {"strip", 0, NULL, OUT, "strip all metadata, the ICC profile too", NULL, set_strip},
+    {"strip-gps", 0, NULL, OUT,
+     "with --keep-metadata: drop the GPS position, keep\nthe rest of the EXIF and XMP", NULL,
+     SWITCH(strip_gps, 1)},
     {"name", 0, "TEMPLATE", OUT,
      "output path under DIR, default {dir}/{stem}.{ext};\n"
      "fields {dir} {stem} {ext} {w} {h} {variant}",
@@ -427,9 +438,16 @@ const ib_option_t ib_options[] = {
      "rotate=DEG[:COLOR] autorotate flip flop grayscale\n"
      "blur=SIGMA sharpen[=SIGMA] brightness=F contrast=F\n"
      "gamma=G modulate=B:S:H sepia negate normalize\n"
-     "threshold=N pad=WxH[:COLOR] flatten[=COLOR]\n"
-     "colours: #rrggbb, #rrggbbaa or a name",
+     "threshold=N pad=WxH[:COLOR[:GRAVITY]] flatten[=COLOR]\n"
+     "trim[=THRESHOLD] border=N[:COLOR]\n"
+     "overlay=FILE[:GRAVITY[:MARGIN[:OPACITY[:WIDTH%]]]]\n"
+     "text=STRING[:GRAVITY[:SIZE[:COLOR]]], STRING with\n"
+     "{stem} {ext} {w} {h} {date[:FORMAT]}\n"
+     "colours: #rrggbb, #rrggbbaa or a name;\n"
+     "\\, and \\: put a comma or colon in a value",
      NULL, set_filter},
+    {"font", 0, "NAME", PIX, "font of text ops, e.g. 'DejaVu Sans Bold'\n(default sans)", NULL,
+     set_font},
     {"no-autorotate", 0, NULL, PIX, "keep pixels as stored, ignoring EXIF orientation", NULL,
      SWITCH(autorotate, 0)},
     {"lenient", 0, NULL, PIX, "accept images the decoder warns about", NULL, SWITCH(strict, 0)},
@@ -548,7 +566,9 @@ void ib_options_help(FILE *f)
           "\n"
           "Resize and convert a folder of images with a pool of worker processes.\n"
           "INPUT is an image file, a directory (walked recursively, its tree mirrored\n"
-          "under DIR) or - to read paths from standard input, one per line.\n",
+          "under DIR) or - to read paths from standard input, one per line.\n"
+          "@FILE anywhere stands for the arguments written in FILE (whitespace-\n"
+          "separated, shell quotes, # comments; nested @FILEs are read too).\n",
           f);
     for (size_t i = 0; i < ib_n_options; i++) {
         if (i == 0 || strcmp(ib_options[i].group, ib_options[i - 1].group) != 0)

@@ -64,7 +64,10 @@ typedef struct {
     ib_subsample_t subsample;
     uint64_t max_bytes; /* --max-bytes; 0: no budget */
     ib_metadata_t metadata;
+    int strip_gps;    /* --strip-gps */
+    const char *font; /* --font, for text ops; NULL: sans */
     const char *name_template;
+    int want_date; /* {date} in --name or a text op: the probe reads it */
     ib_exists_t if_exists;
     unsigned jobs;
     unsigned timeout_ms;

@@ -257,7 +257,9 @@ static int match_template(const char *t, const char *text, const char *at,
         }
         return n_variants == 0 && match_template(end + 1, text, at, variants, n_variants);
     }
-    int any_path = klen == 3 && memcmp(key, "dir", 3) == 0;
+    /* A date's format may hold '/' ({date:%Y/%m}). */
+    int any_path =
+        (klen == 3 && memcmp(key, "dir", 3) == 0) || (klen >= 4 && memcmp(key, "date", 4) == 0);
     int digits = klen == 1 && (*key == 'w' || *key == 'h');
     /* {dir} may be empty (a file at the top); the others never are. The
      * field's value is at[0..n). */

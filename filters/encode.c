@@ -11,6 +11,8 @@
  */
 #include "encode.h"
 
+#include "exif.h"
+
 #include "sniff.h"
 
 #include <stdio.h>
@@ -170,9 +172,33 @@ static int has_stripped_fields(VipsImage *in)
     return found;
 }
 
+/*
+ * The GPS position out of kept EXIF: the block loses its GPS IFD
+ * (exif.c), and the fields libvips parsed from it (exif-ifd3-*, libexif's
+ * number for the GPS IFD) go too, or its savers would write them back.
+ * libvips 8.15's keep option cannot drop one IFD and keep the others.
+ */
+static void strip_gps(VipsImage *out)
+{
+    const void *blob;
+    size_t len;
+    if (vips_image_get_typeof(out, VIPS_META_EXIF_NAME) != 0 &&
+        vips_image_get_blob(out, VIPS_META_EXIF_NAME, &blob, &len) == 0) {
+        unsigned char *copy = g_memdup2(blob, len);
+        if (ib_exif_strip_gps(copy, len) > 0)
+            vips_image_set_blob_copy(out, VIPS_META_EXIF_NAME, copy, len);
+        g_free(copy);
+    }
+    gchar **names = vips_image_get_fields(out);
+    for (int i = 0; names[i] != NULL; i++)
+        if (strncmp(names[i], "exif-ifd3-", 10) == 0)
+            vips_image_remove(out, names[i]);
+    g_strfreev(names);
+}
+
 /* in, or a copy of it, whose metadata follows the policy; new reference
  * or NULL. */
-static VipsImage *apply_metadata(VipsImage *in, ib_metadata_t policy)
+static VipsImage *apply_metadata(VipsImage *in, ib_metadata_t policy, int no_gps)
 {
     VipsImage *out;
     /* The fast decoders' images carry nothing to strip: no copy. */
@@ -193,6 +219,8 @@ static VipsImage *apply_metadata(VipsImage *in, ib_metadata_t policy)
         /* The pixels are upright now; a kept orientation tag would turn
          * them again in every viewer. */
         vips_image_set_int(out, VIPS_META_ORIENTATION, 1);
+        if (no_gps)
+            strip_gps(out);
     }
     return out;
 }
@@ -302,7 +330,7 @@ int ib_encode(VipsImage *in, const ib_encode_t *enc, ib_encoded_t *out, const ch
             goto vips_failed;
         in = t[0];
     }
-    t[1] = apply_metadata(in, enc->metadata);
+    t[1] = apply_metadata(in, enc->metadata, enc->strip_gps);
     if (t[1] == NULL)
         goto vips_failed;
     in = t[1];

@@ -21,7 +21,9 @@
  */
 #include "image.h"
 
+#include "clock.h"
 #include "encode.h"
+#include "exif.h"
 #include "fastjpeg.h"
 #include "fastpath.h"
 #include "fastpng.h"
@@ -60,6 +62,8 @@ struct ib_image_ctx {
      * and the search goes through every saver. */
     char save_ext[32];
     int save_answer;
+    /* The overlays, each decoded once for the run. */
+    ib_ops_cache_t *ops;
 };
 
 struct ib_probe {
@@ -92,6 +96,7 @@ ib_image_ctx_t *ib_image_init(const char *prog, const ib_image_config_t *cfg)
     ctx->cfg = *cfg;
     ctx->fastpng = ib_fastpng_ctx_new(cfg->max_memory);
     ctx->save_answer = -1;
+    ctx->ops = ib_ops_cache_new();
     return ctx;
 }
 
@@ -100,6 +105,7 @@ void ib_image_ctx_free(ib_image_ctx_t *ctx)
     if (ctx == NULL)
         return;
     ib_fastpng_ctx_free(ctx->fastpng);
+    ib_ops_cache_free(ctx->ops);
     free(ctx);
 }
 
@@ -310,9 +316,37 @@ static int probe_vips(const char *path, const char *loader, const ib_render_t *r
     return 0;
 }
 
-/* The size as displayed, and the --max-pixels check. */
+/*
+ * The capture date for {date}: EXIF DateTimeOriginal, else DateTime, else
+ * the file's modification time. Read here, in the probe, so that a dry run
+ * names the same paths as a real one. libvips' header read (no pixels)
+ * finds the EXIF of every format it knows; it costs a small JPEG its fast
+ * probe's saving, so only runs that use {date} pay it.
+ */
+static void read_date(const char *path, ib_probe_t *probe)
+{
+    const void *blob;
+    size_t len;
+    int64_t wall;
+    VipsImage *im = vips_image_new_from_file(path, NULL);
+    int found = im != NULL && vips_image_get_typeof(im, VIPS_META_EXIF_NAME) != 0 &&
+                vips_image_get_blob(im, VIPS_META_EXIF_NAME, &blob, &len) == 0 &&
+                ib_exif_date(blob, len, &wall) == 0;
+    if (im != NULL)
+        g_object_unref(im);
+    vips_error_clear();
+    struct stat st;
+    if (found)
+        probe->h.date = wall;
+    else if (stat(path, &st) == 0)
+        probe->h.date = ib_date_local((int64_t)st.st_mtim.tv_sec);
+}
+
+/* The size as displayed, the --max-pixels check, and the date if asked. */
 static int probe_done(const char *path, const ib_render_t *r, ib_probe_t *probe, ib_error_t *err)
 {
+    if (r->want_date)
+        read_date(path, probe);
     unsigned w = probe->h.width, h = probe->h.height;
     if (r->autorotate && probe->h.orientation >= 5) {
         probe->h.width = h;
@@ -477,9 +511,10 @@ static VipsImage *load(const char *path, const ib_probe_t *probe, const ib_rende
 }
 
 /* Runs the chain from op `first` on one image, sized to size if given. */
-static VipsImage *finish(VipsImage *in, const ib_render_t *r, unsigned first, const ib_size_t *size)
+static VipsImage *finish(VipsImage *in, const ib_render_t *r, unsigned first, const ib_size_t *size,
+                         ib_ops_env_t *env)
 {
-    VipsImage *out = ib_chain_apply(in, r->chain, first);
+    VipsImage *out = ib_chain_apply(in, r->chain, first, env);
     if (out == NULL || size == NULL ||
         ((int)size->width == out->Xsize && (int)size->height == out->Ysize))
         return out;
@@ -494,7 +529,8 @@ static VipsImage *finish(VipsImage *in, const ib_render_t *r, unsigned first, co
  * Every frame of an animation through the chain, joined back into one
  * tall image with the frame delays and loop count of the input.
  */
-static VipsImage *animate(VipsImage *all, const ib_render_t *r, const ib_size_t *size)
+static VipsImage *animate(VipsImage *all, const ib_render_t *r, const ib_size_t *size,
+                          ib_ops_env_t *env)
 {
     int ph = vips_image_get_page_height(all);
     int n = all->Ysize / ph;
@@ -519,7 +555,7 @@ static VipsImage *animate(VipsImage *all, const ib_render_t *r, const ib_size_t 
             frame = small;
             first = 1;
         }
-        frames[i] = finish(frame, r, first, size);
+        frames[i] = finish(frame, r, first, size, env);
         g_object_unref(frame);
         if (frames[i] == NULL)
             break;
@@ -670,6 +706,21 @@ static VipsImage *open_input(ib_image_ctx_t *ctx, const char *path, ib_probe_t *
     return coloured;
 }
 
+/* What the ops need besides the pixels; stem is its buffer. */
+static void ops_env(ib_image_ctx_t *ctx, const char *path, const ib_probe_t *probe,
+                    const ib_render_t *r, const ib_encode_t *enc, char *stem, size_t len,
+                    ib_ops_env_t *env)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash != NULL ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    snprintf(stem, len, "%.*s", dot != NULL && dot != base ? (int)(dot - base) : (int)strlen(base),
+             base);
+    *env = (ib_ops_env_t){.cache = ctx->ops,
+                          .font = r->font,
+                          .text = {.stem = stem, .ext = enc->ext, .date = probe->h.date}};
+}
+
 int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, const ib_render_t *r,
                     const ib_encode_t *enc, const ib_size_t *sizes, unsigned n, ib_encoded_t *out,
                     ib_error_t *err)
@@ -692,6 +743,7 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
             largest = &sizes[i];
 
     unsigned used;
+    ib_ops_env_t env;
     VipsImage *input = open_input(ctx, path, probe, r, enc, largest, &used);
     if (input == NULL)
         return ib_fail_vips(err, IB_ERR_DECODE, path);
@@ -704,10 +756,12 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
         input = mem;
     }
     int rc = 0;
+    char stem[256];
+    ops_env(ctx, path, probe, r, enc, stem, sizeof stem, &env);
     for (unsigned i = 0; i < n && rc == 0; i++) {
         const ib_size_t *size = sizes != NULL ? &sizes[i] : NULL;
-        VipsImage *result =
-            keeps_frames(probe, &enc[i]) ? animate(input, r, size) : finish(input, r, used, size);
+        VipsImage *result = keeps_frames(probe, &enc[i]) ? animate(input, r, size, &env)
+                                                         : finish(input, r, used, size, &env);
         if (result == NULL) {
             rc = ib_fail_vips(err, IB_ERR_DECODE, path);
             break;

@@ -10,6 +10,8 @@
  */
 #include "ops.h"
 
+#include "clock.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -276,13 +278,183 @@ static int parse_threshold(const op_text_t *t, ib_op_t *op)
     return 0;
 }
 
+/*
+ * Splits an op's argument at the colons that are neither escaped nor in
+ * braces, into at
+ * most max parts of IB_OP_STR_MAX bytes, with "\:", "\," and "\\"
+ * unescaped. How many parts, or -1 when there are more than max or one is
+ * too long.
+ */
+static int split_args(const char *arg, char (*parts)[IB_OP_STR_MAX], int max)
+{
+    int n = 0, field = 0;
+    size_t len = 0;
+    for (const char *p = arg;; p++) {
+        /* A colon inside a text's {date:FORMAT} is the field's own. */
+        if (*p == '{')
+            field = 1;
+        else if (*p == '}')
+            field = 0;
+        if (*p == '\0' || (*p == ':' && !field)) {
+            parts[n][len] = '\0';
+            n++;
+            if (*p == '\0')
+                return n;
+            if (n == max)
+                return -1;
+            len = 0;
+            continue;
+        }
+        if (*p == '\\' && (p[1] == ':' || p[1] == ',' || p[1] == '\\'))
+            p++;
+        if (len + 1 >= IB_OP_STR_MAX)
+            return -1;
+        parts[n][len++] = *p;
+    }
+}
+
+/* The gravities that place a box: crop's, less the smart ones. */
+#define PLACE_WANTED                                                                               \
+    "the gravity is center, north, south, east, west, northeast, northwest, southeast or "         \
+    "southwest"
+
+static int parse_place_gravity(const char *name, ib_gravity_t *g)
+{
+    return parse_gravity(name, g) < 0 || *g >= IB_GRAVITY_ATTENTION ? -1 : 0;
+}
+
+/* A whole number from min to max. */
+static int parse_whole(const char *s, long min, long max, long *v)
+{
+    char *end;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    *v = strtol(s, &end, 10);
+    return *end == '\0' && errno == 0 && *v >= min && *v <= max ? 0 : -1;
+}
+
+/* WxH[:COLOUR[:GRAVITY]]; an empty colour keeps the default. */
 static int parse_pad(const op_text_t *t, ib_op_t *op)
 {
+    char parts[3][IB_OP_STR_MAX];
     const char *rest;
-    if (parse_wxh(t->arg, &op->w, &op->h, &rest) < 0)
-        return BAD(t, "pad wants WxH or WxH:COLOUR", t->arg);
-    if (parse_color_suffix(rest, op) < 0)
-        return BAD(t, COLOUR_WANTED, *rest == ':' ? rest + 1 : rest);
+    int n = split_args(t->arg, parts, 3);
+    if (n < 0 || parse_wxh(parts[0], &op->w, &op->h, &rest) < 0 || *rest != '\0')
+        return BAD(t, "pad wants WxH[:COLOUR[:GRAVITY]]", t->arg);
+    /* "WxH::north" keeps the colour; a bare trailing colon is a slip. */
+    if (n == 2 || (n > 2 && parts[1][0] != '\0')) {
+        if (ib_color_parse(parts[1], &op->color) < 0)
+            return BAD(t, COLOUR_WANTED, parts[1]);
+        op->has_color = 1;
+    }
+    op->gravity = IB_GRAVITY_CENTER;
+    if (n > 2 && parse_place_gravity(parts[2], &op->gravity) < 0)
+        return BAD(t, PLACE_WANTED, parts[2]);
+    return 0;
+}
+
+/* N[:COLOUR]: N pixels on every side. */
+static int parse_border(const op_text_t *t, ib_op_t *op)
+{
+    char parts[2][IB_OP_STR_MAX];
+    long n;
+    int k = split_args(t->arg, parts, 2);
+    if (k < 0 || parse_whole(parts[0], 1, 100000, &n) < 0)
+        return BAD(t, "border wants N[:COLOUR], N pixels from 1 to 100000", t->arg);
+    op->w = (unsigned)n;
+    if (k > 1) {
+        if (ib_color_parse(parts[1], &op->color) < 0)
+            return BAD(t, COLOUR_WANTED, parts[1]);
+        op->has_color = 1;
+    }
+    return 0;
+}
+
+/* The default trim threshold, sharp's: differences from the background
+ * up to 10 (of 255) still count as background, for JPEG noise. */
+#define TRIM_DEFAULT 10
+
+static int parse_trim(const op_text_t *t, ib_op_t *op)
+{
+    op->v[0] = TRIM_DEFAULT;
+    if (t->arg == NULL)
+        return 0;
+    return parse_number(t, op, 0, 1, 255, "trim wants a threshold from 0 to 255");
+}
+
+/* FILE[:GRAVITY[:MARGIN[:OPACITY[:WIDTH%]]]]; empty parts keep defaults. */
+static int parse_overlay(const op_text_t *t, ib_op_t *op)
+{
+    char parts[5][IB_OP_STR_MAX];
+    int n = split_args(t->arg, parts, 5);
+    long margin = 0;
+    if (n < 0 || parts[0][0] == '\0')
+        return BAD(t, "overlay wants FILE[:GRAVITY[:MARGIN[:OPACITY[:WIDTH%]]]]", t->arg);
+    snprintf(op->str, sizeof op->str, "%s", parts[0]);
+    op->gravity = IB_GRAVITY_SOUTHEAST;
+    op->v[1] = 1.0;
+    if (n > 1 && parts[1][0] != '\0' && parse_place_gravity(parts[1], &op->gravity) < 0)
+        return BAD(t, PLACE_WANTED, parts[1]);
+    if (n > 2 && parts[2][0] != '\0' && parse_whole(parts[2], 0, 100000, &margin) < 0)
+        return BAD(t, "overlay's margin is whole pixels from 0 to 100000", parts[2]);
+    op->v[0] = (double)margin;
+    if (n > 3 && parts[3][0] != '\0' &&
+        (parse_double(parts[3], &op->v[1]) < 0 || op->v[1] < 0 || op->v[1] > 1))
+        return BAD(t, "overlay's opacity is a number from 0 to 1", parts[3]);
+    if (n > 4 && parts[4][0] != '\0') {
+        size_t len = strlen(parts[4]);
+        if (parts[4][len - 1] != '%')
+            return BAD(t, "overlay's width is a share of the image's, like 20%", parts[4]);
+        parts[4][len - 1] = '\0';
+        if (parse_double(parts[4], &op->v[2]) < 0 || op->v[2] <= 0 || op->v[2] > 100)
+            return BAD(t, "overlay's width is a share of the image's, above 0% and up to 100%",
+                       t->arg);
+    }
+    return 0;
+}
+
+/* Whether a text template's fields are all known: {stem} {ext} {w} {h}
+ * {date} {date:FORMAT}. */
+static int text_fields_ok(const char *s, const char **bad_field)
+{
+    static const char *const known[] = {"{stem}", "{ext}", "{w}", "{h}", "{date}"};
+    for (const char *p = strchr(s, '{'); p != NULL; p = strchr(p + 1, '{')) {
+        const char *end = strchr(p, '}');
+        size_t n = end != NULL ? (size_t)(end - p + 1) : 0;
+        int ok = end != NULL && strncmp(p, "{date:", 6) == 0 && n > 7;
+        for (size_t i = 0; !ok && end != NULL && i < sizeof known / sizeof known[0]; i++)
+            ok = strlen(known[i]) == n && strncmp(p, known[i], n) == 0;
+        if (!ok) {
+            *bad_field = p;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* STRING[:GRAVITY[:SIZE[:COLOUR]]]; empty parts keep defaults. */
+static int parse_text(const op_text_t *t, ib_op_t *op)
+{
+    char parts[4][IB_OP_STR_MAX];
+    int n = split_args(t->arg, parts, 4);
+    long size = 24;
+    const char *field;
+    if (n < 0 || parts[0][0] == '\0')
+        return BAD(t, "text wants STRING[:GRAVITY[:SIZE[:COLOUR]]] (\\: for a colon)", t->arg);
+    if (!text_fields_ok(parts[0], &field))
+        return BAD(t, "text's fields are {stem} {ext} {w} {h} {date} {date:FORMAT}", field);
+    snprintf(op->str, sizeof op->str, "%s", parts[0]);
+    op->gravity = IB_GRAVITY_SOUTHEAST;
+    if (n > 1 && parts[1][0] != '\0' && parse_place_gravity(parts[1], &op->gravity) < 0)
+        return BAD(t, PLACE_WANTED, parts[1]);
+    if (n > 2 && parts[2][0] != '\0' && parse_whole(parts[2], 1, 10000, &size) < 0)
+        return BAD(t, "text's size is whole pixels from 1 to 10000", parts[2]);
+    op->v[0] = (double)size;
+    op->color = (ib_color_t){255, 255, 255, 255};
+    op->has_color = 1;
+    if (n > 3 && parts[3][0] != '\0' && ib_color_parse(parts[3], &op->color) < 0)
+        return BAD(t, COLOUR_WANTED, parts[3]);
     return 0;
 }
 
@@ -329,6 +501,10 @@ static const op_spec_t op_specs[] = {
     {"threshold", IB_OP_THRESHOLD, ARG_REQUIRED, parse_threshold},
     {"pad", IB_OP_PAD, ARG_REQUIRED, parse_pad},
     {"flatten", IB_OP_FLATTEN, ARG_OPTIONAL, parse_flatten},
+    {"trim", IB_OP_TRIM, ARG_OPTIONAL, parse_trim},
+    {"border", IB_OP_BORDER, ARG_REQUIRED, parse_border},
+    {"overlay", IB_OP_OVERLAY, ARG_REQUIRED, parse_overlay},
+    {"text", IB_OP_TEXT, ARG_REQUIRED, parse_text},
 };
 
 #define N_OP_SPECS (sizeof op_specs / sizeof op_specs[0])
@@ -367,6 +543,21 @@ static int parse_op(const char *item, ib_op_t *op, char *err, size_t errlen)
     return spec->parse != NULL ? spec->parse(&t, op) : 0;
 }
 
+/* The next op of a chain at *p: up to a comma that is not escaped ("\,"
+ * stays in the item for the op's own parser); NULL at the end. */
+static char *next_item(char **p)
+{
+    char *item = *p;
+    if (*item == '\0')
+        return NULL;
+    char *q = item;
+    while (*q != '\0' && *q != ',')
+        q += q[0] == '\\' && q[1] != '\0' ? 2 : 1;
+    *p = *q == ',' ? q + 1 : q;
+    *q = '\0';
+    return item;
+}
+
 int ib_chain_parse(ib_chain_t *chain, const char *text, char *err, size_t errlen)
 {
     char buf[4096];
@@ -375,9 +566,9 @@ int ib_chain_parse(ib_chain_t *chain, const char *text, char *err, size_t errlen
         return -1;
     }
     snprintf(buf, sizeof buf, "%s", text);
-    char *save = NULL;
+    char *at = buf;
     int any = 0;
-    for (char *item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+    for (char *item; (item = next_item(&at)) != NULL;) {
         while (isspace((unsigned char)*item))
             item++;
         size_t n = strlen(item);
@@ -398,6 +589,51 @@ int ib_chain_parse(ib_chain_t *chain, const char *text, char *err, size_t errlen
         snprintf(err, errlen, "empty filter chain '%s'", text);
         return -1;
     }
+    return 0;
+}
+
+void ib_gravity_place(ib_gravity_t g, unsigned w, unsigned h, unsigned bw, unsigned bh,
+                      unsigned margin, long *x, long *y)
+{
+    long W = w, H = h, m = margin;
+    long left = m, right = W - (long)bw - m, top = m, bottom = H - (long)bh - m;
+    long cx = (W - (long)bw) / 2, cy = (H - (long)bh) / 2;
+    switch (g) {
+    case IB_GRAVITY_NORTHWEST:
+        *x = left, *y = top;
+        break;
+    case IB_GRAVITY_NORTH:
+        *x = cx, *y = top;
+        break;
+    case IB_GRAVITY_NORTHEAST:
+        *x = right, *y = top;
+        break;
+    case IB_GRAVITY_WEST:
+        *x = left, *y = cy;
+        break;
+    case IB_GRAVITY_EAST:
+        *x = right, *y = cy;
+        break;
+    case IB_GRAVITY_SOUTHWEST:
+        *x = left, *y = bottom;
+        break;
+    case IB_GRAVITY_SOUTH:
+        *x = cx, *y = bottom;
+        break;
+    case IB_GRAVITY_SOUTHEAST:
+        *x = right, *y = bottom;
+        break;
+    default:
+        *x = cx, *y = cy;
+        break;
+    }
+}
+
+int ib_chain_size_from_pixels(const ib_chain_t *chain)
+{
+    for (unsigned i = 0; i < chain->n; i++)
+        if (chain->op[i].kind == IB_OP_TRIM)
+            return 1;
     return 0;
 }
 
@@ -515,6 +751,9 @@ int ib_chain_size(const ib_chain_t *chain, unsigned w, unsigned h, int orientati
             ib_pad_size(op, w, h, &a, &b);
             w = a, h = b;
             break;
+        case IB_OP_BORDER:
+            w = side((double)w + 2.0 * op->w), h = side((double)h + 2.0 * op->w);
+            break;
         case IB_OP_AUTOROTATE:
             /* Orientations 5-8 turn the image a quarter. */
             if (orientation >= 5)
@@ -528,4 +767,51 @@ int ib_chain_size(const ib_chain_t *chain, unsigned w, unsigned h, int orientati
     *out_w = w;
     *out_h = h;
     return refused;
+}
+
+/* Appends n bytes of s at out[*o]; -1 when they do not fit. */
+static int put(char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+    if (*o + n + 1 > cap)
+        return -1;
+    memcpy(out + *o, s, n);
+    *o += n;
+    out[*o] = '\0';
+    return 0;
+}
+
+int ib_text_expand(const char *tmpl, const ib_text_vars_t *v, char *out, size_t cap)
+{
+    size_t o = 0;
+    char val[512];
+    if (cap == 0)
+        return -1;
+    out[0] = '\0';
+    for (const char *p = tmpl; *p != '\0'; p++) {
+        const char *end = *p == '{' ? strchr(p, '}') : NULL;
+        size_t n = end != NULL ? (size_t)(end - p + 1) : 0;
+        const char *s = NULL;
+        if (n == 6 && strncmp(p, "{stem}", 6) == 0)
+            s = v->stem;
+        else if (n == 5 && strncmp(p, "{ext}", 5) == 0)
+            s = v->ext;
+        else if (n == 3 && (p[1] == 'w' || p[1] == 'h'))
+            snprintf(val, sizeof val, "%u", p[1] == 'w' ? v->w : v->h), s = val;
+        else if (n >= 6 && strncmp(p, "{date", 5) == 0 && (p[5] == '}' || p[5] == ':')) {
+            char fmt[256];
+            snprintf(fmt, sizeof fmt, "%.*s", p[5] == ':' ? (int)(n - 7) : 0, p + 6);
+            if (ib_date_format(v->date, fmt, val, sizeof val) < 0)
+                val[0] = '\0';
+            s = val;
+        }
+        if (s == NULL) {
+            if (put(out, cap, &o, p, 1) < 0)
+                return -1;
+            continue;
+        }
+        if (put(out, cap, &o, s, strlen(s)) < 0)
+            return -1;
+        p = end;
+    }
+    return 0;
 }

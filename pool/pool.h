@@ -37,7 +37,7 @@
 
 /* How many files one job may commit, and the caller's note on each. */
 #define IB_POOL_MAX_OUTPUTS 32
-#define IB_POOL_OUTPUT_INFO_MAX 64
+#define IB_POOL_OUTPUT_INFO_MAX 96
 
 typedef struct ib_pool ib_pool_t;
 typedef struct ib_worker ib_worker_t;

@@ -292,6 +292,10 @@ static void parse_appends_in_order(void **state)
     "southwest, attention or entropy"
 #define COLOUR "the colour is #rrggbb, #rrggbbaa or a name"
 
+#define PLACE                                                                                      \
+    "the gravity is center, north, south, east, west, northeast, northwest, southeast or "         \
+    "southwest"
+
 static void parse_refuses_with_exact_messages(void **state)
 {
     (void)state;
@@ -301,10 +305,10 @@ static void parse_refuses_with_exact_messages(void **state)
     } cases[] = {
         {"bogus", "unknown filter 'bogus' (known: resize crop rotate autorotate flip flop "
                   "grayscale blur sharpen brightness contrast gamma modulate sepia negate "
-                  "normalize threshold pad flatten)"},
+                  "normalize threshold pad flatten trim border overlay text)"},
         {"flip,blurr=2", "unknown filter 'blurr' (known: resize crop rotate autorotate flip flop "
                          "grayscale blur sharpen brightness contrast gamma modulate sepia negate "
-                         "normalize threshold pad flatten)"},
+                         "normalize threshold pad flatten trim border overlay text)"},
         {"blur", "bad filter 'blur': it needs an argument (name=value), not ''"},
         {"blur=", "bad filter 'blur=': it needs an argument (name=value), not ''"},
         {"resize", "bad filter 'resize': it needs an argument (name=value), not ''"},
@@ -343,11 +347,51 @@ static void parse_refuses_with_exact_messages(void **state)
          "'10x10+5+5x'"},
         {"crop=10x10:middle", "bad filter 'crop=10x10:middle': " GRAVITIES ", not 'middle'"},
         {"crop=10x10:", "bad filter 'crop=10x10:': " GRAVITIES ", not ''"},
-        {"pad=10", "bad filter 'pad=10': pad wants WxH or WxH:COLOUR, not '10'"},
-        {"pad=0x10", "bad filter 'pad=0x10': pad wants WxH or WxH:COLOUR, not '0x10'"},
+        {"pad=10", "bad filter 'pad=10': pad wants WxH[:COLOUR[:GRAVITY]], not '10'"},
+        {"pad=0x10", "bad filter 'pad=0x10': pad wants WxH[:COLOUR[:GRAVITY]], not '0x10'"},
         {"pad=10x10:#12345", "bad filter 'pad=10x10:#12345': " COLOUR ", not '#12345'"},
         {"pad=10x10:mauve", "bad filter 'pad=10x10:mauve': " COLOUR ", not 'mauve'"},
         {"pad=10x10:", "bad filter 'pad=10x10:': " COLOUR ", not ''"},
+        {"pad=10x10:red:middle", "bad filter 'pad=10x10:red:middle': " PLACE ", not 'middle'"},
+        {"pad=10x10:red:entropy", "bad filter 'pad=10x10:red:entropy': " PLACE ", not 'entropy'"},
+        {"pad=10x10:red:north:x",
+         "bad filter 'pad=10x10:red:north:x': pad wants WxH[:COLOUR[:GRAVITY]], not "
+         "'10x10:red:north:x'"},
+        {"trim=300", "bad filter 'trim=300': trim wants a threshold from 0 to 255, not '300'"},
+        {"trim=x", "bad filter 'trim=x': trim wants a threshold from 0 to 255, not 'x'"},
+        {"border", "bad filter 'border': it needs an argument (name=value), not ''"},
+        {"border=0",
+         "bad filter 'border=0': border wants N[:COLOUR], N pixels from 1 to 100000, not '0'"},
+        {"border=2.5",
+         "bad filter 'border=2.5': border wants N[:COLOUR], N pixels from 1 to 100000, not "
+         "'2.5'"},
+        {"border=5:mauve", "bad filter 'border=5:mauve': " COLOUR ", not 'mauve'"},
+        {"overlay", "bad filter 'overlay': it needs an argument (name=value), not ''"},
+        {"overlay=:north",
+         "bad filter 'overlay=:north': overlay wants FILE[:GRAVITY[:MARGIN[:OPACITY[:WIDTH%]]]], "
+         "not ':north'"},
+        {"overlay=w.png:up", "bad filter 'overlay=w.png:up': " PLACE ", not 'up'"},
+        {"overlay=w.png:north:-3",
+         "bad filter 'overlay=w.png:north:-3': overlay's margin is whole pixels from 0 to "
+         "100000, not '-3'"},
+        {"overlay=w.png:north:3:1.5",
+         "bad filter 'overlay=w.png:north:3:1.5': overlay's opacity is a number from 0 to 1, "
+         "not '1.5'"},
+        {"overlay=w.png:north:3:0.5:20",
+         "bad filter 'overlay=w.png:north:3:0.5:20': overlay's width is a share of the "
+         "image's, like 20%, not '20'"},
+        {"overlay=w.png:north:3:0.5:0%",
+         "bad filter 'overlay=w.png:north:3:0.5:0%': overlay's width is a share of the "
+         "image's, above 0% and up to 100%, not 'w.png:north:3:0.5:0%'"},
+        {"overlay=a:b:c:d:e:f", "bad filter 'overlay=a:b:c:d:e:f': overlay wants "
+                                "FILE[:GRAVITY[:MARGIN[:OPACITY[:WIDTH%]]]], not 'a:b:c:d:e:f'"},
+        {"text=hi {name}",
+         "bad filter 'text=hi {name}': text's fields are {stem} {ext} {w} {h} {date} "
+         "{date:FORMAT}, not '{name}'"},
+        {"text=hi:top", "bad filter 'text=hi:top': " PLACE ", not 'top'"},
+        {"text=hi:north:0",
+         "bad filter 'text=hi:north:0': text's size is whole pixels from 1 to 10000, not '0'"},
+        {"text=hi:north:12:mauve", "bad filter 'text=hi:north:12:mauve': " COLOUR ", not 'mauve'"},
         {"rotate=abc", "bad filter 'rotate=abc': rotate wants degrees (clockwise), not 'abc'"},
         {"rotate=45:#zzzzzz", "bad filter 'rotate=45:#zzzzzz': " COLOUR ", not '#zzzzzz'"},
         {"rotate=:red", "bad filter 'rotate=:red': rotate wants degrees (clockwise), not ''"},
@@ -380,6 +424,106 @@ static void parse_refuses_with_exact_messages(void **state)
     if (wrong > 0)
         fail_msg("%zu of %zu bad chains not refused with the expected message", wrong,
                  N_ELEMS(cases));
+}
+
+/* The ops of the edits: what each keeps of its arguments and its
+ * defaults, and the escapes that put a comma or colon in a value. */
+static void parse_edit_ops(void **state)
+{
+    (void)state;
+    ib_chain_t chain;
+    const ib_op_t *op = one_op(&chain, "trim");
+    assert_int_equal(op->kind, IB_OP_TRIM);
+    assert_true(op->v[0] == 10);
+    assert_true(one_op(&chain, "trim=0")->v[0] == 0);
+    op = one_op(&chain, "border=7");
+    assert_int_equal(op->kind, IB_OP_BORDER);
+    assert_int_equal(op->w, 7);
+    assert_false(op->has_color);
+    op = one_op(&chain, "border=3:#102030");
+    assert_true(op->has_color);
+    expect_color(&op->color, 0x10, 0x20, 0x30, 255);
+    op = one_op(&chain, "pad=80x60");
+    assert_int_equal(op->gravity, IB_GRAVITY_CENTER);
+    op = one_op(&chain, "pad=80x60::northwest");
+    assert_int_equal(op->gravity, IB_GRAVITY_NORTHWEST);
+    assert_false(op->has_color);
+    op = one_op(&chain, "pad=80x60:red:South");
+    assert_int_equal(op->gravity, IB_GRAVITY_SOUTH);
+    expect_color(&op->color, 255, 0, 0, 255);
+
+    op = one_op(&chain, "overlay=logo.png");
+    assert_int_equal(op->kind, IB_OP_OVERLAY);
+    assert_string_equal(op->str, "logo.png");
+    assert_int_equal(op->gravity, IB_GRAVITY_SOUTHEAST);
+    assert_true(op->v[0] == 0 && op->v[1] == 1 && op->v[2] == 0);
+    op = one_op(&chain, "overlay=a\\:b\\,c.png:north:12:0.25:30%");
+    assert_string_equal(op->str, "a:b,c.png");
+    assert_int_equal(op->gravity, IB_GRAVITY_NORTH);
+    assert_true(op->v[0] == 12 && op->v[1] == 0.25 && op->v[2] == 30);
+    op = one_op(&chain, "overlay=x.png:::0.5");
+    assert_int_equal(op->gravity, IB_GRAVITY_SOUTHEAST);
+    assert_true(op->v[0] == 0 && op->v[1] == 0.5);
+
+    op = one_op(&chain, "text=Hi");
+    assert_int_equal(op->kind, IB_OP_TEXT);
+    assert_string_equal(op->str, "Hi");
+    assert_int_equal(op->gravity, IB_GRAVITY_SOUTHEAST);
+    assert_true(op->v[0] == 24);
+    expect_color(&op->color, 255, 255, 255, 255);
+    op = one_op(&chain, "text=Shot\\: {stem}\\, {date:%H:%M}:northwest:40:#ff000080");
+    assert_string_equal(op->str, "Shot: {stem}, {date:%H:%M}");
+    assert_int_equal(op->gravity, IB_GRAVITY_NORTHWEST);
+    assert_true(op->v[0] == 40);
+    expect_color(&op->color, 255, 0, 0, 128);
+    /* An escaped comma keeps the op whole; a plain one starts the next. */
+    parse_ok(&chain, "text=a\\,b,flip");
+    assert_int_equal(chain.n, 2);
+    assert_string_equal(chain.op[0].str, "a,b");
+    assert_int_equal(chain.op[1].kind, IB_OP_FLIP);
+}
+
+/* Fields of a text op, filled in. */
+static void text_fields_expand(void **state)
+{
+    (void)state;
+    char out[256];
+    /* 2021-03-04 05:06:07 as wall-clock seconds */
+    ib_text_vars_t v = {.stem = "IMG_1", .ext = "jpg", .w = 640, .h = 480, .date = 1614834367};
+    assert_int_equal(
+        ib_text_expand("{stem}.{ext} {w}x{h} {date} {date:%H.%M} {x}", &v, out, sizeof out), 0);
+    assert_string_equal(out, "IMG_1.jpg 640x480 2021-03-04 05.06 {x}");
+    assert_int_equal(ib_text_expand("{stem}{stem}", &v, out, 8), -1);
+}
+
+/* Sizes after border, and the place of a box at each gravity. */
+static void border_size_and_places(void **state)
+{
+    (void)state;
+    ib_chain_t chain;
+    unsigned w, h;
+    parse_ok(&chain, "border=5,trim");
+    ib_chain_size(&chain, 64, 48, 1, &w, &h);
+    assert_int_equal(w, 74);
+    assert_int_equal(h, 58);
+    assert_true(ib_chain_size_from_pixels(&chain));
+    parse_ok(&chain, "border=5");
+    assert_false(ib_chain_size_from_pixels(&chain));
+    static const struct {
+        ib_gravity_t g;
+        long x, y;
+    } cases[] = {
+        {IB_GRAVITY_NORTHWEST, 3, 3},  {IB_GRAVITY_NORTH, 40, 3},   {IB_GRAVITY_NORTHEAST, 77, 3},
+        {IB_GRAVITY_WEST, 3, 35},      {IB_GRAVITY_CENTER, 40, 35}, {IB_GRAVITY_EAST, 77, 35},
+        {IB_GRAVITY_SOUTHWEST, 3, 67}, {IB_GRAVITY_SOUTH, 40, 67},  {IB_GRAVITY_SOUTHEAST, 77, 67},
+    };
+    for (size_t i = 0; i < N_ELEMS(cases); i++) {
+        long x, y;
+        ib_gravity_place(cases[i].g, 100, 80, 20, 10, 3, &x, &y);
+        if (x != cases[i].x || y != cases[i].y)
+            fail_msg("gravity %d: (%ld,%ld), expected (%ld,%ld)", (int)cases[i].g, x, y, cases[i].x,
+                     cases[i].y);
+    }
 }
 
 /* At most IB_MAX_OPS ops, counted over every -f option together. */
@@ -702,6 +846,9 @@ int main(void)
         cmocka_unit_test(crop_window_clipping),
         cmocka_unit_test(crop_window_smart),
         cmocka_unit_test(pad_sizes),
+        cmocka_unit_test(parse_edit_ops),
+        cmocka_unit_test(text_fields_expand),
+        cmocka_unit_test(border_size_and_places),
     };
     return ib_test_run_suite(tests, NULL, NULL);
 }

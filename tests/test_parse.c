@@ -227,6 +227,7 @@ static const option_case_t option_cases[] = {
      IB_SUBSAMPLE_OFF},
     {"keep-metadata", {"--keep-metadata", "in", "-o", "o"}, AS_CHECK, .check = check_keep},
     {"strip", {"--strip", "--strip", "in", "-o", "o"}, AS_CHECK, .check = check_strip},
+    {"strip-gps", {"--strip-gps", "--keep-metadata", "in", "-o", "o"}, AS_INT, FIELD(strip_gps), 1},
     {"name",
      {"--name", "{stem}-x.{ext}", "in", "-o", "o"},
      AS_STR,
@@ -247,6 +248,7 @@ static const option_case_t option_cases[] = {
      {"--filter", "flip", "-s", "10", "-f", "grayscale", "in", "-o", "o"},
      AS_CHECK,
      .check = check_filter},
+    {"font", {"--font", "DejaVu Serif", "in", "-o", "o"}, AS_STR, FIELD(font), 0, "DejaVu Serif"},
     {"no-autorotate", {"--no-autorotate", "in", "-o", "o"}, AS_INT, FIELD(autorotate), 0},
     {"lenient", {"--lenient", "in", "-o", "o"}, AS_INT, FIELD(strict), 0},
     {"max-pixels", {"--max-pixels", "1000", "in", "-o", "o"}, AS_U64, FIELD(max_pixels), 1000},
@@ -461,6 +463,12 @@ static const usage_case_t usage_cases[] = {
     {{"in"}, "no output directory: give -o DIR"},
     {{"-o", "o"}, "no INPUT given"},
     {{"--shard", "6/5", "in", "-o", "o"}, "--shard"},
+    {{"--font", "", "in", "-o", "o"}, "--font wants a font name"},
+    {{"-f", "border=0", "in", "-o", "o"}, "-f: bad filter 'border=0'"},
+    {{"-f", "overlay=w.png:up", "in", "-o", "o"}, "bad filter 'overlay=w.png:up'"},
+    {{"-f", "trim", "--name", "{stem}-{w}.{ext}", "in", "-o", "o"},
+     "{w} and {h} cannot be known before a trim"},
+    {{"-f", "trim", "--variant", "sm:10", "in", "-o", "o"}, "--variant sm and trim"},
 };
 
 static void every_usage_error_says_why(void **state)

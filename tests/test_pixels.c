@@ -22,6 +22,8 @@
  *   mkdtemp() root, removed at the end (IB_KEEP_TMP keeps it).
  */
 #include <dirent.h>
+#include <fcntl.h>
+#include <time.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -1931,6 +1933,509 @@ static void corpus_animated_gif(void **state)
     ib_test_event_free(&ev);
 }
 
+/* ---- the edits: border, pad's gravity, trim, overlay, text ---- */
+
+/* How many pixels of img differ from the colour rgb outside the box
+ * [x0, x1) x [y0, y1), and inside it from in placed at (x0, y0). */
+static unsigned framed_misses(const ib_test_image_t *img, const ib_test_image_t *in, unsigned x0,
+                              unsigned y0, const unsigned char rgb[3], const char *what)
+{
+    unsigned bad = 0;
+    for (unsigned y = 0; y < img->height; y++)
+        for (unsigned x = 0; x < img->width; x++) {
+            const unsigned char *p = ib_test_pixel(img, x, y), *want = rgb;
+            if (x >= x0 && x < x0 + in->width && y >= y0 && y < y0 + in->height)
+                want = ib_test_pixel(in, x - x0, y - y0);
+            if (memcmp(p, want, 3) != 0 && bad++ == 0)
+                print_message("%s: (%u,%u) is (%u,%u,%u), expected (%u,%u,%u)\n", what, x, y, p[0],
+                              p[1], p[2], want[0], want[1], want[2]);
+        }
+    return bad;
+}
+
+/* border=N adds N pixels of the colour (black by default) on each side;
+ * pad with a gravity puts the image at that edge or corner. */
+static void border_and_pad_gravity(void **state)
+{
+    px_t *t = *state;
+    static const struct {
+        const char *op;
+        unsigned w, h, x0, y0;
+        unsigned char rgb[3];
+    } cases[] = {
+        {"border=3:#123456", PAT_W + 6, PAT_H + 6, 3, 3, {0x12, 0x34, 0x56}},
+        {"border=1", PAT_W + 2, PAT_H + 2, 1, 1, {0, 0, 0}},
+        {"pad=80x60:red:northwest", 80, 60, 0, 0, {255, 0, 0}},
+        {"pad=80x60:red:southeast", 80, 60, 16, 12, {255, 0, 0}},
+        {"pad=80x60::east", 80, 60, 16, 6, {255, 255, 255}},
+        {"pad=80x60:blue:south", 80, 60, 8, 12, {0, 0, 255}},
+    };
+    for (size_t i = 0; i < N_ELEMS(cases); i++) {
+        ib_test_image_t out;
+        run_op(t, t->pattern, cases[i].op, &out);
+        if (out.width != cases[i].w || out.height != cases[i].h)
+            fail_msg("%s: %ux%u, expected %ux%u", cases[i].op, out.width, out.height, cases[i].w,
+                     cases[i].h);
+        unsigned bad =
+            framed_misses(&out, &t->pat, cases[i].x0, cases[i].y0, cases[i].rgb, cases[i].op);
+        ib_test_image_free(&out);
+        if (bad > 0)
+            fail_msg("%s: %u pixels off", cases[i].op, bad);
+    }
+}
+
+/* A 40x30 box of the pattern drawn at (30,20) on 120x90 of near-white
+ * (within the default threshold of 10): trim gives back the box exactly.
+ * An image that is all border comes back whole, with a warning. */
+static void trim_to_drawn_box(void **state)
+{
+    px_t *t = *state;
+    ib_test_image_t in, box, out;
+    char path[PATH_MAX];
+    assert_int_equal(ib_test_image_alloc(&in, 120, 90, 3), 0);
+    assert_int_equal(ib_test_image_alloc(&box, 40, 30, 3), 0);
+    for (unsigned y = 0; y < 90; y++)
+        for (unsigned x = 0; x < 120; x++)
+            memset(ib_test_pixel(&in, x, y), (x + y) % 3 == 0 ? 250 : 255, 3);
+    for (unsigned y = 0; y < 30; y++)
+        for (unsigned x = 0; x < 40; x++) {
+            unsigned char *p = ib_test_pixel(&box, x, y);
+            /* Dark everywhere, so no edge of the box reads as border. */
+            memcpy(p, ib_test_pixel(&t->pat, x, y), 3);
+            p[0] /= 2, p[1] /= 2, p[2] /= 2;
+            memcpy(ib_test_pixel(&in, 30 + x, 20 + y), p, 3);
+        }
+    in_root(t, path, "framed.png");
+    write_png(path, &in);
+    run_op(t, path, "trim", &out);
+    crop_x0 = crop_y0 = 0;
+    expect_mapped(&box, &out, 40, 30, map_crop, "trim");
+    ib_test_image_free(&out);
+    /* A threshold of 0 keeps the near-white speckle as content. */
+    run_op(t, path, "trim=0", &out);
+    if (out.width <= 40 || out.height <= 30)
+        fail_msg("trim=0: %ux%u, expected larger than the box", out.width, out.height);
+    ib_test_image_free(&out);
+
+    unsigned char white[4] = {255, 255, 255, 255};
+    ib_test_image_fill(&in, white);
+    in_root(t, path, "blank.png");
+    write_png(path, &in);
+    run_t r;
+    output_t o;
+    run(t, &r, 0, path, "-o", "{OUT}", "-f", "trim", "-F", "png", "--json", "-j", "1");
+    only_output(&r, &o);
+    if (o.width != 120 || o.height != 90 || !ib_test_file_has(r.run.out, "is border"))
+        fail_msg("trim of a blank image: %lldx%lld, warning %s", o.width, o.height,
+                 ib_test_file_has(r.run.out, "is border") ? "given" : "missing");
+    ib_test_image_free(&in);
+    ib_test_image_free(&box);
+}
+
+static unsigned near(int a, int b, int tol)
+{
+    return a - b <= tol && b - a <= tol;
+}
+
+/* A grey 200x100 image and a 20x10 overlay, opaque red on its left half
+ * and clear on its right: at northeast with a margin of 5 and opacity
+ * 0.5 the red half is mixed half and half, the clear half and the rest
+ * are untouched. At 50% width it is 100x50 in the corner its gravity
+ * says. */
+static void overlay_position_opacity_scale(void **state)
+{
+    px_t *t = *state;
+    ib_test_image_t base, ov, out;
+    char bpath[PATH_MAX], opath[PATH_MAX], op[PATH_MAX + 64];
+    unsigned char grey[4] = {128, 128, 128, 255};
+    assert_int_equal(ib_test_image_alloc(&base, 200, 100, 3), 0);
+    ib_test_image_fill(&base, grey);
+    assert_int_equal(ib_test_image_alloc(&ov, 20, 10, 4), 0);
+    for (unsigned y = 0; y < 10; y++)
+        for (unsigned x = 0; x < 20; x++) {
+            unsigned char *p = ib_test_pixel(&ov, x, y);
+            p[0] = 255, p[1] = p[2] = 0, p[3] = x < 10 ? 255 : 0;
+        }
+    in_root(t, bpath, "wm-base.png");
+    in_root(t, opath, "wm-mark.png");
+    write_png(bpath, &base);
+    write_png(opath, &ov);
+
+    snprintf(op, sizeof op, "overlay=%s:northeast:5:0.5", opath);
+    run_op(t, bpath, op, &out);
+    assert_int_equal(out.width, 200);
+    unsigned bad = 0;
+    for (unsigned y = 0; y < out.height; y++)
+        for (unsigned x = 0; x < out.width; x++) {
+            const unsigned char *p = ib_test_pixel(&out, x, y);
+            int red = x >= 175 && x < 185 && y >= 5 && y < 15;
+            int ok = red ? near(p[0], 192, 2) && near(p[1], 64, 2) && near(p[2], 64, 2)
+                         : p[0] == 128 && p[1] == 128 && p[2] == 128;
+            if (!ok && bad++ == 0)
+                print_message("%s: (%u,%u) is (%u,%u,%u)\n", op, x, y, p[0], p[1], p[2]);
+        }
+    ib_test_image_free(&out);
+    if (bad > 0)
+        fail_msg("%s: %u pixels off", op, bad);
+
+    snprintf(op, sizeof op, "overlay=%s:southwest:0:1:50%%", opath);
+    run_op(t, bpath, op, &out);
+    /* Away from the resampled edges: red where the left half landed. */
+    rgb_t in_red = mean_rgb(&out, 5, 55, 40, 40), in_clear = mean_rgb(&out, 55, 55, 40, 40),
+          above = mean_rgb(&out, 5, 5, 40, 40), right = mean_rgb(&out, 110, 55, 80, 40);
+    ib_test_image_free(&out);
+    if (!rgb_near(in_red, (rgb_t){255, 0, 0}, 2) ||
+        !rgb_near(in_clear, (rgb_t){128, 128, 128}, 2) ||
+        !rgb_near(above, (rgb_t){128, 128, 128}, 0.5) ||
+        !rgb_near(right, (rgb_t){128, 128, 128}, 0.5))
+        fail_msg("%s: red half (%.0f,%.0f,%.0f), clear half (%.0f,%.0f,%.0f), above "
+                 "(%.0f,%.0f,%.0f), right (%.0f,%.0f,%.0f)",
+                 op, in_red.r, in_red.g, in_red.b, in_clear.r, in_clear.g, in_clear.b, above.r,
+                 above.g, above.b, right.r, right.g, right.b);
+
+    /* A missing overlay stops the run before any work: exit 2, named. */
+    run_t r;
+    snprintf(op, sizeof op, "overlay=%s/absent.png", t->root);
+    run(t, &r, 2, bpath, "-o", "{OUT}", "-f", op, "-q");
+    if (!ib_test_file_has(r.run.err, "absent.png") || ib_test_exists(r.dir))
+        fail_msg("missing overlay: the message does not name it, or %s was made", r.dir);
+    ib_test_image_free(&base);
+    ib_test_image_free(&ov);
+}
+
+/* The box around the pixels brighter than 100 (text in white on black);
+ * 0 when there are none. */
+static unsigned bright_box(const ib_test_image_t *img, unsigned *x0, unsigned *y0, unsigned *x1,
+                           unsigned *y1)
+{
+    unsigned n = 0;
+    *x0 = *y0 = UINT32_MAX;
+    *x1 = *y1 = 0;
+    for (unsigned y = 0; y < img->height; y++)
+        for (unsigned x = 0; x < img->width; x++)
+            if (ib_test_pixel(img, x, y)[0] > 100) {
+                n++;
+                *x0 = x < *x0 ? x : *x0, *y0 = y < *y0 ? y : *y0;
+                *x1 = x + 1 > *x1 ? x + 1 : *x1, *y1 = y + 1 > *y1 ? y + 1 : *y1;
+            }
+    return n;
+}
+
+/* Text lands only in the region of its gravity, and a long text is made
+ * smaller to stay inside the image. */
+static void text_in_its_region(void **state)
+{
+    px_t *t = *state;
+    ib_test_image_t black, out;
+    char path[PATH_MAX];
+    unsigned char k[4] = {0, 0, 0, 255};
+    assert_int_equal(ib_test_image_alloc(&black, 300, 120, 3), 0);
+    ib_test_image_fill(&black, k);
+    in_root(t, path, "night.png");
+    write_png(path, &black);
+    ib_test_image_free(&black);
+    static const struct {
+        const char *op;
+        unsigned rx0, ry0, rx1, ry1; /* the region the text must keep to */
+    } cases[] = {
+        {"text=Hi:northwest:20:white", 0, 0, 150, 60},
+        {"text=Hi:southeast:20:white", 150, 60, 300, 120},
+        {"text=Hi:north:20:white", 100, 0, 200, 60},
+        {"text={stem}:south:20:white", 75, 60, 225, 120},
+    };
+    for (size_t i = 0; i < N_ELEMS(cases); i++) {
+        unsigned x0, y0, x1, y1;
+        run_op(t, path, cases[i].op, &out);
+        unsigned n = bright_box(&out, &x0, &y0, &x1, &y1);
+        ib_test_image_free(&out);
+        if (n < 20 || x0 < cases[i].rx0 || y0 < cases[i].ry0 || x1 > cases[i].rx1 ||
+            y1 > cases[i].ry1)
+            fail_msg("%s: %u lit pixels in [%u,%u)x[%u,%u), expected some, all in "
+                     "[%u,%u)x[%u,%u)",
+                     cases[i].op, n, x0, x1, y0, y1, cases[i].rx0, cases[i].rx1, cases[i].ry0,
+                     cases[i].ry1);
+    }
+    /* 60 characters at 40 px would be far wider than 300 px. */
+    const char *op = "text="
+                     "The quick brown fox jumps over the lazy dog again and again"
+                     ":west:40:white";
+    unsigned x0, y0, x1, y1;
+    run_op(t, path, op, &out);
+    unsigned n = bright_box(&out, &x0, &y0, &x1, &y1);
+    unsigned w = out.width;
+    ib_test_image_free(&out);
+    if (w != 300 || n < 50 || x1 - x0 < 200 || x1 > 300)
+        fail_msg("long text: image %u wide, %u lit pixels across [%u,%u); expected it to span "
+                 "most of the 300 px and stay inside",
+                 w, n, x0, x1);
+}
+
+/* Options from an argument file, quotes and comments included: the
+ * quoted text op with spaces and the path with a space arrive whole, and
+ * a missing file is a usage error. */
+static void argument_files(void **state)
+{
+    px_t *t = *state;
+    ib_test_image_t black, out;
+    char in[PATH_MAX], args[PATH_MAX], inner[PATH_MAX], text[2 * PATH_MAX + 256], at[PATH_MAX + 1],
+        written[PATH_MAX];
+    unsigned char k[4] = {0, 0, 0, 255};
+    assert_int_equal(ib_test_image_alloc(&black, 200, 100, 3), 0);
+    ib_test_image_fill(&black, k);
+    in_root(t, in, "my photo.png");
+    write_png(in, &black);
+    ib_test_image_free(&black);
+    in_root(t, inner, "inner.args");
+    ib_test_write_file(inner, "-F png # the format\n", 20);
+    in_root(t, args, "run.args");
+    snprintf(text, sizeof text,
+             "# a recipe\n-f 'text=Hello world:north:20:white'\t# quoted, with a space\n"
+             "@%s\n\"%s\" -q -j 1\n",
+             inner, in);
+    ib_test_write_file(args, text, strlen(text));
+    snprintf(at, sizeof at, "@%s", args);
+    run_t r;
+    run(t, &r, 0, at, "-o", "{OUT}");
+    ib_test_path_fmt(written, "%s/my photo.png", r.dir);
+    decode(written, &out);
+    unsigned x0, y0, x1, y1, n = bright_box(&out, &x0, &y0, &x1, &y1);
+    ib_test_image_free(&out);
+    if (n < 20 || y1 > 50 || x0 < 30 || x1 > 170)
+        fail_msg("@FILE text op: %u lit pixels in [%u,%u)x[%u,%u), expected text at the top "
+                 "centre",
+                 n, x0, x1, y0, y1);
+    run(t, &r, 2, "@absent.args", "-o", "{OUT}");
+    if (!ib_test_file_has(r.run.err, "absent.args"))
+        fail_msg("a missing argument file is not named in the message");
+}
+
+/* ---- EXIF written and read here: capture dates and GPS ---- */
+
+/* A little-endian EXIF block: IFD0 with Make, Model, DateTime (if
+ * datetime) and pointers to an Exif IFD holding DateTimeOriginal (if
+ * original) and to a GPS IFD (if gps) with a latitude. Its length. */
+static size_t build_exif(unsigned char *b, const char *datetime, const char *original, int gps)
+{
+    size_t n = 0, ifd0 = 8;
+    memset(b, 0, 512);
+    memcpy(b, "II*\0\x08\0\0\0", 8);
+    unsigned char *e = b + ifd0 + 2;
+    unsigned count = 0;
+    size_t data = 200; /* out-of-line values from here */
+#define PUT16(p, v) ((p)[0] = (unsigned char)(v), (p)[1] = (unsigned char)((v) >> 8))
+#define PUT32(p, v) (PUT16(p, (v)&0xffff), PUT16((p) + 2, (v) >> 16))
+#define ENTRY(tag, type, cnt, val)                                                                 \
+    (PUT16(e, tag), PUT16(e + 2, type), PUT32(e + 4, cnt), PUT32(e + 8, val), e += 12, count++)
+#define ASCII(tag, s)                                                                              \
+    (memcpy(b + data, s, strlen(s) + 1), ENTRY(tag, 2, (unsigned)strlen(s) + 1, (unsigned)data),   \
+     data += strlen(s) + 1)
+    ASCII(0x010f, "Acme");
+    ASCII(0x0110, "Pinhole 9");
+    if (datetime != NULL)
+        ASCII(0x0132, datetime);
+    size_t exif_at = 100, gps_at = 140;
+    ENTRY(0x8769, 4, 1, (unsigned)exif_at);
+    if (gps)
+        ENTRY(0x8825, 4, 1, (unsigned)gps_at);
+    PUT16(b + ifd0, count);
+    /* the Exif IFD: one entry, or none */
+    unsigned char *x = b + exif_at;
+    PUT16(x, original != NULL ? 1 : 0);
+    if (original != NULL) {
+        memcpy(b + data, original, strlen(original) + 1);
+        PUT16(x + 2, 0x9003), PUT16(x + 4, 2), PUT32(x + 6, 20), PUT32(x + 10, (unsigned)data);
+        data += 20;
+    }
+    if (gps) {
+        /* GPSLatitudeRef "N", GPSLatitude 51/1 28/1 4017/100 */
+        unsigned char *g = b + gps_at;
+        PUT16(g, 2);
+        PUT16(g + 2, 1), PUT16(g + 4, 2), PUT32(g + 6, 2), memcpy(g + 10, "N\0\0\0", 4);
+        PUT16(g + 14, 2), PUT16(g + 16, 5), PUT32(g + 18, 3), PUT32(g + 22, (unsigned)data);
+        static const unsigned lat[6] = {51, 1, 28, 1, 4017, 100};
+        for (int i = 0; i < 6; i++)
+            PUT32(b + data + 4 * i, lat[i]);
+        data += 24;
+    }
+    n = data;
+#undef ASCII
+#undef ENTRY
+#undef PUT32
+#undef PUT16
+    return n;
+}
+
+/* A 96x64 JPEG at path with the EXIF block spliced in after SOI. */
+static void write_exif_jpeg(const char *path, const unsigned char *exif, size_t len)
+{
+    ib_test_image_t img;
+    char err[512];
+    make_photo(&img, 96, 64);
+    if (ib_test_write_jpeg(path, &img, 90, 0, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    ib_test_image_free(&img);
+    size_t n;
+    unsigned char *jpg = (unsigned char *)ib_test_try_slurp(path, &n);
+    assert_non_null(jpg);
+    FILE *f = fopen(path, "wbe");
+    assert_non_null(f);
+    unsigned seg = (unsigned)len + 8;
+    unsigned char head[10] = {
+        0xff, 0xe1, (unsigned char)(seg >> 8), (unsigned char)seg, 'E', 'x', 'i', 'f', 0, 0};
+    fwrite(jpg, 1, 2, f);
+    fwrite(head, 1, sizeof head, f);
+    fwrite(exif, 1, len, f);
+    fwrite(jpg + 2, 1, n - 2, f);
+    assert_int_equal(fclose(f), 0);
+    test_free(jpg);
+}
+
+/* What the tests read back from a JPEG's EXIF, by walking it here. */
+typedef struct {
+    char make[64], model[64], original[32];
+    int gps_pointer;
+    int latitude_bytes; /* the latitude's rationals still in the file */
+} exif_back_t;
+
+static void exif_ascii(const unsigned char *t, size_t n, size_t e, int le, char *out, size_t cap)
+{
+#define G16(q) (le ? (unsigned)(q)[0] | (unsigned)(q)[1] << 8 : be16(q))
+#define G32(q)                                                                                     \
+    (le ? (unsigned)(q)[0] | (unsigned)(q)[1] << 8 | (unsigned)(q)[2] << 16 |                      \
+              (unsigned)(q)[3] << 24                                                               \
+        : be32(q))
+    size_t cnt = G32(t + e + 4), at = cnt <= 4 ? e + 8 : G32(t + e + 8);
+    if (at + cnt <= n)
+        snprintf(out, cap, "%.*s", (int)cnt, (const char *)t + at);
+}
+
+static void read_exif_back(const char *path, exif_back_t *x)
+{
+    size_t n;
+    unsigned char *d = (unsigned char *)ib_test_try_slurp(path, &n);
+    assert_non_null(d);
+    memset(x, 0, sizeof *x);
+    static const unsigned char lat[12] = {51, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0};
+    static const unsigned char lat_be[12] = {0, 0, 0, 51, 0, 0, 0, 1, 0, 0, 0, 28};
+    for (size_t i = 0; i + 12 <= n; i++)
+        x->latitude_bytes |= memcmp(d + i, lat, 12) == 0 || memcmp(d + i, lat_be, 12) == 0;
+    for (size_t i = 2; i + 4 <= n && d[i] == 0xff;) {
+        size_t len = be16(d + i + 2);
+        if (d[i + 1] == 0xe1 && len > 16 && i + 2 + len <= n &&
+            memcmp(d + i + 4, "Exif\0\0", 6) == 0) {
+            const unsigned char *t = d + i + 10;
+            size_t tn = len - 8;
+            int le = t[0] == 'I';
+            size_t ifd = G32(t + 4);
+            for (unsigned k = 0; ifd + 2 <= tn && k < G16(t + ifd) && ifd + 14 + 12 * k <= tn;
+                 k++) {
+                size_t e = ifd + 2 + 12 * k;
+                unsigned tag = G16(t + e);
+                if (tag == 0x010f)
+                    exif_ascii(t, tn, e, le, x->make, sizeof x->make);
+                else if (tag == 0x0110)
+                    exif_ascii(t, tn, e, le, x->model, sizeof x->model);
+                else if (tag == 0x8825)
+                    x->gps_pointer = 1;
+                else if (tag == 0x8769) {
+                    size_t sub = G32(t + e + 8);
+                    for (unsigned j = 0;
+                         sub + 2 <= tn && j < G16(t + sub) && sub + 14 + 12 * j <= tn; j++)
+                        if (G16(t + sub + 2 + 12 * j) == 0x9003)
+                            exif_ascii(t, tn, sub + 2 + 12 * j, le, x->original,
+                                       sizeof x->original);
+                }
+            }
+            break;
+        }
+        if (d[i + 1] == 0xda)
+            break;
+        i += 2 + len;
+    }
+#undef G16
+#undef G32
+    test_free(d);
+}
+
+/* --strip-gps with --keep-metadata: the GPS IFD and its values are gone,
+ * Make, Model and DateTimeOriginal stay; without --strip-gps the GPS
+ * stays (so the check can fail). */
+static void strip_gps_keeps_the_rest(void **state)
+{
+    px_t *t = *state;
+    unsigned char exif[512];
+    char in[PATH_MAX], out[PATH_MAX];
+    size_t len = build_exif(exif, "2019:07:14 10:20:30", "2019:07:14 10:20:30", 1);
+    in_root(t, in, "geo.jpg");
+    write_exif_jpeg(in, exif, len);
+    exif_back_t x;
+    read_exif_back(in, &x);
+    assert_true(x.gps_pointer && x.latitude_bytes && strcmp(x.make, "Acme") == 0);
+
+    run_t r;
+    run(t, &r, 0, in, "-o", "{OUT}", "-F", "jpg", "--keep-metadata", "-q", "-j", "1");
+    ib_test_path_fmt(out, "%s/geo.jpg", r.dir);
+    read_exif_back(out, &x);
+    if (!x.gps_pointer)
+        fail_msg("--keep-metadata alone: the GPS IFD was dropped");
+    run(t, &r, 0, in, "-o", "{OUT}", "-F", "jpg", "--keep-metadata", "--strip-gps", "-q", "-j",
+        "1");
+    ib_test_path_fmt(out, "%s/geo.jpg", r.dir);
+    read_exif_back(out, &x);
+    if (x.gps_pointer || x.latitude_bytes || strcmp(x.make, "Acme") != 0 ||
+        strcmp(x.model, "Pinhole 9") != 0 || strcmp(x.original, "2019:07:14 10:20:30") != 0)
+        fail_msg("--strip-gps: GPS pointer %d, latitude bytes %d, Make '%s', Model '%s', "
+                 "DateTimeOriginal '%s'",
+                 x.gps_pointer, x.latitude_bytes, x.make, x.model, x.original);
+}
+
+/* {date:FORMAT} names from DateTimeOriginal, else DateTime, else the
+ * file's time; --dry-run names the same paths. */
+static void date_paths(void **state)
+{
+    px_t *t = *state;
+    unsigned char exif[512];
+    char orig[PATH_MAX], plain[PATH_MAX], bare[PATH_MAX], want[PATH_MAX], stamp[32];
+    in_root(t, orig, "dated/orig.jpg");
+    in_root(t, plain, "dated/plain.jpg");
+    in_root(t, bare, "dated/bare.png");
+    ib_test_mkdirs_for(orig);
+    write_exif_jpeg(orig, exif, build_exif(exif, "2001:01:01 00:00:00", "2019:07:14 23:59:59", 0));
+    write_exif_jpeg(plain, exif, build_exif(exif, "2018:02:03 04:05:06", NULL, 0));
+    write_png(bare, &t->pat);
+    /* 2015-06-15 12:00 UTC: the same month in every zone. */
+    struct timespec when[2] = {{1434369600, 0}, {1434369600, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, bare, when, 0), 0);
+    time_t tt = 1434369600;
+    struct tm tm;
+    localtime_r(&tt, &tm);
+    strftime(stamp, sizeof stamp, "%Y/%m-%d", &tm);
+    char dir[PATH_MAX];
+    in_root(t, dir, "dated");
+    for (int dry = 0; dry < 2; dry++) {
+        run_t r;
+        ib_test_events_t ev;
+        run(t, &r, 0, dir, "-o", "{OUT}", "--name", "{date:%Y/%m-%d}/{stem}.{ext}", "--json", "-j",
+            "1", dry ? "--dry-run" : "-q");
+        ib_test_events_load(&r.run, &ev);
+        static const char *const names[][2] = {{"orig.jpg", "2019/07-14/orig.jpg"},
+                                               {"plain.jpg", "2018/02-03/plain.jpg"}};
+        for (int i = 0; i < 3; i++) {
+            const ib_test_event_t *e = ib_test_event_for(&ev, i < 2 ? names[i][0] : "bare.png");
+            if (i < 2)
+                ib_test_path_fmt(want, "%s/%s", r.dir, names[i][1]);
+            else
+                ib_test_path_fmt(want, "%s/%s/bare.png", r.dir, stamp);
+            if (e->n_outputs != 1 || strcmp(e->outputs[0].path, want) != 0 ||
+                ib_test_exists(want) == dry)
+                fail_msg("%s%s: named %s, expected %s (%s)", dry ? "--dry-run: " : "", e->input,
+                         e->n_outputs ? e->outputs[0].path : "-", want,
+                         ib_test_exists(want) ? "written" : "not written");
+        }
+        ib_test_events_free(&ev);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1964,6 +2469,13 @@ int main(void)
         cmocka_unit_test(corpus_wide_gamut_to_srgb),
         cmocka_unit_test(corpus_16bit),
         cmocka_unit_test(corpus_animated_gif),
+        cmocka_unit_test(border_and_pad_gravity),
+        cmocka_unit_test(trim_to_drawn_box),
+        cmocka_unit_test(overlay_position_opacity_scale),
+        cmocka_unit_test(text_in_its_region),
+        cmocka_unit_test(argument_files),
+        cmocka_unit_test(strip_gps_keeps_the_rest),
+        cmocka_unit_test(date_paths),
     };
     return ib_test_run_suite(tests, group_setup, group_teardown);
 }

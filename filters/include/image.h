@@ -23,6 +23,9 @@ typedef struct {
     int bits;          /* 8 or 16 (or 32 for float images) per sample */
     char loader[32];   /* libvips loader nickname without "load", e.g. "jpeg" */
     double xres, yres; /* pixels per mm as stored, as libvips' loader reads them */
+    /* Wall-clock capture date (clock.h), when the render asked for it:
+     * EXIF DateTimeOriginal, else DateTime, else the file's mtime. */
+    int64_t date;
 } ib_header_t;
 
 /* A probed file: its header, and what the render keeps from reading it. */
@@ -43,6 +46,8 @@ typedef struct {
     int autorotate;
     int fail_on_warning;
     uint64_t max_pixels; /* 0: no limit */
+    const char *font;    /* for text ops (--font); NULL: sans */
+    int want_date;       /* the probe reads the capture date ({date}) */
 } ib_render_t;
 
 typedef enum {
@@ -71,6 +76,7 @@ typedef struct {
      * .quality (100 when 0) whose output fits, or for a palette the most
      * colours that fit; else the output fails (IB_ERR_BUDGET). */
     uint64_t max_bytes;
+    int strip_gps; /* with IB_META_KEEP: the GPS IFD goes, the rest stays */
 } ib_encode_t;
 
 typedef struct {

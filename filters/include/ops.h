@@ -8,6 +8,7 @@
 #define IB_FILTERS_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "geometry.h"
 
@@ -31,6 +32,10 @@ typedef enum {
     IB_OP_THRESHOLD,
     IB_OP_PAD,
     IB_OP_FLATTEN,
+    IB_OP_TRIM,
+    IB_OP_BORDER,
+    IB_OP_OVERLAY,
+    IB_OP_TEXT,
 } ib_op_kind_t;
 
 typedef enum {
@@ -53,15 +58,22 @@ typedef struct {
     double r, g, b, a;
 } ib_color_t;
 
+/* Room for an overlay's path or a text's template, unescaped. */
+#define IB_OP_STR_MAX 1024
+
 typedef struct {
     ib_op_kind_t kind;
     ib_geometry_t geom;   /* resize */
-    unsigned w, h;        /* crop, pad */
+    unsigned w, h;        /* crop, pad; border: w is the width */
     long x, y;            /* crop */
-    ib_gravity_t gravity; /* crop */
-    double v[3];          /* the numbers: sigma, factor, degrees, B:S:H, level */
+    ib_gravity_t gravity; /* crop, pad, overlay, text */
+    /* The numbers: sigma, factor, degrees, B:S:H, level; trim's threshold;
+     * overlay's margin, opacity and width in percent (0: its own size);
+     * text's size in pixels. */
+    double v[3];
     int has_color;
-    ib_color_t color; /* rotate, pad, flatten */
+    ib_color_t color;        /* rotate, pad, flatten, border, text */
+    char str[IB_OP_STR_MAX]; /* overlay: the file; text: the template */
 } ib_op_t;
 
 #define IB_MAX_OPS 32
@@ -71,8 +83,10 @@ typedef struct {
     unsigned n;
 } ib_chain_t;
 
-/* Appends the ops of text ("resize=800x600>,sharpen") to chain.
- * 0, or -1 with a message naming the op and the bad argument. */
+/* Appends the ops of text ("resize=800x600>,sharpen") to chain. Ops are
+ * separated by commas and their arguments by colons; \, and \: put either
+ * inside a value, \\ a backslash. 0, or -1 with a message naming
+ * the op and the bad argument. */
 int ib_chain_parse(ib_chain_t *chain, const char *text, char *err, size_t errlen);
 
 /* Parses a colour: #rgb, #rrggbb, #rrggbbaa, or a common name. 0 or -1. */
@@ -90,6 +104,28 @@ int ib_chain_size(const ib_chain_t *chain, unsigned w, unsigned h, int orientati
  * only (x, y = 0): where the window goes depends on the pixels. */
 int ib_crop_window(const ib_op_t *op, unsigned w, unsigned h, long *x, long *y, unsigned *cw,
                    unsigned *ch);
+
+/* Whether a chain holds an op whose output size depends on the pixels
+ * (trim): then the size from a header is the size before it. */
+int ib_chain_size_from_pixels(const ib_chain_t *chain);
+
+/* Where a box of bw x bh goes on a w x h image at a gravity, margin
+ * pixels in from the edges it leans on (the centre takes none). The
+ * offset may be negative when the box is larger than the image. */
+void ib_gravity_place(ib_gravity_t g, unsigned w, unsigned h, unsigned bw, unsigned bh,
+                      unsigned margin, long *x, long *y);
+
+/* What a text op's fields stand for, for one image. */
+typedef struct {
+    const char *stem; /* the input's name without its extension */
+    const char *ext;  /* the output's extension, as in --name */
+    unsigned w, h;    /* the image as the op finds it */
+    int64_t date;     /* wall-clock capture date (clock.h); 0: unknown */
+} ib_text_vars_t;
+
+/* A text op's template with its fields filled in. 0, or -1 if it does
+ * not fit in cap. */
+int ib_text_expand(const char *tmpl, const ib_text_vars_t *v, char *out, size_t cap);
 
 /* The canvas of a pad op: never smaller than the image. */
 void ib_pad_size(const ib_op_t *op, unsigned w, unsigned h, unsigned *pw, unsigned *ph);
