@@ -293,13 +293,31 @@ static void add_outputs(job_state_t *js, int v, unsigned w, unsigned h)
     }
 }
 
-/* A variant never enlarges the image unless its geometry says so (< or !). */
+/* A variant whose geometry is shrink-only (">") is not written when it
+ * would have to enlarge the image: a web page wants no 1600 px copy of a
+ * 900 px photo. Without ">", a geometry is followed as ImageMagick
+ * follows it. */
+static uint64_t wanted_area(const job_state_t *js, const ib_output_info_t *o, unsigned w,
+                            unsigned h, int *enlarging)
+{
+    unsigned vw = w, vh = h;
+    ib_geometry_t g = {0};
+    if (o->variant >= 0) {
+        g = js->plan->variants[o->variant].geom;
+        g.flags &= ~(unsigned)IB_GEOM_SHRINK;
+        ib_geometry_apply(&g, w, h, &vw, &vh);
+    }
+    *enlarging = vw > w || vh > h;
+    return (uint64_t)vw * vh;
+}
+
 static int enlarges(const job_state_t *js, const ib_output_info_t *o, unsigned w, unsigned h)
 {
-    if (o->variant < 0)
+    int enlarging;
+    if (o->variant < 0 || !(js->plan->variants[o->variant].geom.flags & IB_GEOM_SHRINK))
         return 0;
-    unsigned flags = js->plan->variants[o->variant].geom.flags;
-    return !(flags & (IB_GEOM_ENLARGE | IB_GEOM_EXACT)) && (o->width > w || o->height > h);
+    wanted_area(js, o, w, h, &enlarging);
+    return enlarging;
 }
 
 /* The same format, size and quality as an earlier output: the same bytes. */
@@ -315,16 +333,20 @@ static int repeats(const job_state_t *js, unsigned i)
     return 0;
 }
 
-/* Drops the variants that would enlarge an image of w x h; when every
- * one would, the largest is kept at w x h. Then drops repeats. */
+/* Drops the shrink-only variants that would enlarge an image of w x h;
+ * when every one would, the largest is kept at w x h. Then drops
+ * repeats. */
 static void drop_needless(job_state_t *js, unsigned w, unsigned h)
 {
     ib_output_info_t *out = js->res->out;
     unsigned kept = 0, largest = 0;
-    for (unsigned i = 0; i < js->n; i++)
-        if ((uint64_t)out[i].width * out[i].height >
-            (uint64_t)out[largest].width * out[largest].height)
-            largest = i;
+    uint64_t most = 0;
+    for (unsigned i = 0; i < js->n; i++) {
+        int enlarging;
+        uint64_t area = wanted_area(js, &out[i], w, h, &enlarging);
+        if (area > most)
+            most = area, largest = i;
+    }
     int32_t largest_variant = out[largest].variant;
     for (unsigned i = 0; i < js->n; i++)
         if (!enlarges(js, &out[i], w, h))

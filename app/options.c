@@ -425,8 +425,9 @@ const ib_option_t ib_options[] = {
      "one more output per input\n"
      "(repeatable): the chain's result resized to GEOM,\n"
      "in format FMT at quality Q if given (else every -F);\n"
-     "never enlarged unless GEOM has < or !; with two or\n"
-     "more, --name needs {variant}, {w} or {h}",
+     "a shrink-only GEOM (W>) that would enlarge is not\n"
+     "written; with two or more, --name needs {variant},\n"
+     "{w} or {h}",
      NULL, set_variant},
     {"size", 's', "GEOM", PIX,
      "resize, ImageMagick geometry: W, xH, WxH, WxH>,\nWxH<, WxH^, WxH!, P%, AREA@ (done first)",

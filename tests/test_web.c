@@ -167,16 +167,17 @@ static void variants_have_their_own_format_and_quality(void **state)
     ib_test_run_free(&r);
 }
 
-static void variants_never_enlarge(void **state)
+static void shrink_only_variants_never_enlarge(void **state)
 {
     cli_t *t = *state;
     char dir[PATH_MAX], file[PATH_MAX];
     make_input(t, "enlarge", dir, file);
     run_t r;
     events_t e;
-    /* 200x would enlarge the 100x80 image: not written. 150x< asks to. */
-    run_web(t, dir, &r, &e, 0, "-F", "png", "--variant", "a:50x", "--variant", "b:200x",
-            "--variant", "c:150x<", NULL);
+    /* Shrink-only 200x> would enlarge the 100x80 image: not written.
+     * 150x, without ">", is followed as ImageMagick follows it. */
+    run_web(t, dir, &r, &e, 0, "-F", "png", "--variant", "a:50x>", "--variant", "b:200x>",
+            "--variant", "c:150x", NULL);
     const ib_test_event_t *ev = ib_test_event_for(&e, "photo.jpg");
     ib_test_expect_event(ev, "ok");
     expect_outputs(ev, "photo-a.png photo-c.png");
@@ -187,8 +188,8 @@ static void variants_never_enlarge(void **state)
     ib_test_run_free(&r);
 }
 
-/* When every variant would enlarge, the largest is written at the
- * image's own size; a second of the same size and format is not. */
+/* When every shrink-only variant would enlarge, the largest is written
+ * at the image's own size; a second of the same size and format is not. */
 static void all_enlarging_writes_the_largest_once(void **state)
 {
     cli_t *t = *state;
@@ -196,7 +197,7 @@ static void all_enlarging_writes_the_largest_once(void **state)
     make_input(t, "all-enlarge", dir, file);
     run_t r;
     events_t e;
-    run_web(t, dir, &r, &e, 0, "-F", "png", "--variant", "a:200x", "--variant", "b:300x", NULL);
+    run_web(t, dir, &r, &e, 0, "-F", "png", "--variant", "a:200x>", "--variant", "b:300x>", NULL);
     const ib_test_event_t *ev = ib_test_event_for(&e, "photo.jpg");
     ib_test_expect_event(ev, "ok");
     expect_outputs(ev, "photo-b.png");
@@ -411,7 +412,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(several_formats_from_one_decode),
         cmocka_unit_test(variants_have_their_own_format_and_quality),
-        cmocka_unit_test(variants_never_enlarge),
+        cmocka_unit_test(shrink_only_variants_never_enlarge),
         cmocka_unit_test(all_enlarging_writes_the_largest_once),
         cmocka_unit_test(names_by_width),
         cmocka_unit_test(byte_budget_is_held_and_used),
