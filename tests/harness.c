@@ -879,7 +879,7 @@ void ib_test_events_load(const ib_test_run_t *r, ib_test_events_t *e)
          line = strtok_r(NULL, "\n", &save)) {
         ib_test_event_t ev;
         char err[512];
-        if (ib_test_event_parse(line, &ev, err, sizeof err) < 0)
+        if (ib_test_event_parse(line, strlen(line), &ev, err, sizeof err) < 0)
             fail_msg("stdout line is not a JSON object: %s\n  %s", err, line);
         if (ev.event != NULL && strcmp(ev.event, "summary") == 0) {
             if (e->has_summary)

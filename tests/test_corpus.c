@@ -332,11 +332,11 @@ static int load_events(corpus_t *c, const char *out_txt)
     size_t cap = 0;
     ssize_t len;
     while ((len = getline(&line, &cap, f)) > 0) {
-        if (line[len - 1] == '\n')
-            line[len - 1] = '\0';
+        size_t n = (size_t)len - (line[len - 1] == '\n');
+        line[n] = '\0';
         ib_test_event_t ev;
         char err[256] = "";
-        if (ib_test_event_parse(line, &ev, err, sizeof err) < 0 || ev.event == NULL) {
+        if (ib_test_event_parse(line, n, &ev, err, sizeof err) < 0 || ev.event == NULL) {
             if (c->bad_line[0] == '\0')
                 snprintf(c->bad_line, sizeof c->bad_line, "%.200s: %.250s",
                          ev.event == NULL ? "no \"event\"" : err, line);

@@ -195,7 +195,7 @@ static void file_event(const run_t *r, char *line, ib_test_event_t *ev)
     for (char *l = strtok_r((char *)text, "\n", &save); l != NULL;
          l = strtok_r(NULL, "\n", &save)) {
         ib_test_event_t tmp;
-        if (ib_test_event_parse(l, &tmp, err, sizeof err) < 0) {
+        if (ib_test_event_parse(l, strlen(l), &tmp, err, sizeof err) < 0) {
             if (bad[0] == '\0')
                 snprintf(bad, sizeof bad, "%s", l);
             continue;
@@ -211,7 +211,7 @@ static void file_event(const run_t *r, char *line, ib_test_event_t *ev)
         ib_test_run_show(&r->run, NULL);
         fail_msg("no file event on stdout");
     }
-    if (ib_test_event_parse(line, ev, err, sizeof err) < 0)
+    if (ib_test_event_parse(line, strlen(line), ev, err, sizeof err) < 0)
         fail_msg("%s: %s", err, line);
 }
 
