@@ -37,6 +37,28 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+/* Opens an image to decode, img emptied first: a failed decode leaves it
+ * so. */
+static FILE *open_to_decode(const char *path, ib_test_image_t *img, char *err, size_t errlen)
+{
+    memset(img, 0, sizeof *img);
+    FILE *f = fopen(path, "rbe");
+    if (f == NULL)
+        fail(err, errlen, "fopen(\"%s\") failed: %s", path, strerror(errno));
+    return f;
+}
+
+/* How a decode by codec ends: a warning fails it as an error does, and a
+ * failed one leaves img empty. */
+static int decoded(int rc, int warnings, const char *message, ib_test_image_t *img,
+                   const char *codec, const char *path, char *err, size_t errlen)
+{
+    if (rc == 0 && warnings == 0)
+        return 0;
+    ib_test_image_free(img);
+    return fail(err, errlen, "%s decoding \"%s\" failed: %s", codec, path, message);
+}
+
 int ib_test_image_alloc(ib_test_image_t *img, unsigned width, unsigned height, unsigned channels)
 {
     memset(img, 0, sizeof *img);
@@ -133,26 +155,16 @@ static int jpeg_read_body(jpeg_read_t *c)
 
 int ib_test_decode_jpeg(const char *path, ib_test_image_t *img, char *err, size_t errlen)
 {
-    jpeg_read_t c;
-    memset(&c, 0, sizeof c);
-    memset(img, 0, sizeof *img);
-    c.img = img;
-    c.f = fopen(path, "rbe");
+    jpeg_read_t c = {.img = img, .f = open_to_decode(path, img, err, errlen)};
     if (c.f == NULL)
-        return fail(err, errlen, "fopen(\"%s\") failed: %s", path, strerror(errno));
+        return -1;
     c.cinfo.err = jpeg_std_error(&c.jerr.pub);
     c.jerr.pub.error_exit = jpeg_error_exit;
     c.jerr.pub.emit_message = jpeg_emit;
     int rc = jpeg_read_body(&c);
     jpeg_destroy_decompress(&c.cinfo);
     fclose(c.f);
-    if (rc == 0 && c.jerr.warnings > 0)
-        rc = -1;
-    if (rc < 0) {
-        ib_test_image_free(img);
-        return fail(err, errlen, "libjpeg decoding \"%s\" failed: %s", path, c.jerr.message);
-    }
-    return 0;
+    return decoded(rc, c.jerr.warnings, c.jerr.message, img, "libjpeg", path, err, errlen);
 }
 
 typedef struct {
@@ -303,13 +315,9 @@ static int png_read_body(png_ctx_t *c)
 
 int ib_test_decode_png(const char *path, ib_test_image_t *img, char *err, size_t errlen)
 {
-    png_ctx_t c;
-    memset(&c, 0, sizeof c);
-    memset(img, 0, sizeof *img);
-    c.img = img;
-    c.f = fopen(path, "rbe");
+    png_ctx_t c = {.img = img, .f = open_to_decode(path, img, err, errlen)};
     if (c.f == NULL)
-        return fail(err, errlen, "fopen(\"%s\") failed: %s", path, strerror(errno));
+        return -1;
     c.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &c, png_on_error, png_on_warning);
     c.info = c.png != NULL ? png_create_info_struct(c.png) : NULL;
     int rc = c.info != NULL ? png_read_body(&c) : -1;
@@ -318,28 +326,21 @@ int ib_test_decode_png(const char *path, ib_test_image_t *img, char *err, size_t
     png_destroy_read_struct(&c.png, &c.info, NULL);
     free(c.rows);
     fclose(c.f);
-    if (rc == 0 && c.warnings > 0)
-        rc = -1;
-    if (rc < 0) {
-        ib_test_image_free(img);
-        return fail(err, errlen, "libpng decoding \"%s\" failed: %s", path, c.message);
-    }
-    return 0;
+    return decoded(rc, c.warnings, c.message, img, "libpng", path, err, errlen);
 }
 
 int ib_test_decode(const char *path, ib_test_image_t *img, char *err, size_t errlen)
 {
     unsigned char sig[8] = {0};
-    FILE *f = fopen(path, "rbe");
+    FILE *f = open_to_decode(path, img, err, errlen);
     if (f == NULL)
-        return fail(err, errlen, "fopen(\"%s\") failed: %s", path, strerror(errno));
+        return -1;
     size_t n = fread(sig, 1, sizeof sig, f);
     fclose(f);
     if (n >= 3 && sig[0] == 0xff && sig[1] == 0xd8 && sig[2] == 0xff)
         return ib_test_decode_jpeg(path, img, err, errlen);
     if (n == 8 && png_sig_cmp(sig, 0, 8) == 0)
         return ib_test_decode_png(path, img, err, errlen);
-    memset(img, 0, sizeof *img);
     return fail(err, errlen, "\"%s\" is neither JPEG nor PNG (%zu bytes of signature read)", path,
                 n);
 }
