@@ -333,14 +333,12 @@ static void test_write_through_signals(void **state)
     expect_exit_zero(pid);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+IB_TEST_MAIN(
+    NULL, NULL,
+    {
         cmocka_unit_test(test_frame_in_tiny_pieces),
         cmocka_unit_test(test_eof_and_truncated_frame),
         cmocka_unit_test(test_frames_from_many_writers),
         cmocka_unit_test_setup_teardown(test_read_through_signals, alarm_setup, alarm_teardown),
         cmocka_unit_test_setup_teardown(test_write_through_signals, alarm_setup, alarm_teardown),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+    })

@@ -699,17 +699,14 @@ static void no_temp_files_left(void **state)
     assert_int_equal(temps, 0);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(run_finishes_cleanly),
-        cmocka_unit_test(one_event_per_file),
-        cmocka_unit_test(no_crash_but_the_known_ones),
-        cmocka_unit_test(nothing_skipped_and_failures_named),
-        cmocka_unit_test(valid_files_convert),
-        cmocka_unit_test(invalid_files_fail),
-        cmocka_unit_test(outputs_exist_and_decode),
-        cmocka_unit_test(no_temp_files_left),
-    };
-    return ib_test_run_suite(tests, group_setup, group_teardown);
-}
+IB_TEST_MAIN(group_setup, group_teardown,
+             {
+                 cmocka_unit_test(run_finishes_cleanly),
+                 cmocka_unit_test(one_event_per_file),
+                 cmocka_unit_test(no_crash_but_the_known_ones),
+                 cmocka_unit_test(nothing_skipped_and_failures_named),
+                 cmocka_unit_test(valid_files_convert),
+                 cmocka_unit_test(invalid_files_fail),
+                 cmocka_unit_test(outputs_exist_and_decode),
+                 cmocka_unit_test(no_temp_files_left),
+             })

@@ -864,18 +864,15 @@ static void killed_worker_loses_at_most_one_image(void **state)
             crashes);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(tree_is_mirrored),
-        cmocka_unit_test(geometries_match_imagemagick),
-        cmocka_unit_test(rerun_skips_everything),
-        cmocka_unit_test(new_size_redoes_the_work),
-        cmocka_unit_test(corrupt_file_fails_alone),
-        cmocka_unit_test(named_non_image_is_reported),
-        cmocka_unit_test(same_output_is_a_collision),
-        cmocka_unit_test(usage_errors_write_nothing),
-        cmocka_unit_test(killed_worker_loses_at_most_one_image),
-    };
-    return ib_test_run_suite(tests, group_setup, group_teardown);
-}
+IB_TEST_MAIN(group_setup, group_teardown,
+             {
+                 cmocka_unit_test(tree_is_mirrored),
+                 cmocka_unit_test(geometries_match_imagemagick),
+                 cmocka_unit_test(rerun_skips_everything),
+                 cmocka_unit_test(new_size_redoes_the_work),
+                 cmocka_unit_test(corrupt_file_fails_alone),
+                 cmocka_unit_test(named_non_image_is_reported),
+                 cmocka_unit_test(same_output_is_a_collision),
+                 cmocka_unit_test(usage_errors_write_nothing),
+                 cmocka_unit_test(killed_worker_loses_at_most_one_image),
+             })

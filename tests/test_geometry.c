@@ -472,14 +472,11 @@ static void parse_error_fits_the_buffer(void **state)
     assert_int_equal(err[8], '#');
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(resize_matches_imagemagick),
-        cmocka_unit_test(resize_never_reaches_zero),
-        cmocka_unit_test(parse_accepts_imagemagick_forms),
-        cmocka_unit_test(parse_refuses_with_the_string),
-        cmocka_unit_test(parse_error_fits_the_buffer),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+IB_TEST_MAIN(NULL, NULL,
+             {
+                 cmocka_unit_test(resize_matches_imagemagick),
+                 cmocka_unit_test(resize_never_reaches_zero),
+                 cmocka_unit_test(parse_accepts_imagemagick_forms),
+                 cmocka_unit_test(parse_refuses_with_the_string),
+                 cmocka_unit_test(parse_error_fits_the_buffer),
+             })

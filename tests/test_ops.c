@@ -680,28 +680,25 @@ static void autorotate_turns_the_size(void **state)
     assert_int_equal(h, 600);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(autorotate_turns_the_size),
-        cmocka_unit_test(parse_ops_without_arguments),
-        cmocka_unit_test(parse_resize),
-        cmocka_unit_test(parse_crop),
-        cmocka_unit_test(parse_rotate),
-        cmocka_unit_test(parse_numbers),
-        cmocka_unit_test(parse_modulate),
-        cmocka_unit_test(parse_pad_and_flatten),
-        cmocka_unit_test(parse_appends_in_order),
-        cmocka_unit_test(parse_refuses_with_exact_messages),
-        cmocka_unit_test(parse_refuses_too_many_ops),
-        cmocka_unit_test(parse_refuses_empty_chains),
-        cmocka_unit_test(parse_error_fits_the_buffer),
-        cmocka_unit_test(color_parse_forms),
-        cmocka_unit_test(chain_sizes),
-        cmocka_unit_test(crop_window_gravities),
-        cmocka_unit_test(crop_window_clipping),
-        cmocka_unit_test(crop_window_smart),
-        cmocka_unit_test(pad_sizes),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+IB_TEST_MAIN(NULL, NULL,
+             {
+                 cmocka_unit_test(autorotate_turns_the_size),
+                 cmocka_unit_test(parse_ops_without_arguments),
+                 cmocka_unit_test(parse_resize),
+                 cmocka_unit_test(parse_crop),
+                 cmocka_unit_test(parse_rotate),
+                 cmocka_unit_test(parse_numbers),
+                 cmocka_unit_test(parse_modulate),
+                 cmocka_unit_test(parse_pad_and_flatten),
+                 cmocka_unit_test(parse_appends_in_order),
+                 cmocka_unit_test(parse_refuses_with_exact_messages),
+                 cmocka_unit_test(parse_refuses_too_many_ops),
+                 cmocka_unit_test(parse_refuses_empty_chains),
+                 cmocka_unit_test(parse_error_fits_the_buffer),
+                 cmocka_unit_test(color_parse_forms),
+                 cmocka_unit_test(chain_sizes),
+                 cmocka_unit_test(crop_window_gravities),
+                 cmocka_unit_test(crop_window_clipping),
+                 cmocka_unit_test(crop_window_smart),
+                 cmocka_unit_test(pad_sizes),
+             })

@@ -490,14 +490,11 @@ static void works_without_proc(void **state)
     expect_only(dir, "a.jpg");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(unnamed_way),
-        cmocka_unit_test(named_way),
-        cmocka_unit_test(falls_back_when_linking_is_refused),
-        cmocka_unit_test(reports_a_failed_link),
-        cmocka_unit_test(works_without_proc),
-    };
-    return ib_test_run_suite(tests, setup, teardown);
-}
+IB_TEST_MAIN(setup, teardown,
+             {
+                 cmocka_unit_test(unnamed_way),
+                 cmocka_unit_test(named_way),
+                 cmocka_unit_test(falls_back_when_linking_is_refused),
+                 cmocka_unit_test(reports_a_failed_link),
+                 cmocka_unit_test(works_without_proc),
+             })

@@ -497,17 +497,14 @@ static void test_lock_owner_killed(void **state)
     ib_queue_destroy(q);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_rejects_empty),
-        cmocka_unit_test(test_push_pop_edges),
-        cmocka_unit_test(test_cancel_drops_queued),
-        cmocka_unit_test(test_push_waits_for_room),
-        cmocka_unit_test(test_pop_waits_and_close_wakes),
-        cmocka_unit_test(test_claim_of_killed_consumer),
-        cmocka_unit_test(test_lock_owner_killed),
-        cmocka_unit_test(test_many_producers_many_consumers),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+IB_TEST_MAIN(NULL, NULL,
+             {
+                 cmocka_unit_test(test_create_rejects_empty),
+                 cmocka_unit_test(test_push_pop_edges),
+                 cmocka_unit_test(test_cancel_drops_queued),
+                 cmocka_unit_test(test_push_waits_for_room),
+                 cmocka_unit_test(test_pop_waits_and_close_wakes),
+                 cmocka_unit_test(test_claim_of_killed_consumer),
+                 cmocka_unit_test(test_lock_owner_killed),
+                 cmocka_unit_test(test_many_producers_many_consumers),
+             })

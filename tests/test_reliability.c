@@ -1832,25 +1832,22 @@ static void max_memory_fails_only_the_large_image(void **state)
     assert_int_equal(expect_clean_tree(out), 2);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(bad_inputs_fail_alone),
-        cmocka_unit_test(unreadable_input_is_a_read_error),
-        cmocka_unit_test(decompression_bombs_are_refused_at_once),
-        cmocka_unit_test(metadata_bomb_is_refused_cheaply),
-        cmocka_unit_test(crashed_worker_loses_only_its_image),
-        cmocka_unit_test(killed_workers_never_misreport),
-        cmocka_unit_test(slow_image_times_out),
-        cmocka_unit_test(interrupted_run_resumes),
-        cmocka_unit_test(second_interrupt_stops_at_once),
-        cmocka_unit_test(file_size_limit_is_a_write_error),
-        cmocka_unit_test_teardown(full_disk_is_a_write_error, unmount_full_disk),
-        cmocka_unit_test(fail_fast_and_max_errors_stop_early),
-        cmocka_unit_test(same_output_is_a_collision),
-        cmocka_unit_test(in_place_replaces_atomically),
-        cmocka_unit_test(recycled_workers_do_every_image),
-        cmocka_unit_test(max_memory_fails_only_the_large_image),
-    };
-    return ib_test_run_suite(tests, group_setup, group_teardown);
-}
+IB_TEST_MAIN(group_setup, group_teardown,
+             {
+                 cmocka_unit_test(bad_inputs_fail_alone),
+                 cmocka_unit_test(unreadable_input_is_a_read_error),
+                 cmocka_unit_test(decompression_bombs_are_refused_at_once),
+                 cmocka_unit_test(metadata_bomb_is_refused_cheaply),
+                 cmocka_unit_test(crashed_worker_loses_only_its_image),
+                 cmocka_unit_test(killed_workers_never_misreport),
+                 cmocka_unit_test(slow_image_times_out),
+                 cmocka_unit_test(interrupted_run_resumes),
+                 cmocka_unit_test(second_interrupt_stops_at_once),
+                 cmocka_unit_test(file_size_limit_is_a_write_error),
+                 cmocka_unit_test_teardown(full_disk_is_a_write_error, unmount_full_disk),
+                 cmocka_unit_test(fail_fast_and_max_errors_stop_early),
+                 cmocka_unit_test(same_output_is_a_collision),
+                 cmocka_unit_test(in_place_replaces_atomically),
+                 cmocka_unit_test(recycled_workers_do_every_image),
+                 cmocka_unit_test(max_memory_fails_only_the_large_image),
+             })

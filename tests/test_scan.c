@@ -355,9 +355,9 @@ static void outputs_beside_originals_are_passed_over(void **state)
            "I:sub/deeper/c");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+IB_TEST_MAIN(
+    NULL, NULL,
+    {
         cmocka_unit_test_setup_teardown(nested_tree_hidden_and_non_images, setup, teardown),
         cmocka_unit_test_setup_teardown(trailing_slash_on_the_root, setup, teardown),
         cmocka_unit_test_setup_teardown(symlinks_and_loops, setup, teardown),
@@ -369,6 +369,4 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test(names_the_template_makes),
         cmocka_unit_test_setup_teardown(outputs_beside_originals_are_passed_over, setup, teardown),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+    })

@@ -208,10 +208,7 @@ static void array_converts_every_image_once(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(array_converts_every_image_once, setup, teardown),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+IB_TEST_MAIN(NULL, NULL,
+             {
+                 cmocka_unit_test_setup_teardown(array_converts_every_image_once, setup, teardown),
+             })
