@@ -49,7 +49,7 @@ int ib_test_write_jpeg(const char *path, const ib_test_image_t *img, int quality
                        char *err, size_t errlen);
 
 /* One line of imgbatch --json. Strings are unescaped UTF-8 owned by the
- * event; fields absent from the line are NULL or -1. */
+ * event; fields absent from the line are NULL or -1 (has_outputs 0). */
 #define IB_TEST_MAX_OUTPUTS 32
 
 typedef struct {
@@ -64,6 +64,7 @@ typedef struct {
     char *event;
     char *input;
     char *status;
+    int has_outputs; /* an "outputs" array, maybe empty */
     unsigned n_outputs;
     ib_test_output_t outputs[IB_TEST_MAX_OUTPUTS];
     long long ms;
@@ -74,12 +75,15 @@ typedef struct {
     long long ok;
     long long skipped;
     long long failed;
+    long long ignored;
     long long total;
 } ib_test_event_t;
 
-/* Parses one JSON object (no trailing newline needed); -1 unless the line is
- * well-formed JSON holding an object. */
-int ib_test_event_parse(const char *line, ib_test_event_t *ev, char *err, size_t errlen);
+/* Parses the len bytes of one line (a trailing newline is allowed); -1
+ * unless they are strict RFC 8259 JSON holding an object: UTF-8 checked,
+ * no NUL byte, no key given twice in any object. */
+int ib_test_event_parse(const char *line, size_t len, ib_test_event_t *ev, char *err,
+                        size_t errlen);
 void ib_test_event_free(ib_test_event_t *ev);
 
 #endif

@@ -111,6 +111,13 @@ static int mkdirs_for(const char *file, char *err, size_t errlen)
     return 0;
 }
 
+void ib_test_mkdir(const char *path)
+{
+    char file[PATH_MAX];
+    ib_test_path_fmt(file, "%s/", path);
+    ib_test_mkdirs_for(file);
+}
+
 void ib_test_mkdirs_for(const char *file)
 {
     char err[ERR_LEN];
@@ -275,6 +282,16 @@ int ib_test_make_root(const char *suite, const char *name, char *root)
     return -1;
 }
 
+void ib_test_drop_root(const char *suite, const char *root)
+{
+    if (root[0] == '\0')
+        return;
+    if (getenv("IB_KEEP_TMP") != NULL)
+        tell(suite, "kept %s", root);
+    else
+        ib_test_rm_tree(root);
+}
+
 void ib_test_skip_loudly(const char *suite, const char *fmt, ...)
 {
     va_list ap;
@@ -283,6 +300,15 @@ void ib_test_skip_loudly(const char *suite, const char *fmt, ...)
     va_end(ap);
     skipped_cases++;
     skip();
+}
+
+int ib_test_find_corpus(char *corpus)
+{
+    const char *shared = getenv("IB_SHARED");
+    struct stat st;
+    if (ib_test_try_path_fmt(corpus, "%s/corpus", shared != NULL ? shared : "../shared") < 0)
+        return -1;
+    return shared != NULL && stat(corpus, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
 
 double ib_test_now(void)
@@ -299,7 +325,9 @@ int ib_test_cmp_str(const void *a, const void *b)
 
 /* ---- the files of an output tree ---- */
 
+/* nftw() takes no argument for its callback: what a walk fills. */
 static ib_test_listing_t *walk_listing;
+static ib_test_strs_t *walk_stamps;
 static size_t walk_root_len;
 
 static int list_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -336,12 +364,124 @@ void ib_test_list_tree(const char *root, ib_test_listing_t *l)
         qsort(l->paths, l->n, sizeof *l->paths, ib_test_cmp_str);
 }
 
+void ib_test_list_outputs(const char *root, ib_test_listing_t *l)
+{
+    ib_test_list_tree(root, l);
+    if (l->temps > 0)
+        fail_msg("%zu temporary file(s) left under %s, e.g. %s", l->temps, root, l->first_temp);
+}
+
 void ib_test_listing_free(ib_test_listing_t *l)
 {
     for (size_t i = 0; i < l->n; i++)
         test_free(l->paths[i]);
     test_free(l->paths);
     memset(l, 0, sizeof *l);
+}
+
+/* Every entry under the root (not the root itself), with what a write
+ * changes: its mode, size and modification time. */
+static int stamp_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)flag;
+    if (ftw->level == 0)
+        return 0;
+    char entry[PATH_MAX + 96];
+    snprintf(entry, sizeof entry, "%s|%o|%lld|%lld.%09ld", path + walk_root_len + 1,
+             (unsigned)st->st_mode, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+             st->st_mtim.tv_nsec);
+    ib_test_strs_add(walk_stamps, entry);
+    return 0;
+}
+
+void ib_test_tree_stamps(const char *root, ib_test_strs_t *out)
+{
+    walk_stamps = out;
+    walk_root_len = strlen(root);
+    int rc = nftw(root, stamp_entry, 16, FTW_PHYS);
+    walk_stamps = NULL;
+    if (rc < 0)
+        fail_msg("nftw(\"%s\") failed: %s", root, strerror(errno));
+}
+
+void ib_test_tree_files(const char *root, ib_test_strs_t *out)
+{
+    ib_test_listing_t l;
+    ib_test_list_tree(root, &l);
+    for (size_t i = 0; i < l.n; i++)
+        ib_test_strs_add(out, l.paths[i]);
+    ib_test_listing_free(&l);
+}
+
+/* ---- test images ---- */
+
+/* One sample: c of pixel (x, y). */
+static unsigned char fill_sample(int how, unsigned x, unsigned y, unsigned c, unsigned seed,
+                                 uint32_t *noise)
+{
+    unsigned k = 3 * x + c;
+    switch (how) {
+    case IB_TEST_FILL_SOLID:
+        return (unsigned char)(60 + 50 * c);
+    case IB_TEST_FILL_GRADIENT:
+        return (unsigned char)(c == 0 ? x : c == 1 ? y : x ^ y);
+    case IB_TEST_FILL_NOISE:
+        *noise = *noise * 1103515245u + 12345u;
+        return (unsigned char)(*noise >> 24);
+    default:
+        return (unsigned char)(k * 7 + y * 13 + (k * y) % 251 + seed * 31);
+    }
+}
+
+void ib_test_fill(ib_test_image_t *img, int how, unsigned seed)
+{
+    uint32_t noise = 12345 + seed;
+    for (unsigned y = 0; y < img->height; y++)
+        for (unsigned x = 0; x < img->width; x++)
+            for (unsigned c = 0; c < img->channels; c++)
+                ib_test_pixel(img, x, y)[c] = fill_sample(how, x, y, c, seed, &noise);
+}
+
+static void make_image(const char *path, unsigned w, unsigned h, int how, unsigned seed, int jpeg)
+{
+    ib_test_image_t img;
+    char err[512];
+    ib_test_mkdirs_for(path);
+    if (ib_test_image_alloc(&img, w, h, 3) < 0)
+        fail_msg("no memory for a %ux%u image", w, h);
+    ib_test_fill(&img, how, seed);
+    int rc = jpeg ? ib_test_write_jpeg(path, &img, 90, 0, err, sizeof err)
+                  : ib_test_write_png(path, &img, err, sizeof err);
+    ib_test_image_free(&img);
+    if (rc < 0)
+        fail_msg("%s", err);
+}
+
+void ib_test_make_png(const char *path, unsigned w, unsigned h, int how, unsigned seed)
+{
+    make_image(path, w, h, how, seed, 0);
+}
+
+void ib_test_make_jpeg(const char *path, unsigned w, unsigned h, int how, unsigned seed)
+{
+    make_image(path, w, h, how, seed, 1);
+}
+
+void ib_test_make_image_in(char *path, const char *dir, const char *name, unsigned w, unsigned h,
+                           int how)
+{
+    size_t n = strlen(name);
+    ib_test_path_join(path, dir, name);
+    make_image(path, w, h, how, 0, n >= 4 && strcmp(name + n - 4, ".jpg") == 0);
+}
+
+void ib_test_make_pngs(const char *root, const char *const *rels, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        ib_test_path_join(path, root, rels[i]);
+        ib_test_make_png(path, 8, 6, IB_TEST_FILL_BUSY, (unsigned)i);
+    }
 }
 
 /* ---- running a program ---- */
@@ -710,17 +850,14 @@ const char *const ib_test_job_variables[] = {"SLURM_*", "JOB_COMPLETION_INDEX", 
 
 int ib_test_cli_setup(ib_test_cli_t *t, const char *name)
 {
+    const char *suite = program_invocation_short_name;
     memset(t, 0, sizeof *t);
-    t->bin = getenv("IMGBATCH");
+    t->bin = ib_test_imgbatch(suite);
     t->source_root = getenv("IB_SOURCE_ROOT");
-    if (t->bin == NULL || access(t->bin, X_OK) < 0) {
-        fprintf(stderr, "IMGBATCH must name the built imgbatch binary\n");
-        return -1;
-    }
-    if (ib_test_make_root(NULL, name, t->root) < 0)
+    if (t->bin == NULL || ib_test_make_root(suite, name, t->root) < 0)
         return -1;
     if (ib_test_try_path_fmt(t->runs, "%s/runs", t->root) < 0 || mkdir(t->runs, 0777) < 0) {
-        fprintf(stderr, "mkdir(\"%s/runs\") failed: %s\n", t->root, strerror(errno));
+        tell(suite, "mkdir(\"%s/runs\") failed: %s", t->root, strerror(errno));
         return -1;
     }
     return 0;
@@ -728,26 +865,37 @@ int ib_test_cli_setup(ib_test_cli_t *t, const char *name)
 
 void ib_test_cli_teardown(ib_test_cli_t *t)
 {
-    if (t != NULL && t->root[0] != '\0')
-        ib_test_rm_tree(t->root);
+    if (t != NULL)
+        ib_test_drop_root(program_invocation_short_name, t->root);
+}
+
+void *ib_test_cli_new(size_t size)
+{
+    ib_test_cli_t *t = calloc(1, size);
+    if (t != NULL && ib_test_cli_setup(t, program_invocation_short_name) == 0)
+        return t;
+    ib_test_cli_teardown(t);
+    free(t);
+    return NULL;
 }
 
 int ib_test_cli_group_setup(void **state)
 {
-    ib_test_cli_t *t = calloc(1, sizeof *t);
-    if (t == NULL || ib_test_cli_setup(t, program_invocation_short_name) < 0) {
-        free(t);
-        return -1;
-    }
-    *state = t;
-    return 0;
+    *state = ib_test_cli_new(sizeof(ib_test_cli_t));
+    return *state != NULL ? 0 : -1;
 }
 
 int ib_test_cli_group_teardown(void **state)
 {
     ib_test_cli_teardown(*state);
     free(*state);
+    *state = NULL;
     return 0;
+}
+
+void ib_test_cli_files(ib_test_cli_t *t, ib_test_run_t *r)
+{
+    ib_test_run_files(r, t->runs, ++t->n_runs);
 }
 
 void ib_test_cli_dir(const ib_test_cli_t *t, const char *name, char *out)
@@ -756,6 +904,13 @@ void ib_test_cli_dir(const ib_test_cli_t *t, const char *name, char *out)
     ib_test_rm_tree(out);
     if (mkdir(out, 0777) < 0)
         fail_msg("mkdir(\"%s\") failed: %s", out, strerror(errno));
+}
+
+void ib_test_cli_in_out(const ib_test_cli_t *t, const char *name, char *dir, char *in, char *out)
+{
+    ib_test_cli_dir(t, name, dir);
+    ib_test_path_join(in, dir, "in");
+    ib_test_path_join(out, dir, "out");
 }
 
 void ib_test_cli_run_prog(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spawn_t *how,
@@ -771,9 +926,18 @@ void ib_test_cli_run_prog(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spaw
     h.env_unset = ib_test_job_variables;
     /* Its own process group, so a hung run is killed with its workers. */
     h.own_group = 1;
-    ib_test_run_files(r, t->runs, ++t->n_runs);
+    ib_test_cli_files(t, r);
     ib_test_run(r, a.v, &h, 60);
     ib_test_run_read(r);
+}
+
+void ib_test_cli_runv(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spawn_t *how,
+                      const char *const *args)
+{
+    ib_test_args_t a;
+    ib_test_args_start(&a, t->bin);
+    ib_test_args_addv(&a, args);
+    ib_test_cli_run_prog(t, r, how, t->bin, (const char *const *)a.v);
 }
 
 void ib_test_cli_run(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spawn_t *how, ...)
@@ -865,34 +1029,46 @@ int ib_test_suite_status(int failed, size_t n_tests)
 
 /* ---- the --json events of an imgbatch run ---- */
 
+/* Takes one parsed line: a file event, or the summary, once and last. */
+static void events_take(ib_test_events_t *e, ib_test_event_t *ev, const char *line, int len)
+{
+    if (ev->event != NULL && strcmp(ev->event, "summary") == 0) {
+        if (e->has_summary)
+            fail_msg("two summary events");
+        e->summary = *ev;
+        e->has_summary = 1;
+    } else if (ev->event != NULL && strcmp(ev->event, "file") == 0) {
+        if (e->has_summary)
+            fail_msg("a file event after the summary: %.*s", len, line);
+        e->files[e->n++] = *ev;
+    } else {
+        fail_msg("unknown event: %.*s", len, line);
+    }
+}
+
 void ib_test_events_load(const ib_test_run_t *r, ib_test_events_t *e)
 {
-    char *text = ib_test_try_slurp(r->out, NULL);
-    assert_non_null(text);
+    size_t len, lines = 0;
+    char *text = ib_test_slurp(r->out, &len);
     memset(e, 0, sizeof *e);
-    size_t lines = 0;
-    for (char *p = text; *p != '\0'; p++)
-        lines += *p == '\n';
-    e->files = test_calloc(lines + 1, sizeof *e->files);
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
+    /* A script reading lines must get the last one whole. */
+    if (len == 0 || text[len - 1] != '\n') {
+        ib_test_run_show(r, "imgbatch");
+        fail_msg("--json output is empty or does not end with a newline");
+    }
+    for (size_t i = 0; i < len; i++)
+        lines += text[i] == '\n';
+    e->files = test_calloc(lines, sizeof *e->files);
+    for (const char *p = text, *end = text + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
         ib_test_event_t ev;
         char err[512];
-        if (ib_test_event_parse(line, &ev, err, sizeof err) < 0)
-            fail_msg("stdout line is not a JSON object: %s\n  %s", err, line);
-        if (ev.event != NULL && strcmp(ev.event, "summary") == 0) {
-            if (e->has_summary)
-                fail_msg("two summary events");
-            e->summary = ev;
-            e->has_summary = 1;
-        } else if (ev.event != NULL && strcmp(ev.event, "file") == 0) {
-            if (e->has_summary)
-                fail_msg("a file event after the summary: %s", line);
-            e->files[e->n++] = ev;
-        } else {
-            fail_msg("unknown event: %s", line);
+        if (ib_test_event_parse(p, (size_t)(nl - p), &ev, err, sizeof err) < 0) {
+            ib_test_run_show(r, "imgbatch");
+            fail_msg("a stdout line is not a JSON object (%s): %.*s", err, (int)(nl - p), p);
         }
+        events_take(e, &ev, p, (int)(nl - p));
+        p = nl + 1;
     }
     test_free(text);
     if (!e->has_summary) {
@@ -907,8 +1083,62 @@ void ib_test_events_free(ib_test_events_t *e)
         ib_test_event_free(&e->files[i]);
     if (e->has_summary)
         ib_test_event_free(&e->summary);
-    test_free(e->files);
+    if (e->files != NULL)
+        test_free(e->files);
     memset(e, 0, sizeof *e);
+}
+
+/* The count a file event's status goes to, or NULL for no known status. */
+static size_t *tally_slot(ib_test_tally_t *t, const char *status)
+{
+    return strcmp(status, "ok") == 0        ? &t->ok
+           : strcmp(status, "skipped") == 0 ? &t->skipped
+           : strcmp(status, "failed") == 0  ? &t->failed
+                                            : NULL;
+}
+
+ib_test_tally_t ib_test_events_tally(const ib_test_events_t *e)
+{
+    ib_test_tally_t t = {0};
+    for (size_t i = 0; i < e->n; i++) {
+        const ib_test_event_t *ev = &e->files[i];
+        if (ev->input == NULL || ev->status == NULL || !ev->has_outputs || ev->ms < 0)
+            fail_msg("file event %zu lacks input, status, outputs or ms", i + 1);
+        size_t *slot = tally_slot(&t, ev->status);
+        if (slot == NULL)
+            fail_msg("file event %zu has status \"%s\"", i + 1, ev->status);
+        (*slot)++;
+        t.files++;
+    }
+    const ib_test_event_t *s = &e->summary;
+    if (s->ok < 0 || s->skipped < 0 || s->failed < 0 || s->total < 0)
+        fail_msg("the summary lacks ok, skipped, failed or total");
+    assert_int_equal(s->ok, t.ok);
+    assert_int_equal(s->skipped, t.skipped);
+    assert_int_equal(s->failed, t.failed);
+    assert_int_equal(s->total, t.files);
+    return t;
+}
+
+void ib_test_event_inputs(const ib_test_events_t *e, const char *prefix, ib_test_strs_t *out)
+{
+    size_t n = strlen(prefix);
+    for (size_t i = 0; i < e->n; i++) {
+        const char *in = e->files[i].input;
+        if (in == NULL || strncmp(in, prefix, n) != 0 || in[n] != '/')
+            fail_msg("input \"%s\" is not under \"%s\"", in != NULL ? in : "(none)", prefix);
+        ib_test_strs_add(out, in + n + 1);
+    }
+}
+
+ib_test_tally_t ib_test_run_inputs(const ib_test_run_t *r, const char *prefix, ib_test_strs_t *out)
+{
+    ib_test_events_t e;
+    ib_test_events_load(r, &e);
+    ib_test_tally_t t = ib_test_events_tally(&e);
+    ib_test_event_inputs(&e, prefix, out);
+    ib_test_events_free(&e);
+    return t;
 }
 
 const ib_test_event_t *ib_test_event_find(const ib_test_events_t *e, const char *suffix)

@@ -33,6 +33,8 @@ int ib_test_try_path_fmt(char *out, const char *fmt, ...) __attribute__((format(
 void ib_test_path_join(char *out, const char *a, const char *b);
 /* lstat() succeeds: a dangling symbolic link exists. */
 int ib_test_exists(const char *path);
+/* mkdir -p */
+void ib_test_mkdir(const char *path);
 /* Makes the directories above file (mkdir -p of its dirname). */
 void ib_test_mkdirs_for(const char *file);
 int ib_test_try_mkdirs_for(const char *file);
@@ -55,10 +57,16 @@ const char *ib_test_imgbatch(const char *suite);
  * into root; -1 after saying why on stderr (suite first, unless NULL), with
  * root "". */
 int ib_test_make_root(const char *suite, const char *name, char *root);
+/* A suite's teardown of its root (from ib_test_make_root(); "" for none):
+ * removed, or kept when IB_KEEP_TMP is set, saying where (suite first). */
+void ib_test_drop_root(const char *suite, const char *root);
 /* Says on stderr why a test is skipped ("suite: SKIPPED: why", or
  * "SKIPPED: why" when suite is NULL) and skips it: a skip must be seen. */
 void ib_test_skip_loudly(const char *suite, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The shared test corpus, $IB_SHARED/corpus, into corpus (PATH_MAX); -1
+ * when IB_SHARED is not set or that is not a directory. */
+int ib_test_find_corpus(char *corpus);
 /* Seconds on CLOCK_MONOTONIC, for deadlines and durations. */
 double ib_test_now(void);
 /* strcmp() for qsort() over an array of char *. */
@@ -75,6 +83,9 @@ typedef struct {
 
 /* Every file and symbolic link under root (none if root is missing). */
 void ib_test_list_tree(const char *root, ib_test_listing_t *l);
+/* The same for an output root, failing if a run left a temporary file
+ * there. */
+void ib_test_list_outputs(const char *root, ib_test_listing_t *l);
 void ib_test_listing_free(ib_test_listing_t *l);
 
 /* ---- running a program ---- */
@@ -192,20 +203,33 @@ typedef struct {
 } ib_test_cli_t;
 
 /* cmocka group fixtures: *state becomes an ib_test_cli_t with a root
- * named after the program. */
+ * named after the program; the teardown drops the root (IB_KEEP_TMP keeps
+ * it), frees the state and sets it to NULL, so a setup that fails after
+ * ib_test_cli_new() may call it. */
 int ib_test_cli_group_setup(void **state);
 int ib_test_cli_group_teardown(void **state);
+/* For a suite with more state: size bytes, zeroed, that begin with an
+ * ib_test_cli_t set up as above; NULL after saying why on stderr. */
+void *ib_test_cli_new(size_t size);
 /* For a group setup: -1 after saying why on stderr. */
 int ib_test_cli_setup(ib_test_cli_t *t, const char *name);
 void ib_test_cli_teardown(ib_test_cli_t *t);
+/* Names the files of the suite's next run (ib_test_run_files() under
+ * runs). */
+void ib_test_cli_files(ib_test_cli_t *t, ib_test_run_t *r);
 /* A fresh, empty directory root/name for one test. */
 void ib_test_cli_dir(const ib_test_cli_t *t, const char *name, char *out);
+/* The same into dir, and the paths of dir/in and dir/out (neither made). */
+void ib_test_cli_in_out(const ib_test_cli_t *t, const char *name, char *dir, char *in, char *out);
 /* Runs prog with argv to its end (60 s at most) in a process group of its
  * own, without the job-array variables, in the root unless how->cwd says
  * otherwise; both capture files are read (ib_test_run_free() them). */
 void ib_test_cli_run_prog(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spawn_t *how,
                           const char *prog, const char *const *argv);
-/* The same for imgbatch with a NULL-terminated argument list. */
+/* The same for imgbatch with its arguments (no argv[0]) as a
+ * NULL-terminated list, or as the variable arguments. */
+void ib_test_cli_runv(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spawn_t *how,
+                      const char *const *args);
 void ib_test_cli_run(ib_test_cli_t *t, ib_test_run_t *r, const ib_test_spawn_t *how, ...)
     __attribute__((sentinel));
 
@@ -227,6 +251,33 @@ void ib_test_strs_print(const char *title, const ib_test_strs_t *s);
 /* Sorts both and fails, listing them, unless they hold the same strings. */
 void ib_test_expect_same_set(ib_test_strs_t *got, ib_test_strs_t *want, const char *what);
 
+/* The files and links of ib_test_list_tree(), added to out. */
+void ib_test_tree_files(const char *root, ib_test_strs_t *out);
+/* Every entry under root (directories too) as "path|mode|size|mtime",
+ * added to out: two such sets differ when anything under root was
+ * written. Fails if root cannot be walked. */
+void ib_test_tree_stamps(const char *root, ib_test_strs_t *out);
+
+/* ---- test images ---- */
+
+/* What fills a test image: one colour; red x, green y and blue x ^ y;
+ * noise; or a busy pattern that the seed shifts, so that inputs made
+ * alike still differ. The seed also varies the noise. */
+enum { IB_TEST_FILL_SOLID, IB_TEST_FILL_GRADIENT, IB_TEST_FILL_NOISE, IB_TEST_FILL_BUSY };
+
+void ib_test_fill(ib_test_image_t *img, int how, unsigned seed);
+/* An RGB PNG, or JPEG (quality 90), of w x h filled so, with the
+ * directories above it. */
+void ib_test_make_png(const char *path, unsigned w, unsigned h, int how, unsigned seed);
+void ib_test_make_jpeg(const char *path, unsigned w, unsigned h, int how, unsigned seed);
+/* One of them (seed 0) at dir/name, whose path goes into path: a JPEG
+ * when the name ends with .jpg. */
+void ib_test_make_image_in(char *path, const char *dir, const char *name, unsigned w, unsigned h,
+                           int how);
+/* Small busy PNGs (8x6), each of its own seed, at root/rel for each of
+ * the n rels. */
+void ib_test_make_pngs(const char *root, const char *const *rels, size_t n);
+
 /* ---- cmocka ---- */
 
 /* cmocka_run_group_tests() for a main: 77, which meson counts as a skip,
@@ -237,6 +288,15 @@ void ib_test_expect_same_set(ib_test_strs_t *got, ib_test_strs_t *want, const ch
     ib_test_suite_status(cmocka_run_group_tests(tests, setup, teardown),                           \
                          sizeof(tests) / sizeof((tests)[0]))
 int ib_test_suite_status(int failed, size_t n_tests);
+/* A suite's main(): the cases, a braced list of cmocka_unit_test(...) and
+ * the like, run with the group fixtures (NULL for none) by
+ * ib_test_run_suite(). */
+#define IB_TEST_MAIN(setup, teardown, ...)                                                         \
+    int main(void)                                                                                 \
+    {                                                                                              \
+        const struct CMUnitTest tests[] = __VA_ARGS__;                                             \
+        return ib_test_run_suite(tests, setup, teardown);                                          \
+    }
 
 /* ---- the --json events of an imgbatch run ---- */
 
@@ -247,10 +307,25 @@ typedef struct {
     int has_summary;
 } ib_test_events_t;
 
-/* Parses the run's stdout; fails unless every line is a file event or
- * the summary, and the summary comes once and last. */
+/* Parses the run's stdout (ib_test_event_parse(), strict); fails unless
+ * it ends with a newline, every line is a file event or the summary, and
+ * the summary comes once and last. */
 void ib_test_events_load(const ib_test_run_t *r, ib_test_events_t *e);
 void ib_test_events_free(ib_test_events_t *e);
+
+typedef struct {
+    size_t files, ok, skipped, failed;
+} ib_test_tally_t;
+
+/* The file events counted by status; fails on one without its input,
+ * status, outputs or ms or with another status, and unless the summary
+ * gives the same counts. */
+ib_test_tally_t ib_test_events_tally(const ib_test_events_t *e);
+/* Adds the file events' inputs, each with prefix and a '/' taken off, to
+ * out; fails on an input not under prefix. */
+void ib_test_event_inputs(const ib_test_events_t *e, const char *prefix, ib_test_strs_t *out);
+/* All three for a run's events: loaded, tallied, their inputs added to out. */
+ib_test_tally_t ib_test_run_inputs(const ib_test_run_t *r, const char *prefix, ib_test_strs_t *out);
 /* The one file event whose input is suffix or ends with '/' suffix; fails
  * on none or more. */
 const ib_test_event_t *ib_test_event_for(const ib_test_events_t *e, const char *suffix);

@@ -57,6 +57,18 @@ static void make_pipe(int fds[2])
     assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
 }
 
+/* A pipe and a child to write into it: 0 in the child, which keeps only
+ * the write end; the child's pid in the parent, which keeps only the read
+ * end. */
+static pid_t fork_writer(int fds[2])
+{
+    make_pipe(fds);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    close(fds[pid == 0 ? 0 : 1]);
+    return pid;
+}
+
 static void expect_exit_zero(pid_t pid)
 {
     int status;
@@ -123,17 +135,13 @@ static void test_frame_in_tiny_pieces(void **state)
     fill_pattern(sent[1], IB_FRAME_SIZE, 2);
 
     int fds[2];
-    make_pipe(fds);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    pid_t pid = fork_writer(fds);
     if (pid == 0) {
-        close(fds[0]);
         int rc = write_in_pieces(fds[1], sent[0], IB_FRAME_SIZE, 500);
         if (rc == 0)
             rc = ib_channel_send(fds[1], sent[1]);
         _exit(rc == 0 ? 0 : 1);
     }
-    close(fds[1]);
     assert_int_equal(ib_channel_recv(fds[0], got), 1);
     assert_memory_equal(got, sent[0], IB_FRAME_SIZE);
     assert_int_equal(ib_channel_recv(fds[0], got), 1);
@@ -167,15 +175,11 @@ static void test_eof_and_truncated_frame(void **state)
 
     /* The same through the channel, with the pieces coming from a child
      * that dies before finishing the frame. */
-    make_pipe(fds);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    pid_t pid = fork_writer(fds);
     if (pid == 0) {
-        close(fds[0]);
         fill_pattern(buf, sizeof buf, 4);
         _exit(write_in_pieces(fds[1], buf, IB_FRAME_SIZE / 2, 200) == 0 ? 0 : 1);
     }
-    close(fds[1]);
     errno = 0;
     assert_int_equal(ib_channel_recv(fds[0], buf), -1);
     assert_int_equal(errno, EPROTO);
@@ -253,17 +257,13 @@ static void test_read_through_signals(void **state)
     close(fds[0]);
     close(fds[1]);
 
-    make_pipe(fds);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
+    pid_t pid = fork_writer(fds);
     if (pid == 0) {
-        close(fds[0]);
         /* Long pauses between pieces: the reader sits in read() while the
          * alarms arrive. */
         sleep_us(20000);
         _exit(write_in_pieces(fds[1], sent, IB_FRAME_SIZE, 5000) == 0 ? 0 : 1);
     }
-    close(fds[1]);
     sig_atomic_t before = alarms;
     assert_int_equal(ib_channel_recv(fds[0], got), 1);
     assert_true(alarms - before >= 5);
@@ -333,14 +333,12 @@ static void test_write_through_signals(void **state)
     expect_exit_zero(pid);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
+IB_TEST_MAIN(
+    NULL, NULL,
+    {
         cmocka_unit_test(test_frame_in_tiny_pieces),
         cmocka_unit_test(test_eof_and_truncated_frame),
         cmocka_unit_test(test_frames_from_many_writers),
         cmocka_unit_test_setup_teardown(test_read_through_signals, alarm_setup, alarm_teardown),
         cmocka_unit_test_setup_teardown(test_write_through_signals, alarm_setup, alarm_teardown),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+    })

@@ -332,11 +332,11 @@ static int load_events(corpus_t *c, const char *out_txt)
     size_t cap = 0;
     ssize_t len;
     while ((len = getline(&line, &cap, f)) > 0) {
-        if (line[len - 1] == '\n')
-            line[len - 1] = '\0';
+        size_t n = (size_t)len - (line[len - 1] == '\n');
+        line[n] = '\0';
         ib_test_event_t ev;
         char err[256] = "";
-        if (ib_test_event_parse(line, &ev, err, sizeof err) < 0 || ev.event == NULL) {
+        if (ib_test_event_parse(line, n, &ev, err, sizeof err) < 0 || ev.event == NULL) {
             if (c->bad_line[0] == '\0')
                 snprintf(c->bad_line, sizeof c->bad_line, "%.200s: %.250s",
                          ev.event == NULL ? "no \"event\"" : err, line);
@@ -390,11 +390,7 @@ static int group_setup(void **state)
     corpus_t *c = &corpus;
     memset(c, 0, sizeof *c);
     *state = c;
-    const char *shared = getenv("IB_SHARED");
-    if (ib_test_try_path_fmt(c->corpus, "%s/corpus", shared != NULL ? shared : "../shared") < 0)
-        return -1;
-    struct stat st;
-    if (shared == NULL || stat(c->corpus, &st) < 0 || !S_ISDIR(st.st_mode)) {
+    if (ib_test_find_corpus(c->corpus) < 0) {
         fprintf(stderr, "corpus: SKIPPED: %s not found\n", c->corpus);
         c->missing = 1;
         return 0;
@@ -423,12 +419,7 @@ static int group_teardown(void **state)
     corpus_t *c = *state;
     if (c == NULL)
         return 0;
-    if (c->root[0] != '\0') {
-        if (getenv("IB_KEEP_TMP") != NULL)
-            fprintf(stderr, "corpus: kept %s\n", c->root);
-        else
-            ib_test_rm_tree(c->root);
-    }
+    ib_test_drop_root("corpus", c->root);
     for (size_t i = 0; i < c->n; i++) {
         free(c->entries[i].rel);
         free(c->entries[i].full);
@@ -494,6 +485,20 @@ static int collided(const entry_t *e)
     return e->stem_shared && is_status(e, "failed") && is_kind(e, "collision");
 }
 
+/* A check of one file of the manifest: problem() for each thing wrong. */
+typedef void (*entry_check_t)(const entry_t *e, unsigned *bad);
+
+/* Runs check on every file of the manifest; fails on any problem, after
+ * all were listed. */
+static void check_each(void **state, entry_check_t check)
+{
+    corpus_t *c = need_corpus(state);
+    unsigned bad = 0;
+    for (size_t i = 0; i < c->n; i++)
+        check(&c->entries[i], &bad);
+    assert_int_equal(bad, 0);
+}
+
 /* ---- tests ---- */
 
 /* The run itself: it ends by itself with 0 or 1, prints only JSON on
@@ -532,32 +537,30 @@ static void one_event_per_file(void **state)
 }
 
 /* A worker may only die where this machine's libvips itself crashes. */
+static void crashed_only_where_libvips_does(const entry_t *e, unsigned *bad)
+{
+    if (is_kind(e, "crash") && strcmp(e->vips, "crash") != 0)
+        problem(bad, e, "a worker crashed on it");
+}
+
 static void no_crash_but_the_known_ones(void **state)
 {
-    corpus_t *c = need_corpus(state);
-    unsigned bad = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        const entry_t *e = &c->entries[i];
-        if (is_kind(e, "crash") && strcmp(e->vips, "crash") != 0)
-            problem(&bad, e, "a worker crashed on it");
-    }
-    assert_int_equal(bad, 0);
+    check_each(state, crashed_only_where_libvips_does);
 }
 
 /* Nothing existed under the fresh output root, so nothing can be up to
  * date; and every failure names its file. */
+static void not_skipped_failure_named(const entry_t *e, unsigned *bad)
+{
+    if (is_status(e, "skipped"))
+        problem(bad, e, "skipped on an empty output root");
+    else if (is_status(e, "failed") && !named_failure(e))
+        problem(bad, e, "the error message does not name %s", e->full);
+}
+
 static void nothing_skipped_and_failures_named(void **state)
 {
-    corpus_t *c = need_corpus(state);
-    unsigned bad = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        const entry_t *e = &c->entries[i];
-        if (is_status(e, "skipped"))
-            problem(&bad, e, "skipped on an empty output root");
-        else if (is_status(e, "failed") && !named_failure(e))
-            problem(&bad, e, "the error message does not name %s", e->full);
-    }
-    assert_int_equal(bad, 0);
+    check_each(state, not_skipped_failure_named);
 }
 
 /*
@@ -616,20 +619,81 @@ static void valid_files_convert(void **state)
 
 /* Damaged files fail with their name in the message; only those this
  * libvips still decodes may come out as images. */
+static void damaged_fails(const entry_t *e, unsigned *bad)
+{
+    if (e->expected != EXPECT_INVALID || e->events == 0 || named_failure(e))
+        return;
+    int decodes = e->nb_decodes || strcmp(e->vips, "ok") == 0;
+    if (!(decodes && is_status(e, "ok")))
+        problem(bad, e, "a damaged file must fail%s",
+                decodes ? " or convert" : " (libvips does not decode it cleanly)");
+}
+
 static void invalid_files_fail(void **state)
 {
-    corpus_t *c = need_corpus(state);
-    unsigned bad = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        const entry_t *e = &c->entries[i];
-        if (e->expected != EXPECT_INVALID || e->events == 0 || named_failure(e))
-            continue;
-        int decodes = e->nb_decodes || strcmp(e->vips, "ok") == 0;
-        if (!(decodes && is_status(e, "ok")))
-            problem(&bad, e, "a damaged file must fail%s",
-                    decodes ? " or convert" : " (libvips does not decode it cleanly)");
+    check_each(state, damaged_fails);
+}
+
+/* Whether entry i's output is another ok entry's too. */
+static const entry_t *output_shared(const corpus_t *c, size_t i)
+{
+    const char *path = c->entries[i].ev.outputs[0].path;
+    for (size_t j = 0; j < c->n; j++) {
+        const entry_t *f = &c->entries[j];
+        if (j != i && is_status(f, "ok") && f->ev.n_outputs > 0 && f->ev.outputs[0].path != NULL &&
+            strcmp(f->ev.outputs[0].path, path) == 0)
+            return f;
     }
-    assert_int_equal(bad, 0);
+    return NULL;
+}
+
+/* The output of ok entry i: one, under the output root, not empty, its
+ * own, fitting 128x128 with a side at 128. -1 if it cannot be decoded. */
+static int check_output(const corpus_t *c, size_t i, unsigned *bad)
+{
+    const entry_t *e = &c->entries[i], *other;
+    const ib_test_output_t *o = &e->ev.outputs[0];
+    size_t outlen = strlen(c->out);
+    struct stat st;
+    if (e->ev.n_outputs != 1 || o->path == NULL) {
+        problem(bad, e, "%u outputs in an ok event, expected 1", e->ev.n_outputs);
+        return -1;
+    }
+    if (strncmp(o->path, c->out, outlen) != 0 || o->path[outlen] != '/') {
+        problem(bad, e, "output %s is not under %s", o->path, c->out);
+        return -1;
+    }
+    if (stat(o->path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+        problem(bad, e, "output %s is missing or empty", o->path);
+        return -1;
+    }
+    if ((other = output_shared(c, i)) != NULL)
+        problem(bad, e, "output %s is also the output of %s", o->path, other->rel);
+    long long big = o->width > o->height ? o->width : o->height;
+    if (big != 128 || o->width < 1 || o->height < 1)
+        problem(bad, e, "output %lldx%lld does not fit 128x128 with a side at 128", o->width,
+                o->height);
+    return 0;
+}
+
+/* A PNG or JPEG output decodes completely with our own decoders at the
+ * size its event reports; 1 if it was one. */
+static int check_decodes(const entry_t *e, unsigned *bad)
+{
+    const ib_test_output_t *o = &e->ev.outputs[0];
+    if (o->format == NULL || (strcmp(o->format, "png") != 0 && strcmp(o->format, "jpeg") != 0))
+        return 0;
+    ib_test_image_t img;
+    char err[512];
+    if (ib_test_decode(o->path, &img, err, sizeof err) < 0) {
+        problem(bad, e, "its output does not decode: %s", err);
+        return 0;
+    }
+    if (img.width != o->width || img.height != o->height)
+        problem(bad, e, "output is %ux%u, the event says %lldx%lld", img.width, img.height,
+                o->width, o->height);
+    ib_test_image_free(&img);
+    return 1;
 }
 
 /* Every ok event's output exists under the output root, belongs to that
@@ -639,49 +703,9 @@ static void outputs_exist_and_decode(void **state)
 {
     corpus_t *c = need_corpus(state);
     unsigned bad = 0, decoded = 0;
-    size_t outlen = strlen(c->out);
-    for (size_t i = 0; i < c->n; i++) {
-        const entry_t *e = &c->entries[i];
-        if (!is_status(e, "ok"))
-            continue;
-        if (e->ev.n_outputs != 1 || e->ev.outputs[0].path == NULL) {
-            problem(&bad, e, "%u outputs in an ok event, expected 1", e->ev.n_outputs);
-            continue;
-        }
-        const ib_test_output_t *o = &e->ev.outputs[0];
-        struct stat st;
-        if (strncmp(o->path, c->out, outlen) != 0 || o->path[outlen] != '/') {
-            problem(&bad, e, "output %s is not under %s", o->path, c->out);
-            continue;
-        }
-        if (stat(o->path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
-            problem(&bad, e, "output %s is missing or empty", o->path);
-            continue;
-        }
-        for (size_t j = 0; j < c->n; j++) {
-            const entry_t *f = &c->entries[j];
-            if (j != i && is_status(f, "ok") && f->ev.n_outputs > 0 &&
-                f->ev.outputs[0].path != NULL && strcmp(f->ev.outputs[0].path, o->path) == 0)
-                problem(&bad, e, "output %s is also the output of %s", o->path, f->rel);
-        }
-        long long big = o->width > o->height ? o->width : o->height;
-        if (big != 128 || o->width < 1 || o->height < 1)
-            problem(&bad, e, "output %lldx%lld does not fit 128x128 with a side at 128", o->width,
-                    o->height);
-        if (o->format == NULL || (strcmp(o->format, "png") != 0 && strcmp(o->format, "jpeg") != 0))
-            continue;
-        ib_test_image_t img;
-        char err[512];
-        if (ib_test_decode(o->path, &img, err, sizeof err) < 0) {
-            problem(&bad, e, "its output does not decode: %s", err);
-            continue;
-        }
-        if (img.width != o->width || img.height != o->height)
-            problem(&bad, e, "output is %ux%u, the event says %lldx%lld", img.width, img.height,
-                    o->width, o->height);
-        ib_test_image_free(&img);
-        decoded++;
-    }
+    for (size_t i = 0; i < c->n; i++)
+        if (is_status(&c->entries[i], "ok") && check_output(c, i, &bad) == 0)
+            decoded += check_decodes(&c->entries[i], &bad);
     fprintf(stderr, "corpus: %u PNG/JPEG outputs decoded with libpng/libjpeg\n", decoded);
     assert_int_equal(bad, 0);
 }
@@ -699,17 +723,14 @@ static void no_temp_files_left(void **state)
     assert_int_equal(temps, 0);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(run_finishes_cleanly),
-        cmocka_unit_test(one_event_per_file),
-        cmocka_unit_test(no_crash_but_the_known_ones),
-        cmocka_unit_test(nothing_skipped_and_failures_named),
-        cmocka_unit_test(valid_files_convert),
-        cmocka_unit_test(invalid_files_fail),
-        cmocka_unit_test(outputs_exist_and_decode),
-        cmocka_unit_test(no_temp_files_left),
-    };
-    return ib_test_run_suite(tests, group_setup, group_teardown);
-}
+IB_TEST_MAIN(group_setup, group_teardown,
+             {
+                 cmocka_unit_test(run_finishes_cleanly),
+                 cmocka_unit_test(one_event_per_file),
+                 cmocka_unit_test(no_crash_but_the_known_ones),
+                 cmocka_unit_test(nothing_skipped_and_failures_named),
+                 cmocka_unit_test(valid_files_convert),
+                 cmocka_unit_test(invalid_files_fail),
+                 cmocka_unit_test(outputs_exist_and_decode),
+                 cmocka_unit_test(no_temp_files_left),
+             })

@@ -344,12 +344,11 @@ static void bash_completion_offers_values(void **state)
     ib_test_strs_free(&got);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(option_table_is_consistent),    cmocka_unit_test(help_lists_every_option),
-        cmocka_unit_test(man_page_lists_the_table),      cmocka_unit_test(man_page_renders_cleanly),
-        cmocka_unit_test(bash_completion_offers_values),
-    };
-    return ib_test_run_suite(tests, ib_test_cli_group_setup, ib_test_cli_group_teardown);
-}
+IB_TEST_MAIN(ib_test_cli_group_setup, ib_test_cli_group_teardown,
+             {
+                 cmocka_unit_test(option_table_is_consistent),
+                 cmocka_unit_test(help_lists_every_option),
+                 cmocka_unit_test(man_page_lists_the_table),
+                 cmocka_unit_test(man_page_renders_cleanly),
+                 cmocka_unit_test(bash_completion_offers_values),
+             })

@@ -62,42 +62,39 @@ static const input_t inputs[] = {
 
 typedef struct {
     const char *geometry;
-    unsigned size[N_INPUTS][2];
+    const char *sizes; /* of inputs[], in order, as ImageMagick prints them */
 } geom_case_t;
 
-/* ImageMagick's answers for the displayed sizes of inputs[], in order. */
+/* ImageMagick's answers for the displayed sizes of inputs[]. */
 static const geom_case_t geom_cases[] = {
-    {"64x64", {{64, 48}, {64, 43}, {64, 32}, {64, 64}, {64, 5}, {64, 32}, {32, 64}, {4, 64}}},
-    {"128x128",
-     {{128, 96}, {128, 85}, {128, 64}, {128, 128}, {128, 11}, {128, 64}, {64, 128}, {9, 128}}},
-    {"50%",
-     {{320, 240}, {150, 100}, {50, 25}, {1, 1}, {1200, 100}, {32, 16}, {50, 100}, {20, 300}}},
-    {"100x100^",
-     {{133, 100},
-      {150, 100},
-      {200, 100},
-      {100, 100},
-      {1200, 100},
-      {200, 100},
-      {100, 200},
-      {100, 1500}}},
-    {"64x64!", {{64, 64}, {64, 64}, {64, 64}, {64, 64}, {64, 64}, {64, 64}, {64, 64}, {64, 64}}},
-    {"x30", {{40, 30}, {45, 30}, {60, 30}, {30, 30}, {360, 30}, {60, 30}, {15, 30}, {2, 30}}},
-    {"300x300>",
-     {{300, 225}, {300, 200}, {100, 50}, {1, 1}, {300, 25}, {64, 32}, {100, 200}, {20, 300}}},
-    {"300x300<",
-     {{640, 480},
-      {300, 200},
-      {300, 150},
-      {300, 300},
-      {2400, 200},
-      {300, 150},
-      {150, 300},
-      {40, 600}}},
-    {"1000@", {{36, 27}, {38, 25}, {44, 22}, {31, 31}, {109, 9}, {44, 22}, {22, 44}, {8, 122}}},
+    {"64x64", "64x48 64x43 64x32 64x64 64x5 64x32 32x64 4x64"},
+    {"128x128", "128x96 128x85 128x64 128x128 128x11 128x64 64x128 9x128"},
+    {"50%", "320x240 150x100 50x25 1x1 1200x100 32x16 50x100 20x300"},
+    {"100x100^", "133x100 150x100 200x100 100x100 1200x100 200x100 100x200 100x1500"},
+    {"64x64!", "64x64 64x64 64x64 64x64 64x64 64x64 64x64 64x64"},
+    {"x30", "40x30 45x30 60x30 30x30 360x30 60x30 15x30 2x30"},
+    {"300x300>", "300x225 300x200 100x50 1x1 300x25 64x32 100x200 20x300"},
+    {"300x300<", "640x480 300x200 300x150 300x300 2400x200 300x150 150x300 40x600"},
+    {"1000@", "36x27 38x25 44x22 31x31 109x9 44x22 22x44 8x122"},
 };
 #define GEOM_64 0
 #define GEOM_128 1
+
+typedef struct {
+    unsigned w, h;
+} wh_t;
+
+/* ImageMagick's size for inputs[i] under geom_cases[g]. */
+static wh_t geom_size(size_t g, size_t i)
+{
+    wh_t z = {0, 0};
+    const char *p = geom_cases[g].sizes;
+    for (size_t k = 0; k < i && p != NULL; k++)
+        p = strchr(p + 1, ' ');
+    if (p == NULL || sscanf(p, "%ux%u", &z.w, &z.h) != 2)
+        fail_msg("geom_cases[%zu] gives no size for input %zu", g, i);
+    return z;
+}
 
 /* The EXIF-6 input is stored 200x100 with a red top half and a blue bottom
  * half; displayed (rotated 90 degrees clockwise) red is on the right. */
@@ -108,10 +105,8 @@ static const char *const hidden_or_not_images[] = {".hidden.png", ".cache/thumb.
                                                    "photos/README.txt"};
 
 typedef struct {
-    const char *bin;
-    char root[PATH_MAX]; /* mkdtemp(); removed by the group teardown */
-    char in[PATH_MAX];   /* the tree of inputs[] */
-    unsigned runs;       /* numbers the stdout/stderr capture files */
+    ib_test_cli_t cli; /* first: the harness's fixtures take it for all */
+    char in[PATH_MAX]; /* the tree of inputs[] */
 } e2e_t;
 
 /* ---- making inputs ---- */
@@ -230,44 +225,36 @@ static int make_tree(const char *root)
 /* Starts imgbatch with stdin from /dev/null and its output in files. */
 static pid_t spawn_argv(e2e_t *t, ib_test_run_t *r, char **argv)
 {
-    ib_test_run_files(r, t->root, ++t->runs);
+    ib_test_cli_files(&t->cli, r);
     ib_test_run_start(r, argv, NULL);
     return r->pid;
 }
 
-/* Runs imgbatch to the end with the NULL-terminated arguments. */
-static void run_args(e2e_t *t, ib_test_run_t *r, ...)
+/* Runs imgbatch to the end with the NULL-terminated arguments; fails
+ * unless it exits want. */
+static void run_args(e2e_t *t, ib_test_run_t *r, int want, ...)
 {
     ib_test_args_t a;
-    ib_test_args_start(&a, t->bin);
+    ib_test_args_start(&a, t->cli.bin);
     va_list ap;
-    va_start(ap, r);
+    va_start(ap, want);
     for (const char *s; (s = va_arg(ap, const char *)) != NULL;)
         ib_test_args_add(&a, s, NULL);
     va_end(ap);
     spawn_argv(t, r, a.v);
     ib_test_run_finish(r, 300);
-}
-
-#define run(t, r, ...) run_args((t), (r), __VA_ARGS__, (const char *)NULL)
-
-static void expect_status(const ib_test_run_t *r, int want)
-{
     ib_test_expect_exit(r, want, "imgbatch");
 }
+
+#define run(t, r, want, ...) run_args((t), (r), (want), __VA_ARGS__, (const char *)NULL)
 
 /* ---- checking an output tree ---- */
 
 static void expect_no_temp_files(const char *root)
 {
     ib_test_listing_t l;
-    ib_test_list_tree(root, &l);
-    size_t temps = l.temps;
-    char first[PATH_MAX];
-    snprintf(first, sizeof first, "%s", l.first_temp);
+    ib_test_list_outputs(root, &l);
     ib_test_listing_free(&l);
-    if (temps > 0)
-        fail_msg("%zu temporary file(s) left under %s, e.g. %s", temps, root, first);
 }
 
 /* The output tree holds exactly the images of inputs[] under their own
@@ -313,7 +300,7 @@ static int max_deviation(const ib_test_image_t *img, const unsigned char *rgba, 
 }
 
 /* Decodes out/inputs[i].rel and checks its size and its colours. */
-static void expect_output_image(const char *out, size_t i, const unsigned want[2])
+static void expect_output_image(const char *out, size_t i, wh_t want)
 {
     const input_t *in = &inputs[i];
     char path[PATH_MAX], err[512];
@@ -321,10 +308,10 @@ static void expect_output_image(const char *out, size_t i, const unsigned want[2
     ib_test_path_join(path, out, in->rel);
     if (ib_test_decode(path, &img, err, sizeof err) < 0)
         fail_msg("output of %s does not decode: %s", in->rel, err);
-    if (img.width != want[0] || img.height != want[1]) {
+    if (img.width != want.w || img.height != want.h) {
         unsigned w = img.width, h = img.height;
         ib_test_image_free(&img);
-        fail_msg("%s: %ux%u, ImageMagick gives %ux%u", path, w, h, want[0], want[1]);
+        fail_msg("%s: %ux%u, ImageMagick gives %ux%u", path, w, h, want.w, want.h);
     }
 
     if (i == ROTATED) {
@@ -363,7 +350,7 @@ static void expect_tree_done(const char *out, size_t g)
     expect_no_temp_files(out);
     expect_mirror(out);
     for (size_t i = 0; i < N_INPUTS; i++)
-        expect_output_image(out, i, geom_cases[g].size[i]);
+        expect_output_image(out, i, geom_size(g, i));
 }
 
 /* JSON: one event per image, each with the given status, whose output
@@ -385,8 +372,8 @@ static void expect_tree_events(const ib_test_run_t *r, const char *out, size_t g
         ib_test_path_join(want, out, inputs[i].rel);
         assert_non_null(ev->outputs[0].path);
         assert_string_equal(ev->outputs[0].path, want);
-        assert_int_equal(ev->outputs[0].width, geom_cases[g].size[i][0]);
-        assert_int_equal(ev->outputs[0].height, geom_cases[g].size[i][1]);
+        assert_int_equal(ev->outputs[0].width, geom_size(g, i).w);
+        assert_int_equal(ev->outputs[0].height, geom_size(g, i).h);
         struct stat st;
         assert_int_equal(stat(want, &st), 0);
         assert_int_equal(ev->outputs[0].bytes, st.st_size);
@@ -402,37 +389,29 @@ static void expect_tree_events(const ib_test_run_t *r, const char *out, size_t g
 
 static int group_setup(void **state)
 {
-    static e2e_t t;
-    memset(&t, 0, sizeof t);
-    t.bin = ib_test_imgbatch("e2e");
-    if (t.bin == NULL || ib_test_make_root("e2e", "ib-e2e", t.root) < 0)
-        return -1;
-    ib_test_path_fmt(t.in, "%s/in", t.root);
-    if (make_tree(t.in) < 0) {
-        fprintf(stderr, "e2e: making the input tree under %s failed\n", t.in);
-        ib_test_rm_tree(t.root);
-        return -1;
-    }
-    *state = &t;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    e2e_t *t = *state;
+    e2e_t *t = ib_test_cli_new(sizeof *t);
+    *state = t;
     if (t == NULL)
-        return 0; /* the setup failed and cleaned up after itself */
-    if (getenv("IB_KEEP_TMP") != NULL)
-        fprintf(stderr, "e2e: kept %s\n", t->root);
-    else
-        ib_test_rm_tree(t->root);
+        return -1;
+    ib_test_path_join(t->in, t->cli.root, "in");
+    if (make_tree(t->in) < 0) {
+        fprintf(stderr, "e2e: making the input tree under %s failed\n", t->in);
+        return -1; /* the teardown removes the root */
+    }
     return 0;
 }
 
 /* An output root per test, under the group's directory. */
 static void out_dir(const e2e_t *t, const char *name, char *out)
 {
-    ib_test_path_fmt(out, "%s/out-%s", t->root, name);
+    ib_test_path_fmt(out, "%s/out-%s", t->cli.root, name);
+}
+
+/* The suite's state for one test, and the test's output root. */
+static e2e_t *test_out(void **state, const char *name, char *out)
+{
+    out_dir(*state, name, out);
+    return *state;
 }
 
 /* ---- tests ---- */
@@ -440,12 +419,10 @@ static void out_dir(const e2e_t *t, const char *name, char *out)
 /* The main contract: a tree in, the same tree of thumbnails out. */
 static void tree_is_mirrored(void **state)
 {
-    e2e_t *t = *state;
     char out[PATH_MAX];
     ib_test_run_t r;
-    out_dir(t, "mirror", out);
-    run(t, &r, "-s", "64x64", "--json", t->in, "-o", out);
-    expect_status(&r, 0);
+    e2e_t *t = test_out(state, "mirror", out);
+    run(t, &r, 0, "-s", "64x64", "--json", t->in, "-o", out);
     expect_tree_done(out, GEOM_64);
     expect_tree_events(&r, out, GEOM_64, "ok");
 }
@@ -459,8 +436,7 @@ static void geometries_match_imagemagick(void **state)
         ib_test_run_t r;
         snprintf(name, sizeof name, "geom%zu", g);
         out_dir(t, name, out);
-        run(t, &r, "-s", geom_cases[g].geometry, "-q", t->in, "-o", out);
-        expect_status(&r, 0);
+        run(t, &r, 0, "-s", geom_cases[g].geometry, "-q", t->in, "-o", out);
         expect_tree_done(out, g);
     }
 }
@@ -468,20 +444,17 @@ static void geometries_match_imagemagick(void **state)
 /* A second identical run does nothing; the outputs stay as they were. */
 static void rerun_skips_everything(void **state)
 {
-    e2e_t *t = *state;
     char out[PATH_MAX], path[PATH_MAX];
     ib_test_run_t r;
     struct stat before[N_INPUTS], after;
-    out_dir(t, "rerun", out);
-    run(t, &r, "-s", "64x64", "-q", t->in, "-o", out);
-    expect_status(&r, 0);
+    e2e_t *t = test_out(state, "rerun", out);
+    run(t, &r, 0, "-s", "64x64", "-q", t->in, "-o", out);
     for (size_t i = 0; i < N_INPUTS; i++) {
         ib_test_path_join(path, out, inputs[i].rel);
         assert_int_equal(stat(path, &before[i]), 0);
     }
 
-    run(t, &r, "-s", "64x64", "--json", t->in, "-o", out);
-    expect_status(&r, 0);
+    run(t, &r, 0, "-s", "64x64", "--json", t->in, "-o", out);
     expect_tree_events(&r, out, GEOM_64, "skipped");
     for (size_t i = 0; i < N_INPUTS; i++) {
         ib_test_path_join(path, out, inputs[i].rel);
@@ -498,14 +471,11 @@ static void rerun_skips_everything(void **state)
  * though the outputs are newer than the inputs. */
 static void new_size_redoes_the_work(void **state)
 {
-    e2e_t *t = *state;
     char out[PATH_MAX];
     ib_test_run_t r;
-    out_dir(t, "recipe", out);
-    run(t, &r, "-s", "64x64", "-q", t->in, "-o", out);
-    expect_status(&r, 0);
-    run(t, &r, "-s", "128x128", "--json", t->in, "-o", out);
-    expect_status(&r, 0);
+    e2e_t *t = test_out(state, "recipe", out);
+    run(t, &r, 0, "-s", "64x64", "-q", t->in, "-o", out);
+    run(t, &r, 0, "-s", "128x128", "--json", t->in, "-o", out);
     expect_tree_events(&r, out, GEOM_128, "ok");
     expect_tree_done(out, GEOM_128);
 }
@@ -517,7 +487,7 @@ static void corrupt_file_fails_alone(void **state)
     e2e_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX], bad[PATH_MAX], cut[PATH_MAX];
     ib_test_run_t r;
-    ib_test_path_fmt(in, "%s/in-corrupt", t->root);
+    ib_test_path_fmt(in, "%s/in-corrupt", t->cli.root);
     out_dir(t, "corrupt", out);
 
     static const unsigned char colour[3] = {60, 160, 60};
@@ -543,8 +513,7 @@ static void corrupt_file_fails_alone(void **state)
     assert_int_equal(stat(cut, &st), 0);
     assert_int_equal(truncate(cut, st.st_size / 2), 0);
 
-    run(t, &r, "-s", "64x64", "--json", in, "-o", out);
-    expect_status(&r, 1);
+    run(t, &r, 1, "-s", "64x64", "--json", in, "-o", out);
     ib_test_events_t e;
     ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 5);
@@ -588,14 +557,12 @@ static void corrupt_file_fails_alone(void **state)
 /* A file the user names is never passed over in silence, image or not. */
 static void named_non_image_is_reported(void **state)
 {
-    e2e_t *t = *state;
     char out[PATH_MAX], txt[PATH_MAX], jpg[PATH_MAX], path[PATH_MAX];
     ib_test_run_t r;
-    out_dir(t, "named", out);
+    e2e_t *t = test_out(state, "named", out);
     ib_test_path_join(txt, t->in, "notes.txt");
     ib_test_path_join(jpg, t->in, "a.jpg");
-    run(t, &r, "-s", "64x64", "--json", txt, jpg, "-o", out);
-    expect_status(&r, 1);
+    run(t, &r, 1, "-s", "64x64", "--json", txt, jpg, "-o", out);
     ib_test_events_t e;
     ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 2);
@@ -626,15 +593,14 @@ static void same_output_is_a_collision(void **state)
     char in[PATH_MAX], out[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
     ib_test_run_t r;
     static const unsigned char red[3] = {250, 0, 0}, green[3] = {0, 250, 0};
-    ib_test_path_fmt(in, "%s/in-collide", t->root);
+    ib_test_path_fmt(in, "%s/in-collide", t->cli.root);
     out_dir(t, "collide", out);
     ib_test_path_join(a, in, "dup.png");
     ib_test_path_join(b, in, "dup");
     assert_int_equal(make_solid_png(a, 32, 32, red), 0);
     assert_int_equal(make_solid_png(b, 32, 32, green), 0);
 
-    run(t, &r, "--json", in, "-o", out);
-    expect_status(&r, 1);
+    run(t, &r, 1, "--json", in, "-o", out);
     ib_test_events_t e;
     ib_test_events_load(&r, &e);
     assert_int_equal(e.n, 2);
@@ -660,10 +626,9 @@ static void same_output_is_a_collision(void **state)
 /* Bad usage exits 2 and touches nothing: not even the output root. */
 static void usage_errors_write_nothing(void **state)
 {
-    e2e_t *t = *state;
     char out[PATH_MAX], missing[PATH_MAX], file_out[PATH_MAX];
-    out_dir(t, "usage", out);
-    ib_test_path_join(missing, t->root, "no-such-input");
+    e2e_t *t = test_out(state, "usage", out);
+    ib_test_path_join(missing, t->cli.root, "no-such-input");
     ib_test_path_join(file_out, t->in, "notes.txt");
     const char *in = t->in;
     const char *const cases[][8] = {
@@ -685,7 +650,7 @@ static void usage_errors_write_nothing(void **state)
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char *argv[10];
         size_t n = 0;
-        argv[n++] = (char *)t->bin;
+        argv[n++] = (char *)t->cli.bin;
         for (size_t k = 0; cases[c][k] != NULL; k++)
             argv[n++] = (char *)cases[c][k];
         argv[n] = NULL;
@@ -767,7 +732,7 @@ static void killed_worker_loses_at_most_one_image(void **state)
 {
     e2e_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], first[PATH_MAX], path[PATH_MAX];
-    ib_test_path_fmt(in, "%s/in-kill", t->root);
+    ib_test_path_fmt(in, "%s/in-kill", t->cli.root);
     out_dir(t, "kill", out);
 
     /* One 2000x2000 PNG, hard-linked under 200 names: the scan sees 200
@@ -794,8 +759,8 @@ static void killed_worker_loses_at_most_one_image(void **state)
         assert_int_equal(link(first, path), 0);
     }
 
-    char *argv[] = {(char *)t->bin, "-j",    "2", "-s", "64x64", "--json",
-                    "--progress",   "never", in,  "-o", out,     NULL};
+    char *argv[] = {(char *)t->cli.bin, "-j",    "2", "-s", "64x64", "--json",
+                    "--progress",       "never", in,  "-o", out,     NULL};
     ib_test_run_t r;
     pid_t pid = spawn_argv(t, &r, argv);
 
@@ -864,18 +829,15 @@ static void killed_worker_loses_at_most_one_image(void **state)
             crashes);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(tree_is_mirrored),
-        cmocka_unit_test(geometries_match_imagemagick),
-        cmocka_unit_test(rerun_skips_everything),
-        cmocka_unit_test(new_size_redoes_the_work),
-        cmocka_unit_test(corrupt_file_fails_alone),
-        cmocka_unit_test(named_non_image_is_reported),
-        cmocka_unit_test(same_output_is_a_collision),
-        cmocka_unit_test(usage_errors_write_nothing),
-        cmocka_unit_test(killed_worker_loses_at_most_one_image),
-    };
-    return ib_test_run_suite(tests, group_setup, group_teardown);
-}
+IB_TEST_MAIN(group_setup, ib_test_cli_group_teardown,
+             {
+                 cmocka_unit_test(tree_is_mirrored),
+                 cmocka_unit_test(geometries_match_imagemagick),
+                 cmocka_unit_test(rerun_skips_everything),
+                 cmocka_unit_test(new_size_redoes_the_work),
+                 cmocka_unit_test(corrupt_file_fails_alone),
+                 cmocka_unit_test(named_non_image_is_reported),
+                 cmocka_unit_test(same_output_is_a_collision),
+                 cmocka_unit_test(usage_errors_write_nothing),
+                 cmocka_unit_test(killed_worker_loses_at_most_one_image),
+             })

@@ -279,10 +279,7 @@ static void fast_path_matches_libvips(void **state)
     assert_true(mean >= 45);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(fast_path_matches_libvips, setup, teardown),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+IB_TEST_MAIN(NULL, NULL,
+             {
+                 cmocka_unit_test_setup_teardown(fast_path_matches_libvips, setup, teardown),
+             })

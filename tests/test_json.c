@@ -54,12 +54,9 @@ static void utf8_passes_invalid_is_replaced(void **state)
     check("\xe2\x82", "\"\\ufffd\\ufffd\"");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(plain_and_quoted),
-        cmocka_unit_test(control_characters),
-        cmocka_unit_test(utf8_passes_invalid_is_replaced),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+IB_TEST_MAIN(NULL, NULL,
+             {
+                 cmocka_unit_test(plain_and_quoted),
+                 cmocka_unit_test(control_characters),
+                 cmocka_unit_test(utf8_passes_invalid_is_replaced),
+             })

@@ -80,14 +80,11 @@ static void too_long_is_an_error(void **state)
     assert_int_equal(ib_name_render("out", IB_DEFAULT_TEMPLATE, &v, out, sizeof out), -1);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(default_template_mirrors_the_tree),
-        cmocka_unit_test(fields_are_filled),
-        cmocka_unit_test(odd_names_split_sensibly),
-        cmocka_unit_test(bad_templates_are_refused),
-        cmocka_unit_test(too_long_is_an_error),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+IB_TEST_MAIN(NULL, NULL,
+             {
+                 cmocka_unit_test(default_template_mirrors_the_tree),
+                 cmocka_unit_test(fields_are_filled),
+                 cmocka_unit_test(odd_names_split_sensibly),
+                 cmocka_unit_test(bad_templates_are_refused),
+                 cmocka_unit_test(too_long_is_an_error),
+             })

@@ -165,18 +165,26 @@ static ib_output_opts_t opts_for(guard_log_t *g, const char *dir, const char *re
     return o;
 }
 
+/* Writes bytes (a string) to dest in dir with the recipe, which must
+ * leave them there with it; g logs the guard. */
+static void expect_written(write_fn write, const char *dir, const char *dest, const char *bytes,
+                           const char *recipe, guard_log_t *g)
+{
+    ib_output_opts_t o = opts_for(g, dir, recipe);
+    ib_error_t err = {0};
+    if (write(dest, bytes, strlen(bytes), &o, &err) != 0)
+        fail_msg("%s", err.message);
+    expect_file(dest, bytes);
+    expect_attr(dest, IB_RECIPE_XATTR, recipe);
+}
+
 /* A new output gets its bytes and attributes, and nothing else appears. */
 static void writes_a_new_output(const fixture_t *f, write_fn write, const char *name, int unnamed)
 {
     char dir[PATH_MAX], dest[PATH_MAX];
     case_dir(f, name, dir, dest);
     guard_log_t g;
-    ib_output_opts_t o = opts_for(&g, dir, "v3;size=64x64");
-    ib_error_t err = {0};
-    if (write(dest, "new bytes", 9, &o, &err) != 0)
-        fail_msg("%s", err.message);
-    expect_file(dest, "new bytes");
-    expect_attr(dest, IB_RECIPE_XATTR, "v3;size=64x64");
+    expect_written(write, dir, dest, "new bytes", "v3;size=64x64", &g);
     expect_attr(dest, IB_SOURCE_XATTR, "/in/a.jpg");
     expect_only(dir, "a.jpg");
     assert_int_equal(g.stray, 0);
@@ -203,12 +211,7 @@ static void replaces_an_existing_output(const fixture_t *f, write_fn write, cons
     assert_true(old >= 0);
 
     guard_log_t g;
-    ib_output_opts_t o = opts_for(&g, dir, "v3;size=32x32");
-    ib_error_t err = {0};
-    if (write(dest, "new", 3, &o, &err) != 0)
-        fail_msg("%s", err.message);
-    expect_file(dest, "new");
-    expect_attr(dest, IB_RECIPE_XATTR, "v3;size=32x32");
+    expect_written(write, dir, dest, "new", "v3;size=32x32", &g);
     expect_only(dir, "a.jpg");
     assert_int_equal(g.stray, 0);
     assert_int_equal(g.set, 1);
@@ -330,6 +333,18 @@ static void expect_failure(const ib_error_t *err, const char *call, const char *
                  err->message);
 }
 
+/* Writes "new" to dest with *inject set to os_error: it must fail in
+ * call, naming dest and the cause. */
+static void expect_failed_write(write_fn write, const ib_output_opts_t *o, const char *dest,
+                                int *inject, int os_error, const char *call)
+{
+    ib_error_t err = {0};
+    *inject = os_error;
+    assert_int_equal(write(dest, "new", 3, o, &err), -1);
+    *inject = 0;
+    expect_failure(&err, call, dest, os_error);
+}
+
 /* A close that fails (the filesystem saying the bytes may not all be
  * there) is a write error: a new output is not left under its name, an
  * existing one (with --in-place, the input) keeps its bytes. */
@@ -339,19 +354,11 @@ static void reports_a_failed_close(const fixture_t *f, write_fn write, const cha
     case_dir(f, name, dir, dest);
     guard_log_t g;
     ib_output_opts_t o = opts_for(&g, dir, NULL);
-    ib_error_t err = {0};
-
-    close_fails_with = EIO;
-    assert_int_equal(write(dest, "new", 3, &o, &err), -1);
-    close_fails_with = 0;
-    expect_failure(&err, "close", dest, EIO);
+    expect_failed_write(write, &o, dest, &close_fails_with, EIO, "close");
     assert_false(ib_test_exists(dest));
 
     ib_test_write_file(dest, "old", 3);
-    close_fails_with = EIO;
-    assert_int_equal(write(dest, "new", 3, &o, &err), -1);
-    close_fails_with = 0;
-    expect_failure(&err, "close", dest, EIO);
+    expect_failed_write(write, &o, dest, &close_fails_with, EIO, "close");
     expect_file(dest, "old");
     expect_only(dir, "a.jpg");
     assert_int_equal(g.set, g.cleared);
@@ -430,18 +437,12 @@ static void reports_a_failed_link(void **state)
     case_dir(f, "link-enospc", dir, dest);
     guard_log_t g;
     ib_output_opts_t o = opts_for(&g, dir, NULL);
-    ib_error_t err = {0};
-
-    link_fails_with = ENOSPC;
-    assert_int_equal(ib_output_write(dest, "new", 3, &o, &err), -1);
-    expect_failure(&err, "link", dest, ENOSPC);
+    expect_failed_write(ib_output_write, &o, dest, &link_fails_with, ENOSPC, "link");
     assert_false(ib_test_exists(dest));
     assert_int_equal(g.set, 0);
 
     ib_test_write_file(dest, "old", 3);
-    assert_int_equal(ib_output_write(dest, "new", 3, &o, &err), -1);
-    link_fails_with = 0;
-    expect_failure(&err, "link", dest, ENOSPC);
+    expect_failed_write(ib_output_write, &o, dest, &link_fails_with, ENOSPC, "link");
     expect_file(dest, "old");
     expect_only(dir, "a.jpg");
     assert_int_equal(g.set, g.cleared);
@@ -490,14 +491,11 @@ static void works_without_proc(void **state)
     expect_only(dir, "a.jpg");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(unnamed_way),
-        cmocka_unit_test(named_way),
-        cmocka_unit_test(falls_back_when_linking_is_refused),
-        cmocka_unit_test(reports_a_failed_link),
-        cmocka_unit_test(works_without_proc),
-    };
-    return ib_test_run_suite(tests, setup, teardown);
-}
+IB_TEST_MAIN(setup, teardown,
+             {
+                 cmocka_unit_test(unnamed_way),
+                 cmocka_unit_test(named_way),
+                 cmocka_unit_test(falls_back_when_linking_is_refused),
+                 cmocka_unit_test(reports_a_failed_link),
+                 cmocka_unit_test(works_without_proc),
+             })

@@ -93,14 +93,18 @@ static double wave(double t)
 #define PAT_H 48
 
 typedef struct {
-    const char *bin;
-    char root[PATH_MAX];
-    unsigned runs;
+    ib_test_cli_t cli; /* first: the harness's fixtures take it for all */
     char corpus[PATH_MAX];
     int corpus_missing;
     char pattern[PATH_MAX]; /* pattern.png, PAT_W x PAT_H RGB */
     ib_test_image_t pat;
 } px_t;
+
+/* An op and the colour it paints with (a pad, a rotation's background). */
+typedef struct {
+    const char *op;
+    unsigned char rgb[3];
+} op_colour_t;
 
 /* ---- small helpers ---- */
 
@@ -136,10 +140,9 @@ typedef struct {
 static void run_list(px_t *t, run_t *r, int want, const char *const *args)
 {
     ib_test_args_t a;
-    unsigned n = ++t->runs;
-    ib_test_run_files(&r->run, t->root, n);
-    ib_test_path_fmt(r->dir, "%s/out%u", t->root, n);
-    ib_test_args_start(&a, t->bin);
+    ib_test_cli_files(&t->cli, &r->run);
+    ib_test_path_fmt(r->dir, "%s/out%u", t->cli.root, t->cli.n_runs);
+    ib_test_args_start(&a, t->cli.bin);
     for (; *args != NULL; args++)
         ib_test_args_add(&a, strcmp(*args, "{OUT}") == 0 ? r->dir : *args, NULL);
     ib_test_run(&r->run, a.v, NULL, 60);
@@ -197,7 +200,7 @@ static void file_event(const run_t *r, char *line, ib_test_event_t *ev)
     for (char *l = strtok_r((char *)text, "\n", &save); l != NULL;
          l = strtok_r(NULL, "\n", &save)) {
         ib_test_event_t tmp;
-        if (ib_test_event_parse(l, &tmp, err, sizeof err) < 0) {
+        if (ib_test_event_parse(l, strlen(l), &tmp, err, sizeof err) < 0) {
             if (bad[0] == '\0')
                 snprintf(bad, sizeof bad, "%s", l);
             continue;
@@ -213,7 +216,7 @@ static void file_event(const run_t *r, char *line, ib_test_event_t *ev)
         ib_test_run_show(&r->run, NULL);
         fail_msg("no file event on stdout");
     }
-    if (ib_test_event_parse(line, ev, err, sizeof err) < 0)
+    if (ib_test_event_parse(line, strlen(line), ev, err, sizeof err) < 0)
         fail_msg("%s: %s", err, line);
 }
 
@@ -284,18 +287,24 @@ typedef struct {
     exif_t exif; /* the first eXIf */
 } png_info_t;
 
+/* The bytes of a file that must start with the signature sig and hold at
+ * least min bytes; what names the format in the failure. */
+static unsigned char *read_signed(const char *path, const char *sig, size_t min, size_t *n,
+                                  const char *what)
+{
+    unsigned char *d = (unsigned char *)ib_test_slurp(path, n);
+    if (*n < min || memcmp(d, sig, strlen(sig)) != 0) {
+        test_free(d);
+        fail_msg("%s is not a %s", path, what);
+    }
+    return d;
+}
+
 static void png_info(const char *path, png_info_t *info)
 {
     size_t n;
-    unsigned char *d = (unsigned char *)ib_test_try_slurp(path, &n);
+    unsigned char *d = read_signed(path, "\x89PNG\r\n\x1a\n", 33, &n, "PNG");
     memset(info, 0, sizeof *info);
-    if (d == NULL)
-        fail_msg("cannot read %s", path);
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (n < 33 || memcmp(d, sig, 8) != 0) {
-        test_free(d);
-        fail_msg("%s is not a PNG", path);
-    }
     for (size_t i = 8; i + 12 <= n;) {
         size_t len = be32(d + i);
         const unsigned char *type = d + i + 4, *data = d + i + 8;
@@ -362,14 +371,8 @@ static void icc_description(const unsigned char *p, size_t n, char *out, size_t 
 static void jpeg_info(const char *path, jpeg_info_t *info)
 {
     size_t n;
-    unsigned char *d = (unsigned char *)ib_test_try_slurp(path, &n);
+    unsigned char *d = read_signed(path, "\xff\xd8", 4, &n, "JPEG");
     memset(info, 0, sizeof *info);
-    if (d == NULL)
-        fail_msg("cannot read %s", path);
-    if (n < 4 || d[0] != 0xff || d[1] != 0xd8) {
-        test_free(d);
-        fail_msg("%s is not a JPEG", path);
-    }
     size_t i = 2;
     while (i + 4 <= n) {
         if (d[i] != 0xff) {
@@ -567,33 +570,53 @@ static void map_crop(unsigned x, unsigned y, unsigned w, unsigned h, unsigned *s
     *sx = x + crop_x0, *sy = y + crop_y0;
 }
 
+static void map_same(unsigned x, unsigned y, unsigned w, unsigned h, unsigned *sx, unsigned *sy)
+{
+    (void)w;
+    (void)h;
+    *sx = x, *sy = y;
+}
+
+/* The image in the file at path (what names it) is w x h, each pixel the
+ * pattern's where map puts it. */
+static void expect_pattern_file(const px_t *t, const char *path, unsigned w, unsigned h, map_fn map,
+                                const char *what)
+{
+    ib_test_image_t img;
+    decode(path, &img);
+    expect_mapped(&t->pat, &img, w, h, map, what);
+    ib_test_image_free(&img);
+}
+
+/* The same for the output of `-f op` on the pattern. */
+static void expect_op(px_t *t, const char *op, unsigned w, unsigned h, map_fn map)
+{
+    ib_test_image_t out;
+    run_op(t, t->pattern, op, &out);
+    expect_mapped(&t->pat, &out, w, h, map, op);
+    ib_test_image_free(&out);
+}
+
 /* ---- fixtures ---- */
 
 static int group_setup(void **state)
 {
-    static px_t px;
-    memset(&px, 0, sizeof px);
-    *state = &px;
-    px.bin = ib_test_imgbatch("pixels");
-    if (px.bin == NULL || ib_test_make_root("pixels", "ib-pixels", px.root) < 0)
+    px_t *t = ib_test_cli_new(sizeof *t);
+    *state = t;
+    if (t == NULL)
         return -1;
-    const char *shared = getenv("IB_SHARED");
-    struct stat st;
-    if (snprintf(px.corpus, sizeof px.corpus, "%s/corpus", shared != NULL ? shared : "../shared") >=
-            (int)sizeof px.corpus ||
-        shared == NULL || stat(px.corpus, &st) < 0 || !S_ISDIR(st.st_mode)) {
+    if (ib_test_find_corpus(t->corpus) < 0) {
         fprintf(stderr, "pixels: corpus %s not found: the corpus tests will be SKIPPED\n",
-                px.corpus);
-        px.corpus_missing = 1;
+                t->corpus);
+        t->corpus_missing = 1;
     }
     char err[512];
-    if (snprintf(px.pattern, sizeof px.pattern, "%s/pattern.png", px.root) >=
-        (int)sizeof px.pattern) {
-        fprintf(stderr, "pixels: %s: path too long\n", px.root);
+    if (ib_test_try_path_fmt(t->pattern, "%s/pattern.png", t->cli.root) < 0) {
+        fprintf(stderr, "pixels: %s: path too long\n", t->cli.root);
         return -1;
     }
-    make_pattern(&px.pat);
-    if (ib_test_write_png(px.pattern, &px.pat, err, sizeof err) < 0) {
+    make_pattern(&t->pat);
+    if (ib_test_write_png(t->pattern, &t->pat, err, sizeof err) < 0) {
         fprintf(stderr, "pixels: %s\n", err);
         return -1;
     }
@@ -603,22 +626,15 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     px_t *t = *state;
-    if (t == NULL)
-        return 0;
-    ib_test_image_free(&t->pat);
-    if (t->root[0] != '\0') {
-        if (getenv("IB_KEEP_TMP") != NULL)
-            fprintf(stderr, "pixels: kept %s\n", t->root);
-        else
-            ib_test_rm_tree(t->root);
-    }
-    return 0;
+    if (t != NULL)
+        ib_test_image_free(&t->pat);
+    return ib_test_cli_group_teardown(state);
 }
 
 /* A path under the test's root. */
 static void in_root(const px_t *t, char *out, const char *name)
 {
-    ib_test_path_fmt(out, "%s/%s", t->root, name);
+    ib_test_path_fmt(out, "%s/%s", t->cli.root, name);
 }
 
 /* ---- exact ops ---- */
@@ -626,13 +642,8 @@ static void in_root(const px_t *t, char *out, const char *name)
 static void flip_and_flop(void **state)
 {
     px_t *t = *state;
-    ib_test_image_t out;
-    run_op(t, t->pattern, "flip", &out);
-    expect_mapped(&t->pat, &out, PAT_W, PAT_H, map_flip, "flip");
-    ib_test_image_free(&out);
-    run_op(t, t->pattern, "flop", &out);
-    expect_mapped(&t->pat, &out, PAT_W, PAT_H, map_flop, "flop");
-    ib_test_image_free(&out);
+    expect_op(t, "flip", PAT_W, PAT_H, map_flip);
+    expect_op(t, "flop", PAT_W, PAT_H, map_flop);
 }
 
 /* -f given twice appends: flip then flop is a half turn. */
@@ -645,9 +656,7 @@ static void repeated_filter_options_append(void **state)
     run(t, &r, 0, t->pattern, "-o", "{OUT}", "-f", "flip", "-f", "flop", "-F", "png", "-q", "-j",
         "1");
     ib_test_path_fmt(out, "%s/pattern.png", r.dir);
-    decode(out, &img);
-    expect_mapped(&t->pat, &img, PAT_W, PAT_H, map_rot180, "-f flip -f flop");
-    ib_test_image_free(&img);
+    expect_pattern_file(t, out, PAT_W, PAT_H, map_rot180, "-f flip -f flop");
     run(t, &r, 0, t->pattern, "-o", "{OUT}", "-f", "crop=40x30+0+0", "-f", "rotate=90", "-F", "png",
         "-q", "-j", "1");
     ib_test_path_fmt(out, "%s/pattern.png", r.dir);
@@ -670,13 +679,9 @@ static void rotate_right_angles(void **state)
         {"rotate=90", map_rot90, 1},   {"rotate=180", map_rot180, 0}, {"rotate=270", map_rot270, 1},
         {"rotate=-90", map_rot270, 1}, {"rotate=450", map_rot90, 1},
     };
-    for (size_t i = 0; i < N_ELEMS(cases); i++) {
-        ib_test_image_t out;
-        run_op(t, t->pattern, cases[i].op, &out);
-        expect_mapped(&t->pat, &out, cases[i].swaps ? PAT_H : PAT_W, cases[i].swaps ? PAT_W : PAT_H,
-                      cases[i].map, cases[i].op);
-        ib_test_image_free(&out);
-    }
+    for (size_t i = 0; i < N_ELEMS(cases); i++)
+        expect_op(t, cases[i].op, cases[i].swaps ? PAT_H : PAT_W, cases[i].swaps ? PAT_W : PAT_H,
+                  cases[i].map);
 }
 
 static void crop_with_offsets(void **state)
@@ -692,11 +697,8 @@ static void crop_with_offsets(void **state)
         {"crop=1x1+63+47", 63, 47, 1, 1},
     };
     for (size_t i = 0; i < N_ELEMS(cases); i++) {
-        ib_test_image_t out;
-        run_op(t, t->pattern, cases[i].op, &out);
         crop_x0 = cases[i].x, crop_y0 = cases[i].y;
-        expect_mapped(&t->pat, &out, cases[i].w, cases[i].h, map_crop, cases[i].op);
-        ib_test_image_free(&out);
+        expect_op(t, cases[i].op, cases[i].w, cases[i].h, map_crop);
     }
 }
 
@@ -731,12 +733,9 @@ static void crop_with_gravities(void **state)
     };
     for (size_t i = 0; i < N_ELEMS(cases); i++) {
         char op[64];
-        ib_test_image_t out;
         snprintf(op, sizeof op, "crop=21x15:%s", cases[i].gravity);
-        run_op(t, t->pattern, op, &out);
         crop_x0 = cases[i].x, crop_y0 = cases[i].y;
-        expect_mapped(&t->pat, &out, 21, 15, map_crop, op);
-        ib_test_image_free(&out);
+        expect_op(t, op, 21, 15, map_crop);
     }
 }
 
@@ -830,10 +829,7 @@ static void threshold_exact(void **state)
 static void pad_exact(void **state)
 {
     px_t *t = *state;
-    static const struct {
-        const char *op;
-        unsigned char rgb[3];
-    } cases[] = {
+    static const op_colour_t cases[] = {
         {"pad=71x53:#123456", {0x12, 0x34, 0x56}},
         {"pad=71x53", {255, 255, 255}},
         {"pad=71x53:red", {255, 0, 0}},
@@ -859,11 +855,7 @@ static void pad_exact(void **state)
             fail_msg("%s: %u pixels off", cases[i].op, bad);
     }
     /* A canvas smaller than the image leaves it as it is. */
-    ib_test_image_t out;
-    run_op(t, t->pattern, "pad=10x10:red", &out);
-    crop_x0 = crop_y0 = 0;
-    expect_mapped(&t->pat, &out, PAT_W, PAT_H, map_crop, "pad=10x10:red");
-    ib_test_image_free(&out);
+    expect_op(t, "pad=10x10:red", PAT_W, PAT_H, map_same);
 }
 
 /* An RGBA picture: alpha 0 on the left third, 128 in the middle, 255 on
@@ -970,10 +962,7 @@ static void expect_sized_name(const run_t *r, const output_t *o, const char *ste
 static void rotate_arbitrary_angle(void **state)
 {
     px_t *t = *state;
-    static const struct {
-        const char *op;
-        unsigned char bg[3];
-    } cases[] = {
+    static const op_colour_t cases[] = {
         {"rotate=30", {255, 255, 255}},
         {"rotate=30:#ff0000", {255, 0, 0}},
     };
@@ -995,11 +984,11 @@ static void rotate_arbitrary_angle(void **state)
         for (size_t k = 0; k < 4; k++) {
             const unsigned char *p = ib_test_pixel(&out, corners[k][0], corners[k][1]);
             for (unsigned c = 0; c < 3; c++)
-                if (abs(p[c] - cases[i].bg[c]) > 1)
+                if (abs(p[c] - cases[i].rgb[c]) > 1)
                     fail_msg("%s: corner (%u,%u) is (%u,%u,%u), expected the background "
                              "(%u,%u,%u)",
                              cases[i].op, corners[k][0], corners[k][1], p[0], p[1], p[2],
-                             cases[i].bg[0], cases[i].bg[1], cases[i].bg[2]);
+                             cases[i].rgb[0], cases[i].rgb[1], cases[i].rgb[2]);
         }
         /* The centre stays the centre; a point 20 px right of it moves down
          * (clockwise), to 20 cos 30 right and 20 sin 30 below. */
@@ -1367,7 +1356,7 @@ static int webp_to_png(px_t *t, const char *webp, const char *png, char *why, si
         return -1;
     }
     argv[0] = prog;
-    ib_test_run_files(&r.run, t->root, ++t->runs);
+    ib_test_cli_files(&t->cli, &r.run);
     ib_test_run(&r.run, argv, NULL, 60);
     if (r.run.status != 0) {
         ib_test_run_show(&r.run, NULL);
@@ -1388,11 +1377,7 @@ static void webp_lossless_round_trip(void **state)
     if (webp_to_png(t, out, png, why, sizeof why) < 0) {
         ib_test_skip_loudly("pixels", "the lossless WebP check: %s", why);
     }
-    ib_test_image_t back;
-    decode(png, &back);
-    crop_x0 = crop_y0 = 0;
-    expect_mapped(&t->pat, &back, PAT_W, PAT_H, map_crop, "--lossless -F webp, decoded back");
-    ib_test_image_free(&back);
+    expect_pattern_file(t, png, PAT_W, PAT_H, map_same, "--lossless -F webp, decoded back");
 }
 
 static void interlace_png_and_jpeg(void **state)
@@ -1409,10 +1394,7 @@ static void interlace_png_and_jpeg(void **state)
     png_info(out, &pi);
     if (pi.interlace != 1)
         fail_msg("--interlace -F png: IHDR interlace method %d, expected 1 (Adam7)", pi.interlace);
-    decode(out, &img);
-    crop_x0 = crop_y0 = 0;
-    expect_mapped(&t->pat, &img, PAT_W, PAT_H, map_crop, "interlaced PNG");
-    ib_test_image_free(&img);
+    expect_pattern_file(t, out, PAT_W, PAT_H, map_same, "interlaced PNG");
 
     run(t, &r, 0, t->pattern, "-o", "{OUT}", "-F", "png", "-q", "-j", "1");
     ib_test_path_fmt(out, "%s/pattern.png", r.dir);
@@ -1652,7 +1634,7 @@ static void corpus_orientations_upright(void **state)
     char *argv[MAX_ARGS + 2];
     char files[16][PATH_MAX];
     int n = 0;
-    argv[n++] = (char *)t->bin;
+    argv[n++] = (char *)t->cli.bin;
     for (int k = 0; k < 2; k++)
         for (int o = 1; o <= 8; o++) {
             char rel[64];
@@ -1662,12 +1644,12 @@ static void corpus_orientations_upright(void **state)
         }
     run_t r;
     char dir[PATH_MAX];
-    ib_test_path_fmt(dir, "%s/out%u", t->root, t->runs + 1);
+    ib_test_path_fmt(dir, "%s/out%u", t->cli.root, t->cli.n_runs + 1);
     char *rest[] = {"-o", dir, "-F", "png", "-q", NULL};
     for (int i = 0; rest[i] != NULL; i++)
         argv[n++] = rest[i];
     argv[n] = NULL;
-    ib_test_run_files(&r.run, t->root, ++t->runs);
+    ib_test_cli_files(&t->cli, &r.run);
     ib_test_path_fmt(r.dir, "%s", dir);
     ib_test_run(&r.run, argv, NULL, 60);
     if (r.run.status != 0) {
@@ -1732,6 +1714,28 @@ static int rgb_near(rgb_t a, rgb_t b, double tol)
     return dabs(a.r - b.r) <= tol && dabs(a.g - b.g) <= tol && dabs(a.b - b.b) <= tol;
 }
 
+/* 1, said on stderr, when the mean m of quadrant q (of what) is further
+ * than tol from ref; else 0. */
+static unsigned quadrant_off(const char *what, int q, rgb_t m, rgb_t ref, double tol)
+{
+    if (rgb_near(m, ref, tol))
+        return 0;
+    fprintf(stderr, "pixels: %s, quadrant %d: mean (%.1f,%.1f,%.1f), reference (%.1f,%.1f,%.1f)\n",
+            what, q, m.r, m.g, m.b, ref.r, ref.g, ref.b);
+    return 1;
+}
+/* The run's STEM.jpg (its path into path), which must have 3 components
+ * of 8 bits, as sRGB does, decoded into img. */
+static void decode_rgb_jpeg(const run_t *r, const char *stem, char *path, ib_test_image_t *img)
+{
+    jpeg_info_t ji;
+    ib_test_path_fmt(path, "%s/%s.jpg", r->dir, stem);
+    jpeg_info(path, &ji);
+    if (ji.components != 3 || ji.precision != 8)
+        fail_msg("%s: %d components of %d bits, expected 3 of 8 (sRGB)", path, ji.components,
+                 ji.precision);
+    decode(path, img);
+}
 /* CMYK JPEGs come out as 3-component sRGB JPEGs. The reference is the
  * image through its own profile to sRGB, by ImageMagick (lcms):
  *   convert Channel_digital_image_CMYK_color.jpg -intent relative \
@@ -1756,13 +1760,7 @@ static void corpus_cmyk_to_srgb(void **state)
     }
     run(t, &r, 0, in[0], in[1], "-o", "{OUT}", "-F", "jpg", "-q", "-j", "1");
     for (int i = 0; i < 2; i++) {
-        jpeg_info_t ji;
-        ib_test_path_fmt(out, "%s/%s.jpg", r.dir, names[i]);
-        jpeg_info(out, &ji);
-        if (ji.components != 3 || ji.precision != 8)
-            fail_msg("%s: %d components of %d bits, expected 3 of 8 (sRGB)", out, ji.components,
-                     ji.precision);
-        decode(out, &img[i]);
+        decode_rgb_jpeg(&r, names[i], out, &img[i]);
         if (img[i].width != 500 || img[i].height != 333)
             fail_msg("%s: %ux%u, expected 500x333", out, img[i].width, img[i].height);
     }
@@ -1770,20 +1768,8 @@ static void corpus_cmyk_to_srgb(void **state)
     for (int q = 0; q < 4; q++) {
         unsigned x0 = (q % 2) * 250, y0 = (q / 2) * 166;
         rgb_t m = mean_rgb(&img[0], x0, y0, 250, 166), n = mean_rgb(&img[1], x0, y0, 250, 166);
-        if (!rgb_near(m, ref[q], 4)) {
-            fprintf(stderr,
-                    "pixels: CMYK quadrant %d: mean (%.1f,%.1f,%.1f), reference "
-                    "(%.1f,%.1f,%.1f)\n",
-                    q, m.r, m.g, m.b, ref[q].r, ref[q].g, ref[q].b);
-            bad++;
-        }
-        if (!rgb_near(n, ref[q], 14)) {
-            fprintf(stderr,
-                    "pixels: CMYK without profile, quadrant %d: mean (%.1f,%.1f,%.1f), "
-                    "reference (%.1f,%.1f,%.1f)\n",
-                    q, n.r, n.g, n.b, ref[q].r, ref[q].g, ref[q].b);
-            bad++;
-        }
+        bad += quadrant_off("CMYK", q, m, ref[q], 4);
+        bad += quadrant_off("CMYK without profile", q, n, ref[q], 14);
     }
     double d = mean_abs_diff(&img[0], &img[1]);
     if (d > 14) {
@@ -1795,6 +1781,23 @@ static void corpus_cmyk_to_srgb(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The mean colour of the run's STEM.jpg, which may carry no profile but
+ * sRGB. */
+static rgb_t srgb_jpeg_mean(const run_t *r, const char *stem)
+{
+    char out[PATH_MAX];
+    ib_test_image_t img;
+    jpeg_info_t ji;
+    ib_test_path_fmt(out, "%s/%s.jpg", r->dir, stem);
+    jpeg_info(out, &ji);
+    if (ji.has_icc && strstr(ji.icc_desc, "sRGB") == NULL)
+        fail_msg("%s.png -> jpg is tagged with '%s', not an sRGB profile", stem, ji.icc_desc);
+    decode(out, &img);
+    rgb_t m = mean_rgb(&img, 0, 0, img.width, img.height);
+    ib_test_image_free(&img);
+    return m;
+}
+
 /* Wide-gamut PNGs to JPEG: pixels converted to sRGB. References from
  *   convert FILE -alpha off -intent relative -profile sRGB.icm txt:-
  * prophoto.png's one pixel (131,141,192) becomes (117,160,209); p3.png's
@@ -1802,37 +1805,22 @@ static void corpus_cmyk_to_srgb(void **state)
 static void corpus_wide_gamut_to_srgb(void **state)
 {
     px_t *t = need_corpus(state);
-    char p3[PATH_MAX], pro[PATH_MAX], out[PATH_MAX];
+    char p3[PATH_MAX], pro[PATH_MAX];
     corpus_path(t, p3, "sharp/p3.png");
     corpus_path(t, pro, "sharp/prophoto.png");
     run_t r;
     run(t, &r, 0, p3, pro, "-o", "{OUT}", "-F", "jpg", "-q", "-j", "1");
-    ib_test_image_t img;
-    jpeg_info_t ji;
 
-    ib_test_path_fmt(out, "%s/prophoto.jpg", r.dir);
-    decode(out, &img);
-    rgb_t m = mean_rgb(&img, 0, 0, img.width, img.height);
-    ib_test_image_free(&img);
+    rgb_t m = srgb_jpeg_mean(&r, "prophoto");
     if (!rgb_near(m, (rgb_t){117, 160, 209}, 4))
         fail_msg("prophoto.png -> jpg: (%.0f,%.0f,%.0f), expected sRGB (117,160,209); "
                  "unconverted would be (131,141,192)",
                  m.r, m.g, m.b);
-    jpeg_info(out, &ji);
-    if (ji.has_icc && strstr(ji.icc_desc, "sRGB") == NULL)
-        fail_msg("prophoto.png -> jpg is tagged with '%s', not an sRGB profile", ji.icc_desc);
-
-    ib_test_path_fmt(out, "%s/p3.jpg", r.dir);
-    decode(out, &img);
-    m = mean_rgb(&img, 0, 0, img.width, img.height);
-    ib_test_image_free(&img);
+    m = srgb_jpeg_mean(&r, "p3");
     if (m.r < 251 || m.g > 4 || m.b > 4)
         fail_msg("p3.png -> jpg: mean (%.1f,%.1f,%.1f), expected sRGB (255,0,0); unconverted "
                  "would be about (248,0,0)",
                  m.r, m.g, m.b);
-    jpeg_info(out, &ji);
-    if (ji.has_icc && strstr(ji.icc_desc, "sRGB") == NULL)
-        fail_msg("p3.png -> jpg is tagged with '%s', not an sRGB profile", ji.icc_desc);
 }
 
 /* 16-bit PNGs stay 16-bit as PNG, with the pixels of the 8-bit original
@@ -1868,13 +1856,7 @@ static void corpus_16bit(void **state)
 
     run(t, &r, 0, in[0], in[1], "-o", "{OUT}", "-F", "jpg", "-q", "-j", "1");
     for (int i = 0; i < 2; i++) {
-        jpeg_info_t ji;
-        ib_test_path_fmt(out, "%s/%s.jpg", r.dir, stems[i]);
-        jpeg_info(out, &ji);
-        if (ji.precision != 8 || ji.components != 3)
-            fail_msg("%s: %d components of %d bits, expected 3 of 8", out, ji.components,
-                     ji.precision);
-        decode(out, &img);
+        decode_rgb_jpeg(&r, stems[i], out, &img);
         if (i == 0) {
             d = mean_abs_diff(&img, &ref);
             if (d > 3)
@@ -2095,7 +2077,7 @@ static void overlay_position_opacity_scale(void **state)
 
     /* A missing overlay stops the run before any work: exit 2, named. */
     run_t r;
-    snprintf(op, sizeof op, "overlay=%s/absent.png", t->root);
+    snprintf(op, sizeof op, "overlay=%s/absent.png", t->cli.root);
     run(t, &r, 2, bpath, "-o", "{OUT}", "-f", op, "-q");
     if (!ib_test_file_has(r.run.err, "absent.png") || ib_test_exists(r.dir))
         fail_msg("missing overlay: the message does not name it, or %s was made", r.dir);

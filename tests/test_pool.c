@@ -993,28 +993,25 @@ static void test_watched_fd_wakes_the_loop(void **state)
 
 #define POOL_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        POOL_TEST(test_start_needs_workers),
-        POOL_TEST(test_results_exactly_once),
-        POOL_TEST(test_worker_dies_mid_job),
-        POOL_TEST(test_crashing_jobs_do_not_stop_the_pool),
-        POOL_TEST(test_timeout),
-        POOL_TEST(test_recycling),
-        POOL_TEST(test_workers_keep_to_a_cpu),
-        POOL_TEST(test_fewer_workers_stay_free),
-        POOL_TEST(test_uneven_workers_stay_free),
-        POOL_TEST(test_pinning_follows_the_mask),
-        POOL_TEST(test_pinning_can_be_turned_off),
-        POOL_TEST(test_init_failure_is_fatal),
-        POOL_TEST(test_cancel),
-        POOL_TEST(test_cancel_races_workers),
-        POOL_TEST(test_kill),
-        POOL_TEST(test_guard_file),
-        POOL_TEST(test_outputs_of_a_dead_worker),
-        POOL_TEST(test_interrupt),
-        POOL_TEST(test_watched_fd_wakes_the_loop),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+IB_TEST_MAIN(NULL, NULL,
+             {
+                 POOL_TEST(test_start_needs_workers),
+                 POOL_TEST(test_results_exactly_once),
+                 POOL_TEST(test_worker_dies_mid_job),
+                 POOL_TEST(test_crashing_jobs_do_not_stop_the_pool),
+                 POOL_TEST(test_timeout),
+                 POOL_TEST(test_recycling),
+                 POOL_TEST(test_workers_keep_to_a_cpu),
+                 POOL_TEST(test_fewer_workers_stay_free),
+                 POOL_TEST(test_uneven_workers_stay_free),
+                 POOL_TEST(test_pinning_follows_the_mask),
+                 POOL_TEST(test_pinning_can_be_turned_off),
+                 POOL_TEST(test_init_failure_is_fatal),
+                 POOL_TEST(test_cancel),
+                 POOL_TEST(test_cancel_races_workers),
+                 POOL_TEST(test_kill),
+                 POOL_TEST(test_guard_file),
+                 POOL_TEST(test_outputs_of_a_dead_worker),
+                 POOL_TEST(test_interrupt),
+                 POOL_TEST(test_watched_fd_wakes_the_loop),
+             })

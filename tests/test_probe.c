@@ -502,12 +502,9 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(generated_headers_match_libvips),
-        cmocka_unit_test(corpus_jpegs_match_libvips),
-        cmocka_unit_test(kept_bytes_decode_as_a_fresh_read),
-    };
-    return ib_test_run_suite(tests, setup, teardown);
-}
+IB_TEST_MAIN(setup, teardown,
+             {
+                 cmocka_unit_test(generated_headers_match_libvips),
+                 cmocka_unit_test(corpus_jpegs_match_libvips),
+                 cmocka_unit_test(kept_bytes_decode_as_a_fresh_read),
+             })

@@ -188,11 +188,29 @@ static void test_create_rejects_empty(void **state)
     assert_int_equal(errno, EINVAL);
 }
 
+/* A queue of capacity 64-bit values, or a failed test. */
+static ib_queue_t *new_queue(unsigned capacity)
+{
+    ib_queue_t *q = ib_queue_create(capacity, sizeof(uint64_t));
+    assert_non_null(q);
+    return q;
+}
+
 static void push_value(ib_queue_t *q, uint64_t value, uint64_t expect_seq)
 {
     uint64_t seq = 12345;
     assert_int_equal(ib_queue_push(q, &value, sizeof value, 0, &seq), 0);
     assert_int_equal(seq, expect_seq);
+}
+
+/* A queue of capacity values holding first, first + 1, ... (n of them),
+ * pushed as jobs 0, 1, ... */
+static ib_queue_t *queue_with(unsigned capacity, uint64_t first, unsigned n)
+{
+    ib_queue_t *q = new_queue(capacity);
+    for (unsigned i = 0; i < n; i++)
+        push_value(q, first + i, i);
+    return q;
 }
 
 static void pop_value(ib_queue_t *q, uint64_t expect_value, uint64_t expect_seq)
@@ -212,8 +230,7 @@ static void pop_value(ib_queue_t *q, uint64_t expect_value, uint64_t expect_seq)
 static void test_push_pop_edges(void **state)
 {
     (void)state;
-    ib_queue_t *q = ib_queue_create(2, sizeof(uint64_t));
-    assert_non_null(q);
+    ib_queue_t *q = new_queue(2);
     assert_int_equal(ib_queue_capacity(q), 2);
     assert_int_equal(ib_queue_length(q), 0);
 
@@ -276,11 +293,7 @@ static void test_push_pop_edges(void **state)
 static void test_cancel_drops_queued(void **state)
 {
     (void)state;
-    ib_queue_t *q = ib_queue_create(4, sizeof(uint64_t));
-    assert_non_null(q);
-    push_value(q, 50, 0);
-    push_value(q, 51, 1);
-    push_value(q, 52, 2);
+    ib_queue_t *q = queue_with(4, 50, 3);
     pop_value(q, 50, 0);
 
     uint64_t first = 99, end = 99;
@@ -299,8 +312,7 @@ static void test_cancel_drops_queued(void **state)
     /* Nothing queued: an empty range. A consumer waiting in another
      * process is woken and told the queue is done. */
     ib_queue_destroy(q);
-    q = ib_queue_create(4, sizeof(uint64_t));
-    assert_non_null(q);
+    q = new_queue(4);
     pid_t pid = fork_or_fail();
     if (pid == 0) {
         _exit(ib_queue_pop(q, &v, sizeof v, &len, NULL, NULL));
@@ -316,10 +328,7 @@ static void test_cancel_drops_queued(void **state)
 static void test_push_waits_for_room(void **state)
 {
     (void)state;
-    ib_queue_t *q = ib_queue_create(2, sizeof(uint64_t));
-    assert_non_null(q);
-    push_value(q, 1, 0);
-    push_value(q, 2, 1);
+    ib_queue_t *q = queue_with(2, 1, 2);
 
     pid_t pid = fork_or_fail();
     if (pid == 0) {
@@ -342,8 +351,7 @@ static void test_push_waits_for_room(void **state)
 static void test_pop_waits_and_close_wakes(void **state)
 {
     (void)state;
-    ib_queue_t *q = ib_queue_create(4, sizeof(uint64_t));
-    assert_non_null(q);
+    ib_queue_t *q = new_queue(4);
 
     pid_t pids[3];
     for (unsigned i = 0; i < 3; i++) {
@@ -381,28 +389,16 @@ static void test_pop_waits_and_close_wakes(void **state)
     ib_queue_destroy(q);
 }
 
-/* The claim word of a consumer killed right after taking a job names that job. */
-static void test_claim_of_killed_consumer(void **state)
+/* Forks a child that does hold(q, arg), which must return 0, says so and
+ * waits to be killed; returns its pid once it has said so. */
+static pid_t fork_holder(ib_queue_t *q, int (*hold)(ib_queue_t *q, void *arg), void *arg)
 {
-    (void)state;
-    ib_queue_t *q = ib_queue_create(4, sizeof(uint64_t));
-    volatile uint64_t *claim = shared_alloc(sizeof *claim);
-    assert_non_null(q);
-    push_value(q, 10, 0);
-    push_value(q, 11, 1);
-    push_value(q, 12, 2);
-    pop_value(q, 10, 0);
-
     int ready[2];
     assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
     pid_t pid = fork_or_fail();
     if (pid == 0) {
-        uint64_t v;
-        size_t len;
         close(ready[0]);
-        if (ib_queue_pop(q, &v, sizeof v, &len, NULL, claim) != 0)
-            _exit(1);
-        if (write(ready[1], "x", 1) != 1)
+        if (hold(q, arg) != 0 || write(ready[1], "x", 1) != 1)
             _exit(1);
         for (;;)
             pause();
@@ -411,6 +407,33 @@ static void test_claim_of_killed_consumer(void **state)
     char c;
     assert_int_equal(read(ready[0], &c, 1), 1);
     close(ready[0]);
+    return pid;
+}
+
+/* Takes one job, its claim in the shared word at claim. */
+static int take_one(ib_queue_t *q, void *claim)
+{
+    uint64_t v;
+    size_t len;
+    return ib_queue_pop(q, &v, sizeof v, &len, NULL, claim);
+}
+
+/* Takes the queue's lock and keeps it. */
+static int take_lock(ib_queue_t *q, void *unused)
+{
+    (void)unused;
+    return ib_queue_lock_for_test(q) < 0 ? -1 : 0;
+}
+
+/* The claim word of a consumer killed right after taking a job names that job. */
+static void test_claim_of_killed_consumer(void **state)
+{
+    (void)state;
+    ib_queue_t *q = queue_with(4, 10, 3);
+    volatile uint64_t *claim = shared_alloc(sizeof *claim);
+    pop_value(q, 10, 0);
+
+    pid_t pid = fork_holder(q, take_one, (void *)claim);
     kill(pid, SIGKILL);
     int status = wait_child(pid, 10000);
     assert_true(WIFSIGNALED(status));
@@ -424,41 +447,15 @@ static void test_claim_of_killed_consumer(void **state)
     ib_queue_destroy(q);
 }
 
-/* Forks a child that takes the queue's lock, says so, and waits to be killed. */
-static pid_t fork_lock_holder(ib_queue_t *q)
-{
-    int ready[2];
-    assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
-    pid_t pid = fork_or_fail();
-    if (pid == 0) {
-        close(ready[0]);
-        if (ib_queue_lock_for_test(q) < 0)
-            _exit(1);
-        if (write(ready[1], "x", 1) != 1)
-            _exit(1);
-        for (;;)
-            pause();
-    }
-    close(ready[1]);
-    char c;
-    assert_int_equal(read(ready[0], &c, 1), 1);
-    close(ready[0]);
-    return pid;
-}
-
 /* A process SIGKILLed while it holds the lock must not wedge the queue:
  * the next locker (here a consumer already waiting for the lock, then the
  * test itself) recovers it, and no job is lost. */
 static void test_lock_owner_killed(void **state)
 {
     (void)state;
-    ib_queue_t *q = ib_queue_create(8, sizeof(uint64_t));
-    assert_non_null(q);
-    push_value(q, 20, 0);
-    push_value(q, 21, 1);
-    push_value(q, 22, 2);
+    ib_queue_t *q = queue_with(8, 20, 3);
 
-    pid_t holder = fork_lock_holder(q);
+    pid_t holder = fork_holder(q, take_lock, NULL);
     pid_t waiter = fork_or_fail();
     if (waiter == 0) {
         uint64_t v;
@@ -481,7 +478,7 @@ static void test_lock_owner_killed(void **state)
 
     /* Again, with nobody waiting: the test process is the next locker. */
     for (int round = 0; round < 2; round++) {
-        holder = fork_lock_holder(q);
+        holder = fork_holder(q, take_lock, NULL);
         kill(holder, SIGKILL);
         wait_child(holder, 10000);
         push_value(q, 30 + (uint64_t)round, 4 + (uint64_t)round);
@@ -497,17 +494,14 @@ static void test_lock_owner_killed(void **state)
     ib_queue_destroy(q);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_rejects_empty),
-        cmocka_unit_test(test_push_pop_edges),
-        cmocka_unit_test(test_cancel_drops_queued),
-        cmocka_unit_test(test_push_waits_for_room),
-        cmocka_unit_test(test_pop_waits_and_close_wakes),
-        cmocka_unit_test(test_claim_of_killed_consumer),
-        cmocka_unit_test(test_lock_owner_killed),
-        cmocka_unit_test(test_many_producers_many_consumers),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+IB_TEST_MAIN(NULL, NULL,
+             {
+                 cmocka_unit_test(test_create_rejects_empty),
+                 cmocka_unit_test(test_push_pop_edges),
+                 cmocka_unit_test(test_cancel_drops_queued),
+                 cmocka_unit_test(test_push_waits_for_room),
+                 cmocka_unit_test(test_pop_waits_and_close_wakes),
+                 cmocka_unit_test(test_claim_of_killed_consumer),
+                 cmocka_unit_test(test_lock_owner_killed),
+                 cmocka_unit_test(test_many_producers_many_consumers),
+             })

@@ -69,11 +69,9 @@ extern char **environ;
 #endif
 
 typedef struct {
-    const char *bin;
-    char root[PATH_MAX]; /* mkdtemp(); removed by the group teardown */
+    ib_test_cli_t cli;   /* first: the harness's fixtures take it for all */
     char slow[PATH_MAX]; /* the 1500x1500 PNG the slow runs link to */
     char mnt[PATH_MAX];  /* the tmpfs of full_disk_is_a_write_error, "" if none */
-    unsigned runs;       /* numbers the stdout/stderr capture files */
 } rel_t;
 
 /* ---- small helpers ---- */
@@ -91,51 +89,6 @@ static int ends_with(const char *s, const char *suffix)
 }
 
 /* ---- making inputs ---- */
-
-enum { FILL_SOLID, FILL_GRADIENT, FILL_NOISE };
-
-static void fill(ib_test_image_t *img, int how)
-{
-    uint32_t seed = 12345;
-    for (unsigned y = 0; y < img->height; y++)
-        for (unsigned x = 0; x < img->width; x++) {
-            unsigned char *p = ib_test_pixel(img, x, y);
-            for (unsigned c = 0; c < img->channels; c++) {
-                seed = seed * 1103515245u + 12345u;
-                p[c] = how == FILL_SOLID      ? (unsigned char)(60 + 50 * c)
-                       : how == FILL_GRADIENT ? (unsigned char)(c == 0   ? x
-                                                                : c == 1 ? y
-                                                                         : x ^ y)
-                                              : (unsigned char)(seed >> 24);
-            }
-        }
-}
-
-static void make_png(const char *path, unsigned w, unsigned h, int how)
-{
-    ib_test_image_t img;
-    char err[512];
-    ib_test_mkdirs_for(path);
-    assert_int_equal(ib_test_image_alloc(&img, w, h, 3), 0);
-    fill(&img, how);
-    int rc = ib_test_write_png(path, &img, err, sizeof err);
-    ib_test_image_free(&img);
-    if (rc < 0)
-        fail_msg("%s", err);
-}
-
-static void make_jpeg(const char *path, unsigned w, unsigned h, int how)
-{
-    ib_test_image_t img;
-    char err[512];
-    ib_test_mkdirs_for(path);
-    assert_int_equal(ib_test_image_alloc(&img, w, h, 3), 0);
-    fill(&img, how);
-    int rc = ib_test_write_jpeg(path, &img, 90, 0, err, sizeof err);
-    ib_test_image_free(&img);
-    if (rc < 0)
-        fail_msg("%s", err);
-}
 
 static void cut_in_half(const char *path)
 {
@@ -185,7 +138,7 @@ static size_t png_chunk(const unsigned char *b, size_t n, const char *type)
 static void make_png_bomb(const char *path, uint32_t w, uint32_t h)
 {
     size_t n;
-    make_png(path, 8, 8, FILL_SOLID);
+    ib_test_make_png(path, 8, 8, IB_TEST_FILL_SOLID, 0);
     unsigned char *b = (unsigned char *)ib_test_slurp(path, &n);
     size_t at = png_chunk(b, n, "IHDR");
     put_be32(b + at + 8, w);
@@ -199,7 +152,7 @@ static void make_png_bomb(const char *path, uint32_t w, uint32_t h)
 static void make_jpeg_bomb(const char *path, unsigned w, unsigned h)
 {
     size_t n;
-    make_jpeg(path, 16, 16, FILL_SOLID);
+    ib_test_make_jpeg(path, 16, 16, IB_TEST_FILL_SOLID, 0);
     unsigned char *b = (unsigned char *)ib_test_slurp(path, &n);
     size_t at = 2;
     while (at + 9 <= n && b[at] == 0xff && !(b[at + 1] >= 0xc0 && b[at + 1] <= 0xc2))
@@ -425,9 +378,7 @@ static int listed(const ib_test_listing_t *l, const char *rel)
 static size_t expect_clean_tree(const char *root)
 {
     ib_test_listing_t l;
-    ib_test_list_tree(root, &l);
-    if (l.temps > 0)
-        fail_msg("%zu temporary file(s) left under %s, e.g. %s", l.temps, root, l.first_temp);
+    ib_test_list_outputs(root, &l);
     for (size_t i = 0; i < l.n; i++) {
         char path[PATH_MAX];
         unsigned w, h;
@@ -437,6 +388,14 @@ static size_t expect_clean_tree(const char *root)
     size_t n = l.n;
     ib_test_listing_free(&l);
     return n;
+}
+
+/* How most runs end: their events done with, and out holding n whole
+ * images and no temporary file. */
+static void expect_outputs(ib_test_events_t *e, const char *out, size_t n)
+{
+    ib_test_events_free(e);
+    assert_int_equal(expect_clean_tree(out), n);
 }
 
 /* Files under root that are not temporary files. */
@@ -455,7 +414,7 @@ typedef ib_test_args_t args_t;
 
 static void args_start(args_t *a, const rel_t *t)
 {
-    ib_test_args_start(a, t->bin);
+    ib_test_args_start(a, t->cli.bin);
 }
 
 typedef ib_test_spawn_t run_opts_t;
@@ -464,10 +423,7 @@ typedef ib_test_run_t run_t;
 /* Starts imgbatch with stdin from /dev/null and its output in files. */
 static void start(rel_t *t, run_t *r, const run_opts_t *o, args_t *a)
 {
-    char logs[PATH_MAX];
-    ib_test_path_join(logs, t->root, "logs");
-    ib_test_run_files(r, logs, ++t->runs);
-    ib_test_mkdirs_for(r->out);
+    ib_test_cli_files(&t->cli, r);
     ib_test_run_start(r, a->v, o);
 }
 
@@ -505,6 +461,48 @@ static int output_has(const char *file, const char *text)
 static void abandon(run_t *r)
 {
     ib_test_run_abandon(r);
+}
+
+/* Starts imgbatch --json with the NULL-terminated arguments in ap. */
+static void vstart_json(rel_t *t, run_t *r, const run_opts_t *o, va_list ap)
+{
+    args_t a;
+    args_start(&a, t);
+    ib_test_args_add(&a, "--json", NULL);
+    for (const char *s; (s = va_arg(ap, const char *)) != NULL;)
+        ib_test_args_add(&a, s, NULL);
+    start(t, r, o, &a);
+}
+
+/* Starts `imgbatch --json ARGS...` (NULL-terminated) with o (NULL for
+ * none). */
+static void start_json(rel_t *t, run_t *r, const run_opts_t *o, ...) __attribute__((sentinel));
+static void start_json(rel_t *t, run_t *r, const run_opts_t *o, ...)
+{
+    va_list ap;
+    va_start(ap, o);
+    vstart_json(t, r, o, ap);
+    va_end(ap);
+}
+
+/* Runs `imgbatch --json ARGS...` to its end and loads its events into e:
+ * it must exit status with n file events. */
+static void run_json(rel_t *t, run_t *r, const run_opts_t *o, int status, ib_test_events_t *e,
+                     size_t n, ...) __attribute__((sentinel));
+static void run_json(rel_t *t, run_t *r, const run_opts_t *o, int status, ib_test_events_t *e,
+                     size_t n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    vstart_json(t, r, o, ap);
+    va_end(ap);
+    finish(r, 120);
+    expect_status(r, status);
+    ib_test_events_load(r, e);
+    if (e->n != n) {
+        show_output(r);
+        fail_msg("%zu file events, expected %zu", e->n, n);
+    }
 }
 
 /* ---- the process tree ---- */
@@ -735,49 +733,34 @@ static void expect_done(const ib_test_event_t *ev)
 
 /* ---- fixtures ---- */
 
+/* Fails (the teardown then removes the root) if the slow PNG cannot be
+ * made. */
 static int group_setup(void **state)
 {
-    static rel_t t;
-    memset(&t, 0, sizeof t);
-    t.bin = ib_test_imgbatch("reliability");
-    if (t.bin == NULL || ib_test_make_root("reliability", "ib-rel", t.root) < 0)
+    rel_t *t = ib_test_cli_new(sizeof *t);
+    *state = t;
+    if (t == NULL)
         return -1;
     /* The unreadable-file test runs imgbatch as nobody, who must get in. */
-    chmod(t.root, 0755);
-    ib_test_image_t img;
-    char err[512] = "path too long";
-    int rc = ib_test_try_path_fmt(t.slow, "%s/slow.png", t.root) == 0
-                 ? ib_test_image_alloc(&img, 1500, 1500, 3)
-                 : -1;
-    if (rc == 0) {
-        fill(&img, FILL_GRADIENT);
-        rc = ib_test_write_png(t.slow, &img, err, sizeof err);
-        ib_test_image_free(&img);
-    }
-    if (rc < 0) {
-        fprintf(stderr, "reliability: making %s failed: %s\n", t.slow, err);
-        ib_test_rm_tree(t.root);
-        return -1;
-    }
-    *state = &t;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    rel_t *t = *state;
-    if (t == NULL)
-        return 0;
-    if (getenv("IB_KEEP_TMP") != NULL)
-        fprintf(stderr, "reliability: kept %s\n", t->root);
-    else
-        ib_test_rm_tree(t->root);
+    chmod(t->cli.root, 0755);
+    ib_test_path_join(t->slow, t->cli.root, "slow.png");
+    ib_test_make_png(t->slow, 1500, 1500, IB_TEST_FILL_GRADIENT, 0);
     return 0;
 }
 
 static void dir_for(const rel_t *t, const char *name, char *out)
 {
-    ib_test_path_join(out, t->root, name);
+    ib_test_path_join(out, t->cli.root, name);
+}
+
+/* The suite's state for one test, and the test's input and output
+ * directories: NAME-in and NAME-out under the root. */
+static rel_t *test_dirs(void **state, const char *name, char *in, char *out)
+{
+    rel_t *t = *state;
+    ib_test_path_fmt(in, "%s/%s-in", t->cli.root, name);
+    ib_test_path_fmt(out, "%s/%s-out", t->cli.root, name);
+    return t;
 }
 
 /* ---- 1. bad inputs ---- */
@@ -794,29 +777,22 @@ typedef struct {
  * is recognised but cannot be read here. */
 static void bad_inputs_fail_alone(void **state)
 {
-    rel_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
-    dir_for(t, "bad-in", in);
-    dir_for(t, "bad-out", out);
+    rel_t *t = test_dirs(state, "bad", in, out);
 
     static const char *const good[] = {"good.png", "good.jpg", "sub/good2.png"};
-    ib_test_path_join(path, in, good[0]);
-    make_png(path, 80, 60, FILL_GRADIENT);
-    ib_test_path_join(path, in, good[1]);
-    make_jpeg(path, 80, 60, FILL_GRADIENT);
-    ib_test_path_join(path, in, good[2]);
-    make_png(path, 80, 60, FILL_SOLID);
+    ib_test_make_image_in(path, in, good[0], 80, 60, IB_TEST_FILL_GRADIENT);
+    ib_test_make_image_in(path, in, good[1], 80, 60, IB_TEST_FILL_GRADIENT);
+    ib_test_make_image_in(path, in, good[2], 80, 60, IB_TEST_FILL_SOLID);
 
     static const bad_input_t bad[] = {
         {"cut.jpg", "decode"},        {"cut.png", "decode"},   {"garbage.jpg", "decode"},
         {"garbage.png", "decode"},    {"empty.jpg", "decode"}, {"empty.png", "decode"},
         {"sub/badcrc.png", "decode"}, {"notes.bmp", "decode"},
     };
-    ib_test_path_join(path, in, "cut.jpg");
-    make_jpeg(path, 400, 300, FILL_NOISE);
+    ib_test_make_image_in(path, in, "cut.jpg", 400, 300, IB_TEST_FILL_NOISE);
     cut_in_half(path);
-    ib_test_path_join(path, in, "cut.png");
-    make_png(path, 300, 200, FILL_NOISE);
+    ib_test_make_image_in(path, in, "cut.png", 300, 200, IB_TEST_FILL_NOISE);
     cut_in_half(path);
     ib_test_path_join(path, in, "garbage.jpg");
     make_garbage(path);
@@ -828,8 +804,7 @@ static void bad_inputs_fail_alone(void **state)
     ib_test_write_file(path, "", 0);
     /* The image data's checksum, not the header's: libpng only meets it
      * while decoding pixels, after the header was read fine. */
-    ib_test_path_join(path, in, "sub/badcrc.png");
-    make_png(path, 120, 90, FILL_GRADIENT);
+    ib_test_make_image_in(path, in, "sub/badcrc.png", 120, 90, IB_TEST_FILL_GRADIENT);
     size_t n;
     unsigned char *b = (unsigned char *)ib_test_slurp(path, &n);
     size_t at = png_chunk(b, n, "IDAT");
@@ -842,20 +817,10 @@ static void bad_inputs_fail_alone(void **state)
 
     snapshot_t snap;
     snapshot_take(in, &snap);
-    args_t a;
     run_t r;
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "2", "-s", "64x64", in, "-o", out, NULL);
-    run_args(t, &r, &a);
-    expect_status(&r, 1);
-
     ib_test_events_t e;
-    ib_test_events_load(&r, &e);
     size_t n_bad = sizeof bad / sizeof bad[0], n_good = sizeof good / sizeof good[0];
-    if (e.n != n_bad + n_good) {
-        show_output(&r);
-        fail_msg("%zu file events for %zu inputs", e.n, n_bad + n_good);
-    }
+    run_json(t, &r, NULL, 1, &e, n_bad + n_good, "-j", "2", "-s", "64x64", in, "-o", out, NULL);
     for (size_t i = 0; i < n_bad; i++) {
         const ib_test_event_t *ev = ib_test_event_for(&e, bad[i].name);
         ib_test_path_join(path, in, bad[i].name);
@@ -892,7 +857,7 @@ static int nobody_can_use(const rel_t *t, const char *dir)
     if (pid == 0) {
         if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
             _exit(1);
-        _exit(access(t->bin, X_OK) == 0 && access(dir, W_OK | X_OK) == 0 ? 0 : 1);
+        _exit(access(t->cli.bin, X_OK) == 0 && access(dir, W_OK | X_OK) == 0 ? 0 : 1);
     }
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
@@ -907,34 +872,25 @@ static void unreadable_input_is_a_read_error(void **state)
     char in[PATH_MAX], out[PATH_MAX], locked[PATH_MAX], path[PATH_MAX];
     dir_for(t, "locked", in);
     ib_test_path_join(out, in, "out");
-    ib_test_path_join(path, in, "good.png");
-    make_png(path, 40, 30, FILL_GRADIENT);
-    ib_test_path_join(locked, in, "locked.png");
-    make_png(locked, 40, 30, FILL_GRADIENT);
+    ib_test_make_image_in(path, in, "good.png", 40, 30, IB_TEST_FILL_GRADIENT);
+    ib_test_make_image_in(locked, in, "locked.png", 40, 30, IB_TEST_FILL_GRADIENT);
     assert_int_equal(chmod(in, 0777), 0);
     if (geteuid() == 0 && !nobody_can_use(t, in))
         ib_test_skip_loudly("reliability",
-                            "running as root, and user nobody cannot run %s or write in %s", t->bin,
-                            in);
+                            "running as root, and user nobody cannot run %s or write in %s",
+                            t->cli.bin, in);
     assert_int_equal(chmod(locked, 0), 0);
 
     snapshot_t snap;
     snapshot_take(in, &snap);
     run_opts_t o = {.as_nobody = 1};
-    args_t a;
     run_t r;
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
-    run_with(t, &r, &o, &a);
-    chmod(locked, 0644);
-    expect_status(&r, 1);
     ib_test_events_t e;
-    ib_test_events_load(&r, &e);
-    assert_int_equal(e.n, 2);
+    run_json(t, &r, &o, 1, &e, 2, "-j", "2", in, "-o", out, NULL);
+    chmod(locked, 0644);
     expect_failure(ib_test_event_for(&e, "locked.png"), "read", "Permission denied");
     expect_done(ib_test_event_for(&e, "good.png"));
-    ib_test_events_free(&e);
-    assert_int_equal(expect_clean_tree(out), 1);
+    expect_outputs(&e, out, 1);
     snapshot_expect_same(&snap, "input");
     snapshot_free(&snap);
 }
@@ -945,33 +901,23 @@ static void unreadable_input_is_a_read_error(void **state)
  * from the header, at once, with the default --max-pixels. */
 static void decompression_bombs_are_refused_at_once(void **state)
 {
-    rel_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
-    dir_for(t, "bomb-in", in);
-    dir_for(t, "bomb-out", out);
+    rel_t *t = test_dirs(state, "bomb", in, out);
     ib_test_path_join(path, in, "bomb.png");
     make_png_bomb(path, 100000, 100000);
     ib_test_path_join(path, in, "bomb.jpg");
     make_jpeg_bomb(path, 65000, 65000);
-    ib_test_path_join(path, in, "fine.png");
-    make_png(path, 50, 50, FILL_GRADIENT);
+    ib_test_make_image_in(path, in, "fine.png", 50, 50, IB_TEST_FILL_GRADIENT);
 
-    args_t a;
     run_t r;
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "2", "-s", "32x32", in, "-o", out, NULL);
-    run_args(t, &r, &a);
-    expect_status(&r, 1);
+    ib_test_events_t e;
+    run_json(t, &r, NULL, 1, &e, 3, "-j", "2", "-s", "32x32", in, "-o", out, NULL);
     if (r.seconds > 5)
         fail_msg("refusing two bombs took %.1f s", r.seconds);
-    ib_test_events_t e;
-    ib_test_events_load(&r, &e);
-    assert_int_equal(e.n, 3);
     expect_failure(ib_test_event_for(&e, "bomb.png"), "too_large", "100000x100000");
     expect_failure(ib_test_event_for(&e, "bomb.jpg"), "too_large", "65000x65000");
     expect_done(ib_test_event_for(&e, "fine.png"));
-    ib_test_events_free(&e);
-    assert_int_equal(expect_clean_tree(out), 1);
+    expect_outputs(&e, out, 1);
 }
 
 /* A PNG of a few hundred bytes whose metadata chunk claims 2 GB: the pixels
@@ -980,12 +926,9 @@ static void decompression_bombs_are_refused_at_once(void **state)
  * loader, allocate and touch the 2 GB. */
 static void metadata_bomb_is_refused_cheaply(void **state)
 {
-    rel_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
-    dir_for(t, "mbomb-in", in);
-    dir_for(t, "mbomb-out", out);
-    ib_test_path_join(path, in, "itxt.png");
-    make_png(path, 64, 64, FILL_SOLID);
+    rel_t *t = test_dirs(state, "mbomb", in, out);
+    ib_test_make_image_in(path, in, "itxt.png", 64, 64, IB_TEST_FILL_SOLID);
     size_t n;
     unsigned char *b = (unsigned char *)ib_test_slurp(path, &n);
     /* After IHDR: an iTXt chunk header claiming 0x7fffb280 bytes, and a
@@ -1000,22 +943,14 @@ static void metadata_bomb_is_refused_cheaply(void **state)
     ib_test_write_file(path, bomb, n + sizeof itxt - 1);
     test_free(bomb);
     test_free(b);
-    ib_test_path_join(path, in, "fine.png");
-    make_png(path, 50, 50, FILL_GRADIENT);
+    ib_test_make_image_in(path, in, "fine.png", 50, 50, IB_TEST_FILL_GRADIENT);
 
-    args_t a;
     run_t r;
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "1", in, "-o", out, NULL);
-    run_args(t, &r, &a);
-    expect_status(&r, 1);
     ib_test_events_t e;
-    ib_test_events_load(&r, &e);
-    assert_int_equal(e.n, 2);
+    run_json(t, &r, NULL, 1, &e, 2, "-j", "1", in, "-o", out, NULL);
     expect_failure(ib_test_event_for(&e, "itxt.png"), "decode|too_large", NULL);
     expect_done(ib_test_event_for(&e, "fine.png"));
-    ib_test_events_free(&e);
-    assert_int_equal(expect_clean_tree(out), 1);
+    expect_outputs(&e, out, 1);
     fprintf(stderr, "reliability: metadata bomb: %.1f s, largest process %ld MB\n", r.seconds,
             r.max_rss_kb / 1024);
     if (r.max_rss_kb > 512 * 1024 || r.seconds > 5)
@@ -1031,18 +966,13 @@ static void metadata_bomb_is_refused_cheaply(void **state)
  * and nothing else, and the failure names the signal. */
 static void crashed_worker_loses_only_its_image(void **state)
 {
-    rel_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], name[32];
-    dir_for(t, "crash-in", in);
-    dir_for(t, "crash-out", out);
+    rel_t *t = test_dirs(state, "crash", in, out);
     link_slow(t, in, CRASH_IMAGES);
 
     run_opts_t o = {.segv_kills = 1};
-    args_t a;
     run_t r;
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
-    start(t, &r, &o, &a);
+    start_json(t, &r, &o, "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
     wait_for_outputs(&r, out, 1, 60);
     pid_t victim = busy_worker(&r, 30);
     if (victim == 0) {
@@ -1077,8 +1007,7 @@ static void crashed_worker_loses_only_its_image(void **state)
     if (crashes > 1)
         fail_msg("%zu images lost to one crashed worker", crashes);
     assert_int_equal(r.status, crashes > 0 ? 1 : 0);
-    ib_test_events_free(&e);
-    assert_int_equal(expect_clean_tree(out), CRASH_IMAGES - crashes);
+    expect_outputs(&e, out, CRASH_IMAGES - crashes);
     fprintf(stderr, "reliability: SIGSEGV to worker %d: %zu image(s) lost\n", (int)victim, crashes);
 }
 
@@ -1141,9 +1070,7 @@ static unsigned check_events_against_disk(const run_t *r, const char *out)
     }
     ib_test_events_free(&e);
     ib_test_listing_t l;
-    ib_test_list_tree(out, &l);
-    if (l.temps > 0)
-        fail_msg("%zu temporary file(s) left under %s, e.g. %s", l.temps, out, l.first_temp);
+    ib_test_list_outputs(out, &l);
     for (size_t i = 0; i < l.n; i++) {
         char path[PATH_MAX];
         int listed_here = 0;
@@ -1197,7 +1124,7 @@ static void killed_workers_never_misreport(void **state)
     for (unsigned i = 0; i < KILL_IMAGES; i++) {
         ib_test_path_fmt(path, "%s/k%02u.png", in, i);
         ib_test_mkdirs_for(path);
-        make_png(path, 400, 300, FILL_GRADIENT);
+        ib_test_make_png(path, 400, 300, IB_TEST_FILL_GRADIENT, 0);
     }
     unsigned seed = (unsigned)time(NULL), failed = 0;
     fprintf(stderr, "reliability: random kills, seed %u\n", seed);
@@ -1207,12 +1134,9 @@ static void killed_workers_never_misreport(void **state)
         dir_for(t, name, out);
         assert_int_equal(mkdir(out, 0755), 0);
         run_opts_t o = {.segv_kills = 1};
-        args_t a;
         run_t r;
-        args_start(&a, t);
-        ib_test_args_add(&a, "--json", "-j", "2", "--variant", "sm:64x", "--variant", "lg:160x", in,
-                         "-o", out, NULL);
-        start(t, &r, &o, &a);
+        start_json(t, &r, &o, "-j", "2", "--variant", "sm:64x", "--variant", "lg:160x", in, "-o",
+                   out, NULL);
         kill_workers_randomly(&r, out, &seed);
         unsigned f = check_events_against_disk(&r, out);
         if (r.status != (f > 0 ? 1 : 0)) {
@@ -1231,38 +1155,28 @@ static void killed_workers_never_misreport(void **state)
  * does not wait for it. */
 static void slow_image_times_out(void **state)
 {
-    rel_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX], name[32];
-    dir_for(t, "hang-in", in);
-    dir_for(t, "hang-out", out);
+    rel_t *t = test_dirs(state, "hang", in, out);
     ib_test_path_join(path, in, "slow.png");
     ib_test_mkdirs_for(path);
     assert_int_equal(link(t->slow, path), 0);
     for (unsigned i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "quick%u.png", i);
-        ib_test_path_join(path, in, name);
-        make_png(path, 32, 32, FILL_GRADIENT);
+        ib_test_make_image_in(path, in, name, 32, 32, IB_TEST_FILL_GRADIENT);
     }
 
-    args_t a;
     run_t r;
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "2", "--timeout", "0.5", "-f", "blur=400", in, "-o", out,
-                     NULL);
-    run_args(t, &r, &a);
-    expect_status(&r, 1);
+    ib_test_events_t e;
+    run_json(t, &r, NULL, 1, &e, 5, "-j", "2", "--timeout", "0.5", "-f", "blur=400", in, "-o", out,
+             NULL);
     if (r.seconds > 5)
         fail_msg("a --timeout 0.5 run took %.1f s", r.seconds);
-    ib_test_events_t e;
-    ib_test_events_load(&r, &e);
-    assert_int_equal(e.n, 5);
     expect_failure(ib_test_event_for(&e, "slow.png"), "timeout", "--timeout");
     for (unsigned i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "quick%u.png", i);
         expect_done(ib_test_event_for(&e, name));
     }
-    ib_test_events_free(&e);
-    assert_int_equal(expect_clean_tree(out), 4);
+    expect_outputs(&e, out, 4);
 }
 
 /* ---- 5. interruption ---- */
@@ -1274,17 +1188,12 @@ static void slow_image_times_out(void **state)
  * rest: every image converted exactly once over the two runs. */
 static void interrupted_run_resumes(void **state)
 {
-    rel_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], name[32];
-    dir_for(t, "int-in", in);
-    dir_for(t, "int-out", out);
+    rel_t *t = test_dirs(state, "int", in, out);
     link_slow(t, in, INTERRUPT_IMAGES);
 
-    args_t a;
     run_t r;
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
-    start(t, &r, &(run_opts_t){0}, &a);
+    start_json(t, &r, NULL, "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
     wait_for_outputs(&r, out, 1, 60);
     pid_t workers[64];
     size_t n_workers = children_of(r.pid, workers, 64);
@@ -1306,13 +1215,9 @@ static void interrupted_run_resumes(void **state)
     assert_int_equal(expect_clean_tree(out), first.n);
     assert_int_equal(first.summary.ok, first.n);
 
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "2", "-f", "blur=10", in, "-o", out, NULL);
-    run_args(t, &r, &a);
-    expect_status(&r, 0);
     ib_test_events_t second;
-    ib_test_events_load(&r, &second);
-    assert_int_equal(second.n, INTERRUPT_IMAGES);
+    run_json(t, &r, NULL, 0, &second, INTERRUPT_IMAGES, "-j", "2", "-f", "blur=10", in, "-o", out,
+             NULL);
     for (unsigned i = 0; i < INTERRUPT_IMAGES; i++) {
         snprintf(name, sizeof name, "s%02u.png", i);
         const ib_test_event_t *ev = ib_test_event_for(&second, name);
@@ -1324,25 +1229,19 @@ static void interrupted_run_resumes(void **state)
     assert_int_equal(second.summary.skipped, first.n);
     assert_int_equal(second.summary.ok, INTERRUPT_IMAGES - first.n);
     ib_test_events_free(&first);
-    ib_test_events_free(&second);
-    assert_int_equal(expect_clean_tree(out), INTERRUPT_IMAGES);
+    expect_outputs(&second, out, INTERRUPT_IMAGES);
 }
 
 /* A second Ctrl-C stops at once: images of about nine seconds each are
  * not waited for, their workers are gone and no temporary file is left. */
 static void second_interrupt_stops_at_once(void **state)
 {
-    rel_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX];
-    dir_for(t, "int2-in", in);
-    dir_for(t, "int2-out", out);
+    rel_t *t = test_dirs(state, "int2", in, out);
     link_slow(t, in, 6);
 
-    args_t a;
     run_t r;
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "2", "-f", "blur=200", in, "-o", out, NULL);
-    start(t, &r, &(run_opts_t){0}, &a);
+    start_json(t, &r, NULL, "-j", "2", "-f", "blur=200", in, "-o", out, NULL);
     if (worker_on_image(&r, in, 30) == 0) {
         abandon(&r);
         fail_msg("no worker of imgbatch %d took an image", (int)r.pid);
@@ -1368,15 +1267,16 @@ static void second_interrupt_stops_at_once(void **state)
 
 /* ---- 6. full disks and write errors ---- */
 
-/* The outcome both write-failure tests expect: small.png written, the two
- * large outputs failed as "write" naming the output and the OS error, and
- * nothing half-written left under out. */
-static void expect_write_failures(const run_t *r, const char *out, int os_error)
+/* The run both write-failure tests make, with o and -j jobs, and the
+ * outcome they expect: small.png written, the two large outputs failed as
+ * "write" naming the output and the OS error, and nothing half-written
+ * left under out. */
+static void expect_write_failures(rel_t *t, const run_opts_t *o, const char *jobs, const char *in,
+                                  const char *out, int os_error)
 {
-    expect_status(r, 1);
+    run_t r;
     ib_test_events_t e;
-    ib_test_events_load(r, &e);
-    assert_int_equal(e.n, 3);
+    run_json(t, &r, o, 1, &e, 3, "-j", jobs, in, "-o", out, NULL);
     expect_done(ib_test_event_for(&e, "small.png"));
     static const char *const big[] = {"noise1.png", "noise2.png"};
     for (size_t i = 0; i < 2; i++) {
@@ -1390,8 +1290,7 @@ static void expect_write_failures(const run_t *r, const char *out, int os_error)
             fail_msg("the message does not name %s and '%s': %s", dest, strerror(os_error),
                      ev->error_message);
     }
-    ib_test_events_free(&e);
-    assert_int_equal(expect_clean_tree(out), 1);
+    expect_outputs(&e, out, 1);
 }
 
 /* Under a file-size limit (ulimit -f) an output that does not fit is a
@@ -1399,25 +1298,15 @@ static void expect_write_failures(const run_t *r, const char *out, int os_error)
  * are written; nothing half-written remains. */
 static void file_size_limit_is_a_write_error(void **state)
 {
-    rel_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
-    dir_for(t, "fsize-in", in);
-    dir_for(t, "fsize-out", out);
-    ib_test_path_join(path, in, "small.png");
-    make_png(path, 16, 16, FILL_SOLID);
-    ib_test_path_join(path, in, "noise1.png");
-    make_png(path, 100, 100, FILL_NOISE);
-    ib_test_path_join(path, in, "noise2.png");
-    make_png(path, 120, 100, FILL_NOISE);
+    rel_t *t = test_dirs(state, "fsize", in, out);
+    ib_test_make_image_in(path, in, "small.png", 16, 16, IB_TEST_FILL_SOLID);
+    ib_test_make_image_in(path, in, "noise1.png", 100, 100, IB_TEST_FILL_NOISE);
+    ib_test_make_image_in(path, in, "noise2.png", 120, 100, IB_TEST_FILL_NOISE);
 
     /* Room for small.png and for the --json lines, not for 30 KB of noise. */
     run_opts_t o = {.fsize = 16384};
-    args_t a;
-    run_t r;
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "2", in, "-o", out, NULL);
-    run_with(t, &r, &o, &a);
-    expect_write_failures(&r, out, EFBIG);
+    expect_write_failures(t, &o, "2", in, out, EFBIG);
 }
 
 static int unmount_full_disk(void **state)
@@ -1444,22 +1333,13 @@ static void full_disk_is_a_write_error(void **state)
                             mnt, strerror(errno));
     snprintf(t->mnt, sizeof t->mnt, "%s", mnt);
     ib_test_path_join(out, mnt, "out");
-    ib_test_path_join(path, in, "small.png");
-    make_png(path, 16, 16, FILL_SOLID);
+    ib_test_make_image_in(path, in, "small.png", 16, 16, IB_TEST_FILL_SOLID);
     /* 270 KB of noise each: neither fits, whatever the order. One worker:
      * two writing at once share the 200 KB, and a large file half written
      * could leave the small one no room. */
-    ib_test_path_join(path, in, "noise1.png");
-    make_png(path, 300, 300, FILL_NOISE);
-    ib_test_path_join(path, in, "noise2.png");
-    make_png(path, 310, 300, FILL_NOISE);
-
-    args_t a;
-    run_t r;
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "1", in, "-o", out, NULL);
-    run_args(t, &r, &a);
-    expect_write_failures(&r, out, ENOSPC);
+    ib_test_make_image_in(path, in, "noise1.png", 300, 300, IB_TEST_FILL_NOISE);
+    ib_test_make_image_in(path, in, "noise2.png", 310, 300, IB_TEST_FILL_NOISE);
+    expect_write_failures(t, NULL, "1", in, out, ENOSPC);
 }
 
 /* ---- 7. stopping early ---- */
@@ -1473,7 +1353,7 @@ static void make_stop_inputs(rel_t *t, char names[][PATH_MAX], size_t *n)
     dir_for(t, "stop-in", in);
     ib_test_path_join(first, in, "g00.png");
     if (!ib_test_exists(first))
-        make_png(first, 32, 32, FILL_GRADIENT);
+        ib_test_make_png(first, 32, 32, IB_TEST_FILL_GRADIENT, 0);
     size_t k = 0;
     for (unsigned i = 0; i < STOP_GOOD; i++) {
         if (i % 10 == 0) {
@@ -1595,14 +1475,10 @@ static const char *collision_run(rel_t *t, args_t *a, const char *dest, const ch
  * later run happens to take first. */
 static void same_output_is_a_collision(void **state)
 {
-    rel_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], png[PATH_MAX], jpg[PATH_MAX], dest[PATH_MAX];
-    dir_for(t, "collide-in", in);
-    dir_for(t, "collide-out", out);
-    ib_test_path_join(png, in, "a.png");
-    make_png(png, 40, 30, FILL_GRADIENT);
-    ib_test_path_join(jpg, in, "a.jpg");
-    make_jpeg(jpg, 50, 20, FILL_GRADIENT);
+    rel_t *t = test_dirs(state, "collide", in, out);
+    ib_test_make_image_in(png, in, "a.png", 40, 30, IB_TEST_FILL_GRADIENT);
+    ib_test_make_image_in(jpg, in, "a.jpg", 50, 20, IB_TEST_FILL_GRADIENT);
     ib_test_path_join(dest, out, "a.webp");
 
     args_t a;
@@ -1653,12 +1529,9 @@ static void in_place_replaces_atomically(void **state)
     rel_t *t = *state;
     char in[PATH_MAX], one[PATH_MAX], two[PATH_MAX], broken[PATH_MAX];
     dir_for(t, "inplace", in);
-    ib_test_path_join(one, in, "one.png");
-    make_png(one, 100, 80, FILL_GRADIENT);
-    ib_test_path_join(two, in, "two.jpg");
-    make_jpeg(two, 100, 80, FILL_GRADIENT);
-    ib_test_path_join(broken, in, "broken.png");
-    make_png(broken, 300, 200, FILL_NOISE);
+    ib_test_make_image_in(one, in, "one.png", 100, 80, IB_TEST_FILL_GRADIENT);
+    ib_test_make_image_in(two, in, "two.jpg", 100, 80, IB_TEST_FILL_GRADIENT);
+    ib_test_make_image_in(broken, in, "broken.png", 300, 200, IB_TEST_FILL_NOISE);
     cut_in_half(broken);
     struct stat st1, st2, stb;
     assert_int_equal(stat(one, &st1), 0);
@@ -1667,15 +1540,9 @@ static void in_place_replaces_atomically(void **state)
     snapshot_t snap = {0};
     snapshot_add(&snap, broken, stb.st_ino);
 
-    args_t a;
     run_t r;
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "2", "--in-place", "-s", "50x50", in, NULL);
-    run_args(t, &r, &a);
-    expect_status(&r, 1);
     ib_test_events_t e;
-    ib_test_events_load(&r, &e);
-    assert_int_equal(e.n, 3);
+    run_json(t, &r, NULL, 1, &e, 3, "-j", "2", "--in-place", "-s", "50x50", in, NULL);
     expect_failure(ib_test_event_for(&e, "broken.png"), "decode", NULL);
     const char *const replaced[] = {one, two};
     const struct stat *old[] = {&st1, &st2};
@@ -1710,12 +1577,7 @@ static void in_place_replaces_atomically(void **state)
         return;
     }
     removexattr(one, "user.imgbatch.test");
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "2", "--in-place", "-s", "50x50", in, NULL);
-    run_args(t, &r, &a);
-    expect_status(&r, 1);
-    ib_test_events_load(&r, &e);
-    assert_int_equal(e.n, 3);
+    run_json(t, &r, NULL, 1, &e, 3, "-j", "2", "--in-place", "-s", "50x50", in, NULL);
     expect_failure(ib_test_event_for(&e, "broken.png"), "decode", NULL);
     for (size_t i = 0; i < 2; i++) {
         ib_test_expect_event(ib_test_event_for(&e, strrchr(replaced[i], '/') + 1), "skipped");
@@ -1733,23 +1595,16 @@ static void in_place_replaces_atomically(void **state)
  * every image is still done. */
 static void recycled_workers_do_every_image(void **state)
 {
-    rel_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], first[PATH_MAX], path[PATH_MAX];
-    dir_for(t, "recycle-in", in);
-    dir_for(t, "recycle-out", out);
-    ib_test_path_join(first, in, "r00.png");
-    make_png(first, 300, 300, FILL_GRADIENT);
+    rel_t *t = test_dirs(state, "recycle", in, out);
+    ib_test_make_image_in(first, in, "r00.png", 300, 300, IB_TEST_FILL_GRADIENT);
     for (unsigned i = 1; i < 20; i++) {
         ib_test_path_fmt(path, "%s/r%02u.png", in, i);
         assert_int_equal(link(first, path), 0);
     }
 
-    args_t a;
     run_t r;
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "2", "--worker-jobs", "2", "-f", "blur=2", in, "-o", out,
-                     NULL);
-    start(t, &r, &(run_opts_t){0}, &a);
+    start_json(t, &r, NULL, "-j", "2", "--worker-jobs", "2", "-f", "blur=2", in, "-o", out, NULL);
     /* Watch the process tree: more than two workers means replacements. */
     pid_t seen[256];
     size_t n_seen = 0;
@@ -1782,8 +1637,7 @@ static void recycled_workers_do_every_image(void **state)
     assert_int_equal(e.n, 20);
     for (size_t i = 0; i < e.n; i++)
         expect_done(&e.files[i]);
-    ib_test_events_free(&e);
-    assert_int_equal(expect_clean_tree(out), 20);
+    expect_outputs(&e, out, 20);
     fprintf(stderr, "reliability: %zu worker processes seen for 20 images\n", n_seen);
     if (n_seen <= 2)
         fail_msg("only %zu worker processes seen for 20 images with --worker-jobs 2", n_seen);
@@ -1795,32 +1649,22 @@ static void recycled_workers_do_every_image(void **state)
  * whole does not fit in --max-memory 256M: it fails, the others do not. */
 static void max_memory_fails_only_the_large_image(void **state)
 {
-    rel_t *t = *state;
     char in[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
     if (UNDER_ASAN)
         ib_test_skip_loudly(
             "reliability",
             "--max-memory is an address-space limit, which AddressSanitizer's shadow "
             "memory makes meaningless");
-    dir_for(t, "mem-in", in);
-    dir_for(t, "mem-out", out);
+    rel_t *t = test_dirs(state, "mem", in, out);
     ib_test_path_join(path, in, "huge.png");
     make_huge_png(path, 10000, 10000);
-    ib_test_path_join(path, in, "small1.png");
-    make_png(path, 200, 150, FILL_GRADIENT);
-    ib_test_path_join(path, in, "small2.png");
-    make_png(path, 150, 200, FILL_GRADIENT);
+    ib_test_make_image_in(path, in, "small1.png", 200, 150, IB_TEST_FILL_GRADIENT);
+    ib_test_make_image_in(path, in, "small2.png", 150, 200, IB_TEST_FILL_GRADIENT);
 
-    args_t a;
     run_t r;
-    args_start(&a, t);
-    ib_test_args_add(&a, "--json", "-j", "2", "--max-memory", "256M", "-f", "rotate=45", in, "-o",
-                     out, NULL);
-    run_args(t, &r, &a);
-    expect_status(&r, 1);
     ib_test_events_t e;
-    ib_test_events_load(&r, &e);
-    assert_int_equal(e.n, 3);
+    run_json(t, &r, NULL, 1, &e, 3, "-j", "2", "--max-memory", "256M", "-f", "rotate=45", in, "-o",
+             out, NULL);
     const ib_test_event_t *huge = ib_test_event_for(&e, "huge.png");
     ib_test_expect_event(huge, "failed");
     assert_non_null(huge->error_message);
@@ -1828,29 +1672,25 @@ static void max_memory_fails_only_the_large_image(void **state)
         fail_msg("the message does not name the file: %s", huge->error_message);
     expect_done(ib_test_event_for(&e, "small1.png"));
     expect_done(ib_test_event_for(&e, "small2.png"));
-    ib_test_events_free(&e);
-    assert_int_equal(expect_clean_tree(out), 2);
+    expect_outputs(&e, out, 2);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(bad_inputs_fail_alone),
-        cmocka_unit_test(unreadable_input_is_a_read_error),
-        cmocka_unit_test(decompression_bombs_are_refused_at_once),
-        cmocka_unit_test(metadata_bomb_is_refused_cheaply),
-        cmocka_unit_test(crashed_worker_loses_only_its_image),
-        cmocka_unit_test(killed_workers_never_misreport),
-        cmocka_unit_test(slow_image_times_out),
-        cmocka_unit_test(interrupted_run_resumes),
-        cmocka_unit_test(second_interrupt_stops_at_once),
-        cmocka_unit_test(file_size_limit_is_a_write_error),
-        cmocka_unit_test_teardown(full_disk_is_a_write_error, unmount_full_disk),
-        cmocka_unit_test(fail_fast_and_max_errors_stop_early),
-        cmocka_unit_test(same_output_is_a_collision),
-        cmocka_unit_test(in_place_replaces_atomically),
-        cmocka_unit_test(recycled_workers_do_every_image),
-        cmocka_unit_test(max_memory_fails_only_the_large_image),
-    };
-    return ib_test_run_suite(tests, group_setup, group_teardown);
-}
+IB_TEST_MAIN(group_setup, ib_test_cli_group_teardown,
+             {
+                 cmocka_unit_test(bad_inputs_fail_alone),
+                 cmocka_unit_test(unreadable_input_is_a_read_error),
+                 cmocka_unit_test(decompression_bombs_are_refused_at_once),
+                 cmocka_unit_test(metadata_bomb_is_refused_cheaply),
+                 cmocka_unit_test(crashed_worker_loses_only_its_image),
+                 cmocka_unit_test(killed_workers_never_misreport),
+                 cmocka_unit_test(slow_image_times_out),
+                 cmocka_unit_test(interrupted_run_resumes),
+                 cmocka_unit_test(second_interrupt_stops_at_once),
+                 cmocka_unit_test(file_size_limit_is_a_write_error),
+                 cmocka_unit_test_teardown(full_disk_is_a_write_error, unmount_full_disk),
+                 cmocka_unit_test(fail_fast_and_max_errors_stop_early),
+                 cmocka_unit_test(same_output_is_a_collision),
+                 cmocka_unit_test(in_place_replaces_atomically),
+                 cmocka_unit_test(recycled_workers_do_every_image),
+                 cmocka_unit_test(max_memory_fails_only_the_large_image),
+             })

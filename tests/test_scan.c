@@ -28,10 +28,16 @@ typedef struct {
     char root[256];
 } tree_t;
 
+/* root/rel into out (PATH_MAX). */
+static void under(const tree_t *t, const char *rel, char *out)
+{
+    ib_test_path_join(out, t->root, rel);
+}
+
 static void put(const tree_t *t, const char *rel, const char *bytes, size_t n)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", t->root, rel);
+    under(t, rel, path);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(bytes, 1, n, f), n);
@@ -41,7 +47,7 @@ static void put(const tree_t *t, const char *rel, const char *bytes, size_t n)
 static void dir(const tree_t *t, const char *rel)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", t->root, rel);
+    under(t, rel, path);
     assert_int_equal(mkdir(path, 0755), 0);
 }
 
@@ -138,58 +144,60 @@ static void expect(const ib_scan_opts_t *o, char **inputs, int n, const char *wa
     free(got);
 }
 
+/* The same for one input. */
+static void expect_one(const ib_scan_opts_t *o, char *input, const char *want)
+{
+    char *inputs[] = {input};
+    expect(o, inputs, 1, want);
+}
+
 static void nested_tree_hidden_and_non_images(void **state)
 {
-    tree_t *t = *state;
-    char in[512];
-    snprintf(in, sizeof in, "%s/in", t->root);
-    char *inputs[] = {in};
+    char in[PATH_MAX];
+    under(*state, "in", in);
     /* Non-images come out as ignored, so the run can count them. */
     ib_scan_opts_t o = {0};
-    expect(&o, inputs, 1,
-           "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c");
+    expect_one(&o, in, "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c");
     o.hidden = 1;
-    expect(&o, inputs, 1,
-           "G:data.bin G:notes.txt I:.hdir/d.jpg I:.hidden.jpg I:a.jpg I:garbage.jpg I:sub/b.png "
-           "I:sub/deeper/c");
+    expect_one(
+        &o, in,
+        "G:data.bin G:notes.txt I:.hdir/d.jpg I:.hidden.jpg I:a.jpg I:garbage.jpg I:sub/b.png "
+        "I:sub/deeper/c");
     /* What the globs leave out is not ignored: it was never wanted. */
     char *txt[] = {"*.txt"};
     o.excludes = txt;
     o.n_excludes = 1;
-    expect(&o, inputs, 1,
-           "G:data.bin I:.hdir/d.jpg I:.hidden.jpg I:a.jpg I:garbage.jpg I:sub/b.png "
-           "I:sub/deeper/c");
+    expect_one(&o, in,
+               "G:data.bin I:.hdir/d.jpg I:.hidden.jpg I:a.jpg I:garbage.jpg I:sub/b.png "
+               "I:sub/deeper/c");
 }
 
 static void trailing_slash_on_the_root(void **state)
 {
-    tree_t *t = *state;
-    char in[512];
-    snprintf(in, sizeof in, "%s/in/sub/", t->root);
-    char *inputs[] = {in};
+    char in[PATH_MAX];
+    under(*state, "in/sub/", in);
     ib_scan_opts_t o = {0};
-    expect(&o, inputs, 1, "I:b.png I:deeper/c");
+    expect_one(&o, in, "I:b.png I:deeper/c");
 }
 
 static void symlinks_and_loops(void **state)
 {
     tree_t *t = *state;
-    char in[512], link[600], target[600];
-    snprintf(in, sizeof in, "%s/in", t->root);
-    snprintf(link, sizeof link, "%s/in/sub/loop", t->root);
+    char in[PATH_MAX], link[PATH_MAX], target[PATH_MAX];
+    under(t, "in", in);
+    under(t, "in/sub/loop", link);
     assert_int_equal(symlink("..", link), 0);
-    snprintf(link, sizeof link, "%s/in/linked.png", t->root);
-    snprintf(target, sizeof target, "%s/outside.png", t->root);
+    under(t, "in/linked.png", link);
+    under(t, "outside.png", target);
     assert_int_equal(symlink(target, link), 0);
-    snprintf(link, sizeof link, "%s/in/dangling.jpg", t->root);
+    under(t, "in/dangling.jpg", link);
     assert_int_equal(symlink("/nonexistent/x.jpg", link), 0);
-    char *inputs[] = {in};
 
     /* By default a symlinked directory is not entered at all. */
     ib_scan_opts_t o = {0};
-    expect(&o, inputs, 1,
-           "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg I:linked.png I:sub/b.png "
-           "I:sub/deeper/c");
+    expect_one(&o, in,
+               "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg I:linked.png I:sub/b.png "
+               "I:sub/deeper/c");
 
     /* Followed, the loop is noticed and each file still comes once. */
     o.follow_symlinks = 1;
@@ -198,30 +206,28 @@ static void symlinks_and_loops(void **state)
              "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg I:linked.png I:sub/b.png "
              "I:sub/deeper/c N:%s/in/sub/loop",
              t->root);
-    expect(&o, inputs, 1, want);
+    expect_one(&o, in, want);
 }
 
 static void output_root_inside_input_is_not_scanned(void **state)
 {
-    tree_t *t = *state;
-    char in[512], out[600];
-    snprintf(in, sizeof in, "%s/in", t->root);
-    snprintf(out, sizeof out, "%s/in/sub", t->root);
+    char in[PATH_MAX], out[PATH_MAX];
+    under(*state, "in", in);
+    under(*state, "in/sub", out);
     struct stat st;
     assert_int_equal(stat(out, &st), 0);
-    char *inputs[] = {in};
     ib_scan_opts_t o = {.has_skip = 1, .skip_dev = st.st_dev, .skip_ino = st.st_ino};
-    expect(&o, inputs, 1, "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg");
+    expect_one(&o, in, "G:data.bin G:notes.txt I:a.jpg I:garbage.jpg");
 }
 
 static void named_files_and_base(void **state)
 {
     tree_t *t = *state;
-    char a[512], b[512], txt[512], root[512];
-    snprintf(a, sizeof a, "%s/in/a.jpg", t->root);
-    snprintf(b, sizeof b, "%s/in/sub/b.png", t->root);
-    snprintf(txt, sizeof txt, "%s/in/notes.txt", t->root);
-    snprintf(root, sizeof root, "%s/in", t->root);
+    char a[PATH_MAX], b[PATH_MAX], txt[PATH_MAX], root[PATH_MAX];
+    under(t, "in/a.jpg", a);
+    under(t, "in/sub/b.png", b);
+    under(t, "in/notes.txt", txt);
+    under(t, "in", root);
     char *inputs[] = {a, b, txt};
     /* Named files are always handed on, non-images too: the worker says so. */
     ib_scan_opts_t o = {0};
@@ -232,30 +238,26 @@ static void named_files_and_base(void **state)
 
 static void missing_named_input_is_an_error(void **state)
 {
-    tree_t *t = *state;
-    char gone[512];
-    snprintf(gone, sizeof gone, "%s/nope.jpg", t->root);
-    char *inputs[] = {gone};
+    char gone[PATH_MAX], want[PATH_MAX + 8];
+    under(*state, "nope.jpg", gone);
     ib_scan_opts_t o = {0};
-    char want[1024];
     snprintf(want, sizeof want, "E:%s", gone);
-    expect(&o, inputs, 1, want);
+    expect_one(&o, gone, want);
 }
 
 static void paths_from_stdin(void **state)
 {
     tree_t *t = *state;
-    char list[512];
-    snprintf(list, sizeof list, "%s/list.txt", t->root);
+    char list[PATH_MAX];
+    under(t, "list.txt", list);
     FILE *f = fopen(list, "w");
     assert_non_null(f);
     fprintf(f, "%s/in/a.jpg\n\n%s/in/sub\r\n", t->root, t->root);
     fclose(f);
     int saved = dup(0);
     assert_non_null(freopen(list, "r", stdin));
-    char *inputs[] = {"-"};
     ib_scan_opts_t o = {0};
-    expect(&o, inputs, 1, "I:a.jpg I:b.png I:deeper/c");
+    expect_one(&o, "-", "I:a.jpg I:b.png I:deeper/c");
     dup2(saved, 0);
     close(saved);
     clearerr(stdin);
@@ -265,12 +267,12 @@ static void paths_from_stdin(void **state)
 static void unreadable_directory_is_reported_and_the_rest_scanned(void **state)
 {
     tree_t *t = *state;
-    char locked[512], in[512];
-    snprintf(locked, sizeof locked, "%s/in/locked", t->root);
+    char locked[PATH_MAX], in[PATH_MAX];
+    under(t, "in/locked", locked);
     assert_int_equal(mkdir(locked, 0755), 0);
     put(t, "in/locked/e.jpg", jpeg, sizeof jpeg);
     assert_int_equal(chmod(locked, 0), 0);
-    snprintf(in, sizeof in, "%s/in", t->root);
+    under(t, "in", in);
 
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -282,7 +284,7 @@ static void unreadable_directory_is_reported_and_the_rest_scanned(void **state)
         }
         char *inputs[] = {in};
         ib_scan_opts_t o = {0};
-        char want[1024];
+        char want[PATH_MAX + 128];
         snprintf(want, sizeof want,
                  "E:%s G:data.bin G:notes.txt I:a.jpg I:garbage.jpg I:sub/b.png I:sub/deeper/c",
                  locked);
@@ -305,28 +307,26 @@ static void names_the_template_makes(void **state)
 {
     (void)state;
     static const char *const sizes[] = {"sm", "lg"};
-    static const struct {
-        const char *tmpl, *rel;
-        int made;
-    } cases[] = {
-        {"{dir}/{stem}-small.{ext}", "a-small.jpg", 1},
-        {"{dir}/{stem}-small.{ext}", "x/y/a-small.png", 1},
-        {"{dir}/{stem}-small.{ext}", "a.jpg", 0},
-        {"{dir}/{stem}-small.{ext}", "-small.jpg", 0},
-        {"{dir}/{stem}-small.{ext}", "a-small", 0},
-        {"{stem}_{w}x{h}.{ext}", "a_100x75.jpg", 1},
-        {"{stem}_{w}x{h}.{ext}", "a_100xwide.jpg", 0},
-        {"{stem}_{w}x{h}.{ext}", "sub/a_100x75.jpg", 0},
-        {"{dir}/{stem}-{variant}.{ext}", "p/a-sm.webp", 1},
-        {"{dir}/{stem}-{variant}.{ext}", "a-lg.webp", 1},
-        {"{dir}/{stem}-{variant}.{ext}", "a-md.webp", 0},
-        {"thumbs/{dir}/{stem}.{ext}", "thumbs/a/b.jpg", 1},
-        {"thumbs/{dir}/{stem}.{ext}", "a/b.jpg", 0},
+    /* For each template, the names it makes and (after a '|') some it
+     * cannot have made. */
+    static const char *const cases[][2] = {
+        {"{dir}/{stem}-small.{ext}", "a-small.jpg x/y/a-small.png | a.jpg -small.jpg a-small"},
+        {"{stem}_{w}x{h}.{ext}", "a_100x75.jpg | a_100xwide.jpg sub/a_100x75.jpg"},
+        {"{dir}/{stem}-{variant}.{ext}", "p/a-sm.webp a-lg.webp | a-md.webp"},
+        {"thumbs/{dir}/{stem}.{ext}", "thumbs/a/b.jpg | a/b.jpg"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (ib_scan_made_by_template(cases[i].tmpl, cases[i].rel, sizes, 2) != cases[i].made)
-            fail_msg("%s %s be made by %s", cases[i].rel, cases[i].made ? "should" : "cannot",
-                     cases[i].tmpl);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ib_test_strs_t rels = {0};
+        ib_test_strs_split(cases[i][1], &rels);
+        int made = 1;
+        for (size_t k = 0; k < rels.n; k++) {
+            if (strcmp(rels.v[k], "|") == 0)
+                made = 0;
+            else if (ib_scan_made_by_template(cases[i][0], rels.v[k], sizes, 2) != made)
+                fail_msg("%s %s be made by %s", rels.v[k], made ? "should" : "cannot", cases[i][0]);
+        }
+        ib_test_strs_free(&rels);
+    }
 }
 
 /* The output root named as the input: walked, with its outputs (which
@@ -334,41 +334,38 @@ static void names_the_template_makes(void **state)
 static void outputs_beside_originals_are_passed_over(void **state)
 {
     tree_t *t = *state;
-    char in[512], made[600];
-    snprintf(in, sizeof in, "%s/in", t->root);
+    char in[PATH_MAX], made[PATH_MAX];
+    under(t, "in", in);
     put(t, "in/a-small.jpg", jpeg, sizeof jpeg);
     put(t, "in/sub/b-small.png", png, sizeof png);
-    snprintf(made, sizeof made, "%s/in/sub/b-small.png", t->root);
+    under(t, "in/sub/b-small.png", made);
     if (setxattr(made, "user.imgbatch.source", "b.png", 5, 0) < 0)
         fail_msg("setxattr(\"%s\") failed: %s", made, strerror(errno));
     struct stat st;
     assert_int_equal(stat(in, &st), 0);
-    char *inputs[] = {in};
     ib_scan_opts_t o = {.has_skip = 1,
                         .skip_dev = st.st_dev,
                         .skip_ino = st.st_ino,
                         .name_template = "{dir}/{stem}-small.{ext}"};
     /* a-small.jpg carries no attribute on a filesystem that keeps them:
      * an input of the user's that only looks like an output. */
-    expect(&o, inputs, 1,
-           "G:data.bin G:notes.txt I:a-small.jpg I:a.jpg I:garbage.jpg I:sub/b.png "
-           "I:sub/deeper/c");
+    expect_one(&o, in,
+               "G:data.bin G:notes.txt I:a-small.jpg I:a.jpg I:garbage.jpg I:sub/b.png "
+               "I:sub/deeper/c");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(nested_tree_hidden_and_non_images, setup, teardown),
-        cmocka_unit_test_setup_teardown(trailing_slash_on_the_root, setup, teardown),
-        cmocka_unit_test_setup_teardown(symlinks_and_loops, setup, teardown),
-        cmocka_unit_test_setup_teardown(output_root_inside_input_is_not_scanned, setup, teardown),
-        cmocka_unit_test_setup_teardown(named_files_and_base, setup, teardown),
-        cmocka_unit_test_setup_teardown(missing_named_input_is_an_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(paths_from_stdin, setup, teardown),
-        cmocka_unit_test_setup_teardown(unreadable_directory_is_reported_and_the_rest_scanned,
-                                        setup, teardown),
-        cmocka_unit_test(names_the_template_makes),
-        cmocka_unit_test_setup_teardown(outputs_beside_originals_are_passed_over, setup, teardown),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+#define SCAN_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+IB_TEST_MAIN(NULL, NULL,
+             {
+                 SCAN_TEST(nested_tree_hidden_and_non_images),
+                 SCAN_TEST(trailing_slash_on_the_root),
+                 SCAN_TEST(symlinks_and_loops),
+                 SCAN_TEST(output_root_inside_input_is_not_scanned),
+                 SCAN_TEST(named_files_and_base),
+                 SCAN_TEST(missing_named_input_is_an_error),
+                 SCAN_TEST(paths_from_stdin),
+                 SCAN_TEST(unreadable_directory_is_reported_and_the_rest_scanned),
+                 cmocka_unit_test(names_the_template_makes),
+                 SCAN_TEST(outputs_beside_originals_are_passed_over),
+             })

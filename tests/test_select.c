@@ -154,13 +154,10 @@ static void shard_auto_from_engines(void **state)
     assert_int_equal(shard_auto("autox", none, &s, err), -1);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(globs),
-        cmocka_unit_test(shard_parsing),
-        cmocka_unit_test(shards_cover_everything_once_and_balance),
-        cmocka_unit_test(shard_auto_from_engines),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+IB_TEST_MAIN(NULL, NULL,
+             {
+                 cmocka_unit_test(globs),
+                 cmocka_unit_test(shard_parsing),
+                 cmocka_unit_test(shards_cover_everything_once_and_balance),
+                 cmocka_unit_test(shard_auto_from_engines),
+             })

@@ -168,7 +168,7 @@ static void array_converts_every_image_once(void **state)
         int files = 0, summaries = 0;
         while (fgets(line, sizeof line, in) != NULL) {
             ib_test_event_t ev;
-            if (ib_test_event_parse(line, &ev, err, sizeof err) < 0)
+            if (ib_test_event_parse(line, strlen(line), &ev, err, sizeof err) < 0)
                 fail_msg("task %d: bad JSON line (%s): %s", t, err, line);
             if (strcmp(ev.event, "file") == 0) {
                 int i = index_of(f, ev.input);
@@ -208,10 +208,7 @@ static void array_converts_every_image_once(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(array_converts_every_image_once, setup, teardown),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+IB_TEST_MAIN(NULL, NULL,
+             {
+                 cmocka_unit_test_setup_teardown(array_converts_every_image_once, setup, teardown),
+             })

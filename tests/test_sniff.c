@@ -146,13 +146,10 @@ static void preloading_starts_no_thread(void **state)
         fprintf(stderr, "sniff: note: no libvips modules found to preload\n");
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(magic_numbers),
-        cmocka_unit_test(image_names),
-        cmocka_unit_test(srgb_profiles),
-        cmocka_unit_test(preloading_starts_no_thread),
-    };
-    return ib_test_run_suite(tests, NULL, NULL);
-}
+IB_TEST_MAIN(NULL, NULL,
+             {
+                 cmocka_unit_test(magic_numbers),
+                 cmocka_unit_test(image_names),
+                 cmocka_unit_test(srgb_profiles),
+                 cmocka_unit_test(preloading_starts_no_thread),
+             })

@@ -277,18 +277,26 @@ class XargsPeer(Peer):
     def xargs(self, job):
         return ["xargs", "-0", "-P", str(job.jobs), "-n", str(job.xargs_n)]
 
+    def find(self, names, version_args, pattern, fallback, missing, version_tool=None):
+        """Looks the tool up: self.bin is the first of names there, and the
+        version what pattern matches in the first line that version_tool
+        (the tool itself unless given) prints with version_args, else
+        fallback; missing says why when none is there."""
+        self.bin = which(*names)
+        if not self.bin:
+            self.why = missing
+            return
+        self.available = True
+        m = re.search(pattern, first_line([version_tool or self.bin] + version_args) or "")
+        self.version = "%s (%s via xargs)" % (m.group(0) if m else fallback, self.name)
+
 
 class Vipsthumbnail(XargsPeer):
     name = "vipsthumbnail"
 
     def __init__(self):
-        self.bin = which("/usr/bin/vipsthumbnail", "vipsthumbnail")
-        if self.bin:
-            self.available = True
-            self.version = (first_line([which("vips") or "vips", "--version"]) or "vips") + \
-                " (vipsthumbnail via xargs)"
-        else:
-            self.why = "vipsthumbnail not found (Debian: libvips-tools)"
+        self.find(("/usr/bin/vipsthumbnail", "vipsthumbnail"), ["--version"], r".+", "vips",
+                  "vipsthumbnail not found (Debian: libvips-tools)", which("vips") or "vips")
 
     def argv(self, job, out, ext="jpg", opts=None):
         opts = opts if opts is not None else "[Q=%d]" % job.quality
@@ -303,14 +311,8 @@ class Mogrify(XargsPeer):
     name = "mogrify"
 
     def __init__(self):
-        self.bin = which("/usr/bin/mogrify", "mogrify")
-        if self.bin:
-            self.available = True
-            v = first_line([self.bin, "-version"]) or ""
-            m = re.search(r"ImageMagick \S+ \S+", v)
-            self.version = (m.group(0) if m else "ImageMagick") + " (mogrify via xargs)"
-        else:
-            self.why = "mogrify not found (Debian: imagemagick)"
+        self.find(("/usr/bin/mogrify", "mogrify"), ["-version"], r"ImageMagick \S+ \S+",
+                  "ImageMagick", "mogrify not found (Debian: imagemagick)")
 
     def invocation(self, job, rundir, out):
         return (self.xargs(job) + [self.bin, "-thumbnail", job.size, "-quality", str(job.quality),
@@ -322,14 +324,8 @@ class GmMogrify(XargsPeer):
     name = "gm mogrify"
 
     def __init__(self):
-        self.bin = which("/usr/bin/gm", "gm")
-        if self.bin:
-            self.available = True
-            v = first_line([self.bin, "version"]) or ""
-            m = re.search(r"GraphicsMagick \S+", v)
-            self.version = (m.group(0) if m else "GraphicsMagick") + " (gm mogrify via xargs)"
-        else:
-            self.why = "gm not found (Debian: graphicsmagick)"
+        self.find(("/usr/bin/gm", "gm"), ["version"], r"GraphicsMagick \S+", "GraphicsMagick",
+                  "gm not found (Debian: graphicsmagick)")
 
     def invocation(self, job, rundir, out):
         # gm appends the input path as given to -output-directory, so it is
