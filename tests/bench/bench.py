@@ -755,7 +755,7 @@ def main():
             w = run_once(p, warm, workdir, "warmup")
             if w.rc != 0 or w.count != len(warm.rels):
                 err = " ".join(w.stderr.split())[:300]
-                print("skipped: %-13s warm-up failed (exit %d, %d of %d outputs): %s"
+                print("skipped: %-13s warm-up failed (exit %d, outputs for %d of %d inputs): %s"
                       % (p.name, w.rc, w.count, len(warm.rels), err))
                 continue
             peers.append(p)
@@ -775,11 +775,12 @@ def main():
                 results[p.name].append(m)
                 note = ""
                 if m.rc != 0 or m.count != len(rels):
-                    note = "  FAILED: exit %d, %d of %d outputs: %s" % (
+                    note = "  FAILED: exit %d, outputs for %d of %d inputs: %s" % (
                         m.rc, m.count, len(rels), " ".join(m.stderr.split())[:200])
                 elif m.bad:
                     note = "  (%d %s not have the expected size)" % (
-                        m.bad, "outputs do" if job.workload == "thumb" else "inputs have outputs that do")
+                        m.bad, "inputs have outputs that do" if job.workload == "web"
+                        else "outputs do")
                 log("  %-13s %7.2f s  cpu %7.2f s  maxrss %s  %d files, %.1f MB%s"
                     % (p.name, m.wall, m.cpu, mib(m.maxrss_kib), m.files, m.bytes / 1e6, note))
 
