@@ -5,10 +5,12 @@ imgbatch first; see README.md beside this file for what is measured and how
 to read the table. This is a benchmark, not a test: it never fails on
 numbers, only on a broken setup.
 
-Every peer does the same job: each JPEG/PNG in the folder becomes a
-thumbnail that fits inside WxH, written as JPEG at --quality, into a fresh
-temporary folder, with --jobs single-threaded workers. Rounds alternate the
-peers (a different order each round) and the table shows medians.
+Every peer does the same job (--workload), into a fresh temporary folder,
+with --jobs single-threaded workers: "thumb" (the default) makes each image
+a thumbnail that fits inside WxH, written as JPEG at --quality; "web" makes
+three WebPs of each image at --quality, fit into 1600x1600, 960 wide and 480
+wide, never enlarged. Rounds alternate the peers (a different order each
+round) and the table shows medians.
 
 Wall time is measured around the peer's whole process tree (start-up
 included: that is what a user waits for). CPU time and peak RSS come from
@@ -21,6 +23,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -152,6 +155,39 @@ def run_polled(argv, env=None, interval=0.005):
 # The peers
 
 
+class Output:
+    """One output made of each input: OUTDIR/STEM.EXT when the name is empty,
+    else OUTDIR/STEM-NAME.EXT, fit into w x h (h None: w wide), never
+    enlarged when shrink is set."""
+
+    def __init__(self, name, w, h=None, shrink=True):
+        self.name, self.w, self.h, self.shrink = name, w, h, shrink
+
+    def geom(self):
+        """ImageMagick geometry, as imgbatch, vipsthumbnail and the peer
+        scripts read it: 256x256, 1600x1600>, 960x>."""
+        return "%dx%s%s" % (self.w, self.h or "", ">" if self.shrink else "")
+
+    def spec(self):
+        """NAME=GEOM, as the sharp and Pillow peer scripts take it."""
+        return "%s=%s" % (self.name, self.geom())
+
+    def path(self, out, stem, ext):
+        return os.path.join(out, "%s%s.%s" % (stem, "-" + self.name if self.name else "", ext))
+
+    def expected(self, w, h):
+        scale = self.w / w if self.h is None else min(self.w / w, self.h / h)
+        if self.shrink:
+            scale = min(scale, 1.0)
+        return round(w * scale), round(h * scale)
+
+
+# The web workload: one decode, three WebPs, never enlarged. The largest
+# comes first, with both sides given (the Pillow peer drafts to it).
+WEB_OUTPUTS = (Output("l", 1600, 1600), Output("m", 960), Output("s", 480))
+WORKLOADS = ("thumb", "web")
+
+
 class Job:
     """What every peer is asked to do, and the files to do it on."""
 
@@ -163,6 +199,11 @@ class Job:
         self.w, self.h = args.box
         self.size = "%dx%d" % args.box
         self.quality = args.quality
+        self.workload = args.workload
+        if self.workload == "web":
+            self.ext, self.outputs = "webp", WEB_OUTPUTS
+        else:
+            self.ext, self.outputs = "jpg", (Output("", self.w, self.h, shrink=False),)
         self.xargs_n = args.xargs_n or max(1, math.ceil(len(rels) / (4 * args.jobs)))
         self.listfile = os.path.join(listdir, "files-%d.lst" % len(rels))
         with open(self.listfile, "wb") as f:
@@ -176,6 +217,17 @@ class Job:
 
     def subset(self, n, listdir, args):
         return Job(args, self.root, self.rels[:n], listdir)
+
+    def describe(self):
+        if self.workload == "web":
+            return "web: each image to WebP quality %d at %s, never enlarged" % (
+                self.quality, ", ".join(o.geom() for o in self.outputs))
+        return "thumbnails to fit %s, JPEG quality %d" % (self.size, self.quality)
+
+    def script_args(self, out):
+        """What the sharp and Pillow peer scripts take after their name."""
+        return [str(self.jobs), self.ext, str(self.quality), out, self.listfile] + \
+            [o.spec() for o in self.outputs]
 
 
 def base_env(extra=None):
@@ -191,6 +243,8 @@ class Peer:
     available = False
     why = ""
     version = ""
+    # Why the peer is left out of the web workload; None: it takes part.
+    not_web = None
 
     def prepare(self, job, rundir):
         """Make the output folder (and anything else untimed); return it."""
@@ -220,10 +274,13 @@ class Imgbatch(Peer):
         else:
             self.why = "no imgbatch binary at %s (give --imgbatch PATH)" % binary
 
-    def argv(self, job, out, fmt="jpg"):
-        return [self.binary, "--files-from", job.listfile, "-0", "-o", out,
-                "-s", job.size, "-j", str(job.jobs), "-q", "-F", fmt,
-                "--quality", str(job.quality)]
+    def argv(self, job, out, fmt=None):
+        if job.workload == "web":
+            resize = [a for o in job.outputs for a in ("--variant", "%s:%s" % (o.name, o.geom()))]
+        else:
+            resize = ["-s", job.size]
+        return [self.binary, "--files-from", job.listfile, "-0", "-o", out] + resize + \
+            ["-j", str(job.jobs), "-q", "-F", fmt or job.ext, "--quality", str(job.quality)]
 
     def invocation(self, job, rundir, out):
         return self.argv(job, out), None, base_env(), None
@@ -250,8 +307,8 @@ class Sharp(Peer):
 
     def invocation(self, job, rundir, out):
         env = base_env({"NODE_PATH": self.node_path, "UV_THREADPOOL_SIZE": str(job.jobs)})
-        return ([self.node, os.path.join(PEERS_DIR, "sharp_thumbs.js"), str(job.jobs),
-                 str(job.w), str(job.h), str(job.quality), out, job.listfile], None, env, None)
+        return ([self.node, os.path.join(PEERS_DIR, "sharp_thumbs.js")] + job.script_args(out),
+                None, env, None)
 
 
 class Pillow(Peer):
@@ -266,8 +323,7 @@ class Pillow(Peer):
             self.why = "/usr/bin/python3 with Pillow (python3-pil) not found"
 
     def invocation(self, job, rundir, out):
-        return ([self.python, os.path.join(PEERS_DIR, "pillow_thumbs.py"), str(job.jobs),
-                 str(job.w), str(job.h), str(job.quality), out, job.listfile],
+        return ([self.python, os.path.join(PEERS_DIR, "pillow_thumbs.py")] + job.script_args(out),
                 None, base_env(), None)
 
 
@@ -304,11 +360,22 @@ class Vipsthumbnail(XargsPeer):
                                   "-o", os.path.join(out, "%s." + ext + opts)]
 
     def invocation(self, job, rundir, out):
-        return self.argv(job, out), None, base_env(), job.nul_paths()
+        if job.workload != "web":
+            return self.argv(job, out), None, base_env(), job.nul_paths()
+        # One vipsthumbnail per output size over each batch of files, as a
+        # user scripts it: it takes one -s, so each file is decoded three
+        # times (each with shrink-on-load for its own size).
+        script = " && ".join(
+            "%s -s %s -o %s \"$@\"" % (self.bin, shlex.quote(o.geom()), shlex.quote(
+                o.path(out, "%s", "%s[Q=%d]" % (job.ext, job.quality))))
+            for o in job.outputs)
+        return self.xargs(job) + ["sh", "-c", script, "sh"], None, base_env(), job.nul_paths()
 
 
 class Mogrify(XargsPeer):
     name = "mogrify"
+    not_web = ("not set up for the web workload (three mogrify passes, each decoding every "
+               "pixel)")
 
     def __init__(self):
         self.find(("/usr/bin/mogrify", "mogrify"), ["-version"], r"ImageMagick \S+ \S+",
@@ -322,6 +389,7 @@ class Mogrify(XargsPeer):
 
 class GmMogrify(XargsPeer):
     name = "gm mogrify"
+    not_web = Mogrify.not_web
 
     def __init__(self):
         self.find(("/usr/bin/gm", "gm"), ["version"], r"GraphicsMagick \S+", "GraphicsMagick",
@@ -346,6 +414,7 @@ class Imgp(Peer):
     name = "imgp"
     # imgp picks its inputs by extension and takes no others.
     reads = (".jpg", ".jpeg", ".png")
+    not_web = "writes only JPEG and PNG"
 
     def __init__(self):
         self.bin = which("/usr/bin/imgp")
@@ -385,21 +454,50 @@ class Imgp(Peer):
 # --------------------------------------------------------------------------
 
 
-def check_outputs(peer, job, out):
-    """Count the outputs and check each fits the box with one side touching it."""
+def image_size(path):
+    """Width and height of an image, None if it cannot be read."""
     from PIL import Image
 
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception:
+        return None
+
+
+def check_thumbs(peer, job, out):
+    """Count the outputs and check each fits the box with one side touching it."""
     files = peer.outputs(out)
     bad = 0
     for f in files:
-        try:
-            with Image.open(f) as im:
-                w, h = im.size
-            if not (w <= job.w and h <= job.h and (w == job.w or h == job.h)):
-                bad += 1
-        except Exception:
+        size = image_size(f)
+        if not size or not (size[0] <= job.w and size[1] <= job.h
+                            and (size[0] == job.w or size[1] == job.h)):
             bad += 1
-    return len(files), bad
+    return len(files), bad, files
+
+
+def check_web(job, out):
+    """Count the inputs whose outputs are all there, and those with an output
+    more than a pixel off the size it should have (from the input's stored
+    size: EXIF orientation is not looked at). An output may be missing when
+    another of the same input has its size: imgbatch writes outputs that
+    would come out the same once."""
+    done = bad = 0
+    files = []
+    for src in job.paths:
+        stem = os.path.splitext(os.path.basename(src))[0]
+        src_size = image_size(src)
+        want = {o.path(out, stem, job.ext): o.expected(*src_size) for o in job.outputs}
+        have = {path: image_size(path) for path in want if os.path.exists(path)}
+        files += have
+        if any(not size or abs(size[0] - want[path][0]) > 1 or abs(size[1] - want[path][1]) > 1
+               for path, size in have.items()):
+            bad += 1
+        if all(any(path in have and want[path] == dims for path in want)
+               for dims in want.values()):
+            done += 1
+    return done, bad, files
 
 
 def run_once(peer, job, workdir, tag):
@@ -408,7 +506,11 @@ def run_once(peer, job, workdir, tag):
         out = peer.prepare(job, rundir)
         argv, cwd, env, stdin = peer.invocation(job, rundir, out)
         m = run_measured(argv, cwd=cwd, env=env, stdin_bytes=stdin)
-        m.count, m.bad = check_outputs(peer, job, out)
+        if job.workload == "web":
+            m.count, m.bad, files = check_web(job, out)
+        else:
+            m.count, m.bad, files = check_thumbs(peer, job, out)
+        m.files, m.bytes = len(files), sum(os.path.getsize(f) for f in files)
         m.argv = argv
         return m
     finally:
@@ -550,8 +652,13 @@ def main():
     ap.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
                     help="workers for every peer (default: CPUs)")
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
-    ap.add_argument("--size", default="256x256", help="thumbnail box WxH (default 256x256)")
-    ap.add_argument("--quality", type=int, default=80, help="JPEG quality (default 80)")
+    ap.add_argument("--workload", choices=WORKLOADS, default="thumb",
+                    help="thumb: one JPEG thumbnail per image (default); web: three WebPs "
+                         "per image, 1600x1600>, 960x> and 480x>")
+    ap.add_argument("--size", default="256x256",
+                    help="thumbnail box WxH (default 256x256; thumb workload only)")
+    ap.add_argument("--quality", type=int, default=80,
+                    help="JPEG or WebP quality (default 80)")
     ap.add_argument("--peers", help="comma-separated subset, e.g. imgbatch,sharp,vipsthumbnail")
     ap.add_argument("--imgbatch", default=os.environ.get("IMGBATCH_BIN"),
                     help="imgbatch binary (tests/bench/run builds a release one)")
@@ -602,6 +709,9 @@ def main():
         if p.available and reads and any(not r.lower().endswith(reads) for r in rels):
             p.available = False
             p.why = "reads only %s files, and this set has others" % "/".join(reads)
+        if p.available and args.workload == "web" and p.not_web:
+            p.available = False
+            p.why = "SKIPPED for the web workload: " + p.not_web
     imgbatch = all_peers[0]
     if not imgbatch.available:
         sys.exit("bench: " + imgbatch.why)
@@ -613,8 +723,8 @@ def main():
         mps, nbytes, kinds = describe_images(job)
 
         ncores = os.cpu_count()
-        print("imgbatch benchmark: thumbnails to fit %s, JPEG quality %d, %d worker%s per peer"
-              % (job.size, job.quality, job.jobs, "" if job.jobs == 1 else "s"))
+        print("imgbatch benchmark: %s, %d worker%s per peer"
+              % (job.describe(), job.jobs, "" if job.jobs == 1 else "s"))
         print("machine: %d cores (%d usable), %s, Linux %s" % (
             ncores, len(os.sched_getaffinity(0)), cpu_model(), platform.release()))
         print("images: %d files (%s), %.1f MP total, %.2f-%.2f MP each (mean %.2f), %.1f MB, in %s"
@@ -641,7 +751,7 @@ def main():
             w = run_once(p, warm, workdir, "warmup")
             if w.rc != 0 or w.count != len(warm.rels):
                 err = " ".join(w.stderr.split())[:300]
-                print("skipped: %-13s warm-up failed (exit %d, %d of %d outputs): %s"
+                print("skipped: %-13s warm-up failed (exit %d, outputs for %d of %d inputs): %s"
                       % (p.name, w.rc, w.count, len(warm.rels), err))
                 continue
             peers.append(p)
@@ -661,12 +771,14 @@ def main():
                 results[p.name].append(m)
                 note = ""
                 if m.rc != 0 or m.count != len(rels):
-                    note = "  FAILED: exit %d, %d of %d outputs: %s" % (
+                    note = "  FAILED: exit %d, outputs for %d of %d inputs: %s" % (
                         m.rc, m.count, len(rels), " ".join(m.stderr.split())[:200])
                 elif m.bad:
-                    note = "  (%d outputs do not fit the box exactly)" % m.bad
-                log("  %-13s %7.2f s  cpu %7.2f s  maxrss %s%s"
-                    % (p.name, m.wall, m.cpu, mib(m.maxrss_kib), note))
+                    note = "  (%d %s not have the expected size)" % (
+                        m.bad, "inputs have outputs that do" if job.workload == "web"
+                        else "outputs do")
+                log("  %-13s %7.2f s  cpu %7.2f s  maxrss %s  %d files, %.1f MB%s"
+                    % (p.name, m.wall, m.cpu, mib(m.maxrss_kib), m.files, m.bytes / 1e6, note))
 
         poll_line = None
         if not args.no_memory:
@@ -685,7 +797,9 @@ def main():
         fid_line = None
         vips = next((p for p in peers if isinstance(p, Vipsthumbnail)), None)
         if not args.no_fidelity:
-            if vips:
+            if job.workload != "thumb":
+                fid_line = "fidelity: measured on the thumb workload only"
+            elif vips:
                 log("fidelity: imgbatch -F png and vipsthumbnail png, comparing")
                 fid_line = fidelity(imgbatch, vips, job, workdir)
             else:
@@ -721,6 +835,9 @@ def main():
         print("CPU s: user+sys of all the peer's processes (median); CPU ratio: imgbatch's / "
               "the peer's.")
         print("peak RSS: the largest single process of the peer's tree, max over rounds.")
+        print("written (last good round): " + "; ".join(
+            "%s %d files, %.1f MB" % (p.name, runs[-1].files, runs[-1].bytes / 1e6)
+            for p in peers for runs in [ok_runs(p.name)] if runs))
         print("load average after: %s" % loadavg())
         if poll_line:
             print(poll_line)
