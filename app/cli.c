@@ -274,6 +274,19 @@ static int check_destination(const ib_plan_t *p, char *err, size_t errlen)
     return -1;
 }
 
+/* --placeholders goes somewhere; --manifest describes files written. */
+static int check_manifest(const ib_plan_t *p, char *err, size_t errlen)
+{
+    if (p->placeholders && p->manifest == NULL && !p->json)
+        return snprintf(err, errlen, "--placeholders needs --manifest FILE or --json"), -1;
+    if (p->manifest != NULL && p->dry_run)
+        return snprintf(err, errlen,
+                        "--manifest and --dry-run: a dry run writes nothing, not even the "
+                        "manifest (--dry-run --json lists what it would write)"),
+               -1;
+    return 0;
+}
+
 /* Everything that shapes the bytes of an output, and nothing else. */
 static void build_recipe(ib_plan_t *p, const char *size_text, const char *filters)
 {
@@ -313,6 +326,8 @@ static int finish(ib_cli_t *c)
                -1;
     if (check_budget(p, c->err, c->errlen) < 0 || check_lossless(p, c->err, c->errlen) < 0 ||
         check_naming(p, c->err, c->errlen) < 0 || check_destination(p, c->err, c->errlen) < 0)
+        return -1;
+    if (check_manifest(p, c->err, c->errlen) < 0)
         return -1;
     if (p->shard_text != NULL && strncmp(p->shard_text, "auto", 4) != 0) {
         if (ib_shard_parse(p->shard_text, &p->shard, c->err, c->errlen) < 0)

@@ -427,8 +427,10 @@ static void note_pages(job_state_t *js)
                     : "pages is written");
 }
 
-/* Every output is up to date: the result reports them as they are. */
-static void mark_skipped(job_state_t *js)
+/* Every output is up to date: the result reports them as they are. With
+ * --placeholders the image is still decoded for them (nothing is written):
+ * a re-run's manifest must be as complete as the first run's. */
+static void mark_skipped(job_state_t *js, ib_error_t *err)
 {
     for (unsigned i = 0; i < js->n; i++) {
         struct stat st;
@@ -436,6 +438,13 @@ static void mark_skipped(job_state_t *js)
             js->res->out[i].bytes = (uint64_t)st.st_size;
     }
     js->res->status = IB_STATUS_SKIPPED;
+    if (js->r.placeholder != NULL &&
+        ib_image_placeholder(js->jc->image, js->job->path, js->probe, &js->r, err) < 0) {
+        /* Its outputs are whole: a warning, not a failure. */
+        snprintf(js->res->message, sizeof js->res->message, "no placeholders: %.900s",
+                 err->message);
+        js->res->placeholder.color[0] = '\0';
+    }
 }
 
 /* The palette depth for at most colors colours (0: any, 256): libvips
@@ -495,6 +504,8 @@ static int run_job(job_state_t *js, ib_worker_t *self, unsigned long tag, ib_err
     js->probe = ib_image_probe(js->jc->image, in, &js->r, err);
     if (js->probe == NULL)
         return -1;
+    js->res->src_width = ib_probe_header(js->probe)->width;
+    js->res->src_height = ib_probe_header(js->probe)->height;
     if (ib_image_target_size(js->probe, &js->r, &w, &h))
         snprintf(js->res->message, sizeof js->res->message,
                  "%.900s: kept at %ux%u: the geometry asks for a side over %d pixels", in, w, h,
@@ -510,7 +521,7 @@ static int run_job(job_state_t *js, ib_worker_t *self, unsigned long tag, ib_err
     if (js->plan->dry_run)
         js->res->status = IB_STATUS_OK;
     else if (fresh)
-        mark_skipped(js);
+        mark_skipped(js, err);
     else
         return render_and_write(js, self, tag, err);
     return 0;
@@ -531,7 +542,8 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
               .fail_on_warning = plan->strict,
               .max_pixels = plan->max_pixels,
               .font = plan->font,
-              .want_date = plan->want_date},
+              .want_date = plan->want_date,
+              .placeholder = plan->placeholders ? &((ib_result_t *)result)->placeholder : NULL},
     };
     ib_error_t err = {0};
     (void)len;

@@ -43,6 +43,13 @@ typedef struct {
     ib_output_info_t out[IB_MAX_OUTPUTS];
     /* Why it failed; for a file that did not fail, a warning or "". */
     char message[1024];
+    /* The input as the pipeline sees it (upright); 0 when it was never
+     * probed. For --manifest. */
+    uint32_t src_width;
+    uint32_t src_height;
+    /* With --placeholders, once made (its color is "" before). Last, so
+     * that a result without it ends in zeros the channel does not send. */
+    ib_placeholder_t placeholder;
 } ib_result_t;
 
 _Static_assert(sizeof(ib_result_t) <= IB_RESULT_MAX, "a result must fit in its frames");

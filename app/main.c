@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "fileio.h"
 #include "job.h"
+#include "manifest.h"
 #include "options.h"
 #include "plan.h"
 #include "pool.h"
@@ -44,6 +45,7 @@ typedef struct {
     ib_pool_t *pool;
     ib_scan_t *scan;
     ib_report_t *report;
+    ib_manifest_t *manifest; /* --manifest, else NULL */
     inflight_t *inflight;
     unsigned n_inflight;
     unsigned cap_inflight;
@@ -71,6 +73,14 @@ static void retire(ib_run_t *run, inflight_t *f)
 {
     f->used = 0;
     run->n_inflight--;
+}
+
+/* A job's result, to the report and the manifest. */
+static void file_done(ib_run_t *run, const ib_job_t *job, const ib_result_t *res, int worker)
+{
+    ib_report_file(run->report, job, res, worker);
+    if (run->manifest != NULL)
+        ib_manifest_add(run->manifest, job, res);
 }
 
 /* Whether a file belongs to this --shard (every file, without one). */
@@ -225,7 +235,7 @@ static void report_lost(ib_run_t *run, const ib_pool_event_t *ev)
         retire(run, f);
         return;
     }
-    ib_report_file(run->report, &f->job, &res, (int)ev->worker);
+    file_done(run, &f->job, &res, (int)ev->worker);
     retire(run, f);
 }
 
@@ -319,7 +329,7 @@ static int run_pool(ib_run_t *run)
         case IB_POOL_RESULT: {
             inflight_t *f = find_inflight(run, ev.seq);
             if (f != NULL) {
-                ib_report_file(run->report, &f->job, ev.result, (int)ev.worker);
+                file_done(run, &f->job, ev.result, (int)ev.worker);
                 retire(run, f);
             }
             check_errors(run);
@@ -366,6 +376,35 @@ static int prepare_output(ib_run_t *run, ib_scan_opts_t *so)
         so->skip_ino = st.st_ino;
     }
     return 0;
+}
+
+/* Starts --manifest's temporary file, before any work: a manifest that
+ * cannot be written stops the run before it begins. */
+static int open_manifest(ib_run_t *run)
+{
+    char err[PATH_MAX + 128];
+    if (run->plan.manifest == NULL)
+        return 0;
+    run->manifest = ib_manifest_open(&run->plan, err, sizeof err);
+    if (run->manifest == NULL) {
+        fprintf(stderr, "imgbatch: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Gives the manifest its name once every result is in; a run stopped at
+ * once (a second interrupt) leaves no manifest, as it leaves no temp file. */
+static int close_manifest(ib_run_t *run)
+{
+    char err[2 * PATH_MAX + 128];
+    if (run->manifest == NULL)
+        return 0;
+    int rc = ib_manifest_close(run->manifest, run->interrupted != 2, err, sizeof err);
+    run->manifest = NULL;
+    if (rc < 0)
+        fprintf(stderr, "imgbatch: %s\n", err);
+    return rc;
 }
 
 /* The plan from argv and the machine: 0 to run, 1 after --help or
@@ -433,6 +472,8 @@ int main(int argc, char **argv)
     so.n_variants = run.plan.n_variants;
     if (prepare_output(&run, &so) < 0)
         return IB_EXIT_FAILED;
+    if (open_manifest(&run) < 0)
+        return IB_EXIT_USAGE;
     run.scan = ib_scan_new(&so, run.plan.inputs, run.plan.n_inputs);
     run.report = ib_report_new(&run.plan);
     if (run.scan == NULL || run.report == NULL) {
@@ -441,6 +482,7 @@ int main(int argc, char **argv)
     }
 
     int failed = run_pool(&run) < 0;
+    failed |= close_manifest(&run) < 0;
     int status = ib_report_finish(run.report, run.interrupted);
     if (failed && status == IB_EXIT_OK)
         status = IB_EXIT_FAILED;

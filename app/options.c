@@ -328,6 +328,14 @@ static int set_fail_fast(ib_cli_t *c, const char *arg)
     return 0;
 }
 
+static int set_manifest(ib_cli_t *c, const char *arg)
+{
+    if (arg[0] == '\0' || arg[strlen(arg) - 1] == '/')
+        return fail(c, "--manifest wants a file name, not '%s'", arg);
+    c->plan->manifest = arg;
+    return 0;
+}
+
 static int set_progress(ib_cli_t *c, const char *arg)
 {
     static const char *const names[] = {"auto", "always", "never", NULL};
@@ -493,6 +501,15 @@ const ib_option_t ib_options[] = {
     {"dry-run", 0, NULL, RUN, "show what would be written, write nothing", NULL,
      SWITCH(dry_run, 1)},
     {"json", 0, NULL, RUN, "one JSON object per line on stdout", NULL, SWITCH(json, 1)},
+    {"manifest", 0, "FILE", RUN,
+     "write FILE at the end: one JSON document listing\n"
+     "each input's size and outputs; {shard} in FILE\n"
+     "becomes the --shard number K",
+     "@file", set_manifest},
+    {"placeholders", 0, NULL, RUN,
+     "add each image's dominant colour, BlurHash and\n"
+     "tiny inline copy (LQIP) to --manifest and --json",
+     NULL, SWITCH(placeholders, 1)},
     {"progress", 0, "WHEN", RUN, "auto (default), always, never", "auto always never",
      set_progress},
     {"quiet", 'q', NULL, RUN, "only errors", NULL, SWITCH(quiet, 1)},
@@ -583,6 +600,8 @@ void ib_options_help(FILE *f)
           "  find . -name '*.png' -print0 | imgbatch --files-from - -0 -o out/ -F jpg\n"
           "  imgbatch photos/ -o out/ --variant sm:320x --variant lg:1280x -F webp\n"
           "  imgbatch photos/ -o out/ -f 'resize=800x800>,sharpen,grayscale' --json\n"
+          "  imgbatch photos/ -o site/ --variant sm:320x -F webp --manifest site/m.json \\\n"
+          "      --placeholders\n"
           "\n"
           "Exit status: 0 all done or up to date, 1 some inputs failed, 2 bad usage,\n"
           "130 interrupted.\n",

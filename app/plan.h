@@ -83,6 +83,9 @@ typedef struct {
     int quiet;
     int verbose;
     int json;
+    /* --manifest FILE, as given ({shard} not yet replaced); NULL: none. */
+    const char *manifest;
+    int placeholders; /* colour, BlurHash and LQIP in the manifest and events */
     int dry_run;
     ib_progress_t progress;
     /* From the environment, read once by the front end (IMGBATCH_FAST,

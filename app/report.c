@@ -106,6 +106,20 @@ static const char *status_name(int status)
     return status == IB_STATUS_OK ? "ok" : status == IB_STATUS_SKIPPED ? "skipped" : "failed";
 }
 
+void ib_json_placeholder(FILE *f, const ib_result_t *res)
+{
+    /* A failed job may have made them before its encode failed: they
+     * describe no output then. */
+    if (res->status == IB_STATUS_FAILED || res->placeholder.color[0] == '\0')
+        return;
+    fputs(",\"color\":", f);
+    ib_json_string(f, res->placeholder.color);
+    fputs(",\"blurhash\":", f);
+    ib_json_string(f, res->placeholder.blurhash);
+    fputs(",\"lqip\":", f);
+    ib_json_string(f, res->placeholder.lqip);
+}
+
 static void json_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *res, int worker)
 {
     FILE *f = stdout;
@@ -132,7 +146,9 @@ static void json_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *re
         }
         fputc('}', f);
     }
-    fprintf(f, "],\"ms\":%u", res->ms);
+    fputc(']', f);
+    ib_json_placeholder(f, res);
+    fprintf(f, ",\"ms\":%u", res->ms);
     if (worker >= 0)
         fprintf(f, ",\"worker\":%d", worker);
     if (res->status != IB_STATUS_FAILED && res->message[0] != '\0') {

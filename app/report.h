@@ -45,4 +45,8 @@ int ib_report_finish(ib_report_t *r, int interrupted);
 /* Writes s as a JSON string (with quotes). Invalid UTF-8 becomes U+FFFD. */
 void ib_json_string(FILE *f, const char *s);
 
+/* With --placeholders, the input's ,"color":...,"blurhash":...,"lqip":...
+ * (to follow an object's other fields); nothing when it has none. */
+void ib_json_placeholder(FILE *f, const ib_result_t *res);
+
 #endif

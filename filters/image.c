@@ -30,6 +30,7 @@
 #include "fileio.h"
 #include "sniff.h"
 #include "ops_vips.h"
+#include "placeholder.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -721,6 +722,66 @@ static void ops_env(ib_image_ctx_t *ctx, const char *path, const ib_probe_t *pro
                           .text = {.stem = stem, .ext = enc->ext, .date = probe->h.date}};
 }
 
+/*
+ * r->placeholder from the decoded input: the chain's result at its own
+ * size, whatever sizes the variants then take, so that every output of
+ * the input shares one placeholder. An animation gives its first frame.
+ */
+static int make_placeholder(VipsImage *input, const ib_render_t *r, unsigned used, int animated,
+                            ib_ops_env_t *env)
+{
+    VipsImage *frame = input;
+    if (animated) {
+        int ph = vips_image_get_page_height(input);
+        if (vips_extract_area(input, &frame, 0, 0, input->Xsize, ph, NULL) != 0)
+            return -1;
+    } else {
+        g_object_ref(frame);
+    }
+    VipsImage *result = finish(frame, r, used, NULL, env);
+    g_object_unref(frame);
+    if (result == NULL)
+        return -1;
+    int rc = ib_placeholder_make(result, r->placeholder);
+    g_object_unref(result);
+    return rc;
+}
+
+/* The side a placeholder needs at most: its sample is no larger. */
+#define PLACEHOLDER_DECODE_SIDE 512
+
+/* The image's size fitted within the placeholder's sample, never larger. */
+static ib_size_t placeholder_hint(const ib_probe_t *probe)
+{
+    unsigned w = probe->h.width, h = probe->h.height, side = w > h ? w : h;
+    if (side <= PLACEHOLDER_DECODE_SIDE)
+        return (ib_size_t){w, h};
+    unsigned sw = (unsigned)((uint64_t)w * PLACEHOLDER_DECODE_SIDE / side);
+    unsigned sh = (unsigned)((uint64_t)h * PLACEHOLDER_DECODE_SIDE / side);
+    return (ib_size_t){sw > 0 ? sw : 1, sh > 0 ? sh : 1};
+}
+
+int ib_image_placeholder(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe,
+                         const ib_render_t *r, ib_error_t *err)
+{
+    vips_error_clear();
+    /* PNG: a format that never keeps frames, so an animation decodes only
+     * its first; with no ops the decode shrinks on load to what the
+     * placeholder reads. */
+    ib_encode_t enc = {.ext = "png", .compression = -1};
+    ib_size_t hint = placeholder_hint(probe);
+    unsigned used;
+    VipsImage *input = open_input(ctx, path, probe, r, &enc, &hint, &used);
+    if (input == NULL)
+        return ib_fail_vips(err, IB_ERR_DECODE, path);
+    char stem[256];
+    ib_ops_env_t env;
+    ops_env(ctx, path, probe, r, &enc, stem, sizeof stem, &env);
+    int rc = make_placeholder(input, r, used, 0, &env);
+    g_object_unref(input);
+    return rc == 0 ? 0 : ib_fail_vips(err, IB_ERR_DECODE, path);
+}
+
 int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, const ib_render_t *r,
                     const ib_encode_t *enc, const ib_size_t *sizes, unsigned n, ib_encoded_t *out,
                     ib_error_t *err)
@@ -742,13 +803,22 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
             (uint64_t)sizes[i].width * sizes[i].height > (uint64_t)largest->width * largest->height)
             largest = &sizes[i];
 
+    /* A placeholder reads a sample of up to 512 px a side: a decode
+     * shrunk for small variants would give it less, and another colour
+     * than a re-run that decodes for the placeholder alone. */
+    ib_size_t enough = placeholder_hint(probe);
+    if (r->placeholder != NULL && largest != NULL &&
+        (uint64_t)enough.width * enough.height > (uint64_t)largest->width * largest->height)
+        largest = &enough;
     unsigned used;
     ib_ops_env_t env;
     VipsImage *input = open_input(ctx, path, probe, r, enc, largest, &used);
     if (input == NULL)
         return ib_fail_vips(err, IB_ERR_DECODE, path);
-    /* Several outputs from one decode read it several times. */
-    if (n > 1 || animated) {
+    /* Several outputs from one decode read it several times, and so does
+     * a placeholder (a sequential decode can be read once). */
+    int again = n > 1 || animated || r->placeholder != NULL;
+    if (again) {
         VipsImage *mem = vips_image_copy_memory(input);
         g_object_unref(input);
         if (mem == NULL)
@@ -758,6 +828,8 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
     int rc = 0;
     char stem[256];
     ops_env(ctx, path, probe, r, enc, stem, sizeof stem, &env);
+    if (r->placeholder != NULL && make_placeholder(input, r, used, animated, &env) != 0)
+        rc = ib_fail_vips(err, IB_ERR_DECODE, path);
     for (unsigned i = 0; i < n && rc == 0; i++) {
         const ib_size_t *size = sizes != NULL ? &sizes[i] : NULL;
         VipsImage *result = keeps_frames(probe, &enc[i]) ? animate(input, r, size, &env)
@@ -766,7 +838,7 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
             rc = ib_fail_vips(err, IB_ERR_DECODE, path);
             break;
         }
-        if (n == 1 && !animated) {
+        if (!again) {
             /* The only reader: drop our reference so the pipeline streams. */
             g_object_unref(input);
             input = NULL;

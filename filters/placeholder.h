@@ -9,16 +9,14 @@
 #include <stddef.h>
 #include <vips/vips.h>
 
+#include "image.h"
+
 /* The LQIP's data: URI is always shorter than this, its NUL excluded. */
 #define IB_PLACEHOLDER_LQIP_MAX 1536
 /* The longest side of the LQIP, in pixels. */
 #define IB_PLACEHOLDER_LQIP_SIDE 32
 
-typedef struct {
-    char color[8];     /* "#rrggbb", lower-case */
-    char blurhash[64]; /* 4x3 components, 3x4 for a portrait image: 28 characters */
-    char lqip[1600];   /* "data:image/webp;base64,..." (or image/jpeg) */
-} ib_placeholder_t;
+/* ib_placeholder_t is in image.h: app/ carries it in a job's result. */
 
 /*
  * All three placeholders of im, which must already be upright and may have

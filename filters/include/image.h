@@ -41,6 +41,14 @@ typedef struct {
     int debug;           /* a line on stderr for each file that took a fast path */
 } ib_image_config_t;
 
+/* Web placeholders of an image (filters/placeholder.c): what a page shows
+ * while the image loads. Plain data, so a worker's result can carry it. */
+typedef struct {
+    char color[8];     /* "#rrggbb", lower-case */
+    char blurhash[64]; /* 4x3 components, 3x4 for a portrait image: 28 characters */
+    char lqip[1600];   /* "data:image/webp;base64,..." (or image/jpeg) */
+} ib_placeholder_t;
+
 typedef struct {
     const ib_chain_t *chain; /* the ops, in order; a leading resize shrinks on load */
     int autorotate;
@@ -48,6 +56,10 @@ typedef struct {
     uint64_t max_pixels; /* 0: no limit */
     const char *font;    /* for text ops (--font); NULL: sans */
     int want_date;       /* the probe reads the capture date ({date}) */
+    /* When not NULL, ib_image_render() also fills it from the chain's
+     * result, before any variant's resize (the first frame of an
+     * animation). */
+    ib_placeholder_t *placeholder;
 } ib_render_t;
 
 typedef enum {
@@ -144,6 +156,14 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
                     const ib_encode_t *enc, const ib_size_t *sizes, unsigned n, ib_encoded_t *out,
                     ib_error_t *err);
 void ib_encoded_free(ib_encoded_t *out);
+
+/*
+ * Only r->placeholder (which must not be NULL), for an input whose outputs
+ * are already up to date: decodes the image (shrunk on load where the chain
+ * allows) and encodes nothing. 0, or -1 with err filled.
+ */
+int ib_image_placeholder(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe,
+                         const ib_render_t *r, ib_error_t *err);
 
 /* The quality a lossy format gets when none is asked for; 0 for others. */
 int ib_image_default_quality(const char *ext);
