@@ -130,7 +130,8 @@ static int newer_or_same(const struct stat *out, const struct stat *in)
 }
 
 /* Whether an existing output means this job has nothing to do. -1 on "fail". */
-static int up_to_date(const ib_plan_t *plan, const ib_job_t *job, const char *dest, ib_error_t *err)
+static int up_to_date(const ib_plan_t *plan, const ib_job_t *job, const char *want,
+                      const char *dest, ib_error_t *err)
 {
     struct stat out, in;
     if (plan->if_exists == IB_EXISTS_OVERWRITE || stat(dest, &out) < 0)
@@ -140,16 +141,16 @@ static int up_to_date(const ib_plan_t *plan, const ib_job_t *job, const char *de
     if (plan->if_exists == IB_EXISTS_FAIL)
         return ib_fail(err, IB_ERR_WRITE, "%s: output %s already exists (--if-exists fail)",
                        job->path, dest);
-    char recipe[sizeof plan->recipe];
+    char recipe[sizeof plan->recipe + 64];
     int tagged = ib_output_recipe(dest, recipe, sizeof recipe);
     if (strcmp(dest, job->path) == 0)
         /* Replaced in place: only the recipe it carries can tell that this
          * file is already our output, not an original. */
-        return tagged && strcmp(recipe, plan->recipe) == 0;
+        return tagged && strcmp(recipe, want) == 0;
     if (stat(job->path, &in) < 0 || !newer_or_same(&out, &in))
         return 0;
     if (tagged)
-        return strcmp(recipe, plan->recipe) == 0;
+        return strcmp(recipe, want) == 0;
     return 1; /* no extended attributes here: the times decide */
 }
 
@@ -199,9 +200,9 @@ static void pick_format(ib_image_ctx_t *image, const char *name, const char *pat
  * worker's slot. After a failure the result lists only the outputs
  * already whole on disk, so that its event says what is there.
  */
-static int write_outputs(const ib_plan_t *plan, ib_worker_t *self, const char *source,
-                         unsigned long tag, char dest[][PATH_MAX], ib_encoded_t *coded,
-                         ib_result_t *res, ib_error_t *err)
+static int write_outputs(const ib_output_opts_t *how, ib_worker_t *self, unsigned long tag,
+                         char dest[][PATH_MAX], ib_encoded_t *coded, ib_result_t *res,
+                         ib_error_t *err)
 {
     unsigned n = res->n_outputs, written = 0;
     int rc = 0;
@@ -213,12 +214,11 @@ static int write_outputs(const ib_plan_t *plan, ib_worker_t *self, const char *s
         o->quality = coded[i].quality;
         o->colors = coded[i].palette_bits > 0 ? 1 << coded[i].palette_bits : 0;
         commit_note_t note = {.self = self, .k = i, .dest = dest[i], .info = o};
-        ib_output_opts_t wo = {.guard = guard,
-                               .committing = committing,
-                               .hook_arg = &note,
-                               .recipe = plan->recipe,
-                               .source = source,
-                               .tag = tag * IB_MAX_OUTPUTS + i};
+        ib_output_opts_t wo = *how;
+        wo.guard = guard;
+        wo.committing = committing;
+        wo.hook_arg = &note;
+        wo.tag = tag * IB_MAX_OUTPUTS + i;
         if (rc == 0)
             rc = ib_output_write(dest[i], coded[i].data, coded[i].len, &wo, err);
         if (rc == 0) {
@@ -245,6 +245,11 @@ typedef struct {
     char dest[IB_MAX_OUTPUTS][PATH_MAX];
     /* Who we are, as recorded on our outputs, whatever the current directory. */
     char self_path[PATH_MAX];
+    /* The plan's recipe and, but for --in-place, the input's time and
+     * size: an output is up to date only for the same input bytes, even
+     * when it carries the input's time (--preserve-times). */
+    char recipe[sizeof(((ib_plan_t *)0)->recipe) + 64];
+    struct timespec mtime;
 } job_state_t;
 
 /* Output i's path, unless another input owns it (this run or an earlier one). */
@@ -403,7 +408,7 @@ static int plan_outputs(job_state_t *js, unsigned w, unsigned h, ib_error_t *err
         if (claim_output(js, i, err) < 0)
             return -1;
         if (!plan->dry_run) {
-            int up = up_to_date(plan, js->job, js->dest[i], err);
+            int up = up_to_date(plan, js->job, js->recipe, js->dest[i], err);
             if (up < 0)
                 return -1;
             fresh &= up;
@@ -484,7 +489,10 @@ static int render_and_write(job_state_t *js, ib_worker_t *self, unsigned long ta
         js->res->n_outputs = 0;
         return -1;
     }
-    if (write_outputs(plan, self, js->self_path, tag, js->dest, coded, js->res, err) < 0)
+    ib_output_opts_t how = {.recipe = js->recipe,
+                            .source = js->self_path,
+                            .mtime = plan->preserve_times ? &js->mtime : NULL};
+    if (write_outputs(&how, self, tag, js->dest, coded, js->res, err) < 0)
         return -1;
     js->res->status = IB_STATUS_OK;
     if (js->res->message[0] == '\0')
@@ -499,8 +507,14 @@ static int run_job(job_state_t *js, ib_worker_t *self, unsigned long tag, ib_err
     const char *in = js->job->path;
     unsigned w, h;
     struct stat st;
-    if (stat(in, &st) == 0)
+    snprintf(js->recipe, sizeof js->recipe, "%s", js->plan->recipe);
+    if (stat(in, &st) == 0) {
         js->res->input_bytes = (uint64_t)st.st_size;
+        js->mtime = st.st_mtim;
+        if (!js->plan->in_place)
+            snprintf(js->recipe, sizeof js->recipe, "%s;src=%lld.%09ld:%lld", js->plan->recipe,
+                     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_size);
+    }
     js->probe = ib_image_probe(js->jc->image, in, &js->r, err);
     if (js->probe == NULL)
         return -1;

@@ -416,6 +416,10 @@ const ib_option_t ib_options[] = {
      NULL, NUMBER(effort, INT, 0, 9)},
     {"subsample", 0, "MODE", OUT, "JPEG chroma subsampling: auto (default), on, off", "auto on off",
      set_subsample},
+    {"preserve-times", 0, NULL, OUT,
+     "give each output its input's modification time\n"
+     "(re-runs still redo an input that changed)",
+     NULL, SWITCH(preserve_times, 1)},
     {"keep-metadata", 0, NULL, OUT, "keep EXIF and XMP (default: only the ICC profile)", NULL,
      set_keep_metadata},
     {"strip", 0, NULL, OUT, "strip all metadata, the ICC profile too", NULL, set_strip},

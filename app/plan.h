@@ -63,6 +63,7 @@ typedef struct {
     int effort;      /* --effort 0-9; < 0: each encoder's default */
     ib_subsample_t subsample;
     uint64_t max_bytes; /* --max-bytes; 0: no budget */
+    int preserve_times; /* outputs get their input's modification time */
     ib_metadata_t metadata;
     int strip_gps;    /* --strip-gps */
     const char *font; /* --font, for text ops; NULL: sans */

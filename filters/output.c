@@ -69,6 +69,9 @@ static const char *fill(int fd, const void *data, size_t len, const ib_output_op
     if (set_attr(fd, IB_RECIPE_XATTR, o->recipe) < 0 ||
         set_attr(fd, IB_SOURCE_XATTR, o->source) < 0)
         return "fsetxattr";
+    /* Last: the write above would move the time again. */
+    if (o->mtime != NULL && futimens(fd, (const struct timespec[2]){*o->mtime, *o->mtime}) < 0)
+        return "futimens";
     return NULL;
 }
 

@@ -15,7 +15,10 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -407,6 +410,45 @@ static void encoder_controls(void **state)
         fail_msg("WebP at effort 6 is %zu bytes, at effort 0 %zu", slow, fast);
 }
 
+static struct timespec mtime_of(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        fail_msg("stat(\"%s\") failed", path);
+    return st.st_mtim;
+}
+
+/* Outputs carry the input's time; a re-run skips, a touched input is
+ * redone (and carries its new time). */
+static void preserve_times_and_reruns(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], file[PATH_MAX], out[PATH_MAX];
+    make_input(t, "times", dir, file);
+    struct timespec old = {.tv_sec = 1000000000, .tv_nsec = 123456789};
+    assert_int_equal(utimensat(AT_FDCWD, file, (struct timespec[2]){old, old}, 0), 0);
+    ib_test_path_fmt(out, "%s/out/photo.png", dir);
+    run_t r;
+    events_t e;
+    run_web(t, dir, &r, &e, 0, "-F", "png", "--preserve-times", NULL);
+    struct timespec got = mtime_of(out);
+    assert_true(got.tv_sec == old.tv_sec && got.tv_nsec == old.tv_nsec);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+    run_web(t, dir, &r, &e, 0, "-F", "png", "--preserve-times", NULL);
+    ib_test_expect_event(ib_test_event_for(&e, "photo.jpg"), "skipped");
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+    /* Touched, even back to an older time: redone. */
+    struct timespec older = {.tv_sec = 900000000, .tv_nsec = 0};
+    assert_int_equal(utimensat(AT_FDCWD, file, (struct timespec[2]){older, older}, 0), 0);
+    run_web(t, dir, &r, &e, 0, "-F", "png", "--preserve-times", NULL);
+    ib_test_expect_event(ib_test_event_for(&e, "photo.jpg"), "ok");
+    assert_true(mtime_of(out).tv_sec == older.tv_sec);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +461,7 @@ int main(void)
         cmocka_unit_test(impossible_budget_fails),
         cmocka_unit_test(palette_pngs),
         cmocka_unit_test(encoder_controls),
+        cmocka_unit_test(preserve_times_and_reruns),
     };
     return ib_test_run_suite(tests, ib_test_cli_group_setup, ib_test_cli_group_teardown);
 }

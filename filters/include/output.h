@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "error.h"
 
@@ -44,6 +45,9 @@ typedef struct {
     /* The input that made it, stored in user.imgbatch.source when not NULL,
      * so a later run can tell its own outputs from another input's. */
     const char *source;
+    /* Given to the file as its access and modification times when not
+     * NULL (--preserve-times), before it takes its name. */
+    const struct timespec *mtime;
 } ib_output_opts_t;
 
 /* Creates the destination directory as needed. 0, or -1 with an IB_ERR_WRITE. */
