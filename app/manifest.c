@@ -144,13 +144,7 @@ void ib_manifest_add(ib_manifest_t *m, const ib_job_t *job, const ib_result_t *r
         fputs("\"width\":null,\"height\":null,", f);
     put_outputs(f, m->plan, job, res);
     ib_json_placeholder(f, res);
-    if (res->status == IB_STATUS_FAILED) {
-        fputs(",\"error\":{\"kind\":", f);
-        ib_json_string(f, ib_error_kind_name(res->kind));
-        fputs(",\"message\":", f);
-        ib_json_string(f, res->message);
-        fputc('}', f);
-    }
+    ib_json_error(f, res);
     fputc('}', f);
 }
 

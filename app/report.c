@@ -106,6 +106,17 @@ static const char *status_name(int status)
     return status == IB_STATUS_OK ? "ok" : status == IB_STATUS_SKIPPED ? "skipped" : "failed";
 }
 
+void ib_json_error(FILE *f, const ib_result_t *res)
+{
+    if (res->status != IB_STATUS_FAILED)
+        return;
+    fputs(",\"error\":{\"kind\":", f);
+    ib_json_string(f, ib_error_kind_name(res->kind));
+    fputs(",\"message\":", f);
+    ib_json_string(f, res->message);
+    fputc('}', f);
+}
+
 void ib_json_placeholder(FILE *f, const ib_result_t *res)
 {
     /* A failed job may have made them before its encode failed: they
@@ -156,13 +167,7 @@ static void json_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *re
         ib_json_string(f, res->message);
         fputc(']', f);
     }
-    if (res->status == IB_STATUS_FAILED) {
-        fputs(",\"error\":{\"kind\":", f);
-        ib_json_string(f, ib_error_kind_name(res->kind));
-        fputs(",\"message\":", f);
-        ib_json_string(f, res->message);
-        fputc('}', f);
-    }
+    ib_json_error(f, res);
     fputs("}\n", f);
     fflush(f);
 }

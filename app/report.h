@@ -49,4 +49,7 @@ void ib_json_string(FILE *f, const char *s);
  * (to follow an object's other fields); nothing when it has none. */
 void ib_json_placeholder(FILE *f, const ib_result_t *res);
 
+/* ,"error":{"kind":...,"message":...} for a failed result, else nothing. */
+void ib_json_error(FILE *f, const ib_result_t *res);
+
 #endif

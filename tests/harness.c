@@ -1172,3 +1172,24 @@ void ib_test_expect_event(const ib_test_event_t *ev, const char *status)
                  ev->status ? ev->status : "(none)", status, ev->error_kind ? ev->error_kind : "-",
                  ev->error_message ? ev->error_message : "-");
 }
+
+void ib_test_run_dir(ib_test_cli_t *t, const char *dir, ib_test_run_t *r, ib_test_events_t *e,
+                     int want_exit, ...)
+{
+    char out[PATH_MAX], in[PATH_MAX];
+    ib_test_path_fmt(out, "%s/out", dir);
+    ib_test_path_fmt(in, "%s/in", dir);
+    const char *argv[40] = {"imgbatch", "--json", "-j", "1", "-o", out};
+    size_t n = 6;
+    va_list ap;
+    va_start(ap, want_exit);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 38;)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n++] = in;
+    argv[n] = NULL;
+    ib_test_cli_run_prog(t, r, NULL, t->bin, argv);
+    ib_test_expect_exit(r, want_exit, "imgbatch");
+    if (e != NULL)
+        ib_test_events_load(r, e);
+}

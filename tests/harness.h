@@ -334,4 +334,10 @@ const ib_test_event_t *ib_test_event_find(const ib_test_events_t *e, const char 
 /* Fails, naming the error, unless the event has that status. */
 void ib_test_expect_event(const ib_test_event_t *ev, const char *status);
 
+/* imgbatch --json -j 1 -o DIR/out (options, NULL-terminated) DIR/in, its
+ * exit status checked against want_exit and, unless e is NULL, its
+ * events loaded into e. */
+void ib_test_run_dir(ib_test_cli_t *t, const char *dir, ib_test_run_t *r, ib_test_events_t *e,
+                     int want_exit, ...) __attribute__((sentinel));
+
 #endif

@@ -233,27 +233,8 @@ static void make_inputs(cli_t *t, const char *name, char *dir)
     ib_test_write_file(path, "\xff\xd8\xff\xe0 not a jpeg", 15);
 }
 
-/* imgbatch --json -j 1 -o DIR/out (options) DIR/in, its exit status
- * checked and its events loaded. */
-static void run_in(cli_t *t, const char *dir, run_t *r, events_t *e, int want_exit, ...)
-{
-    char out[PATH_MAX], in[PATH_MAX];
-    ib_test_path_fmt(out, "%s/out", dir);
-    ib_test_path_fmt(in, "%s/in", dir);
-    const char *argv[40] = {"imgbatch", "--json", "-j", "1", "-o", out};
-    size_t n = 6;
-    va_list ap;
-    va_start(ap, want_exit);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 38;)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n++] = in;
-    argv[n] = NULL;
-    ib_test_cli_run_prog(t, r, NULL, t->bin, argv);
-    ib_test_expect_exit(r, want_exit, "imgbatch");
-    if (e != NULL)
-        ib_test_events_load(r, e);
-}
+/* Every run here: --json -j 1 -o DIR/out ... DIR/in. */
+#define run_in ib_test_run_dir
 
 /* The manifest's keys are exactly the file events' inputs. */
 static void expect_keys_are_inputs(const jv_t *m, const events_t *e)

@@ -57,26 +57,8 @@ static void make_input(cli_t *t, const char *name, char *dir, char *file)
     make_photo(t, name, 100, 80, 0, dir, file);
 }
 
-/* Runs imgbatch --json -j 1 -o DIR/out (options) DIR/in, expecting an
- * exit status, and loads its events. */
-static void run_web(cli_t *t, const char *dir, run_t *r, events_t *e, int want_exit, ...)
-{
-    char out[PATH_MAX], in[PATH_MAX];
-    ib_test_path_fmt(out, "%s/out", dir);
-    ib_test_path_fmt(in, "%s/in", dir);
-    const char *argv[32] = {"imgbatch", "--json", "-j", "1", "-o", out};
-    size_t n = 6;
-    va_list ap;
-    va_start(ap, want_exit);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 30;)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n++] = in;
-    argv[n] = NULL;
-    ib_test_cli_run_prog(t, r, NULL, t->bin, argv);
-    ib_test_expect_exit(r, want_exit, "imgbatch");
-    ib_test_events_load(r, e);
-}
+/* Every run here: --json -j 1 -o DIR/out ... DIR/in. */
+#define run_web ib_test_run_dir
 
 /* The decoded size of a PNG or JPEG output. */
 static void expect_size(const char *dir, const char *name, unsigned w, unsigned h)
