@@ -1193,3 +1193,17 @@ void ib_test_run_dir(ib_test_cli_t *t, const char *dir, ib_test_run_t *r, ib_tes
     if (e != NULL)
         ib_test_events_load(r, e);
 }
+
+unsigned ib_test_base83(const char *s, size_t n)
+{
+    static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "abcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~";
+    unsigned v = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *d = strchr(digits, s[i]);
+        if (d == NULL || s[i] == '\0')
+            fail_msg("'%c' is not a base-83 digit", s[i]);
+        v = v * 83 + (unsigned)(d - digits);
+    }
+    return v;
+}

@@ -340,4 +340,7 @@ void ib_test_expect_event(const ib_test_event_t *ev, const char *status);
 void ib_test_run_dir(ib_test_cli_t *t, const char *dir, ib_test_run_t *r, ib_test_events_t *e,
                      int want_exit, ...) __attribute__((sentinel));
 
+/* The value of n base-83 digits (BlurHash's alphabet); fails on others. */
+unsigned ib_test_base83(const char *s, size_t n);
+
 #endif

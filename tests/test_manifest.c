@@ -425,21 +425,6 @@ static void rerun_lists_skipped_inputs(void **state)
     ib_test_run_free(&r);
 }
 
-/* ---- placeholders ---- */
-
-static int base83(const char *s, unsigned n)
-{
-    static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                 "abcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~";
-    int v = 0;
-    for (unsigned i = 0; i < n; i++) {
-        const char *d = strchr(digits, s[i]);
-        assert_non_null(d);
-        v = v * 83 + (int)(d - digits);
-    }
-    return v;
-}
-
 /* The LQIP is a tiny copy of the colour rgb, at most 32 px a side. */
 static void expect_lqip(const char *uri, const unsigned char rgb[3])
 {
@@ -491,8 +476,8 @@ static void expect_placeholders(const jv_t *o, const unsigned char rgb[3])
     const char *hash = jv_need(o, "blurhash", J_STR)->str;
     assert_int_equal(strlen(hash), 28);
     /* 4x3 components: (4 - 1) + (3 - 1) * 9 = 21; then the DC, sRGB. */
-    assert_int_equal(base83(hash, 1), 21);
-    int dc = base83(hash + 2, 4);
+    assert_int_equal((int)ib_test_base83(hash, 1), 21);
+    int dc = (int)ib_test_base83(hash + 2, 4);
     for (int c = 0; c < 3; c++)
         if (abs(((dc >> (16 - 8 * c)) & 0xff) - rgb[c]) > 1)
             fail_msg("the BlurHash's DC is #%06x, want %s", dc, want);

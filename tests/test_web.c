@@ -94,6 +94,33 @@ static void expect_outputs(const ib_test_event_t *ev, const char *names)
     ib_test_strs_free(&want);
 }
 
+/* The run's one input is ok with exactly these outputs ("name:WxH ...",
+ * each decoded to that size) and none of the absent names on disk. */
+static void expect_written(const events_t *e, const char *dir, const char *want, const char *absent)
+{
+    const ib_test_event_t *ev = ib_test_event_for(e, "photo.jpg");
+    ib_test_expect_event(ev, "ok");
+    ib_test_strs_t items = {0}, gone = {0};
+    char names[1024] = "";
+    ib_test_strs_split(want, &items);
+    for (size_t i = 0; i < items.n; i++) {
+        char name[128];
+        unsigned w, h;
+        if (sscanf(items.v[i], "%127[^:]:%ux%u", name, &w, &h) != 3)
+            fail_msg("bad expectation '%s'", items.v[i]);
+        expect_size(dir, name, w, h);
+        strncat(names, i ? " " : "", sizeof names - strlen(names) - 1);
+        strncat(names, name, sizeof names - strlen(names) - 1);
+    }
+    expect_outputs(ev, names);
+    ib_test_strs_split(absent, &gone);
+    for (size_t i = 0; i < gone.n; i++)
+        if (out_exists(dir, gone.v[i]))
+            fail_msg("%s was written", gone.v[i]);
+    ib_test_strs_free(&items);
+    ib_test_strs_free(&gone);
+}
+
 static void several_formats_from_one_decode(void **state)
 {
     cli_t *t = *state;
@@ -128,11 +155,7 @@ static void variants_have_their_own_format_and_quality(void **state)
     events_t e;
     run_web(t, dir, &r, &e, 0, "--variant", "sm:20x:jpg:30", "--variant", "md:40x:png", "-F",
             "webp", NULL);
-    const ib_test_event_t *ev = ib_test_event_for(&e, "photo.jpg");
-    ib_test_expect_event(ev, "ok");
-    expect_outputs(ev, "photo-sm.jpg photo-md.png");
-    expect_size(dir, "photo-sm.jpg", 20, 16);
-    expect_size(dir, "photo-md.png", 40, 32);
+    expect_written(&e, dir, "photo-sm.jpg:20x16 photo-md.png:40x32", "");
     /* Quality 30 is in the event and in the bytes: smaller than at 95. */
     assert_non_null(strstr(r.out_text, "\"quality\":30"));
     ib_test_events_free(&e);
@@ -163,12 +186,7 @@ static void shrink_only_variants_never_enlarge(void **state)
      * 150x, without ">", is followed as ImageMagick follows it. */
     run_web(t, dir, &r, &e, 0, "-F", "png", "--variant", "a:50x>", "--variant", "b:200x>",
             "--variant", "c:150x", NULL);
-    const ib_test_event_t *ev = ib_test_event_for(&e, "photo.jpg");
-    ib_test_expect_event(ev, "ok");
-    expect_outputs(ev, "photo-a.png photo-c.png");
-    assert_false(out_exists(dir, "photo-b.png"));
-    expect_size(dir, "photo-a.png", 50, 40);
-    expect_size(dir, "photo-c.png", 150, 120);
+    expect_written(&e, dir, "photo-a.png:50x40 photo-c.png:150x120", "photo-b.png");
     ib_test_events_free(&e);
     ib_test_run_free(&r);
 }
@@ -183,17 +201,12 @@ static void all_enlarging_writes_the_largest_once(void **state)
     run_t r;
     events_t e;
     run_web(t, dir, &r, &e, 0, "-F", "png", "--variant", "a:200x>", "--variant", "b:300x>", NULL);
-    const ib_test_event_t *ev = ib_test_event_for(&e, "photo.jpg");
-    ib_test_expect_event(ev, "ok");
-    expect_outputs(ev, "photo-b.png");
-    expect_size(dir, "photo-b.png", 100, 80);
-    assert_false(out_exists(dir, "photo-a.png"));
+    expect_written(&e, dir, "photo-b.png:100x80", "photo-a.png");
     ib_test_events_free(&e);
     ib_test_run_free(&r);
     /* Two variants that come out the same: written once. */
     run_web(t, dir, &r, &e, 0, "-F", "png", "--variant", "x:100x", "--variant", "y:100x80", NULL);
-    expect_outputs(ib_test_event_for(&e, "photo.jpg"), "photo-x.png");
-    assert_false(out_exists(dir, "photo-y.png"));
+    expect_written(&e, dir, "photo-x.png:100x80", "photo-y.png");
     ib_test_events_free(&e);
     ib_test_run_free(&r);
 }
@@ -209,9 +222,7 @@ static void names_by_width(void **state)
     events_t e;
     run_web(t, dir, &r, &e, 0, "-F", "jpg", "--name", "{dir}/{stem}-{w}w.{ext}", "--variant",
             "a:30x", "--variant", "b:60x", NULL);
-    expect_outputs(ib_test_event_for(&e, "photo.jpg"), "photo-30w.jpg photo-60w.jpg");
-    expect_size(dir, "photo-30w.jpg", 30, 24);
-    expect_size(dir, "photo-60w.jpg", 60, 48);
+    expect_written(&e, dir, "photo-30w.jpg:30x24 photo-60w.jpg:60x48", "");
     ib_test_events_free(&e);
     ib_test_run_free(&r);
 
