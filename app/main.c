@@ -46,6 +46,7 @@ typedef struct {
     ib_scan_t *scan;
     ib_report_t *report;
     ib_manifest_t *manifest; /* --manifest, else NULL */
+    FILE *list;              /* --files-from, when not stdin: closed by main() */
     inflight_t *inflight;
     unsigned n_inflight;
     unsigned cap_inflight;
@@ -425,6 +426,59 @@ static int read_command_line(int argc, char **argv, ib_plan_t *plan)
     return rc;
 }
 
+/* Sets up the scan, the output root and the manifest, then runs the
+ * batch: its exit status. What it sets up stays in run, for main() to
+ * free whichever way it ends. */
+static int run_batch(ib_run_t *run)
+{
+    ib_scan_opts_t so = {
+        .hidden = run->plan.hidden,
+        .follow_symlinks = run->plan.follow_symlinks,
+        .base = run->plan.base,
+        .includes = run->plan.includes,
+        .n_includes = run->plan.n_includes,
+        .excludes = run->plan.excludes,
+        .n_excludes = run->plan.n_excludes,
+        .has_max_depth = run->plan.max_depth >= 0,
+        .max_depth = run->plan.max_depth >= 0 ? (unsigned)run->plan.max_depth : 0,
+        .null_separated = run->plan.null_separated,
+    };
+    if (run->plan.files_from != NULL) {
+        so.list =
+            strcmp(run->plan.files_from, "-") == 0 ? stdin : fopen(run->plan.files_from, "re");
+        run->list = so.list;
+        if (so.list == NULL) {
+            fprintf(stderr, "imgbatch: open(\"%s\") failed: %s\n", run->plan.files_from,
+                    strerror(errno));
+            return IB_EXIT_USAGE;
+        }
+    }
+    const char *variants[IB_MAX_VARIANTS];
+    for (unsigned i = 0; i < run->plan.n_variants; i++)
+        variants[i] = run->plan.variants[i].name;
+    so.name_template = run->plan.name_template;
+    so.variants = variants;
+    so.n_variants = run->plan.n_variants;
+    if (prepare_output(run, &so) < 0)
+        return IB_EXIT_FAILED;
+    if (open_manifest(run) < 0)
+        return IB_EXIT_USAGE;
+    run->scan = ib_scan_new(&so, run->plan.inputs, run->plan.n_inputs);
+    run->report = ib_report_new(&run->plan);
+    if (run->scan == NULL || run->report == NULL) {
+        fprintf(stderr, "imgbatch: out of memory\n");
+        return IB_EXIT_FAILED;
+    }
+
+    int failed = run_pool(run) < 0;
+    failed |= close_manifest(run) < 0;
+    int status = ib_report_finish(run->report, run->interrupted);
+    if (failed && status == IB_EXIT_OK)
+        status = IB_EXIT_FAILED;
+
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     ib_run_t run;
@@ -444,49 +498,12 @@ int main(int argc, char **argv)
         return rc > 0 ? IB_EXIT_OK : IB_EXIT_USAGE;
     }
 
-    ib_scan_opts_t so = {
-        .hidden = run.plan.hidden,
-        .follow_symlinks = run.plan.follow_symlinks,
-        .base = run.plan.base,
-        .includes = run.plan.includes,
-        .n_includes = run.plan.n_includes,
-        .excludes = run.plan.excludes,
-        .n_excludes = run.plan.n_excludes,
-        .has_max_depth = run.plan.max_depth >= 0,
-        .max_depth = run.plan.max_depth >= 0 ? (unsigned)run.plan.max_depth : 0,
-        .null_separated = run.plan.null_separated,
-    };
-    if (run.plan.files_from != NULL) {
-        so.list = strcmp(run.plan.files_from, "-") == 0 ? stdin : fopen(run.plan.files_from, "re");
-        if (so.list == NULL) {
-            fprintf(stderr, "imgbatch: open(\"%s\") failed: %s\n", run.plan.files_from,
-                    strerror(errno));
-            return IB_EXIT_USAGE;
-        }
+    int status = run_batch(&run);
+    if (run.manifest != NULL) {
+        /* Set up but never run: its temporary file goes. */
+        char merr[64];
+        ib_manifest_close(run.manifest, 0, merr, sizeof merr);
     }
-    const char *variants[IB_MAX_VARIANTS];
-    for (unsigned i = 0; i < run.plan.n_variants; i++)
-        variants[i] = run.plan.variants[i].name;
-    so.name_template = run.plan.name_template;
-    so.variants = variants;
-    so.n_variants = run.plan.n_variants;
-    if (prepare_output(&run, &so) < 0)
-        return IB_EXIT_FAILED;
-    if (open_manifest(&run) < 0)
-        return IB_EXIT_USAGE;
-    run.scan = ib_scan_new(&so, run.plan.inputs, run.plan.n_inputs);
-    run.report = ib_report_new(&run.plan);
-    if (run.scan == NULL || run.report == NULL) {
-        fprintf(stderr, "imgbatch: out of memory\n");
-        return IB_EXIT_FAILED;
-    }
-
-    int failed = run_pool(&run) < 0;
-    failed |= close_manifest(&run) < 0;
-    int status = ib_report_finish(run.report, run.interrupted);
-    if (failed && status == IB_EXIT_OK)
-        status = IB_EXIT_FAILED;
-
     ib_pool_free(run.pool);
     ib_scan_free(run.scan);
     ib_report_free(run.report);
@@ -494,7 +511,7 @@ int main(int argc, char **argv)
     ib_claims_free(run.job_ctx.claims);
     ib_cli_free(&run.plan);
     ib_argfile_free(args);
-    if (so.list != NULL && so.list != stdin)
-        fclose(so.list);
+    if (run.list != NULL && run.list != stdin)
+        fclose(run.list);
     return status;
 }
