@@ -545,10 +545,40 @@ static int apply_overlay(VipsImage *in, const ib_op_t *op, unsigned i, ib_ops_en
     return place(in, pic, op->gravity, (unsigned)op->v[0], out);
 }
 
+/* text with Pango markup's five special characters escaped; g_free() it.
+ * Written here because the bundled libvips (sharp's build) links GLib in
+ * without exporting g_markup_escape_text(). */
+static char *markup_escape(const char *text)
+{
+    GString *out = g_string_sized_new(strlen(text) + 16);
+    for (const char *p = text; *p != '\0'; p++) {
+        switch (*p) {
+        case '&':
+            g_string_append(out, "&amp;");
+            break;
+        case '<':
+            g_string_append(out, "&lt;");
+            break;
+        case '>':
+            g_string_append(out, "&gt;");
+            break;
+        case '\'':
+            g_string_append(out, "&#39;");
+            break;
+        case '"':
+            g_string_append(out, "&quot;");
+            break;
+        default:
+            g_string_append_c(out, *p);
+        }
+    }
+    return g_string_free(out, FALSE);
+}
+
 /* The text as a one-band mask, in Pango's markup with the text escaped. */
 static VipsImage *text_mask(const char *text, const char *font, int size)
 {
-    char *escaped = g_markup_escape_text(text, -1);
+    char *escaped = markup_escape(text);
     char *desc = g_strdup_printf("%s %dpx", font != NULL ? font : "sans", size);
     VipsImage *mask;
     if (vips_text(&mask, escaped, "font", desc, "dpi", 72, NULL) != 0)
