@@ -36,7 +36,7 @@ flags="-g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra
 # The pure parsers: no libvips.
 # shellcheck disable=SC2086
 "$CC" $flags -o "$out/fuzz_parsers" "$here/fuzz_parsers.c" \
-    "$top/filters/sniff.c" "$top/filters/geometry.c" "$top/filters/ops.c" -lm
+    "$top/filters/sniff.c" "$top/filters/geometry.c" "$top/filters/ops.c" "$top/util/clock.c" -lm
 
 # The image path: every filters/ source (the fast decoders included), on
 # the system's libvips, libjpeg and libpng (not instrumented themselves).
