@@ -298,31 +298,30 @@ static void add_outputs(job_state_t *js, int v, unsigned w, unsigned h)
     }
 }
 
+/* The size output o's variant asks for, its ">" aside (w x h without a
+ * variant). */
+static void wanted_size(const job_state_t *js, const ib_output_info_t *o, unsigned w, unsigned h,
+                        unsigned *vw, unsigned *vh)
+{
+    *vw = w, *vh = h;
+    if (o->variant >= 0) {
+        ib_geometry_t g = js->plan->variants[o->variant].geom;
+        g.flags &= ~(unsigned)IB_GEOM_SHRINK;
+        ib_geometry_apply(&g, w, h, vw, vh);
+    }
+}
+
 /* A variant whose geometry is shrink-only (">") is not written when it
  * would have to enlarge the image: a web page wants no 1600 px copy of a
  * 900 px photo. Without ">", a geometry is followed as ImageMagick
  * follows it. */
-static uint64_t wanted_area(const job_state_t *js, const ib_output_info_t *o, unsigned w,
-                            unsigned h, int *enlarging)
-{
-    unsigned vw = w, vh = h;
-    ib_geometry_t g = {0};
-    if (o->variant >= 0) {
-        g = js->plan->variants[o->variant].geom;
-        g.flags &= ~(unsigned)IB_GEOM_SHRINK;
-        ib_geometry_apply(&g, w, h, &vw, &vh);
-    }
-    *enlarging = vw > w || vh > h;
-    return (uint64_t)vw * vh;
-}
-
 static int enlarges(const job_state_t *js, const ib_output_info_t *o, unsigned w, unsigned h)
 {
-    int enlarging;
+    unsigned vw, vh;
     if (o->variant < 0 || !(js->plan->variants[o->variant].geom.flags & IB_GEOM_SHRINK))
         return 0;
-    wanted_area(js, o, w, h, &enlarging);
-    return enlarging;
+    wanted_size(js, o, w, h, &vw, &vh);
+    return vw > w || vh > h;
 }
 
 /* The same format, size and quality as an earlier output: the same bytes. */
@@ -347,10 +346,10 @@ static void drop_needless(job_state_t *js, unsigned w, unsigned h)
     unsigned kept = 0, largest = 0;
     uint64_t most = 0;
     for (unsigned i = 0; i < js->n; i++) {
-        int enlarging;
-        uint64_t area = wanted_area(js, &out[i], w, h, &enlarging);
-        if (area > most)
-            most = area, largest = i;
+        unsigned vw, vh;
+        wanted_size(js, &out[i], w, h, &vw, &vh);
+        if ((uint64_t)vw * vh > most)
+            most = (uint64_t)vw * vh, largest = i;
     }
     int32_t largest_variant = out[largest].variant;
     for (unsigned i = 0; i < js->n; i++)
