@@ -604,7 +604,8 @@ static size_t json_digits(const unsigned char *s, size_t i)
     return i;
 }
 
-static int json_number(json_t *j, long long *out)
+/* A number; *out and *real (each when not NULL) get its value. */
+static int json_number_as(json_t *j, long long *out, double *real)
 {
     json_ws(j);
     const unsigned char *s = j->s;
@@ -629,12 +630,18 @@ static int json_number(json_t *j, long long *out)
             return json_fail(j, "digits must follow the exponent");
         i = json_digits(s, i);
     }
-    if (out != NULL) {
-        const char *text = (const char *)s + start;
+    const char *text = (const char *)s + start;
+    if (out != NULL)
         *out = integral ? strtoll(text, NULL, 10) : (long long)strtod(text, NULL);
-    }
+    if (real != NULL)
+        *real = strtod(text, NULL);
     j->i = i;
     return 0;
+}
+
+static int json_number(json_t *j, long long *out)
+{
+    return json_number_as(j, out, NULL);
 }
 
 /* The items of an array (open '[') or the members of an object (open
@@ -703,6 +710,20 @@ static int json_object(json_t *j, json_key_fn on_key, void *arg)
 
 static int json_skip(json_t *j, int depth);
 
+/* true, false or null at j: moves past it and returns 1, 0 or 2, or -1
+ * (not moving) when none of them is there. */
+static int json_word(json_t *j)
+{
+    static const char *words[] = {"false", "true", "null"};
+    const char *s = (const char *)j->s + j->i;
+    for (int k = 0; k < 3; k++)
+        if (strncmp(s, words[k], strlen(words[k])) == 0) {
+            j->i += strlen(words[k]);
+            return k;
+        }
+    return -1;
+}
+
 static int skip_item(json_t *j, void *depth)
 {
     return json_skip(j, *(int *)depth + 1);
@@ -729,13 +750,7 @@ static int json_skip(json_t *j, int depth)
     case '"':
         return json_string(j, NULL);
     }
-    static const char *words[] = {"true", "false", "null"};
-    for (size_t k = 0; k < 3; k++)
-        if (strncmp(s, words[k], strlen(words[k])) == 0) {
-            j->i += strlen(words[k]);
-            return 0;
-        }
-    return json_number(j, NULL);
+    return json_word(j) >= 0 ? 0 : json_number(j, NULL);
 }
 
 static int on_output_key(json_t *j, const char *key, void *arg)
@@ -809,27 +824,41 @@ static int on_event_key(json_t *j, const char *key, void *arg)
     return json_skip(j, 1);
 }
 
+/* Reads the len bytes at text as one JSON value with read(); -1 on bad
+ * JSON or text after the value. */
+static int json_document(const char *text, size_t len, int (*read)(json_t *j, void *arg), void *arg,
+                         char *err, size_t errlen)
+{
+    /* The reader stops at a NUL, which JSON text never holds. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul != NULL)
+        return fail(err, errlen, "bad JSON at byte %zu: a NUL byte", (size_t)(nul - text));
+    char *copy = malloc(len + 1);
+    if (copy == NULL)
+        return fail(err, errlen, "out of memory");
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    json_t j = {.s = (const unsigned char *)copy, .err = err, .errlen = errlen};
+    int rc = read(&j, arg);
+    if (rc == 0) {
+        json_ws(&j);
+        if (j.s[j.i] != '\0')
+            rc = json_fail(&j, "text after the value");
+    }
+    free(copy);
+    return rc;
+}
+
+static int read_event(json_t *j, void *ev)
+{
+    return json_object(j, on_event_key, ev);
+}
+
 int ib_test_event_parse(const char *line, size_t len, ib_test_event_t *ev, char *err, size_t errlen)
 {
     memset(ev, 0, sizeof *ev);
     ev->ms = ev->worker = ev->ok = ev->skipped = ev->failed = ev->ignored = ev->total = -1;
-    /* The reader stops at a NUL, which JSON text never holds. */
-    const char *nul = memchr(line, '\0', len);
-    if (nul != NULL)
-        return fail(err, errlen, "bad JSON at byte %zu: a NUL byte", (size_t)(nul - line));
-    char *text = malloc(len + 1);
-    if (text == NULL)
-        return fail(err, errlen, "out of memory");
-    memcpy(text, line, len);
-    text[len] = '\0';
-    json_t j = {.s = (const unsigned char *)text, .err = err, .errlen = errlen};
-    int rc = json_object(&j, on_event_key, ev);
-    if (rc == 0) {
-        json_ws(&j);
-        if (j.s[j.i] != '\0')
-            rc = json_fail(&j, "text after the object");
-    }
-    free(text);
+    int rc = json_document(line, len, read_event, ev, err, errlen);
     if (rc < 0)
         ib_test_event_free(ev);
     return rc;
@@ -847,4 +876,113 @@ void ib_test_event_free(ib_test_event_t *ev)
         free(ev->outputs[k].format);
     }
     memset(ev, 0, sizeof *ev);
+}
+
+/* ---- any JSON document, as a tree ---- */
+
+typedef struct {
+    ib_test_json_t *v;
+    int depth;
+} json_tree_t;
+
+static int json_value(json_t *j, ib_test_json_t *v, int depth);
+
+/* One more slot in v->items (and v->keys for an object). */
+static ib_test_json_t *json_add(json_t *j, ib_test_json_t *v, char *key)
+{
+    ib_test_json_t *items = realloc(v->items, (v->n + 1) * sizeof *items);
+    if (items != NULL)
+        v->items = items;
+    char **keys = key != NULL ? realloc(v->keys, (v->n + 1) * sizeof *keys) : NULL;
+    if (keys != NULL)
+        v->keys = keys;
+    if (items == NULL || (key != NULL && keys == NULL)) {
+        json_fail(j, "out of memory");
+        return NULL;
+    }
+    if (key != NULL)
+        v->keys[v->n] = key;
+    memset(&v->items[v->n], 0, sizeof *v->items);
+    return &v->items[v->n++];
+}
+
+static int tree_item(json_t *j, void *arg)
+{
+    json_tree_t *t = arg;
+    ib_test_json_t *slot = json_add(j, t->v, NULL);
+    return slot != NULL ? json_value(j, slot, t->depth + 1) : -1;
+}
+
+static int tree_member(json_t *j, const char *key, void *arg)
+{
+    json_tree_t *t = arg;
+    char *copy = strdup(key);
+    ib_test_json_t *slot = copy != NULL ? json_add(j, t->v, copy) : NULL;
+    if (slot == NULL) {
+        free(copy);
+        return copy != NULL ? -1 : json_fail(j, "out of memory");
+    }
+    return json_value(j, slot, t->depth + 1);
+}
+
+static int json_value(json_t *j, ib_test_json_t *v, int depth)
+{
+    json_ws(j);
+    if (depth > JSON_MAX_DEPTH)
+        return json_fail(j, "nested too deeply");
+    json_tree_t t = {v, depth};
+    switch (j->s[j->i]) {
+    case '{':
+        v->type = IB_TEST_JSON_OBJECT;
+        return json_object(j, tree_member, &t);
+    case '[':
+        v->type = IB_TEST_JSON_ARRAY;
+        return json_list(j, '[', tree_item, &t);
+    case '"':
+        v->type = IB_TEST_JSON_STRING;
+        return json_string(j, &v->string);
+    }
+    int word = json_word(j);
+    if (word == 2)
+        v->type = IB_TEST_JSON_NULL;
+    else if (word >= 0)
+        v->type = IB_TEST_JSON_BOOL, v->number = word;
+    else
+        v->type = IB_TEST_JSON_NUMBER;
+    return word >= 0 ? 0 : json_number_as(j, NULL, &v->number);
+}
+
+static int read_tree(json_t *j, void *v)
+{
+    return json_value(j, v, 0);
+}
+
+int ib_test_json_parse(const char *text, size_t len, ib_test_json_t *v, char *err, size_t errlen)
+{
+    memset(v, 0, sizeof *v);
+    int rc = json_document(text, len, read_tree, v, err, errlen);
+    if (rc < 0)
+        ib_test_json_free(v);
+    return rc;
+}
+
+const ib_test_json_t *ib_test_json_get(const ib_test_json_t *object, const char *key)
+{
+    for (size_t i = 0; object->type == IB_TEST_JSON_OBJECT && i < object->n; i++)
+        if (strcmp(object->keys[i], key) == 0)
+            return &object->items[i];
+    return NULL;
+}
+
+void ib_test_json_free(ib_test_json_t *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        ib_test_json_free(&v->items[i]);
+        if (v->keys != NULL)
+            free(v->keys[i]);
+    }
+    free(v->items);
+    free(v->keys);
+    free(v->string);
+    memset(v, 0, sizeof *v);
 }

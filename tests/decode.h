@@ -86,4 +86,31 @@ int ib_test_event_parse(const char *line, size_t len, ib_test_event_t *ev, char 
                         size_t errlen);
 void ib_test_event_free(ib_test_event_t *ev);
 
+/* Any JSON document (the --manifest file, an event's fields the event
+ * reader does not keep), by the same strict reader, as a tree. */
+enum {
+    IB_TEST_JSON_NULL,
+    IB_TEST_JSON_BOOL,
+    IB_TEST_JSON_NUMBER,
+    IB_TEST_JSON_STRING,
+    IB_TEST_JSON_ARRAY,
+    IB_TEST_JSON_OBJECT
+};
+
+typedef struct ib_test_json {
+    int type;
+    double number; /* a number's value; 1 or 0 for true or false */
+    char *string;
+    size_t n;    /* the items of an array or members of an object */
+    char **keys; /* an object's, one per item */
+    struct ib_test_json *items;
+} ib_test_json_t;
+
+/* Parses the len bytes of text; -1 (with v empty) unless they are one
+ * strict RFC 8259 value, as for events. */
+int ib_test_json_parse(const char *text, size_t len, ib_test_json_t *v, char *err, size_t errlen);
+/* An object's member, or NULL. */
+const ib_test_json_t *ib_test_json_get(const ib_test_json_t *object, const char *key);
+void ib_test_json_free(ib_test_json_t *v);
+
 #endif

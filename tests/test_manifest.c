@@ -7,8 +7,8 @@
  * merge with jq, and the placeholders of a solid image are that colour
  * (in the manifest and in the --json event alike).
  *
- * The manifest is one JSON document, not NDJSON: read here with a small
- * JSON reader of this file's own, so tests/decode.c stays as it is.
+ * The manifest is one JSON document, not NDJSON: read with the tree form
+ * of the events' strict reader (tests/decode.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,153 +33,30 @@ typedef ib_test_cli_t cli_t;
 typedef ib_test_run_t run_t;
 typedef ib_test_events_t events_t;
 
-/* ---- a small JSON reader ---- */
+/* ---- reading the manifest ---- */
 
-enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
+typedef ib_test_json_t jv_t;
 
-typedef struct jv {
-    int type;
-    double num;
-    char *str;
-    size_t n;
-    char **keys; /* J_OBJ */
-    struct jv *items;
-} jv_t;
-
-static const char *skip_ws(const char *p)
-{
-    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
-        p++;
-    return p;
-}
-
-/* A JSON string at p (its opening quote) into a test_malloc'ed copy;
- * \u escapes outside ASCII become '?': the tests' names are ASCII. */
-static const char *read_string(const char *p, char **out)
-{
-    size_t cap = strlen(p) + 1, n = 0;
-    char *s = test_malloc(cap);
-    for (p++; *p != '"'; p++) {
-        if (*p == '\0') {
-            test_free(s);
-            return NULL;
-        }
-        if (*p != '\\') {
-            s[n++] = *p;
-            continue;
-        }
-        p++;
-        const char *esc = strchr("\"\\/bfnrt", *p);
-        if (*p == 'u') {
-            unsigned c = 0;
-            if (sscanf(p + 1, "%4x", &c) != 1) {
-                test_free(s);
-                return NULL;
-            }
-            s[n++] = c < 0x80 ? (char)c : '?';
-            p += 4;
-        } else if (esc != NULL && *p != '\0') {
-            s[n++] = "\"\\/\b\f\n\r\t"[esc - "\"\\/bfnrt"];
-        } else {
-            test_free(s);
-            return NULL;
-        }
-    }
-    s[n] = '\0';
-    *out = s;
-    return p + 1;
-}
-
-static const char *read_value(const char *p, jv_t *v);
-
-/* The members of an array or object, from after its opening bracket. */
-static const char *read_members(const char *p, jv_t *v, int object)
-{
-    char close = object ? '}' : ']';
-    p = skip_ws(p);
-    while (p != NULL && *p != close) {
-        v->items = test_realloc(v->items, (v->n + 1) * sizeof *v->items);
-        memset(&v->items[v->n], 0, sizeof *v->items);
-        if (object) {
-            v->keys = test_realloc(v->keys, (v->n + 1) * sizeof *v->keys);
-            v->keys[v->n] = NULL;
-            if (*p != '"' || (p = read_string(p, &v->keys[v->n])) == NULL)
-                return NULL;
-            p = skip_ws(p);
-            if (*p++ != ':')
-                return NULL;
-        }
-        p = read_value(skip_ws(p), &v->items[v->n++]);
-        if (p == NULL)
-            return NULL;
-        p = skip_ws(p);
-        if (*p == ',')
-            p = skip_ws(p + 1);
-        else if (*p != close)
-            return NULL;
-    }
-    return p != NULL ? p + 1 : NULL;
-}
-
-static const char *read_value(const char *p, jv_t *v)
-{
-    memset(v, 0, sizeof *v);
-    if (*p == '{' || *p == '[') {
-        v->type = *p == '{' ? J_OBJ : J_ARR;
-        return read_members(p + 1, v, *p == '{');
-    }
-    if (*p == '"') {
-        v->type = J_STR;
-        return read_string(p, &v->str);
-    }
-    if (strncmp(p, "null", 4) == 0)
-        return v->type = J_NULL, p + 4;
-    if (strncmp(p, "true", 4) == 0)
-        return v->type = J_BOOL, v->num = 1, p + 4;
-    if (strncmp(p, "false", 5) == 0)
-        return v->type = J_BOOL, p + 5;
-    char *end;
-    v->type = J_NUM;
-    v->num = strtod(p, &end);
-    return end == p ? NULL : end;
-}
-
-static void jv_free(jv_t *v)
-{
-    for (size_t i = 0; i < v->n; i++) {
-        jv_free(&v->items[i]);
-        if (v->keys != NULL)
-            test_free(v->keys[i]);
-    }
-    if (v->items != NULL)
-        test_free(v->items);
-    if (v->keys != NULL)
-        test_free(v->keys);
-    if (v->str != NULL)
-        test_free(v->str);
-    memset(v, 0, sizeof *v);
-}
+enum {
+    J_NULL = IB_TEST_JSON_NULL,
+    J_NUM = IB_TEST_JSON_NUMBER,
+    J_STR = IB_TEST_JSON_STRING,
+    J_ARR = IB_TEST_JSON_ARRAY,
+    J_OBJ = IB_TEST_JSON_OBJECT
+};
 
 /* Parses a whole document; fails the test if it is not one JSON value. */
 static void jv_parse(const char *text, jv_t *v, const char *what)
 {
-    const char *end = read_value(skip_ws(text), v);
-    if (end == NULL || *skip_ws(end) != '\0')
-        fail_msg("%s is not one JSON document:\n%s", what, text);
-}
-
-static const jv_t *jv_get(const jv_t *o, const char *key)
-{
-    for (size_t i = 0; o->type == J_OBJ && i < o->n; i++)
-        if (strcmp(o->keys[i], key) == 0)
-            return &o->items[i];
-    return NULL;
+    char err[256];
+    if (ib_test_json_parse(text, strlen(text), v, err, sizeof err) < 0)
+        fail_msg("%s is not one JSON document (%s):\n%s", what, err, text);
 }
 
 /* A member that must be there, of that type. */
 static const jv_t *jv_need(const jv_t *o, const char *key, int type)
 {
-    const jv_t *v = jv_get(o, key);
+    const jv_t *v = ib_test_json_get(o, key);
     if (v == NULL || v->type != type)
         fail_msg("the entry has no %s of type %d", key, type);
     return v;
@@ -256,24 +133,24 @@ static void expect_outputs_on_disk(const jv_t *entry, ib_test_strs_t *listed)
     const jv_t *outs = jv_need(entry, "outputs", J_ARR);
     for (size_t i = 0; i < outs->n; i++) {
         const jv_t *o = &outs->items[i];
-        const char *path = jv_need(o, "path", J_STR)->str;
+        const char *path = jv_need(o, "path", J_STR)->string;
         struct stat st;
         if (stat(path, &st) != 0)
             fail_msg("the manifest lists %s, which is not on disk", path);
-        if ((double)st.st_size != jv_need(o, "bytes", J_NUM)->num)
+        if ((double)st.st_size != jv_need(o, "bytes", J_NUM)->number)
             fail_msg("%s has %lld bytes, the manifest says %.0f", path, (long long)st.st_size,
-                     jv_need(o, "bytes", J_NUM)->num);
-        const char *format = jv_need(o, "format", J_STR)->str;
+                     jv_need(o, "bytes", J_NUM)->number);
+        const char *format = jv_need(o, "format", J_STR)->string;
         if (strcmp(format, "png") == 0 || strcmp(format, "jpeg") == 0) {
             ib_test_image_t img;
             char err[256];
             if (ib_test_decode(path, &img, err, sizeof err) < 0)
                 fail_msg("%s", err);
-            if (img.width != jv_need(o, "width", J_NUM)->num ||
-                img.height != jv_need(o, "height", J_NUM)->num)
+            if (img.width != jv_need(o, "width", J_NUM)->number ||
+                img.height != jv_need(o, "height", J_NUM)->number)
                 fail_msg("%s decodes to %ux%u, the manifest says %.0fx%.0f", path, img.width,
-                         img.height, jv_need(o, "width", J_NUM)->num,
-                         jv_need(o, "height", J_NUM)->num);
+                         img.height, jv_need(o, "width", J_NUM)->number,
+                         jv_need(o, "height", J_NUM)->number);
             ib_test_image_free(&img);
         }
         ib_test_strs_add(listed, path);
@@ -335,29 +212,29 @@ static void manifest_matches_the_disk(void **state)
 
     /* The source size is the upright one; each output names its variant. */
     const jv_t *turned = entry_for(&m, "/turned.jpg");
-    assert_string_equal(jv_need(turned, "status", J_STR)->str, "ok");
-    assert_true(jv_need(turned, "width", J_NUM)->num == 60);
-    assert_true(jv_need(turned, "height", J_NUM)->num == 100);
+    assert_string_equal(jv_need(turned, "status", J_STR)->string, "ok");
+    assert_true(jv_need(turned, "width", J_NUM)->number == 60);
+    assert_true(jv_need(turned, "height", J_NUM)->number == 100);
     const jv_t *outs = jv_need(turned, "outputs", J_ARR);
     assert_int_equal(outs->n, 4);
     for (size_t i = 0; i < outs->n; i++) {
-        const char *v = jv_need(&outs->items[i], "variant", J_STR)->str;
+        const char *v = jv_need(&outs->items[i], "variant", J_STR)->string;
         assert_true(strcmp(v, "sm") == 0 || strcmp(v, "lg") == 0);
-        assert_true(jv_need(&outs->items[i], "height", J_NUM)->num ==
+        assert_true(jv_need(&outs->items[i], "height", J_NUM)->number ==
                     (strcmp(v, "sm") == 0 ? 50 : 83));
     }
     const jv_t *flat = entry_for(&m, "/sub/flat.png");
-    assert_true(jv_need(flat, "width", J_NUM)->num == 80);
-    assert_true(jv_need(flat, "height", J_NUM)->num == 40);
+    assert_true(jv_need(flat, "width", J_NUM)->number == 80);
+    assert_true(jv_need(flat, "height", J_NUM)->number == 40);
     /* A failed input is listed with its error and nothing on disk. */
     const jv_t *broken = entry_for(&m, "/broken.jpg");
-    assert_string_equal(jv_need(broken, "status", J_STR)->str, "failed");
-    assert_string_equal(jv_need(jv_need(broken, "error", J_OBJ), "kind", J_STR)->str, "decode");
+    assert_string_equal(jv_need(broken, "status", J_STR)->string, "failed");
+    assert_string_equal(jv_need(jv_need(broken, "error", J_OBJ), "kind", J_STR)->string, "decode");
     assert_int_equal(jv_need(broken, "outputs", J_ARR)->n, 0);
-    assert_null(jv_get(flat, "color"));
+    assert_null(ib_test_json_get(flat, "color"));
 
     ib_test_strs_free(&listed);
-    jv_free(&m);
+    ib_test_json_free(&m);
     ib_test_events_free(&e);
     ib_test_run_free(&r);
 }
@@ -377,8 +254,8 @@ static void no_variants_give_null(void **state)
     const jv_t *outs = jv_need(entry_for(&m, "/turned.jpg"), "outputs", J_ARR);
     assert_int_equal(outs->n, 1);
     assert_int_equal(jv_need(&outs->items[0], "variant", J_NULL)->type, J_NULL);
-    assert_true(jv_need(&outs->items[0], "width", J_NUM)->num == 20);
-    jv_free(&m);
+    assert_true(jv_need(&outs->items[0], "width", J_NUM)->number == 20);
+    ib_test_json_free(&m);
     ib_test_events_free(&e);
     ib_test_run_free(&r);
 }
@@ -409,18 +286,19 @@ static void rerun_lists_skipped_inputs(void **state)
     ib_test_strs_t listed = {0};
     for (size_t i = 0; i < again.n; i++) {
         const jv_t *was = entry_for(&first, again.keys[i]), *now = &again.items[i];
-        assert_string_equal(jv_need(now, "status", J_STR)->str, "skipped");
-        assert_true(jv_need(now, "width", J_NUM)->num == jv_need(was, "width", J_NUM)->num);
+        assert_string_equal(jv_need(now, "status", J_STR)->string, "skipped");
+        assert_true(jv_need(now, "width", J_NUM)->number == jv_need(was, "width", J_NUM)->number);
         assert_int_equal(jv_need(now, "outputs", J_ARR)->n, 1);
-        assert_string_equal(jv_need(now, "blurhash", J_STR)->str,
-                            jv_need(was, "blurhash", J_STR)->str);
-        assert_string_equal(jv_need(now, "color", J_STR)->str, jv_need(was, "color", J_STR)->str);
+        assert_string_equal(jv_need(now, "blurhash", J_STR)->string,
+                            jv_need(was, "blurhash", J_STR)->string);
+        assert_string_equal(jv_need(now, "color", J_STR)->string,
+                            jv_need(was, "color", J_STR)->string);
         expect_outputs_on_disk(now, &listed);
     }
     expect_every_file_listed(dir, &listed);
     ib_test_strs_free(&listed);
-    jv_free(&first);
-    jv_free(&again);
+    ib_test_json_free(&first);
+    ib_test_json_free(&again);
     ib_test_events_free(&e);
     ib_test_run_free(&r);
 }
@@ -472,8 +350,8 @@ static void expect_placeholders(const jv_t *o, const unsigned char rgb[3])
 {
     char want[8];
     snprintf(want, sizeof want, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
-    assert_string_equal(jv_need(o, "color", J_STR)->str, want);
-    const char *hash = jv_need(o, "blurhash", J_STR)->str;
+    assert_string_equal(jv_need(o, "color", J_STR)->string, want);
+    const char *hash = jv_need(o, "blurhash", J_STR)->string;
     assert_int_equal(strlen(hash), 28);
     /* 4x3 components: (4 - 1) + (3 - 1) * 9 = 21; then the DC, sRGB. */
     assert_int_equal((int)ib_test_base83(hash, 1), 21);
@@ -481,7 +359,7 @@ static void expect_placeholders(const jv_t *o, const unsigned char rgb[3])
     for (int c = 0; c < 3; c++)
         if (abs(((dc >> (16 - 8 * c)) & 0xff) - rgb[c]) > 1)
             fail_msg("the BlurHash's DC is #%06x, want %s", dc, want);
-    expect_lqip(jv_need(o, "lqip", J_STR)->str, rgb);
+    expect_lqip(jv_need(o, "lqip", J_STR)->string, rgb);
 }
 
 /* The --json file event of the input ending in suffix, parsed. */
@@ -491,12 +369,12 @@ static void event_json(const run_t *r, const char *suffix, jv_t *ev)
         char *copy = strndup(line, (size_t)(nl - line));
         jv_parse(copy, ev, "a --json line");
         free(copy);
-        const jv_t *in = jv_get(ev, "input");
+        const jv_t *in = ib_test_json_get(ev, "input");
         size_t sl = strlen(suffix);
-        if (in != NULL && strlen(in->str) >= sl &&
-            strcmp(in->str + strlen(in->str) - sl, suffix) == 0)
+        if (in != NULL && strlen(in->string) >= sl &&
+            strcmp(in->string + strlen(in->string) - sl, suffix) == 0)
             return;
-        jv_free(ev);
+        ib_test_json_free(ev);
     }
     fail_msg("no --json event for %s", suffix);
 }
@@ -522,10 +400,10 @@ static void placeholders_of_a_solid_image(void **state)
     expect_placeholders(&ev, red);
     static const char *const fields[] = {"color", "blurhash", "lqip"};
     for (int i = 0; i < 3; i++)
-        assert_string_equal(jv_need(&ev, fields[i], J_STR)->str,
-                            jv_need(entry, fields[i], J_STR)->str);
-    jv_free(&ev);
-    jv_free(&m);
+        assert_string_equal(jv_need(&ev, fields[i], J_STR)->string,
+                            jv_need(entry, fields[i], J_STR)->string);
+    ib_test_json_free(&ev);
+    ib_test_json_free(&m);
     ib_test_run_free(&r);
 }
 
@@ -555,7 +433,7 @@ static void shard_manifests_merge(void **state)
         for (size_t i = 0; i < m.n; i++)
             ib_test_strs_add(&keys, m.keys[i]);
         total += m.n;
-        jv_free(&m);
+        ib_test_json_free(&m);
     }
     /* Each input in exactly one shard's manifest. */
     assert_int_equal(total, 8);
@@ -578,7 +456,7 @@ static void shard_manifests_merge(void **state)
     jv_parse(r.out_text, &merged, "jq's merge");
     assert_int_equal(merged.type, J_OBJ);
     assert_int_equal(merged.n, 8);
-    jv_free(&merged);
+    ib_test_json_free(&merged);
     ib_test_run_free(&r);
 }
 
