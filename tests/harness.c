@@ -1173,25 +1173,42 @@ void ib_test_expect_event(const ib_test_event_t *ev, const char *status)
                  ev->error_message ? ev->error_message : "-");
 }
 
-void ib_test_run_dir(ib_test_cli_t *t, const char *dir, ib_test_run_t *r, ib_test_events_t *e,
-                     int want_exit, ...)
+void ib_test_run_dirv(ib_test_cli_t *t, const char *dir, ib_test_run_t *r, ib_test_events_t *e,
+                      int want_exit, const char *const *args)
 {
     char out[PATH_MAX], in[PATH_MAX];
     ib_test_path_fmt(out, "%s/out", dir);
     ib_test_path_fmt(in, "%s/in", dir);
     const char *argv[40] = {"imgbatch", "--json", "-j", "1", "-o", out};
     size_t n = 6;
-    va_list ap;
-    va_start(ap, want_exit);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 38;)
-        argv[n++] = a;
-    va_end(ap);
+    for (; *args != NULL; args++) {
+        if (n == 38)
+            fail_msg("too many options for one run");
+        argv[n++] = *args;
+    }
     argv[n++] = in;
     argv[n] = NULL;
     ib_test_cli_run_prog(t, r, NULL, t->bin, argv);
     ib_test_expect_exit(r, want_exit, "imgbatch");
     if (e != NULL)
         ib_test_events_load(r, e);
+}
+
+void ib_test_run_dir(ib_test_cli_t *t, const char *dir, ib_test_run_t *r, ib_test_events_t *e,
+                     int want_exit, ...)
+{
+    const char *args[34];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, want_exit);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL;)
+        if (n < 33)
+            args[n++] = a;
+        else
+            fail_msg("too many options for one run");
+    va_end(ap);
+    args[n] = NULL;
+    ib_test_run_dirv(t, dir, r, e, want_exit, args);
 }
 
 unsigned ib_test_base83(const char *s, size_t n)

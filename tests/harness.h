@@ -339,6 +339,9 @@ void ib_test_expect_event(const ib_test_event_t *ev, const char *status);
  * events loaded into e. */
 void ib_test_run_dir(ib_test_cli_t *t, const char *dir, ib_test_run_t *r, ib_test_events_t *e,
                      int want_exit, ...) __attribute__((sentinel));
+/* The same with the options as a NULL-terminated array. */
+void ib_test_run_dirv(ib_test_cli_t *t, const char *dir, ib_test_run_t *r, ib_test_events_t *e,
+                      int want_exit, const char *const *args);
 
 /* The value of n base-83 digits (BlurHash's alphabet); fails on others. */
 unsigned ib_test_base83(const char *s, size_t n);

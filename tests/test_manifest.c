@@ -78,13 +78,10 @@ static void write_image(const char *path, unsigned w, unsigned h, const unsigned
     ib_test_image_t img;
     char err[256];
     assert_int_equal(ib_test_image_alloc(&img, w, h, 3), 0);
-    for (unsigned y = 0; y < h; y++)
-        for (unsigned x = 0; x < w; x++) {
-            unsigned char *p = ib_test_pixel(&img, x, y);
-            p[0] = rgb != NULL ? rgb[0] : (unsigned char)(x * 2);
-            p[1] = rgb != NULL ? rgb[1] : (unsigned char)(y * 3);
-            p[2] = rgb != NULL ? rgb[2] : 90;
-        }
+    if (rgb != NULL)
+        ib_test_image_fill(&img, (const unsigned char[4]){rgb[0], rgb[1], rgb[2], 255});
+    else
+        ib_test_fill(&img, IB_TEST_FILL_GRADIENT, 0);
     ib_test_mkdirs_for(path);
     size_t n = strlen(path);
     int rc = n > 4 && strcmp(path + n - 4, ".png") == 0

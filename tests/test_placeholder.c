@@ -80,6 +80,14 @@ static void make(VipsImage *im, ib_placeholder_t *p)
         fail_msg("ib_placeholder_make: %s", vips_error_buffer());
 }
 
+/* make(), then im is unreffed: the common case of an image made only
+ * for its placeholders. */
+static void make_from(VipsImage *im, ib_placeholder_t *p)
+{
+    make(im, p);
+    g_object_unref(im);
+}
+
 /* The LQIP decoded, after checking its URI; the caller unrefs it. */
 static VipsImage *lqip_image(const ib_placeholder_t *p)
 {
@@ -290,8 +298,7 @@ static void a_solid_image_gives_its_colour(void **state)
     static const unsigned rgb[3] = {0x33, 0x66, 0xcc};
     ib_placeholder_t p;
     VipsImage *im = solid(200, 100, 0x33, 0x66, 0xcc);
-    make(im, &p);
-    g_object_unref(im);
+    make_from(im, &p);
     expect_flat(&p, rgb);
     assert_int_equal(p.blurhash[0], 'L'); /* 4x3 */
     VipsImage *lqip = lqip_image(&p);
@@ -301,8 +308,7 @@ static void a_solid_image_gives_its_colour(void **state)
 
     /* Portrait: 3x4 components. */
     im = solid(100, 200, 0x33, 0x66, 0xcc);
-    make(im, &p);
-    g_object_unref(im);
+    make_from(im, &p);
     expect_flat(&p, rgb);
     assert_int_equal(p.blurhash[0], 'T');
 }
@@ -332,8 +338,7 @@ static void the_colour_is_the_dominant_one_not_the_mean(void **state)
     assert_int_equal(c[2], 30);
 
     ib_placeholder_t p;
-    make(im, &p);
-    g_object_unref(im);
+    make_from(im, &p);
     assert_string_equal(p.color, "#dc1e1e");
     unsigned dc[3];
     dc_colour(p.blurhash, dc);
@@ -386,8 +391,7 @@ static void pixel_noise_still_fits(void **state)
     (void)state;
     VipsImage *im = image_from(32, 32, 3, px_noise);
     ib_placeholder_t p;
-    make(im, &p);
-    g_object_unref(im);
+    make_from(im, &p);
     VipsImage *lqip = lqip_image(&p);
     g_object_unref(lqip);
 }
@@ -398,8 +402,7 @@ static void a_single_pixel_works(void **state)
     static const unsigned rgb[3] = {0x33, 0x66, 0xcc};
     VipsImage *im = solid(1, 1, 0x33, 0x66, 0xcc);
     ib_placeholder_t p;
-    make(im, &p);
-    g_object_unref(im);
+    make_from(im, &p);
     expect_flat(&p, rgb);
     VipsImage *lqip = lqip_image(&p);
     assert_int_equal(lqip->Xsize, 1);
@@ -427,13 +430,11 @@ static void alpha_is_flattened_on_white(void **state)
     static const unsigned white[3] = {255, 255, 255};
     ib_placeholder_t p;
     VipsImage *im = image_from(64, 64, 4, px_clear);
-    make(im, &p);
-    g_object_unref(im);
+    make_from(im, &p);
     expect_flat(&p, white);
 
     im = image_from(64, 64, 4, px_red_then_clear);
-    make(im, &p);
-    g_object_unref(im);
+    make_from(im, &p);
     assert_string_equal(p.color, "#ff0000");
     VipsImage *lqip = lqip_image(&p);
     const unsigned char *right = VIPS_IMAGE_ADDR(lqip, lqip->Xsize - 1, lqip->Ysize / 2);

@@ -108,18 +108,7 @@ static void segment(bytes_t *o, unsigned marker, const bytes_t *body)
 /* A picture busy enough that its JPEG is as big as wanted. */
 static void base_jpeg(const char *path, unsigned w, unsigned h)
 {
-    ib_test_image_t img;
-    char err[256];
-    assert_int_equal(ib_test_image_alloc(&img, w, h, 3), 0);
-    for (unsigned y = 0; y < h; y++)
-        for (unsigned x = 0; x < w; x++) {
-            unsigned char *p = ib_test_pixel(&img, x, y);
-            p[0] = (unsigned char)(x * 7 + y * 13);
-            p[1] = (unsigned char)((x ^ y) * 5);
-            p[2] = (unsigned char)((x * y) >> 3);
-        }
-    assert_int_equal(ib_test_write_jpeg(path, &img, 95, 0, err, sizeof err), 0);
-    ib_test_image_free(&img);
+    ib_test_make_jpeg(path, w, h, IB_TEST_FILL_BUSY, 0);
 }
 
 /*

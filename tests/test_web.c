@@ -121,6 +121,19 @@ static void expect_written(const events_t *e, const char *dir, const char *want,
     ib_test_strs_free(&gone);
 }
 
+/* A run of these options (NULL-terminated) succeeds, and expect_written()
+ * holds. */
+static void expect_run_writes(cli_t *t, const char *dir, const char *want, const char *absent,
+                              const char *const *args)
+{
+    run_t r;
+    events_t e;
+    ib_test_run_dirv(t, dir, &r, &e, 0, args);
+    expect_written(&e, dir, want, absent);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+}
+
 static void several_formats_from_one_decode(void **state)
 {
     cli_t *t = *state;
@@ -180,15 +193,11 @@ static void shrink_only_variants_never_enlarge(void **state)
     cli_t *t = *state;
     char dir[PATH_MAX], file[PATH_MAX];
     make_input(t, "enlarge", dir, file);
-    run_t r;
-    events_t e;
     /* Shrink-only 200x> would enlarge the 100x80 image: not written.
      * 150x, without ">", is followed as ImageMagick follows it. */
-    run_web(t, dir, &r, &e, 0, "-F", "png", "--variant", "a:50x>", "--variant", "b:200x>",
-            "--variant", "c:150x", NULL);
-    expect_written(&e, dir, "photo-a.png:50x40 photo-c.png:150x120", "photo-b.png");
-    ib_test_events_free(&e);
-    ib_test_run_free(&r);
+    expect_run_writes(t, dir, "photo-a.png:50x40 photo-c.png:150x120", "photo-b.png",
+                      (const char *[]){"-F", "png", "--variant", "a:50x>", "--variant", "b:200x>",
+                                       "--variant", "c:150x", NULL});
 }
 
 /* When every shrink-only variant would enlarge, the largest is written
@@ -198,17 +207,13 @@ static void all_enlarging_writes_the_largest_once(void **state)
     cli_t *t = *state;
     char dir[PATH_MAX], file[PATH_MAX];
     make_input(t, "all-enlarge", dir, file);
-    run_t r;
-    events_t e;
-    run_web(t, dir, &r, &e, 0, "-F", "png", "--variant", "a:200x>", "--variant", "b:300x>", NULL);
-    expect_written(&e, dir, "photo-b.png:100x80", "photo-a.png");
-    ib_test_events_free(&e);
-    ib_test_run_free(&r);
+    expect_run_writes(
+        t, dir, "photo-b.png:100x80", "photo-a.png",
+        (const char *[]){"-F", "png", "--variant", "a:200x>", "--variant", "b:300x>", NULL});
     /* Two variants that come out the same: written once. */
-    run_web(t, dir, &r, &e, 0, "-F", "png", "--variant", "x:100x", "--variant", "y:100x80", NULL);
-    expect_written(&e, dir, "photo-x.png:100x80", "photo-y.png");
-    ib_test_events_free(&e);
-    ib_test_run_free(&r);
+    expect_run_writes(
+        t, dir, "photo-x.png:100x80", "photo-y.png",
+        (const char *[]){"-F", "png", "--variant", "x:100x", "--variant", "y:100x80", NULL});
 }
 
 /* {w} tells variants apart without {variant}; a name two outputs would
@@ -218,13 +223,11 @@ static void names_by_width(void **state)
     cli_t *t = *state;
     char dir[PATH_MAX], file[PATH_MAX];
     make_input(t, "by-width", dir, file);
+    expect_run_writes(t, dir, "photo-30w.jpg:30x24 photo-60w.jpg:60x48", "",
+                      (const char *[]){"-F", "jpg", "--name", "{dir}/{stem}-{w}w.{ext}",
+                                       "--variant", "a:30x", "--variant", "b:60x", NULL});
     run_t r;
     events_t e;
-    run_web(t, dir, &r, &e, 0, "-F", "jpg", "--name", "{dir}/{stem}-{w}w.{ext}", "--variant",
-            "a:30x", "--variant", "b:60x", NULL);
-    expect_written(&e, dir, "photo-30w.jpg:30x24 photo-60w.jpg:60x48", "");
-    ib_test_events_free(&e);
-    ib_test_run_free(&r);
 
     run_web(t, dir, &r, &e, 1, "-F", "jpg", "--name", "{dir}/{stem}-{w}.{ext}", "--variant",
             "a:50x20!", "--variant", "b:50x30!", NULL);
