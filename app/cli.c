@@ -226,14 +226,18 @@ static int check_trim(const ib_plan_t *p, char *err, size_t errlen)
 static int check_naming(ib_plan_t *p, char *err, size_t errlen)
 {
     const char *t = p->name_template;
-    int sized = strstr(t != NULL ? t : "", "{w}") != NULL || strstr(t != NULL ? t : "", "{h}");
+    /* {hash} tells apart what differs: outputs that would come out the
+     * same are written once. */
+    int sized = strstr(t != NULL ? t : "", "{w}") != NULL || strstr(t != NULL ? t : "", "{h}") ||
+                ib_name_has_hash(t);
     if (t == NULL)
         p->name_template = p->n_variants > 0 ? IB_DEFAULT_VARIANT_TEMPLATE : IB_DEFAULT_TEMPLATE;
     else if (p->n_variants > 1 && strstr(t, "{variant}") == NULL && !sized)
-        return snprintf(err, errlen,
-                        "--name '%s' needs {variant} (or {w} or {h}): with several variants, "
-                        "every output would get the same name",
-                        t),
+        return snprintf(
+                   err, errlen,
+                   "--name '%s' needs {variant} (or {w}, {h} or {hash}): with several variants, "
+                   "every output would get the same name",
+                   t),
                -1;
     if (check_name_extension(p, err, errlen) < 0)
         return -1;

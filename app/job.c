@@ -78,6 +78,7 @@ int ib_job_output_path(const ib_plan_t *plan, const ib_job_t *job, const ib_outp
                         .width = o->width,
                         .height = o->height,
                         .date = o->date,
+                        .hash = o->hash[0] != '\0' ? o->hash : NULL,
                         .variant = o->variant >= 0 && (unsigned)o->variant < plan->n_variants
                                        ? plan->variants[o->variant].name
                                        : NULL};
@@ -250,6 +251,7 @@ typedef struct {
      * when it carries the input's time (--preserve-times). */
     char recipe[sizeof(((ib_plan_t *)0)->recipe) + 64];
     struct timespec mtime;
+    int hashed; /* named by {hash} */
 } job_state_t;
 
 /* Output i's path, unless another input owns it (this run or an earlier one). */
@@ -384,36 +386,63 @@ static int check_names(const job_state_t *js, ib_error_t *err)
     return 0;
 }
 
-/* Each output's format, size and path, for an image of w x h. 1 if every
- * output is already up to date, 0 if there is work, -1 on a failure. */
-static int plan_outputs(job_state_t *js, unsigned w, unsigned h, ib_error_t *err)
+/* Each output's path. */
+static int name_outputs(job_state_t *js, ib_error_t *err)
 {
-    const ib_plan_t *plan = js->plan;
-    int fresh = 1;
-    js->n = 0;
-    for (int v = plan->n_variants > 0 ? 0 : -1; v < (int)plan->n_variants; v++)
-        add_outputs(js, v, w, h);
-    drop_needless(js, w, h);
-    js->res->n_outputs = js->n;
-    for (unsigned i = 0; i < js->n; i++) {
-        ib_output_info_t *o = &js->res->out[i];
-        js->sizes[i] = (ib_size_t){o->width, o->height};
-        if (ib_job_output_path(plan, js->job, o, js->dest[i], PATH_MAX) < 0)
+    for (unsigned i = 0; i < js->n; i++)
+        if (ib_job_output_path(js->plan, js->job, &js->res->out[i], js->dest[i], PATH_MAX) < 0)
             return ib_fail(err, IB_ERR_WRITE, "%s: output path too long", js->job->path);
-    }
+    return 0;
+}
+
+/* Claims the named outputs: 1 if every one is already up to date, 0 if
+ * there is work, -1 on a failure. */
+static int claim_outputs(job_state_t *js, ib_error_t *err)
+{
+    int fresh = 1;
     if (check_names(js, err) < 0)
         return -1;
     for (unsigned i = 0; i < js->n; i++) {
         if (claim_output(js, i, err) < 0)
             return -1;
-        if (!plan->dry_run) {
-            int up = up_to_date(plan, js->job, js->recipe, js->dest[i], err);
+        if (!js->plan->dry_run) {
+            int up = up_to_date(js->plan, js->job, js->recipe, js->dest[i], err);
             if (up < 0)
                 return -1;
             fresh &= up;
         }
     }
     return fresh;
+}
+
+/* Each output's format, size and path, for an image of w x h. 1 if every
+ * output is already up to date, 0 if there is work, -1 on a failure.
+ * Names by {hash} wait for the encoded bytes (name_by_hash()). */
+static int plan_outputs(job_state_t *js, unsigned w, unsigned h, ib_error_t *err)
+{
+    const ib_plan_t *plan = js->plan;
+    js->n = 0;
+    for (int v = plan->n_variants > 0 ? 0 : -1; v < (int)plan->n_variants; v++)
+        add_outputs(js, v, w, h);
+    drop_needless(js, w, h);
+    js->res->n_outputs = js->n;
+    for (unsigned i = 0; i < js->n; i++)
+        js->sizes[i] = (ib_size_t){js->res->out[i].width, js->res->out[i].height};
+    if (name_outputs(js, err) < 0)
+        return -1;
+    return js->hashed ? 0 : claim_outputs(js, err);
+}
+
+/* Names the encoded outputs by their bytes' hash and claims them, as
+ * plan_outputs() does for other names. An output with such a name that is
+ * up to date holds these very bytes. */
+static int name_by_hash(job_state_t *js, const ib_encoded_t *coded, ib_error_t *err)
+{
+    for (unsigned i = 0; i < js->n; i++)
+        ib_hash_hex(coded[i].data, coded[i].len, js->res->out[i].hash);
+    if (name_outputs(js, err) < 0)
+        return -1;
+    return claim_outputs(js, err);
 }
 
 /* A warning when only the first page or frame of the input is written.
@@ -442,7 +471,7 @@ static void mark_skipped(job_state_t *js, ib_error_t *err)
             js->res->out[i].bytes = (uint64_t)st.st_size;
     }
     js->res->status = IB_STATUS_SKIPPED;
-    if (js->r.placeholder != NULL &&
+    if (js->r.placeholder != NULL && js->res->placeholder.color[0] == '\0' &&
         ib_image_placeholder(js->jc->image, js->job->path, js->probe, &js->r, err) < 0) {
         /* Its outputs are whole: a warning, not a failure. */
         snprintf(js->res->message, sizeof js->res->message, "no placeholders: %.900s",
@@ -488,6 +517,17 @@ static int render_and_write(job_state_t *js, ib_worker_t *self, unsigned long ta
         js->res->n_outputs = 0;
         return -1;
     }
+    int fresh = js->hashed ? name_by_hash(js, coded, err) : 0;
+    if (fresh != 0) {
+        for (unsigned i = 0; i < js->n; i++)
+            ib_encoded_free(&coded[i]);
+        if (fresh < 0) {
+            js->res->n_outputs = 0;
+            return -1;
+        }
+        mark_skipped(js, err);
+        return 0;
+    }
     ib_output_opts_t how = {.recipe = js->recipe,
                             .source = js->self_path,
                             .mtime = plan->preserve_times ? &js->mtime : NULL};
@@ -523,6 +563,7 @@ static int run_job(job_state_t *js, ib_worker_t *self, unsigned long tag, ib_err
         snprintf(js->res->message, sizeof js->res->message,
                  "%.900s: kept at %ux%u: the geometry asks for a side over %d pixels", in, w, h,
                  IB_GEOM_MAX_SIDE);
+    js->hashed = ib_name_has_hash(js->plan->name_template) && !js->plan->in_place;
     if (realpath(in, js->self_path) == NULL)
         snprintf(js->self_path, sizeof js->self_path, "%s", in);
     int fresh = plan_outputs(js, w, h, err);

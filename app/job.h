@@ -11,6 +11,7 @@
 
 #include "claims.h"
 #include "error.h"
+#include "hash.h"
 #include "image.h"
 #include "plan.h"
 #include "pool.h"
@@ -28,10 +29,11 @@ typedef struct {
     uint64_t bytes;
     char ext[16];
     char format[16];
-    int32_t variant; /* index into the plan's variants, -1 for none */
-    int32_t quality; /* the encoder's quality for a lossy format, else 0 */
-    int32_t colors;  /* the palette's size, 0 without one */
-    int64_t date;    /* the input's capture date, for {date} in names */
+    int32_t variant;               /* index into the plan's variants, -1 for none */
+    int32_t quality;               /* the encoder's quality for a lossy format, else 0 */
+    int32_t colors;                /* the palette's size, 0 without one */
+    int64_t date;                  /* the input's capture date, for {date} in names */
+    char hash[IB_HASH_DIGITS + 1]; /* {hash}: of the encoded bytes, "" before */
 } ib_output_info_t;
 
 typedef struct {

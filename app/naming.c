@@ -8,9 +8,9 @@
 
 #include "clock.h"
 
-static const char *keys[] = {"dir", "stem", "ext", "w", "h", "variant", "date"};
+static const char *keys[] = {"dir", "stem", "ext", "w", "h", "variant", "date", "hash"};
 
-enum { KEY_DATE = 6 };
+enum { KEY_DATE = 6, KEY_HASH = 7 };
 
 /* The field name..name+len ("date:%Y" counts as date). */
 static int key_index(const char *name, size_t len)
@@ -42,7 +42,7 @@ int ib_name_check(const char *tmpl, char *err, size_t errlen)
         if (k < 0) {
             snprintf(err, errlen,
                      "bad --name '%s': unknown field '%.*s' (use {dir} {stem} {ext} {w} {h} "
-                     "{variant} {date} {date:FORMAT})",
+                     "{variant} {date} {date:FORMAT} {hash})",
                      tmpl, (int)(end - p + 1), p);
             return -1;
         }
@@ -59,6 +59,11 @@ int ib_name_check(const char *tmpl, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+int ib_name_has_hash(const char *tmpl)
+{
+    return tmpl != NULL && strstr(tmpl, "{hash}") != NULL;
 }
 
 void ib_name_split(const char *rel, char *dir, size_t dlen, char *stem, size_t slen, char *ext,
@@ -161,6 +166,9 @@ int ib_name_render(const char *root, const char *tmpl, const ib_name_vars_t *v, 
             if (date_field(p, end, v->date, datebuf, sizeof datebuf) < 0)
                 return -1;
             val = datebuf;
+            break;
+        case KEY_HASH:
+            val = v->hash != NULL ? v->hash : "{hash}";
             break;
         }
         if (append(tail, tcap, &t, val, strlen(val)) < 0)

@@ -19,13 +19,19 @@ typedef struct {
     unsigned height;
     const char *variant; /* NULL or "" when there are no variants */
     int64_t date;        /* wall-clock capture date (clock.h), for {date} */
+    const char *hash;    /* the output's content hash; NULL before it is encoded */
 } ib_name_vars_t;
 
 /* Checks a --name template: 0, or -1 with a message in err. */
 int ib_name_check(const char *tmpl, char *err, size_t errlen);
 
+/* Whether tmpl names outputs by their content ({hash}): such a name is
+ * known only once the output is encoded. */
+int ib_name_has_hash(const char *tmpl);
+
 /* Renders tmpl under root into out. Empty path components are dropped, so
- * "{dir}/{stem}.{ext}" with no directory gives "root/stem.ext".
+ * "{dir}/{stem}.{ext}" with no directory gives "root/stem.ext". {hash}
+ * without a hash stays as it is (a --dry-run shows it so).
  * 0, or -1 if it does not fit. */
 int ib_name_render(const char *root, const char *tmpl, const ib_name_vars_t *v, char *out,
                    size_t cap);

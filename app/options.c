@@ -428,7 +428,8 @@ const ib_option_t ib_options[] = {
      SWITCH(strip_gps, 1)},
     {"name", 0, "TEMPLATE", OUT,
      "output path under DIR, default {dir}/{stem}.{ext};\n"
-     "fields {dir} {stem} {ext} {w} {h} {variant}",
+     "fields {dir} {stem} {ext} {w} {h} {variant} {date}\n"
+     "{date:FMT} {hash} (of the output's bytes)",
      NULL, set_name},
     {"if-exists", 0, "MODE", OUT,
      "update (default: redo when the input or the recipe\nchanged), overwrite, skip, fail",

@@ -17,6 +17,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "output.h"
 #include "select.h"
 #include "sniff.h"
@@ -233,7 +234,7 @@ static void file_item(ib_scan_t *s, ib_scan_item_t *item, ib_scan_kind_t kind)
 }
 
 /* Matches text from its start against the rest of a template: {dir} any
- * path, {stem} and {ext} a name without '/', {w} and {h} digits, {variant}
+ * path, {stem} and {ext} a name without '/', {w} and {h} digits, {hash} hex digits, {variant}
  * one of the variant names. A '/' that would start the path or double
  * another is dropped, as ib_name_render() drops it. */
 static int match_template(const char *t, const char *text, const char *at,
@@ -261,6 +262,13 @@ static int match_template(const char *t, const char *text, const char *at,
     int any_path =
         (klen == 3 && memcmp(key, "dir", 3) == 0) || (klen >= 4 && memcmp(key, "date", 4) == 0);
     int digits = klen == 1 && (*key == 'w' || *key == 'h');
+    if (klen == 4 && memcmp(key, "hash", 4) == 0) {
+        /* IB_HASH_DIGITS lowercase hex digits. */
+        for (size_t n = 0; n < IB_HASH_DIGITS; n++)
+            if (!((at[n] >= '0' && at[n] <= '9') || (at[n] >= 'a' && at[n] <= 'f')))
+                return 0;
+        return match_template(end + 1, text, at + IB_HASH_DIGITS, variants, n_variants);
+    }
     /* {dir} may be empty (a file at the top); the others never are. The
      * field's value is at[0..n). */
     for (size_t n = any_path ? 0 : 1;; n++) {

@@ -36,6 +36,16 @@ static void fields_are_filled(void **state)
     render("o", "{stem}_{w}x{h}.{ext}", "d/photo.jpeg", "jpg", "o/photo_640x480.jpg");
     render("o", "{dir}/{stem}-{variant}.{ext}", "d/e/p.png", "png", "o/d/e/p-sm.png");
     render("o", "{ext}/{dir}/{stem}.{ext}", "p.png", "webp", "o/webp/p.webp");
+    /* {hash} is known once the output is encoded; before, it stays. */
+    char out[64];
+    ib_name_vars_t v = {.rel = "p.png", .ext = "png", .hash = "0123456789ab"};
+    assert_int_equal(ib_name_render("o", "{stem}-{hash}.{ext}", &v, out, sizeof out), 0);
+    assert_string_equal(out, "o/p-0123456789ab.png");
+    v.hash = NULL;
+    assert_int_equal(ib_name_render("o", "{stem}-{hash}.{ext}", &v, out, sizeof out), 0);
+    assert_string_equal(out, "o/p-{hash}.png");
+    assert_true(ib_name_has_hash("{stem}-{hash}.{ext}"));
+    assert_false(ib_name_has_hash(IB_DEFAULT_TEMPLATE));
 }
 
 static void odd_names_split_sensibly(void **state)

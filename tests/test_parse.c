@@ -404,6 +404,11 @@ static void defaults_without_options(void **state)
     assert_string_equal(ps.plan.inputs[1], "-b");
     assert_int_equal(ps.plan.json, 1);
     parsed_free(&ps);
+    /* {hash} tells variants apart as {variant} does. */
+    parse_words(&ps, WORDS("--variant", "a:10", "--variant", "b:20", "--name",
+                           "{stem}-{hash}.{ext}", "in", "-o", "o"));
+    assert_int_equal(ps.rc, 0);
+    parsed_free(&ps);
 }
 
 /* ---- usage errors ---- */
@@ -468,7 +473,7 @@ static const usage_case_t usage_cases[] = {
     {{"--subsample", "half", "in", "-o", "o"}, "--subsample wants one of auto, on, off"},
     {{"--name", "{nope}", "in", "-o", "o"}, "{nope}"},
     {{"--variant", "a:10", "--variant", "b:20", "--name", "{stem}.{ext}", "in", "-o", "o"},
-     "needs {variant} (or {w} or {h})"},
+     "needs {variant} (or {w}, {h} or {hash})"},
     {{"--name", "{stem}.jpg", "-F", "png", "in", "-o", "o"}, "ends in .jpg, but -F png"},
     {{"--lossless", "-F", "jpg", "in", "-o", "o"}, "--lossless: jpg has no lossless mode"},
     {{"--lossless", "-F", "gif", "in", "-o", "o"}, "--lossless: gif has no lossless mode"},

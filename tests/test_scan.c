@@ -314,6 +314,7 @@ static void names_the_template_makes(void **state)
         {"{stem}_{w}x{h}.{ext}", "a_100x75.jpg | a_100xwide.jpg sub/a_100x75.jpg"},
         {"{dir}/{stem}-{variant}.{ext}", "p/a-sm.webp a-lg.webp | a-md.webp"},
         {"thumbs/{dir}/{stem}.{ext}", "thumbs/a/b.jpg | a/b.jpg"},
+        {"{stem}.{hash}.{ext}", "a.0123456789ab.jpg | a.0123456789AB.jpg a.0123456789.jpg a.jpg"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ib_test_strs_t rels = {0};

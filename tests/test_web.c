@@ -445,6 +445,89 @@ static void preserve_times_and_reruns(void **state)
     ib_test_run_free(&r);
 }
 
+/* The {hash} of a name: 12 lowercase hex digits after the last '-'. */
+static const char *hash_in(const char *path)
+{
+    const char *dash = strrchr(path, '-'), *dot = strrchr(path, '.');
+    if (dash == NULL || dot == NULL || dot - dash - 1 != 12 ||
+        strspn(dash + 1, "0123456789abcdef") < 12)
+        fail_msg("%s has no 12-digit {hash}", path);
+    return dash + 1;
+}
+
+/* The hash the name must carry: 64-bit FNV-1a of the bytes, its top 48
+ * bits in hex. */
+static void expect_hash_of_bytes(const char *path)
+{
+    size_t len;
+    unsigned char *b = (unsigned char *)ib_test_slurp(path, &len);
+    uint64_t h = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ b[i]) * 0x100000001b3u;
+    test_free(b);
+    char want[16];
+    snprintf(want, sizeof want, "%012llx", (unsigned long long)(h >> 16));
+    if (strncmp(hash_in(path), want, 12) != 0)
+        fail_msg("%s: the bytes hash to %s", path, want);
+}
+
+/* The paths of the one input's outputs, sorted. */
+static void output_paths(const events_t *e, ib_test_strs_t *out)
+{
+    const ib_test_event_t *ev = ib_test_event_for(e, "photo.jpg");
+    for (unsigned i = 0; i < ev->n_outputs; i++)
+        ib_test_strs_add(out, ev->outputs[i].path);
+    ib_test_strs_sort(out);
+}
+
+/* {hash} names each output by its bytes: the same on a second run from
+ * scratch, up to date on a re-run, and another name for other bytes. */
+static void hashed_names_are_stable(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], file[PATH_MAX], out[PATH_MAX], kept[PATH_MAX];
+    make_input(t, "hash", dir, file);
+    ib_test_path_fmt(out, "%s/out", dir);
+    ib_test_path_fmt(kept, "%s/first", dir);
+    run_t r;
+    events_t e;
+    ib_test_strs_t first = {0}, again = {0}, other = {0};
+    run_web(t, dir, &r, &e, 0, "-F", "webp", "-F", "jpg", "--name", "{dir}/{stem}-{hash}.{ext}",
+            "--variant", "a:30x", "--variant", "b:60x", NULL);
+    output_paths(&e, &first);
+    assert_int_equal(first.n, 4);
+    for (size_t i = 0; i < first.n; i++)
+        expect_hash_of_bytes(first.v[i]);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+
+    run_web(t, dir, &r, &e, 0, "-F", "webp", "-F", "jpg", "--name", "{dir}/{stem}-{hash}.{ext}",
+            "--variant", "a:30x", "--variant", "b:60x", NULL);
+    ib_test_expect_event(ib_test_event_for(&e, "photo.jpg"), "skipped");
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+
+    assert_int_equal(rename(out, kept), 0);
+    run_web(t, dir, &r, &e, 0, "-F", "webp", "-F", "jpg", "--name", "{dir}/{stem}-{hash}.{ext}",
+            "--variant", "a:30x", "--variant", "b:60x", NULL);
+    output_paths(&e, &again);
+    ib_test_expect_same_set(&again, &first, "the names of a second run from scratch");
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+
+    run_web(t, dir, &r, &e, 0, "-F", "jpg", "--quality", "40", "--name",
+            "{dir}/{stem}-{hash}.{ext}", "--variant", "a:30x", NULL);
+    output_paths(&e, &other);
+    for (size_t i = 0; i < first.n; i++)
+        if (strcmp(hash_in(first.v[i]), hash_in(other.v[0])) == 0)
+            fail_msg("quality 40 gave the name of %s", first.v[i]);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+    ib_test_strs_free(&first);
+    ib_test_strs_free(&again);
+    ib_test_strs_free(&other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +541,7 @@ int main(void)
         cmocka_unit_test(palette_pngs),
         cmocka_unit_test(encoder_controls),
         cmocka_unit_test(preserve_times_and_reruns),
+        cmocka_unit_test(hashed_names_are_stable),
     };
     return ib_test_run_suite(tests, ib_test_cli_group_setup, ib_test_cli_group_teardown);
 }
