@@ -299,15 +299,16 @@ static void build_recipe(ib_plan_t *p, const char *size_text, const char *filter
         strncat(formats, i ? "," : "", sizeof formats - strlen(formats) - 1);
         strncat(formats, p->formats[i], sizeof formats - strlen(formats) - 1);
     }
-    int n = snprintf(p->recipe, sizeof p->recipe,
-                     "v4;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d;"
-                     "interlace=%d;lossless=%d;compression=%d;metadata=%d;palette=%d:%u:%g;"
-                     "effort=%d;subsample=%d;max_bytes=%llu%s%s%s",
-                     size_text, filters, formats, p->quality, p->autorotate, p->strict,
-                     p->interlace, p->lossless, p->compression, (int)p->metadata, p->palette,
-                     p->colors, p->dither, p->effort, (int)p->subsample,
-                     (unsigned long long)p->max_bytes, p->strip_gps ? ";nogps" : "",
-                     p->font != NULL ? ";font=" : "", p->font != NULL ? p->font : "");
+    int n =
+        snprintf(p->recipe, sizeof p->recipe,
+                 "v4;size=%s;filter=%s;format=%s;quality=%d;autorotate=%d;strict=%d;"
+                 "interlace=%d;lossless=%d;compression=%d;metadata=%d;palette=%d:%u:%g;"
+                 "effort=%d;subsample=%d;max_bytes=%llu%s%s%s%s",
+                 size_text, filters, formats, p->quality, p->autorotate, p->strict, p->interlace,
+                 p->lossless, p->compression, (int)p->metadata, p->palette, p->colors, p->dither,
+                 p->effort, (int)p->subsample, (unsigned long long)p->max_bytes,
+                 p->strip_gps ? ";nogps" : "", p->keep_smaller ? ";keep_smaller" : "",
+                 p->font != NULL ? ";font=" : "", p->font != NULL ? p->font : "");
     /* Each output carries its own variant's geometry and encoding. */
     for (unsigned i = 0; i < p->n_variants && n > 0 && (size_t)n < sizeof p->recipe; i++) {
         const ib_variant_t *v = &p->variants[i];

@@ -491,6 +491,30 @@ static int palette_bits(unsigned colors)
     return 1;
 }
 
+/* --keep-smaller: outputs larger than the input that may be the input's
+ * bytes become them. 0, or -1 when the input could not be read again. */
+static int keep_smaller(job_state_t *js, const ib_encode_t *enc, ib_encoded_t *coded,
+                        ib_error_t *err)
+{
+    for (unsigned i = 0; i < js->n; i++) {
+        ib_output_info_t *o = &js->res->out[i];
+        int in_place = js->plan->in_place && strcmp(js->dest[i], js->job->path) == 0, forced;
+        size_t encoded = coded[i].len;
+        int kept = ib_image_keep_smaller(js->job->path, js->probe, &js->r, o->format, &enc[i],
+                                         in_place, &coded[i], &forced, err);
+        if (kept < 0)
+            return -1;
+        o->kept_input = kept == 1;
+        if (forced)
+            snprintf(js->res->message, sizeof js->res->message,
+                     "%.700s: kept as it was: encoded again it came to %zu bytes, more than its "
+                     "%zu, and --keep-smaller never grows a file in place (the options' edits "
+                     "and metadata changes are not applied)",
+                     js->job->path, encoded, coded[i].len);
+    }
+    return 0;
+}
+
 /* Decodes once, renders every output and writes them. */
 static int render_and_write(job_state_t *js, ib_worker_t *self, unsigned long tag, ib_error_t *err)
 {
@@ -517,7 +541,9 @@ static int render_and_write(job_state_t *js, ib_worker_t *self, unsigned long ta
         js->res->n_outputs = 0;
         return -1;
     }
-    int fresh = js->hashed ? name_by_hash(js, coded, err) : 0;
+    int fresh = plan->keep_smaller ? keep_smaller(js, enc, coded, err) : 0;
+    if (fresh == 0 && js->hashed)
+        fresh = name_by_hash(js, coded, err);
     if (fresh != 0) {
         for (unsigned i = 0; i < js->n; i++)
             ib_encoded_free(&coded[i]);

@@ -34,6 +34,7 @@ typedef struct {
     int32_t colors;                /* the palette's size, 0 without one */
     int64_t date;                  /* the input's capture date, for {date} in names */
     char hash[IB_HASH_DIGITS + 1]; /* {hash}: of the encoded bytes, "" before */
+    uint8_t kept_input;            /* --keep-smaller wrote the input's bytes */
 } ib_output_info_t;
 
 typedef struct {

@@ -420,6 +420,11 @@ const ib_option_t ib_options[] = {
      "give each output its input's modification time\n"
      "(re-runs still redo an input that changed)",
      NULL, SWITCH(preserve_times, 1)},
+    {"keep-smaller", 0, NULL, OUT,
+     "an output in its input's format and size that\n"
+     "comes out larger is the input's bytes instead;\n"
+     "with --in-place, no file grows",
+     NULL, SWITCH(keep_smaller, 1)},
     {"keep-metadata", 0, NULL, OUT, "keep EXIF and XMP (default: only the ICC profile)", NULL,
      set_keep_metadata},
     {"strip", 0, NULL, OUT, "strip all metadata, the ICC profile too", NULL, set_strip},

@@ -64,6 +64,7 @@ typedef struct {
     ib_subsample_t subsample;
     uint64_t max_bytes; /* --max-bytes; 0: no budget */
     int preserve_times; /* outputs get their input's modification time */
+    int keep_smaller;   /* an output larger than its input may be the input's bytes */
     ib_metadata_t metadata;
     int strip_gps;    /* --strip-gps */
     const char *font; /* --font, for text ops; NULL: sans */

@@ -151,6 +151,8 @@ static void json_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *re
             fprintf(f, ",\"quality\":%d", o->quality);
         if (o->colors > 0)
             fprintf(f, ",\"colors\":%d", o->colors);
+        if (o->kept_input)
+            fputs(",\"kept_input\":true", f);
         if (o->variant >= 0 && (unsigned)o->variant < r->plan->n_variants) {
             fputs(",\"variant\":", f);
             ib_json_string(f, r->plan->variants[o->variant].name);

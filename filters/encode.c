@@ -172,6 +172,25 @@ static int has_stripped_fields(VipsImage *in)
     return found;
 }
 
+/* Metadata of any kind: what --strip removes. */
+static int is_metadata(const char *name)
+{
+    return stripped_by_default(name) || strcmp(name, VIPS_META_ICC_NAME) == 0 ||
+           strstr(name, "comment") != NULL;
+}
+
+int ib_encode_policy_keeps_all(VipsImage *in, ib_metadata_t policy, int no_gps)
+{
+    gchar **names = vips_image_get_fields(in);
+    int dropped = 0;
+    for (int i = 0; !dropped && names[i] != NULL; i++)
+        dropped = policy == IB_META_STRIP     ? is_metadata(names[i])
+                  : policy == IB_META_DEFAULT ? stripped_by_default(names[i])
+                                              : no_gps && strncmp(names[i], "exif-ifd3-", 10) == 0;
+    g_strfreev(names);
+    return !dropped;
+}
+
 /*
  * The GPS position out of kept EXIF: the block loses its GPS IFD
  * (exif.c), and the fields libvips parsed from it (exif-ifd3-*, libexif's
@@ -356,7 +375,10 @@ int ib_encode(VipsImage *in, const ib_encode_t *enc, ib_encoded_t *out, const ch
         out->width = (unsigned)in->Xsize;
         out->height = (unsigned)vips_image_get_page_height(in);
         int q = enc->quality > 0 ? enc->quality : ib_image_default_quality(enc->ext);
-        out->quality = enc->lossless && ib_image_lossless(enc->ext) ? 0 : q;
+        out->quality = (enc->lossless && ib_image_lossless(enc->ext)) ||
+                               ib_image_default_quality(enc->ext) == 0
+                           ? 0
+                           : q;
         out->palette_bits = enc->palette && EXT_IN(enc->ext, "png", "gif")
                                 ? (enc->palette_bits > 0 ? enc->palette_bits : 8)
                                 : 0;

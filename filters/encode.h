@@ -24,6 +24,10 @@ VipsImage *ib_encode_colour(VipsImage *in, const ib_encode_t *enc);
  * clears it. Returns -1. */
 int ib_fail_vips(ib_error_t *err, ib_error_kind_t kind, const char *path);
 
+/* Whether the metadata in carries would all be written under this policy:
+ * then the input's own bytes break no promise of the policy's. */
+int ib_encode_policy_keeps_all(VipsImage *in, ib_metadata_t policy, int no_gps);
+
 /* Encodes in into out (g_free'd data). 0, or -1 with err filled. */
 int ib_encode(VipsImage *in, const ib_encode_t *enc, ib_encoded_t *out, const char *path,
               ib_error_t *err);

@@ -218,6 +218,7 @@ static const option_case_t option_cases[] = {
     {"max-bytes", {"--max-bytes", "1.5M", "in", "-o", "o"}, AS_U64, FIELD(max_bytes), 3 << 19},
     {"palette", {"--palette", "in", "-o", "o"}, AS_INT, FIELD(palette), 1},
     {"preserve-times", {"--preserve-times", "in", "-o", "o"}, AS_INT, FIELD(preserve_times), 1},
+    {"keep-smaller", {"--keep-smaller", "in", "-o", "o"}, AS_INT, FIELD(keep_smaller), 1},
     {"colors", {"--colors", "16", "--palette", "in", "-o", "o"}, AS_UINT, FIELD(colors), 16},
     {"dither", {"--dither", "0.25", "--palette", "in", "-o", "o"}, AS_CHECK, .check = check_dither},
     {"effort", {"--effort", "7", "in", "-o", "o"}, AS_INT, FIELD(effort), 7},

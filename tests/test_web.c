@@ -528,6 +528,114 @@ static void hashed_names_are_stable(void **state)
     ib_test_strs_free(&other);
 }
 
+static size_t file_size(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        fail_msg("stat(\"%s\") failed", path);
+    return (size_t)st.st_size;
+}
+
+/* Whether two files hold the same bytes. */
+static int same_bytes(const char *a, const char *b)
+{
+    size_t la, lb;
+    char *x = ib_test_slurp(a, &la), *y = ib_test_slurp(b, &lb);
+    int same = la == lb && memcmp(x, y, la) == 0;
+    test_free(x);
+    test_free(y);
+    return same;
+}
+
+/* A run of photo.jpg (a small, low-quality JPEG, so that quality 98
+ * makes it larger) with these options: whether the output is the input's
+ * bytes, checked against the event's kept_input. */
+static int kept_input(cli_t *t, const char *dir, const char *const *args)
+{
+    char in[PATH_MAX], out[PATH_MAX];
+    ib_test_path_fmt(in, "%s/in/photo.jpg", dir);
+    ib_test_path_fmt(out, "%s/out/photo.jpg", dir);
+    run_t r;
+    events_t e;
+    ib_test_run_dirv(t, dir, &r, &e, 0, args);
+    ib_test_expect_event(ib_test_event_for(&e, "photo.jpg"), "ok");
+    int kept = same_bytes(in, out), said = strstr(r.out_text, "\"kept_input\":true") != NULL;
+    if (kept != said)
+        fail_msg("the output is %sthe input's bytes, but the event says %s", kept ? "" : "not ",
+                 r.out_text);
+    ib_test_events_free(&e);
+    ib_test_run_free(&r);
+    return kept;
+}
+
+/* A JPEG at quality 50: encoded again at 98 it is larger. orientation:
+ * as for ib_test_write_jpeg (1 adds EXIF that says upright). */
+static void small_jpeg(const char *path, int orientation)
+{
+    ib_test_image_t img;
+    char err[256];
+    assert_int_equal(ib_test_image_alloc(&img, 120, 90, 3), 0);
+    ib_test_fill(&img, IB_TEST_FILL_BUSY, 3);
+    ib_test_mkdirs_for(path);
+    if (ib_test_write_jpeg(path, &img, 50, orientation, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    ib_test_image_free(&img);
+}
+
+/* --keep-smaller writes the input's bytes only for the same picture in
+ * the same format and size, with no metadata the policy would drop. */
+static void keep_smaller_keeps_only_the_same_picture(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], file[PATH_MAX];
+    ib_test_cli_dir(t, "keep", dir);
+    ib_test_path_fmt(file, "%s/in/photo.jpg", dir);
+    small_jpeg(file, 0);
+    assert_true(kept_input(t, dir, (const char *[]){"--keep-smaller", "--quality", "98", NULL}));
+    /* Smaller when encoded again: that is written. */
+    assert_false(kept_input(t, dir, (const char *[]){"--keep-smaller", "--quality", "20", NULL}));
+    /* Without the option, another size, other pixels, another format. */
+    assert_false(kept_input(t, dir, (const char *[]){"--quality", "98", NULL}));
+    assert_false(kept_input(
+        t, dir, (const char *[]){"--keep-smaller", "--quality", "98", "-s", "119x", NULL}));
+    assert_false(kept_input(
+        t, dir, (const char *[]){"--keep-smaller", "--quality", "98", "-f", "grayscale", NULL}));
+    /* EXIF, which the default policy strips, but --keep-metadata keeps. */
+    small_jpeg(file, 1);
+    assert_false(kept_input(t, dir, (const char *[]){"--keep-smaller", "--quality", "98", NULL}));
+    assert_true(kept_input(
+        t, dir, (const char *[]){"--keep-smaller", "--quality", "98", "--keep-metadata", NULL}));
+}
+
+/* --in-place --keep-smaller never grows a file, even when the options ask
+ * for what only a larger file would give (then it says so), and shrinks
+ * the ones that can shrink. */
+static void in_place_keep_smaller_never_grows(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], file[PATH_MAX], copy[PATH_MAX];
+    ib_test_cli_dir(t, "keep-in-place", dir);
+    ib_test_path_fmt(file, "%s/photo.jpg", dir);
+    ib_test_path_fmt(copy, "%s/original.jpeg.bak", dir);
+    small_jpeg(file, 1);
+    small_jpeg(copy, 1);
+    run_t r;
+    ib_test_cli_run(t, &r, NULL, "--json", "--in-place", "--keep-smaller", "--quality", "98", "-f",
+                    "grayscale", file, NULL);
+    ib_test_expect_exit(&r, 0, "--in-place --keep-smaller");
+    if (!same_bytes(file, copy) || strstr(r.out_text, "\"kept_input\":true") == NULL ||
+        strstr(r.out_text, "never grows a file in place") == NULL)
+        fail_msg("a file grew, or the event did not say it was kept: %s", r.out_text);
+    ib_test_run_free(&r);
+    size_t before = file_size(file);
+    ib_test_cli_run(t, &r, NULL, "--json", "--in-place", "--keep-smaller", "--quality", "30", file,
+                    NULL);
+    ib_test_expect_exit(&r, 0, "--in-place --keep-smaller --quality 30");
+    if (file_size(file) >= before)
+        fail_msg("quality 30 did not shrink the file: %s", r.out_text);
+    ib_test_run_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +650,8 @@ int main(void)
         cmocka_unit_test(encoder_controls),
         cmocka_unit_test(preserve_times_and_reruns),
         cmocka_unit_test(hashed_names_are_stable),
+        cmocka_unit_test(keep_smaller_keeps_only_the_same_picture),
+        cmocka_unit_test(in_place_keep_smaller_never_grows),
     };
     return ib_test_run_suite(tests, ib_test_cli_group_setup, ib_test_cli_group_teardown);
 }

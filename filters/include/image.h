@@ -158,6 +158,20 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
 void ib_encoded_free(ib_encoded_t *out);
 
 /*
+ * --keep-smaller (keep.c), for output out of the input at path, encoded
+ * as enc says in format (e.g. "jpeg"): when out is larger than the input,
+ * is in the input's format at its size, the chain changed no pixel and
+ * the metadata policy would drop none of the input's, out's bytes become
+ * the input's, and 1 is returned. With never_grow (the output replaces
+ * its input), a larger out always becomes the input's bytes, and *forced
+ * says when that kept what the options would have changed. 0 leaves out
+ * as it is; -1 (err filled) when the input cannot be read again.
+ */
+int ib_image_keep_smaller(const char *path, const ib_probe_t *probe, const ib_render_t *r,
+                          const char *format, const ib_encode_t *enc, int never_grow,
+                          ib_encoded_t *out, int *forced, ib_error_t *err);
+
+/*
  * Only r->placeholder (which must not be NULL), for an input whose outputs
  * are already up to date: decodes the image (shrunk on load where the chain
  * allows) and encodes nothing. 0, or -1 with err filled.
