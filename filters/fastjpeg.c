@@ -199,6 +199,53 @@ static struct jpeg_error_mgr *errors_to(error_mgr_t *e)
     return &e->pub;
 }
 
+/* The largest power-of-two shrink that still leaves the margin: the same
+ * block grid as libvips' own shrink-on-load, so both paths resample the
+ * same samples. */
+static unsigned pick_shrink(unsigned w, unsigned h, unsigned min_w, unsigned min_h)
+{
+    unsigned shrink = 8;
+    while (shrink > 1 && ((double)(w / shrink) < RESAMPLE_MARGIN * min_w ||
+                          (double)(h / shrink) < RESAMPLE_MARGIN * min_h))
+        shrink /= 2;
+    return shrink;
+}
+
+/* Starts the decode at 1/shrink, as 8-bit grey or RGB. -1 when the
+ * decoder does not scale this file (lossless JPEG in libjpeg-turbo 3):
+ * the crop of the partial blocks would then keep a corner. */
+static int start_scaled(j_decompress_ptr cinfo, unsigned shrink)
+{
+    unsigned w = cinfo->image_width, h = cinfo->image_height;
+    cinfo->scale_num = 1;
+    cinfo->scale_denom = shrink;
+    cinfo->out_color_space = cinfo->jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
+    cinfo->dct_method = JDCT_ISLOW;
+    jpeg_start_decompress(cinfo);
+    return cinfo->output_width == (w + shrink - 1) / shrink &&
+                   cinfo->output_height == (h + shrink - 1) / shrink
+               ? 0
+               : -1;
+}
+
+static void read_rows(j_decompress_ptr cinfo, unsigned char *pixels, size_t stride)
+{
+    while (cinfo->output_scanline < cinfo->output_height) {
+        JSAMPROW row = pixels + (size_t)cinfo->output_scanline * stride;
+        jpeg_read_scanlines(cinfo, &row, 1);
+    }
+}
+
+/* libjpeg rounds a scaled size up, counting a partial block at the edge
+ * as a whole pixel; libvips rounds down. Rows of stride bytes keep their
+ * first out_stride, packed. */
+static void keep_whole_pixels(unsigned char *pixels, size_t stride, size_t out_stride,
+                              unsigned out_h)
+{
+    for (unsigned y = 1; out_stride != stride && y < out_h; y++)
+        memmove(pixels + y * out_stride, pixels + y * stride, out_stride);
+}
+
 VipsImage *ib_fastjpeg_load(const char *path, ib_fastjpeg_bytes_t **bytes, unsigned min_w,
                             unsigned min_h, int strict, unsigned *shrunk)
 {
@@ -229,39 +276,17 @@ VipsImage *ib_fastjpeg_load(const char *path, ib_fastjpeg_bytes_t **bytes, unsig
     jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 0xffff); /* ICC profile */
     if (jpeg_read_header(&cinfo, TRUE) != JPEG_HEADER_OK ||
         (cinfo.jpeg_color_space != JCS_YCbCr && cinfo.jpeg_color_space != JCS_GRAYSCALE &&
-         cinfo.jpeg_color_space != JCS_RGB)) {
-        jpeg_destroy_decompress(&cinfo);
-        free(file);
-        return NULL;
-    }
-
-    /* The largest power-of-two shrink that still leaves the margin: the
-     * same block grid as libvips' own shrink-on-load, so both paths
-     * resample the same samples. */
-    unsigned w = cinfo.image_width, h = cinfo.image_height, shrink = 8;
-    while (shrink > 1 && ((double)(w / shrink) < RESAMPLE_MARGIN * min_w ||
-                          (double)(h / shrink) < RESAMPLE_MARGIN * min_h))
-        shrink /= 2;
-    cinfo.scale_num = 1;
-    cinfo.scale_denom = shrink;
-    int grey = cinfo.jpeg_color_space == JCS_GRAYSCALE;
-    cinfo.out_color_space = grey ? JCS_GRAYSCALE : JCS_RGB;
-    cinfo.dct_method = JDCT_ISLOW;
-    jpeg_start_decompress(&cinfo);
-    /* A decoder that does not scale this file (lossless JPEG in
-     * libjpeg-turbo 3) would have the crop below keep a corner. */
-    if (cinfo.output_width != (w + shrink - 1) / shrink ||
-        cinfo.output_height != (h + shrink - 1) / shrink)
+         cinfo.jpeg_color_space != JCS_RGB))
         longjmp(jerr.jump, 1);
-
+    unsigned w = cinfo.image_width, h = cinfo.image_height;
+    unsigned shrink = pick_shrink(w, h, min_w, min_h);
+    if (start_scaled(&cinfo, shrink) < 0)
+        longjmp(jerr.jump, 1);
     size_t stride = (size_t)cinfo.output_width * (size_t)cinfo.output_components;
     pixels = malloc(stride * cinfo.output_height);
     if (pixels == NULL)
         longjmp(jerr.jump, 1);
-    while (cinfo.output_scanline < cinfo.output_height) {
-        JSAMPROW row = pixels + (size_t)cinfo.output_scanline * stride;
-        jpeg_read_scanlines(&cinfo, &row, 1);
-    }
+    read_rows(&cinfo, pixels, stride);
     unsigned icc_len = 0;
     JOCTET *icc_data = NULL;
     if (jpeg_read_icc_profile(&cinfo, &icc_data, &icc_len))
@@ -272,14 +297,10 @@ VipsImage *ib_fastjpeg_load(const char *path, ib_fastjpeg_bytes_t **bytes, unsig
     if (strict && jerr.warnings > 0)
         longjmp(jerr.jump, 1);
 
-    /* libjpeg rounds a scaled size up, counting a partial block at the
-     * edge as a whole pixel; libvips rounds down. Keep the whole ones. */
     unsigned out_w = w / shrink, out_h = h / shrink;
     if (out_w == 0 || out_h == 0 || out_w > cinfo.output_width || out_h > cinfo.output_height)
         longjmp(jerr.jump, 1);
-    size_t out_stride = (size_t)out_w * (size_t)cinfo.output_components;
-    for (unsigned y = 1; out_stride != stride && y < out_h; y++)
-        memmove(pixels + y * out_stride, pixels + y * stride, out_stride);
+    keep_whole_pixels(pixels, stride, (size_t)out_w * (size_t)cinfo.output_components, out_h);
     /* The image owns the pixels from here, made or not. */
     unsigned char *owned = pixels;
     pixels = NULL;

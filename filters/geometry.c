@@ -145,6 +145,63 @@ static double perceptible_reciprocal(double x)
     return sign / IM_EPSILON;
 }
 
+/* The scale that fits (or, with ^, fills) fw x fh to the asked w x h. */
+static double fit_scale(unsigned flags, double w, double h, double fw, double fh)
+{
+    int has_w = (flags & IB_GEOM_WIDTH) != 0, has_h = (flags & IB_GEOM_HEIGHT) != 0;
+    int fill = (flags & IB_GEOM_FILL) != 0;
+    double scale;
+    if (fw == 0 || fh == 0)
+        return 1.0;
+    if (has_w && has_h) {
+        scale = w / fw;
+        if (!fill) {
+            if (scale > h / fh)
+                scale = h / fh;
+        } else if (scale < h / fh) {
+            scale = h / fh;
+        }
+    } else if (has_w) {
+        scale = w / fw;
+        if (fill && scale < w / fh)
+            scale = w / fh;
+    } else {
+        scale = h / fh;
+        if (fill && scale < h / fw)
+            scale = h / fw;
+    }
+    return scale;
+}
+
+/* The > and < limits and the @ area, on the size w x h of an image of
+ * fw x fh. */
+static void limit_size(const ib_geometry_t *g, double fw, double fh, double *w, double *h)
+{
+    if (g->flags & IB_GEOM_SHRINK) {
+        if (fw < *w)
+            *w = fw;
+        if (fh < *h)
+            *h = fh;
+    }
+    if (g->flags & IB_GEOM_ENLARGE) {
+        if (fw > *w)
+            *w = fw;
+        if (fh > *h)
+            *h = fh;
+    }
+    if (g->flags & IB_GEOM_AREA) {
+        /* The area is the first number as written (in WxH@ too), and the
+         * sizes are truncated, not rounded, so that they stay within it. */
+        double area = g->w + sqrt(IM_EPSILON);
+        double k = perceptible_reciprocal(sqrt(fw * fh) * perceptible_reciprocal(sqrt(area)));
+        double sx = fw * k, sy = fh * k;
+        if (sx < *w || sy < *h) {
+            *w = floor(sx);
+            *h = floor(sy);
+        }
+    }
+}
+
 int ib_geometry_apply(const ib_geometry_t *g, unsigned in_w, unsigned in_h, unsigned *out_w,
                       unsigned *out_h)
 {
@@ -162,69 +219,20 @@ int ib_geometry_apply(const ib_geometry_t *g, unsigned in_w, unsigned in_h, unsi
     if (g->flags & IB_GEOM_PERCENT) {
         double sx = has_w ? g->w : 100.0;
         double sy = has_h ? g->h : sx;
-        w = floor(sx * fw / 100.0 + 0.5);
-        h = floor(sy * fh / 100.0 + 0.5);
-        fw = w;
-        fh = h;
+        w = fw = floor(sx * fw / 100.0 + 0.5);
+        h = fh = floor(sy * fh / 100.0 + 0.5);
     }
-
     if ((g->flags & IB_GEOM_EXACT) || (w == fw && h == fh)) {
         if (!has_w)
             w = fw;
         if (!has_h)
             h = fh;
     } else {
-        double scale;
-        if (fw == 0 || fh == 0) {
-            scale = 1.0;
-        } else if (has_w && has_h) {
-            scale = w / fw;
-            if (!(g->flags & IB_GEOM_FILL)) {
-                if (scale > h / fh)
-                    scale = h / fh;
-            } else if (scale < h / fh) {
-                scale = h / fh;
-            }
-        } else if (has_w) {
-            scale = w / fw;
-            if ((g->flags & IB_GEOM_FILL) && scale < w / fh)
-                scale = w / fh;
-        } else {
-            scale = h / fh;
-            if ((g->flags & IB_GEOM_FILL) && scale < h / fw)
-                scale = h / fw;
-        }
-        w = floor(scale * fw + 0.5);
-        h = floor(scale * fh + 0.5);
-        if (w < 1)
-            w = 1;
-        if (h < 1)
-            h = 1;
+        double scale = fit_scale(g->flags, w, h, fw, fh);
+        w = fmax(floor(scale * fw + 0.5), 1);
+        h = fmax(floor(scale * fh + 0.5), 1);
     }
-
-    if (g->flags & IB_GEOM_SHRINK) {
-        if (fw < w)
-            w = fw;
-        if (fh < h)
-            h = fh;
-    }
-    if (g->flags & IB_GEOM_ENLARGE) {
-        if (fw > w)
-            w = fw;
-        if (fh > h)
-            h = fh;
-    }
-    if (g->flags & IB_GEOM_AREA) {
-        /* The area is the first number as written (in WxH@ too), and the
-         * sizes are truncated, not rounded, so that they stay within it. */
-        double area = g->w + sqrt(IM_EPSILON);
-        double k = perceptible_reciprocal(sqrt(fw * fh) * perceptible_reciprocal(sqrt(area)));
-        double sx = fw * k, sy = fh * k;
-        if (sx < w || sy < h) {
-            w = floor(sx);
-            h = floor(sy);
-        }
-    }
+    limit_size(g, fw, fh, &w, &h);
     *out_w = clamp_size(w);
     *out_h = clamp_size(h);
     if ((*out_w > IB_GEOM_MAX_SIDE || *out_h > IB_GEOM_MAX_SIDE) &&

@@ -782,49 +782,69 @@ int ib_image_placeholder(ib_image_ctx_t *ctx, const char *path, ib_probe_t *prob
     return rc == 0 ? 0 : ib_fail_vips(err, IB_ERR_DECODE, path);
 }
 
+/* Whether every output can be written here; *animated when one keeps
+ * the input's frames. */
+static int check_savers(ib_image_ctx_t *ctx, const char *path, const ib_probe_t *probe,
+                        const ib_encode_t *enc, unsigned n, int *animated, ib_error_t *err)
+{
+    *animated = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (!ib_image_can_save(ctx, enc[i].ext))
+            return ib_fail(err, IB_ERR_UNSUPPORTED, "%s: this libvips cannot write .%s files", path,
+                           enc[i].ext);
+        *animated |= keeps_frames(probe, &enc[i]);
+    }
+    return 0;
+}
+
+/* The size to decode for: the largest variant (NULL without variants),
+ * or, with a placeholder, at least what it samples (in *enough): a decode
+ * shrunk for small variants would give it less, and another colour than a
+ * re-run that decodes for the placeholder alone. */
+static const ib_size_t *decode_size(const ib_probe_t *probe, const ib_render_t *r,
+                                    const ib_size_t *sizes, unsigned n, ib_size_t *enough)
+{
+    const ib_size_t *largest = NULL;
+    for (unsigned i = 0; sizes != NULL && i < n; i++)
+        if (largest == NULL ||
+            (uint64_t)sizes[i].width * sizes[i].height > (uint64_t)largest->width * largest->height)
+            largest = &sizes[i];
+    *enough = placeholder_hint(probe);
+    if (r->placeholder != NULL && largest != NULL &&
+        (uint64_t)enough->width * enough->height > (uint64_t)largest->width * largest->height)
+        largest = enough;
+    return largest;
+}
+
+/* *im replaced by a copy in memory (its reference dropped); -1 on failure,
+ * with *im NULL. */
+static int to_memory(VipsImage **im)
+{
+    VipsImage *mem = vips_image_copy_memory(*im);
+    g_object_unref(*im);
+    *im = mem;
+    return mem != NULL ? 0 : -1;
+}
+
 int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, const ib_render_t *r,
                     const ib_encode_t *enc, const ib_size_t *sizes, unsigned n, ib_encoded_t *out,
                     ib_error_t *err)
 {
     memset(out, 0, n * sizeof *out);
     vips_error_clear();
-    int animated = 0;
-    for (unsigned i = 0; i < n; i++) {
-        if (!ib_image_can_save(ctx, enc[i].ext))
-            return ib_fail(err, IB_ERR_UNSUPPORTED, "%s: this libvips cannot write .%s files", path,
-                           enc[i].ext);
-        animated |= keeps_frames(probe, &enc[i]);
-    }
-
-    /* Decode no more pixels than the largest variant needs. */
-    const ib_size_t *largest = NULL;
-    for (unsigned i = 0; sizes != NULL && i < n; i++)
-        if (largest == NULL ||
-            (uint64_t)sizes[i].width * sizes[i].height > (uint64_t)largest->width * largest->height)
-            largest = &sizes[i];
-
-    /* A placeholder reads a sample of up to 512 px a side: a decode
-     * shrunk for small variants would give it less, and another colour
-     * than a re-run that decodes for the placeholder alone. */
-    ib_size_t enough = placeholder_hint(probe);
-    if (r->placeholder != NULL && largest != NULL &&
-        (uint64_t)enough.width * enough.height > (uint64_t)largest->width * largest->height)
-        largest = &enough;
+    int animated;
+    if (check_savers(ctx, path, probe, enc, n, &animated, err) < 0)
+        return -1;
     unsigned used;
     ib_ops_env_t env;
-    VipsImage *input = open_input(ctx, path, probe, r, enc, largest, &used);
-    if (input == NULL)
-        return ib_fail_vips(err, IB_ERR_DECODE, path);
+    ib_size_t enough;
+    VipsImage *input =
+        open_input(ctx, path, probe, r, enc, decode_size(probe, r, sizes, n, &enough), &used);
     /* Several outputs from one decode read it several times, and so does
      * a placeholder (a sequential decode can be read once). */
     int again = n > 1 || animated || r->placeholder != NULL;
-    if (again) {
-        VipsImage *mem = vips_image_copy_memory(input);
-        g_object_unref(input);
-        if (mem == NULL)
-            return ib_fail_vips(err, IB_ERR_DECODE, path);
-        input = mem;
-    }
+    if (input == NULL || (again && to_memory(&input) < 0))
+        return ib_fail_vips(err, IB_ERR_DECODE, path);
     int rc = 0;
     char stem[256];
     ops_env(ctx, path, probe, r, enc, stem, sizeof stem, &env);
@@ -834,23 +854,16 @@ int ib_image_render(ib_image_ctx_t *ctx, const char *path, ib_probe_t *probe, co
         const ib_size_t *size = sizes != NULL ? &sizes[i] : NULL;
         VipsImage *result = keeps_frames(probe, &enc[i]) ? animate(input, r, size, &env)
                                                          : finish(input, r, used, size, &env);
-        if (result == NULL) {
-            rc = ib_fail_vips(err, IB_ERR_DECODE, path);
-            break;
-        }
-        if (!again) {
+        if (!again && input != NULL) {
             /* The only reader: drop our reference so the pipeline streams. */
             g_object_unref(input);
             input = NULL;
         }
-        if (enc[i].max_bytes > 0) {
-            /* Encoded again and again: decode and resize only once. */
-            VipsImage *mem = vips_image_copy_memory(result);
-            g_object_unref(result);
-            if ((result = mem) == NULL) {
-                rc = ib_fail_vips(err, IB_ERR_DECODE, path);
-                break;
-            }
+        /* Under a byte budget it is encoded again and again: decode and
+         * resize only once. */
+        if (result == NULL || (enc[i].max_bytes > 0 && to_memory(&result) < 0)) {
+            rc = ib_fail_vips(err, IB_ERR_DECODE, path);
+            break;
         }
         rc = ib_encode_within(result, &enc[i], &out[i], path, err);
         g_object_unref(result);
