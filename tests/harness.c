@@ -442,6 +442,18 @@ void ib_test_fill(ib_test_image_t *img, int how, unsigned seed)
                 ib_test_pixel(img, x, y)[c] = fill_sample(how, x, y, c, seed, &noise);
 }
 
+void ib_test_save(const char *path, const ib_test_image_t *img, int quality, int orientation)
+{
+    char err[512];
+    size_t n = strlen(path);
+    ib_test_mkdirs_for(path);
+    int rc = n > 4 && strcmp(path + n - 4, ".png") == 0
+                 ? ib_test_write_png(path, img, err, sizeof err)
+                 : ib_test_write_jpeg(path, img, quality, orientation, err, sizeof err);
+    if (rc < 0)
+        fail_msg("%s", err);
+}
+
 static void make_image(const char *path, unsigned w, unsigned h, int how, unsigned seed, int jpeg)
 {
     ib_test_image_t img;
@@ -450,6 +462,7 @@ static void make_image(const char *path, unsigned w, unsigned h, int how, unsign
     if (ib_test_image_alloc(&img, w, h, 3) < 0)
         fail_msg("no memory for a %ux%u image", w, h);
     ib_test_fill(&img, how, seed);
+    /* By the flag, not the name: some tests give a PNG a JPEG's name. */
     int rc = jpeg ? ib_test_write_jpeg(path, &img, 90, 0, err, sizeof err)
                   : ib_test_write_png(path, &img, err, sizeof err);
     ib_test_image_free(&img);

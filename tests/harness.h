@@ -266,6 +266,10 @@ void ib_test_tree_stamps(const char *root, ib_test_strs_t *out);
 enum { IB_TEST_FILL_SOLID, IB_TEST_FILL_GRADIENT, IB_TEST_FILL_NOISE, IB_TEST_FILL_BUSY };
 
 void ib_test_fill(ib_test_image_t *img, int how, unsigned seed);
+/* img at path, with the directories above it: a PNG when the name ends
+ * with .png, else a JPEG at quality with that EXIF orientation (0: no
+ * EXIF). Fails the test on an error. */
+void ib_test_save(const char *path, const ib_test_image_t *img, int quality, int orientation);
 /* An RGB PNG, or JPEG (quality 90), of w x h filled so, with the
  * directories above it. */
 void ib_test_make_png(const char *path, unsigned w, unsigned h, int how, unsigned seed);

@@ -76,19 +76,12 @@ static void write_image(const char *path, unsigned w, unsigned h, const unsigned
                         int orientation)
 {
     ib_test_image_t img;
-    char err[256];
     assert_int_equal(ib_test_image_alloc(&img, w, h, 3), 0);
     if (rgb != NULL)
         ib_test_image_fill(&img, (const unsigned char[4]){rgb[0], rgb[1], rgb[2], 255});
     else
         ib_test_fill(&img, IB_TEST_FILL_GRADIENT, 0);
-    ib_test_mkdirs_for(path);
-    size_t n = strlen(path);
-    int rc = n > 4 && strcmp(path + n - 4, ".png") == 0
-                 ? ib_test_write_png(path, &img, err, sizeof err)
-                 : ib_test_write_jpeg(path, &img, 92, orientation, err, sizeof err);
-    if (rc < 0)
-        fail_msg("%s", err);
+    ib_test_save(path, &img, 92, orientation);
     ib_test_image_free(&img);
 }
 

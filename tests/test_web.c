@@ -34,7 +34,6 @@ static void make_photo(cli_t *t, const char *name, unsigned w, unsigned h, int n
     ib_test_cli_dir(t, name, dir);
     ib_test_path_fmt(file, "%s/in/photo.jpg", dir);
     ib_test_image_t img;
-    char err[256];
     unsigned seed = 7;
     assert_int_equal(ib_test_image_alloc(&img, w, h, 3), 0);
     for (unsigned y = 0; y < h; y++)
@@ -45,9 +44,7 @@ static void make_photo(cli_t *t, const char *name, unsigned w, unsigned h, int n
             p[0] = (unsigned char)(x * 200 / w + n), p[1] = (unsigned char)(y * 240 / h);
             p[2] = (unsigned char)(90 + n);
         }
-    ib_test_mkdirs_for(file);
-    if (ib_test_write_jpeg(file, &img, 92, 0, err, sizeof err) < 0)
-        fail_msg("%s", err);
+    ib_test_save(file, &img, 92, 0);
     ib_test_image_free(&img);
 }
 
@@ -573,12 +570,9 @@ static int kept_input(cli_t *t, const char *dir, const char *const *args)
 static void small_jpeg(const char *path, int orientation)
 {
     ib_test_image_t img;
-    char err[256];
     assert_int_equal(ib_test_image_alloc(&img, 120, 90, 3), 0);
     ib_test_fill(&img, IB_TEST_FILL_BUSY, 3);
-    ib_test_mkdirs_for(path);
-    if (ib_test_write_jpeg(path, &img, 50, orientation, err, sizeof err) < 0)
-        fail_msg("%s", err);
+    ib_test_save(path, &img, 50, orientation);
     ib_test_image_free(&img);
 }
 
