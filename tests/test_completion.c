@@ -365,6 +365,57 @@ static void zsh_offers_every_option(void **state)
     ib_test_strs_free(&got);
 }
 
+/* What _imgbatch_chain offers for the -f value prefix, with zsh's
+ * completion builtins played by functions: compset -P moves the longest
+ * match of its pattern from PREFIX to IPREFIX, compadd prints the words
+ * PREFIX begins (after IPREFIX), _files prints IPREFIX<files>. */
+static void zsh_chain_expect(ib_test_cli_t *t, const char *zsh, const char *script,
+                             const char *prefix, const char *want)
+{
+    static const char stand_ins[] =
+        "_arguments() { :; }\n"
+        "compset() {\n"
+        "  [[ $1 == -P ]] || return 1\n"
+        "  local m=${(M)PREFIX##${~2}}\n"
+        "  [[ -n $m ]] || return 1\n"
+        "  IPREFIX+=$m PREFIX=${PREFIX#\"$m\"}\n"
+        "}\n"
+        "compadd() {\n"
+        "  while [[ $1 == -* && $1 != -- ]]; do [[ $1 == -S ]] && shift; shift; done\n"
+        "  [[ $1 == -- ]] && shift\n"
+        "  local w; for w; do [[ $w == \"$PREFIX\"* ]] && print -r -- \"$IPREFIX$w\"; done\n"
+        "  return 0\n"
+        "}\n"
+        "_files() { print -r -- \"$IPREFIX<files>\"; }\n"
+        "source \"$1\"\n"
+        "IPREFIX= PREFIX=$2\n"
+        "_imgbatch_chain\n";
+    ib_test_strs_t got = {0}, w = {0};
+    run_shell(t, zsh,
+              (const char *const[]){"zsh", "-f", "-c", stand_ins, "zsh", script, prefix, NULL},
+              NULL, &got);
+    ib_test_strs_split(want, &w);
+    char what[128];
+    snprintf(what, sizeof what, "zsh completing -f %s", prefix);
+    ib_test_expect_same_set(&got, &w, what);
+    ib_test_strs_free(&got);
+    ib_test_strs_free(&w);
+}
+
+static void zsh_completes_the_chain(void **state)
+{
+    ib_test_cli_t *t = *state;
+    char zsh[PATH_MAX], script[PATH_MAX];
+    need_shell("zsh", "IB_ZSH_COMPLETION", zsh, script);
+    zsh_chain_expect(t, zsh, script, "cr", "crop=");
+    zsh_chain_expect(t, zsh, script, "resize=8x8,gr", "resize=8x8,grayscale resize=8x8,greyscale");
+    zsh_chain_expect(t, zsh, script, "crop=8x8:no",
+                     "crop=8x8:north crop=8x8:northeast crop=8x8:northwest");
+    zsh_chain_expect(t, zsh, script, "pad=8x8:red:southw", "pad=8x8:red:southwest");
+    zsh_chain_expect(t, zsh, script, "overlay=lo", "overlay=<files>");
+    zsh_chain_expect(t, zsh, script, "blur=", "");
+}
+
 /* ---- fish ---- */
 
 /* Fails unless fish completes line, in cwd, to the strings of want. */
@@ -440,5 +491,6 @@ IB_TEST_MAIN(ib_test_cli_group_setup, ib_test_cli_group_teardown,
                  cmocka_unit_test(chain_fields_match_the_parser),
                  cmocka_unit_test(bash_completes_options_and_values),
                  cmocka_unit_test(zsh_offers_every_option),
+                 cmocka_unit_test(zsh_completes_the_chain),
                  cmocka_unit_test(fish_completes_options_and_values),
              })
