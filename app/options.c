@@ -464,7 +464,7 @@ const ib_option_t ib_options[] = {
      "{stem} {ext} {w} {h} {date[:FORMAT]}\n"
      "colours: #rrggbb, #rrggbbaa or a name;\n"
      "\\, and \\: put a comma or colon in a value",
-     NULL, set_filter},
+     "@chain", set_filter},
     {"font", 0, "NAME", PIX, "font of text ops, e.g. 'DejaVu Sans Bold'\n(default sans)", NULL,
      set_font},
     {"no-autorotate", 0, NULL, PIX, "keep pixels as stored, ignoring EXIF orientation", NULL,
@@ -615,90 +615,5 @@ void ib_options_help(FILE *f)
           "\n"
           "Exit status: 0 all done or up to date, 1 some inputs failed, 2 bad usage,\n"
           "130 interrupted.\n",
-          f);
-}
-
-/* "-o | --output" for a case pattern. */
-static void bash_pattern(FILE *f, const ib_option_t *o)
-{
-    if (o->letter != 0)
-        fprintf(f, "-%c | ", o->letter);
-    fprintf(f, "--%s", o->name);
-}
-
-/* The case arm that completes option o's value. */
-static void bash_value(FILE *f, const ib_option_t *o)
-{
-    fputs("    ", f);
-    bash_pattern(f, o);
-    fputs(")\n", f);
-    if (o->offers == NULL) {
-        fputs("        return 0 ;;\n", f); /* a value of the user's own */
-    } else if (o->offers[0] == '@') {
-        fprintf(f,
-                "        compopt -o filenames 2>/dev/null\n"
-                "        mapfile -t COMPREPLY < <(compgen -%c -- \"$cur\")\n",
-                strcmp(o->offers, "@dir") == 0 ? 'd' : 'f');
-        if (strcmp(o->offers, "@file") == 0)
-            fputs("        [[ -z $cur ]] && COMPREPLY+=(-)\n", f);
-        fputs("        return 0 ;;\n", f);
-    } else {
-        fprintf(f,
-                "        mapfile -t COMPREPLY < <(compgen -W '%s' -- \"$cur\")\n"
-                "        [[ ${COMPREPLY[0]-} == */ ]] && compopt -o nospace 2>/dev/null\n"
-                "        return 0 ;;\n",
-                o->offers);
-    }
-}
-
-void ib_options_bash(FILE *f)
-{
-    fputs("# bash completion for imgbatch(1), made from the option table in\n"
-          "# app/options.c at build time.                             -*- shell-script -*-\n"
-          "#\n"
-          "# Installed as share/bash-completion/completions/imgbatch, where\n"
-          "# bash-completion loads it on first use; it needs none of its helpers.\n"
-          "\n"
-          "_imgbatch()\n"
-          "{\n"
-          "    local cur=${COMP_WORDS[COMP_CWORD]}\n"
-          "    local prev=\n"
-          "    ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}\n"
-          "\n"
-          "    # --opt=value: bash splits it at '=' (COMP_WORDBREAKS), or leaves it\n"
-          "    # whole when '=' is not a word break.\n"
-          "    if [[ $cur == = ]] && ((COMP_CWORD > 0)); then\n"
-          "        cur=\n"
-          "    elif [[ $prev == = ]] && ((COMP_CWORD > 1)); then\n"
-          "        prev=${COMP_WORDS[COMP_CWORD - 2]}\n"
-          "    elif [[ $cur == --*=* ]]; then\n"
-          "        prev=${cur%%=*}\n"
-          "        cur=${cur#*=}\n"
-          "    fi\n"
-          "\n"
-          "    COMPREPLY=()\n"
-          "    case $prev in\n",
-          f);
-    for (size_t i = 0; i < ib_n_options; i++)
-        if (ib_options[i].value != NULL)
-            bash_value(f, &ib_options[i]);
-    fputs("    esac\n\n    if [[ $cur == -* ]]; then\n        local opts='", f);
-    for (size_t i = 0; i < ib_n_options; i++) {
-        if (ib_options[i].letter != 0)
-            fprintf(f, "-%c ", ib_options[i].letter);
-        fprintf(f, "--%s%s", ib_options[i].name, i + 1 < ib_n_options ? " " : "");
-    }
-    fputs("'\n"
-          "        mapfile -t COMPREPLY < <(compgen -W \"$opts\" -- \"$cur\")\n"
-          "        return 0\n"
-          "    fi\n"
-          "\n"
-          "    # INPUT: image files and directories to walk.\n"
-          "    compopt -o filenames 2>/dev/null\n"
-          "    mapfile -t COMPREPLY < <(compgen -f -- \"$cur\")\n"
-          "    return 0\n"
-          "}\n"
-          "\n"
-          "complete -F _imgbatch imgbatch\n",
           f);
 }

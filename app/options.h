@@ -2,9 +2,9 @@
  * The option table: every command-line option defined once, with its
  * names, its value, its group and help text, what shell completion offers
  * for it, and the function that applies it to the plan. getopt_long's
- * table, --help, the bash completion (generated at build time) and the
- * man page's option list (checked by tests/test_options.c) all come from
- * it. A new option goes here first.
+ * table, --help, the bash, zsh and fish completion (completions/, at
+ * build time) and the man page's option list (checked by
+ * tests/test_docs.c) all come from it. A new option goes here first.
  */
 #ifndef IB_APP_OPTIONS_H
 #define IB_APP_OPTIONS_H
@@ -46,7 +46,8 @@ typedef struct {
     const char *value;  /* the value's name in help ("DIR"), NULL for a switch */
     const char *group;  /* the --help heading it is listed under */
     const char *help;   /* --help text; '\n' starts a continuation line */
-    const char *offers; /* completion: NULL nothing, "@dir", "@file", or words */
+    const char *offers; /* completion: NULL nothing, "@dir", "@file", "@chain"
+                         * (-f's ops), or words; see completions/ */
     /* Applies the option (arg is NULL for a switch): 0, or -1 with a
      * message in cli->err. NULL for an option that stores into one plan
      * field, which .field describes. */
@@ -62,8 +63,5 @@ extern const size_t ib_n_options;
 
 /* The --help text, from the table. */
 void ib_options_help(FILE *f);
-
-/* A bash completion script for imgbatch, from the table. */
-void ib_options_bash(FILE *f);
 
 #endif

@@ -2,17 +2,16 @@
  * The option table (app/options.c) and what is made from it or written
  * beside it agree: --help lists every option, the man page's OPTIONS
  * section (app/imgbatch.1) has the same options, short names, values and
- * groups and renders without a warning, and the bash completion generated
- * at build time ($IB_BASH_COMPLETION) offers every option and the values
- * each takes. The man page is read under IB_SOURCE_ROOT; without it, or
- * without groff or bash, a test skips loudly.
+ * groups and renders without a warning. (The completion scripts made from
+ * the table are tried in tests/test_completion.c.) The man page is read
+ * under IB_SOURCE_ROOT; without it, or without groff, a test skips
+ * loudly.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -25,17 +24,11 @@
 
 #include "options.h"
 
-#define MAX_ARGS 64
-
-typedef ib_test_spawn_t run_opts_t;
 typedef ib_test_run_t run_t;
 typedef ib_test_cli_t cli_t;
-typedef ib_test_strs_t strs_t;
 
 #define run_ib ib_test_cli_run
 #define run_free ib_test_run_free
-
-#define work_dir ib_test_cli_dir
 
 static void need_source_root(const cli_t *t)
 {
@@ -252,103 +245,10 @@ static void man_page_renders_cleanly(void **state)
     run_free(&r);
 }
 
-/* What the completion offers for words (the last one being completed). */
-static void complete_words(cli_t *t, const char *cwd, const char *const *words, strs_t *out)
-{
-    char bash[PATH_MAX], file[PATH_MAX];
-    if (ib_test_find_program("bash", bash) < 0)
-        ib_test_skip_loudly(NULL, "bash is not installed: completion not tried");
-    const char *script = getenv("IB_BASH_COMPLETION");
-    if (script == NULL)
-        ib_test_skip_loudly(NULL, "IB_BASH_COMPLETION is not set: completion not tried");
-    ib_test_path_fmt(file, "%s", script);
-    const char *argv[MAX_ARGS] = {
-        "bash",
-        "--norc",
-        "--noprofile",
-        "-c",
-        "source \"$1\" && shift && COMP_WORDS=(\"$@\") && COMP_CWORD=$(($# - 1)) && "
-        "_imgbatch && for w in \"${COMPREPLY[@]}\"; do printf '%s\\n' \"$w\"; done",
-        "bash",
-        file};
-    size_t n = 7;
-    for (size_t i = 0; words[i] != NULL && n + 1 < MAX_ARGS; i++)
-        argv[n++] = words[i];
-    argv[n] = NULL;
-    run_opts_t o = {.cwd = cwd};
-    run_t r;
-    ib_test_cli_run_prog(t, &r, &o, bash, argv);
-    ib_test_expect_exit(&r, 0, "the completion function");
-    if (r.err_len != 0) {
-        ib_test_run_show(&r, "imgbatch");
-        fail_msg("the completion function wrote to stderr");
-    }
-    for (char *line = r.out_text, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
-        *nl = '\0';
-        ib_test_strs_add(out, line);
-    }
-    run_free(&r);
-}
-
-static void expect_completion(cli_t *t, const char *cwd, const char *const *words, const char *want)
-{
-    strs_t got = {0}, w = {0};
-    complete_words(t, cwd, words, &got);
-    ib_test_strs_split(want, &w);
-    char what[256] = "completing";
-    for (size_t i = 0; words[i] != NULL; i++) {
-        strncat(what, " [", sizeof what - strlen(what) - 1);
-        strncat(what, words[i], sizeof what - strlen(what) - 1);
-        strncat(what, "]", sizeof what - strlen(what) - 1);
-    }
-    ib_test_expect_same_set(&got, &w, what);
-    ib_test_strs_free(&got);
-    ib_test_strs_free(&w);
-}
-
-static void bash_completion_offers_values(void **state)
-{
-    cli_t *t = *state;
-    need_source_root(t);
-    char dir[PATH_MAX], sub[PATH_MAX], file[PATH_MAX];
-    work_dir(t, "completion", dir);
-    ib_test_path_fmt(sub, "%s/adir", dir);
-    ib_test_path_fmt(file, "%s/afile.png", dir);
-    if (mkdir(sub, 0777) < 0)
-        fail_msg("mkdir(\"%s\") failed", sub);
-    ib_test_write_file(file, "x", 1);
-
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "--if-exists", "", NULL},
-                      "update overwrite skip fail");
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "--progress", "", NULL},
-                      "auto always never");
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "-F", "", NULL},
-                      "same jpg jpeg png webp tif tiff gif avif heic heif jxl jp2");
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "--format", "=", "w", NULL},
-                      "webp");
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "--dry", NULL}, "--dry-run");
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "-o", "", NULL}, "adir");
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "-s", "", NULL}, "");
-    expect_completion(t, dir, (const char *const[]){"imgbatch", "-q", "", NULL}, "adir afile.png");
-
-    /* Every option of the table is offered, by each of its names. */
-    strs_t got = {0};
-    complete_words(t, dir, (const char *const[]){"imgbatch", "-", NULL}, &got);
-    for (size_t i = 0; i < ib_n_options; i++) {
-        char want[80], letter[3] = {'-', ib_options[i].letter, '\0'};
-        snprintf(want, sizeof want, "--%s", ib_options[i].name);
-        if (ib_test_strs_count(&got, want) != 1 ||
-            (letter[1] != 0 && ib_test_strs_count(&got, letter) != 1))
-            fail_msg("completing '-' does not offer %s", want);
-    }
-    ib_test_strs_free(&got);
-}
-
 IB_TEST_MAIN(ib_test_cli_group_setup, ib_test_cli_group_teardown,
              {
                  cmocka_unit_test(option_table_is_consistent),
                  cmocka_unit_test(help_lists_every_option),
                  cmocka_unit_test(man_page_lists_the_table),
                  cmocka_unit_test(man_page_renders_cleanly),
-                 cmocka_unit_test(bash_completion_offers_values),
              })

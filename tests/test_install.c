@@ -1,7 +1,8 @@
 /*
- * `meson install`: the binary, the man page and the bash completion land
- * under one prefix, the page as the sources have it and the completion as
- * the build made it. The build directory is found from $IMGBATCH
+ * `meson install`: the binary, the man page and the bash, zsh and fish
+ * completion land under one prefix, where the Debian package puts them
+ * (debian/), the page as the sources have it and the completion as the
+ * build made it. The build directory is found from $IMGBATCH
  * (<build>/app/imgbatch) and installed into a DESTDIR of the test's own.
  *
  * NOTES
@@ -58,12 +59,9 @@ static void build_dir(const ib_test_cli_t *t, char *build)
         ib_test_skip_loudly(NULL, "%s is not a meson build directory: install not tried", build);
 }
 
-/* Fails unless dest/PREFIXrel holds what src does; src "" is not
- * checked. */
+/* Fails unless dest/PREFIXrel holds what src does. */
 static void expect_same_file(const char *src, const char *dest, const char *prefix, const char *rel)
 {
-    if (src[0] == '\0')
-        return;
     char path[PATH_MAX];
     size_t a_len, b_len;
     ib_test_path_fmt(path, "%s/%s%s", dest, prefix, rel);
@@ -91,24 +89,29 @@ static void meson_install_puts_everything_in_place(void **state)
 
     ib_test_strs_t files = {0};
     ib_test_tree_files(dest, &files);
-    char bin[PATH_MAX], man[PATH_MAX], completion[PATH_MAX], path[PATH_MAX];
+    char bin[PATH_MAX], man[PATH_MAX], under[PATH_MAX], path[PATH_MAX];
     find_installed(&files, "bin/imgbatch", bin);
     find_installed(&files, "share/man/man1/imgbatch.1", man);
-    find_installed(&files, "share/bash-completion/completions/imgbatch", completion);
-    /* All under one prefix. */
-    assert_string_equal(bin, man);
-    assert_string_equal(bin, completion);
+    assert_string_equal(bin, man); /* all under one prefix */
     ib_test_path_fmt(path, "%s/%sbin/imgbatch", dest, bin);
     assert_int_equal(access(path, X_OK), 0);
+    if (t->source_root != NULL) {
+        ib_test_path_fmt(path, "%s/app/imgbatch.1", t->source_root);
+        expect_same_file(path, dest, bin, "share/man/man1/imgbatch.1");
+    }
 
-    /* The page from the sources, the completion as the build made it. */
-    char src[2][PATH_MAX] = {"", ""};
-    if (t->source_root != NULL)
-        ib_test_path_fmt(src[0], "%s/app/imgbatch.1", t->source_root);
-    if (getenv("IB_BASH_COMPLETION") != NULL)
-        ib_test_path_fmt(src[1], "%s", getenv("IB_BASH_COMPLETION"));
-    expect_same_file(src[0], dest, bin, "share/man/man1/imgbatch.1");
-    expect_same_file(src[1], dest, bin, "share/bash-completion/completions/imgbatch");
+    /* Each completion where its shell looks, as the build made it. */
+    static const char *const completions[][2] = {
+        {"IB_BASH_COMPLETION", "share/bash-completion/completions/imgbatch"},
+        {"IB_ZSH_COMPLETION", "share/zsh/vendor-completions/_imgbatch"},
+        {"IB_FISH_COMPLETION", "share/fish/vendor_completions.d/imgbatch.fish"},
+    };
+    for (size_t i = 0; i < sizeof completions / sizeof completions[0]; i++) {
+        find_installed(&files, completions[i][1], under);
+        assert_string_equal(bin, under);
+        if (getenv(completions[i][0]) != NULL)
+            expect_same_file(getenv(completions[i][0]), dest, bin, completions[i][1]);
+    }
     ib_test_strs_free(&files);
 }
 
