@@ -463,11 +463,11 @@ static const char style[] =
     ".counts span{display:inline-block;margin-right:1.2em}\n"
     ".bar{position:sticky;top:0;background:#fafafa;padding:.5em 0;z-index:1}\n"
     "table{border-collapse:collapse;table-layout:fixed;width:100%}\n"
-    "col.th{width:416px}col.st{width:6em}col.in{width:14em}col.out{width:16em}"
+    "col.th{width:212px}col.st{width:6em}col.in{width:14em}col.out{width:16em}"
     "col.ms{width:6em}\n"
     "td,th{border-bottom:1px solid #ddd;padding:4px 6px;vertical-align:top;text-align:left;"
     "overflow-wrap:anywhere}\n"
-    "tbody tr{content-visibility:auto;contain-intrinsic-size:auto 106px;height:106px}\n"
+    "tbody tr{content-visibility:auto;contain-intrinsic-size:auto 106px}\n"
     "td.th img{margin-right:4px;background:#ddd;vertical-align:top}\n"
     "img.lqip{image-rendering:auto;filter:blur(1px)}\n"
     ".why{color:#a00}.warn{color:#864}.none{color:#888}\n"
@@ -476,7 +476,9 @@ static const char style[] =
     "</style>\n";
 
 /* Plain script, no network: narrows the rows by a word of their name or
- * status, and by status. Names are read once, not on every key. */
+ * status, and by status. Names are read once, not on every key. A
+ * fragment (report.html#failed) fills the box, so a link can point at
+ * the failures. */
 static const char script[] =
     "<script>\n"
     "(function(){\n"
@@ -489,6 +491,7 @@ static const char script[] =
     "  for(var i=0;i<rows.length;i++){var ok=(!s||rows[i].getAttribute('data-s')===s)&&\n"
     "    text[i].indexOf(t)>=0;rows[i].hidden=!ok;if(ok)n++;}\n"
     "  shown.textContent=n+' of '+rows.length+' shown';}\n"
+    "if(location.hash.length>1)q.value=decodeURIComponent(location.hash.slice(1));\n"
     "q.addEventListener('input',apply);st.addEventListener('change',apply);apply();\n"
     "})();\n"
     "</script>\n";
@@ -537,7 +540,7 @@ static void put_header(FILE *f, const ib_htmlreport_t *h, int running, int inter
           "<span id=\"shown\"></span></div>\n"
           "<table id=\"files\"><colgroup><col class=\"th\"><col><col class=\"st\"><col "
           "class=\"in\"><col class=\"out\"><col class=\"ms\"></colgroup>\n"
-          "<thead><tr><th>outputs</th><th>input</th><th>status</th><th>input</th>"
+          "<thead><tr><th>thumbnails</th><th>file</th><th>status</th><th>input</th>"
           "<th>outputs</th><th>time</th></tr></thead>\n<tbody>\n",
           f);
 }
