@@ -581,6 +581,9 @@ static int run_batch(ib_run_t *run)
     failed |= close_manifest(run) < 0;
     failed |= close_report(run) < 0;
     failed |= run->sheet_failed;
+    if (run->sheet != NULL && run->sheet_state == SHEET_WANTED && !run->plan.quiet)
+        fprintf(stderr, "imgbatch: no contact sheet: the run %s before the last image\n",
+                run->interrupted ? "was interrupted" : "stopped");
     int status = ib_report_finish(run->report, run->interrupted);
     if (failed && status == IB_EXIT_OK)
         status = IB_EXIT_FAILED;
