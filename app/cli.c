@@ -291,6 +291,24 @@ static int check_manifest(const ib_plan_t *p, char *err, size_t errlen)
     return 0;
 }
 
+/* --report and --contact-sheet show files written; --columns and --tile
+ * shape the sheet. */
+static int check_report(const ib_plan_t *p, char *err, size_t errlen)
+{
+    const char *which = p->report != NULL ? "--report" : "--contact-sheet";
+    if ((p->report != NULL || p->contact_sheet != NULL) && p->dry_run)
+        return snprintf(err, errlen,
+                        "%s and --dry-run: a dry run writes nothing (--dry-run --json lists "
+                        "what it would write)",
+                        which),
+               -1;
+    if ((p->sheet_columns > 0 || p->tile_w > 0) && p->contact_sheet == NULL)
+        return snprintf(err, errlen, "--%s works with --contact-sheet FILE: add it",
+                        p->sheet_columns > 0 ? "columns" : "tile"),
+               -1;
+    return 0;
+}
+
 /* Everything that shapes the bytes of an output, and nothing else. */
 static void build_recipe(ib_plan_t *p, const char *size_text, const char *filters)
 {
@@ -332,7 +350,7 @@ static int finish(ib_cli_t *c)
     if (check_budget(p, c->err, c->errlen) < 0 || check_lossless(p, c->err, c->errlen) < 0 ||
         check_naming(p, c->err, c->errlen) < 0 || check_destination(p, c->err, c->errlen) < 0)
         return -1;
-    if (check_manifest(p, c->err, c->errlen) < 0)
+    if (check_manifest(p, c->err, c->errlen) < 0 || check_report(p, c->err, c->errlen) < 0)
         return -1;
     if (p->shard_text != NULL && strncmp(p->shard_text, "auto", 4) != 0) {
         if (ib_shard_parse(p->shard_text, &p->shard, c->err, c->errlen) < 0)

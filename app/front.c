@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "htmlreport.h"
 #include "naming.h"
 #include "sniff.h"
 
@@ -166,5 +167,8 @@ int ib_front_prepare(ib_plan_t *p, char *err, size_t errlen)
     /* A dry run without -o, or --in-place: names are made under ".". */
     if (p->output == NULL)
         p->output = ".";
+    /* Outputs the page cannot link to are shown by inline copies, which
+     * only a worker can make: it must know before the fork. */
+    p->report_inline = p->report != NULL && !ib_htmlreport_links_outputs(p);
     return 0;
 }

@@ -623,7 +623,9 @@ void ib_job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, void
               .max_pixels = plan->max_pixels,
               .font = plan->font,
               .want_date = plan->want_date,
-              .placeholder = plan->placeholders ? &((ib_result_t *)result)->placeholder : NULL},
+              .placeholder = plan->placeholders || plan->report_inline
+                                 ? &((ib_result_t *)result)->placeholder
+                                 : NULL},
     };
     ib_error_t err = {0};
     (void)len;

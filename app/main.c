@@ -21,7 +21,9 @@
 
 #include "argfile.h"
 #include "clock.h"
+#include "contactsheet.h"
 #include "fileio.h"
+#include "htmlreport.h"
 #include "job.h"
 #include "manifest.h"
 #include "options.h"
@@ -32,6 +34,7 @@
 #include "run_error.h"
 #include "scan.h"
 #include "select.h"
+#include "task.h"
 
 typedef struct {
     int used;
@@ -46,7 +49,14 @@ typedef struct {
     ib_scan_t *scan;
     ib_report_t *report;
     ib_manifest_t *manifest; /* --manifest, else NULL */
-    FILE *list;              /* --files-from, when not stdin: closed by main() */
+    ib_htmlreport_t *html;   /* --report, else NULL */
+    ib_sheet_t *sheet;       /* --contact-sheet, else NULL */
+    int sheet_state;         /* SHEET_* */
+    uint64_t sheet_seq;
+    int sheet_failed;
+    int argc; /* the command line, for the report */
+    char **argv;
+    FILE *list; /* --files-from, when not stdin: closed by main() */
     inflight_t *inflight;
     unsigned n_inflight;
     unsigned cap_inflight;
@@ -58,6 +68,9 @@ typedef struct {
     int64_t interrupted_ms;
     int stopped; /* --max-errors reached */
 } ib_run_t;
+
+/* A contact sheet is wanted, its job is in the pool, it is answered. */
+enum { SHEET_WANTED, SHEET_QUEUED, SHEET_ANSWERED };
 
 /* How long images in progress may take to finish after the first Ctrl-C. */
 #define GRACE_MS 10000
@@ -82,6 +95,10 @@ static void file_done(ib_run_t *run, const ib_job_t *job, const ib_result_t *res
     ib_report_file(run->report, job, res, worker);
     if (run->manifest != NULL)
         ib_manifest_add(run->manifest, job, res);
+    if (run->html != NULL)
+        ib_htmlreport_add(run->html, job, res);
+    if (run->sheet != NULL)
+        ib_sheet_add(run->sheet, job, res);
 }
 
 /* Whether a file belongs to this --shard (every file, without one). */
@@ -111,11 +128,16 @@ static void refill(ib_run_t *run)
             run->has_item = in_shard(run, run->item.rel);
         else if (run->item.kind == IB_SCAN_IGNORED) {
             /* Each shard counts its own, so the shards add up. */
-            if (in_shard(run, run->item.rel))
+            if (in_shard(run, run->item.rel)) {
                 ib_report_ignored(run->report, run->item.path);
-        } else if (run->item.kind == IB_SCAN_ERROR)
+                if (run->html != NULL)
+                    ib_htmlreport_ignored(run->html);
+            }
+        } else if (run->item.kind == IB_SCAN_ERROR) {
             ib_report_scan_error(run->report, run->item.path, run->item.message);
-        else
+            if (run->html != NULL)
+                ib_htmlreport_scan_error(run->html, run->item.path, run->item.message);
+        } else
             ib_report_note(run->report, run->item.message);
     }
 }
@@ -274,7 +296,7 @@ static int start_pool(ib_run_t *run)
     ib_pool_config_t cfg = {
         .ctx = &run->job_ctx,
         .init = ib_job_init,
-        .run = ib_job_run,
+        .run = ib_task_run,
         .workers = run->plan.jobs,
         .job_size = sizeof(ib_job_t),
         .worker_jobs = run->plan.worker_jobs,
@@ -295,12 +317,58 @@ static int start_pool(ib_run_t *run)
     return 0;
 }
 
+/* Whether the contact sheet's job is still to be handed out: it waits
+ * for the last image, and is not made after an interrupt or a stop. */
+static int sheet_pending(const ib_run_t *run)
+{
+    return run->sheet != NULL && run->sheet_state == SHEET_WANTED && !run->interrupted &&
+           !run->stopped;
+}
+
+/* Once every image is answered, one worker makes the contact sheet from
+ * the outputs on disk: the parent never touches pixels. */
+static void submit_sheet(ib_run_t *run)
+{
+    if (!sheet_pending(run) || !run->scan_done || run->has_item || run->n_inflight > 0)
+        return;
+    char err[PATH_MAX + 128];
+    ib_sheet_job_t *job = malloc(sizeof *job);
+    if (job == NULL || ib_sheet_job(run->sheet, job, err, sizeof err) < 0) {
+        if (job == NULL || !run->plan.quiet)
+            fprintf(stderr, "imgbatch: %s\n", job == NULL ? "out of memory" : err);
+        run->sheet_failed = job == NULL || strncmp(err, "no contact sheet", 16) != 0;
+        run->sheet_state = SHEET_ANSWERED;
+    } else if (ib_pool_submit_kind(run->pool, IB_TASK_SHEET, job, sizeof *job, &run->sheet_seq) ==
+               0) {
+        run->sheet_state = SHEET_QUEUED;
+    }
+    free(job);
+}
+
+/* The contact sheet's answer, or its worker's death. */
+static int sheet_event(ib_run_t *run, const ib_pool_event_t *ev)
+{
+    if (run->sheet_state != SHEET_QUEUED || ev->seq != run->sheet_seq)
+        return 0;
+    run->sheet_state = SHEET_ANSWERED;
+    if (ev->kind == IB_POOL_RESULT) {
+        run->sheet_failed = ib_sheet_done(run->sheet, ev->result, run->plan.quiet) < 0;
+        return 1;
+    }
+    char why[256];
+    describe_death(run, ev, why, sizeof why);
+    fprintf(stderr, "imgbatch: contact sheet: %s\n", why);
+    run->sheet_failed = 1;
+    return 1;
+}
+
 /* Before each wait: close the queue when nothing more will come, watch
  * standard input while it may bring paths, and stop the images that
  * outlive the grace period after an interrupt. */
 static void before_wait(ib_run_t *run)
 {
-    if ((run->scan_done && !run->has_item) || run->interrupted || run->stopped)
+    if ((run->scan_done && !run->has_item && !sheet_pending(run)) || run->interrupted ||
+        run->stopped)
         ib_pool_close(run->pool);
     int more_to_read = run->scan_waiting && !run->interrupted && !run->stopped;
     ib_pool_watch(run->pool, more_to_read ? ib_scan_list_fd(run->scan) : -1);
@@ -320,6 +388,7 @@ static int run_pool(ib_run_t *run)
     int fatal = 0;
     for (;;) {
         dispatch(run);
+        submit_sheet(run);
         before_wait(run);
         /* Waiting with an image in hand means the queue is full: look
          * again soon. Otherwise wake only to redraw the progress line. */
@@ -328,6 +397,8 @@ static int run_pool(ib_run_t *run)
         ib_pool_next(run->pool, wait_ms, &ev);
         switch (ev.kind) {
         case IB_POOL_RESULT: {
+            if (sheet_event(run, &ev))
+                break;
             inflight_t *f = find_inflight(run, ev.seq);
             if (f != NULL) {
                 file_done(run, &f->job, ev.result, (int)ev.worker);
@@ -337,6 +408,8 @@ static int run_pool(ib_run_t *run)
             break;
         }
         case IB_POOL_LOST:
+            if (sheet_event(run, &ev))
+                break;
             report_lost(run, &ev);
             check_errors(run);
             break;
@@ -392,6 +465,40 @@ static int open_manifest(ib_run_t *run)
         return -1;
     }
     return 0;
+}
+
+/* Starts --report's rows and --contact-sheet's list, before any work: a
+ * page or sheet that cannot be written stops the run before it begins. */
+static int open_views(ib_run_t *run)
+{
+    char err[PATH_MAX + 128];
+    if (run->plan.report != NULL) {
+        run->html = ib_htmlreport_open(&run->plan, run->argc, run->argv, err, sizeof err);
+        if (run->html == NULL) {
+            fprintf(stderr, "imgbatch: %s\n", err);
+            return -1;
+        }
+    }
+    if (run->plan.contact_sheet != NULL) {
+        run->sheet = ib_sheet_open(&run->plan, err, sizeof err);
+        if (run->sheet == NULL) {
+            fprintf(stderr, "imgbatch: %s\n", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Writes the report's page with every result in; a run stopped at once
+ * (a second interrupt) leaves no new page, as it leaves no manifest. */
+static int close_report(ib_run_t *run)
+{
+    char err[2 * PATH_MAX + 128];
+    int rc = 0;
+    if (run->html != NULL && run->interrupted != 2 &&
+        (rc = ib_htmlreport_write(run->html, 0, run->interrupted, err, sizeof err)) < 0)
+        fprintf(stderr, "imgbatch: %s\n", err);
+    return rc;
 }
 
 /* Gives the manifest its name once every result is in; a run stopped at
@@ -461,7 +568,7 @@ static int run_batch(ib_run_t *run)
     so.n_variants = run->plan.n_variants;
     if (prepare_output(run, &so) < 0)
         return IB_EXIT_FAILED;
-    if (open_manifest(run) < 0)
+    if (open_manifest(run) < 0 || open_views(run) < 0)
         return IB_EXIT_USAGE;
     run->scan = ib_scan_new(&so, run->plan.inputs, run->plan.n_inputs);
     run->report = ib_report_new(&run->plan);
@@ -472,6 +579,11 @@ static int run_batch(ib_run_t *run)
 
     int failed = run_pool(run) < 0;
     failed |= close_manifest(run) < 0;
+    failed |= close_report(run) < 0;
+    failed |= run->sheet_failed;
+    if (run->sheet != NULL && run->sheet_state == SHEET_WANTED && !run->plan.quiet)
+        fprintf(stderr, "imgbatch: no contact sheet: the run %s before the last image\n",
+                run->interrupted ? "was interrupted" : "stopped");
     int status = ib_report_finish(run->report, run->interrupted);
     if (failed && status == IB_EXIT_OK)
         status = IB_EXIT_FAILED;
@@ -491,19 +603,32 @@ int main(int argc, char **argv)
         fprintf(stderr, "imgbatch: %s (see imgbatch --help)\n", err);
         return IB_EXIT_USAGE;
     }
+    /* The words as typed, for --report: parsing reorders args. */
+    char **typed = malloc(((size_t)n_args + 1) * sizeof *typed);
+    if (typed == NULL) {
+        fprintf(stderr, "imgbatch: out of memory\n");
+        ib_argfile_free(args);
+        return IB_EXIT_FAILED;
+    }
+    memcpy(typed, args, ((size_t)n_args + 1) * sizeof *typed);
     int rc = read_command_line(n_args, args, &run.plan);
     if (rc != 0) {
         ib_cli_free(&run.plan);
         ib_argfile_free(args);
+        free(typed);
         return rc > 0 ? IB_EXIT_OK : IB_EXIT_USAGE;
     }
 
+    run.argc = n_args;
+    run.argv = typed;
     int status = run_batch(&run);
     if (run.manifest != NULL) {
         /* Set up but never run: its temporary file goes. */
         char merr[64];
         ib_manifest_close(run.manifest, 0, merr, sizeof merr);
     }
+    ib_htmlreport_free(run.html);
+    ib_sheet_free(run.sheet);
     ib_pool_free(run.pool);
     ib_scan_free(run.scan);
     ib_report_free(run.report);
@@ -511,6 +636,7 @@ int main(int argc, char **argv)
     ib_claims_free(run.job_ctx.claims);
     ib_cli_free(&run.plan);
     ib_argfile_free(args);
+    free(typed);
     if (run.list != NULL && run.list != stdin)
         fclose(run.list);
     return status;

@@ -143,7 +143,8 @@ void ib_manifest_add(ib_manifest_t *m, const ib_job_t *job, const ib_result_t *r
     else
         fputs("\"width\":null,\"height\":null,", f);
     put_outputs(f, m->plan, job, res);
-    ib_json_placeholder(f, res);
+    if (m->plan->placeholders)
+        ib_json_placeholder(f, res);
     ib_json_error(f, res);
     fputc('}', f);
 }

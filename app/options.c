@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "naming.h"
 
@@ -336,6 +337,40 @@ static int set_manifest(ib_cli_t *c, const char *arg)
     return 0;
 }
 
+static int set_report(ib_cli_t *c, const char *arg)
+{
+    if (arg[0] == '\0' || arg[strlen(arg) - 1] == '/')
+        return fail(c, "--report wants a file name, not '%s'", arg);
+    c->plan->report = arg;
+    return 0;
+}
+
+static int set_contact_sheet(ib_cli_t *c, const char *arg)
+{
+    static const char *const exts[] = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"};
+    const char *dot = strrchr(arg, '.'), *slash = strrchr(arg, '/');
+    int named = dot != NULL && dot != arg && (slash == NULL || slash + 1 < dot);
+    for (size_t i = 0; named && i < sizeof exts / sizeof exts[0]; i++)
+        if (strcasecmp(dot, exts[i]) == 0) {
+            c->plan->contact_sheet = arg;
+            return 0;
+        }
+    return fail(c, "--contact-sheet wants a .jpg, .png, .webp or .tif file name, not '%s'", arg);
+}
+
+/* "WxH", each side 16 to 4000 pixels. */
+static int set_tile(ib_cli_t *c, const char *arg)
+{
+    unsigned w = 0, h = 0;
+    char x = 0, tail = 0;
+    if (sscanf(arg, "%5u%c%5u%c", &w, &x, &h, &tail) != 3 || (x != 'x' && x != 'X') || w < 16 ||
+        h < 16 || w > 4000 || h > 4000 || arg[0] < '0' || arg[0] > '9')
+        return fail(c, "--tile wants WxH, each from 16 to 4000 pixels, not '%s'", arg);
+    c->plan->tile_w = w;
+    c->plan->tile_h = h;
+    return 0;
+}
+
 static int set_progress(ib_cli_t *c, const char *arg)
 {
     static const char *const names[] = {"auto", "always", "never", NULL};
@@ -520,6 +555,19 @@ const ib_option_t ib_options[] = {
      "add each image's dominant colour, BlurHash and\n"
      "tiny inline copy (LQIP) to --manifest and --json",
      NULL, SWITCH(placeholders, 1)},
+    {"report", 0, "FILE", RUN,
+     "write FILE at the end: an HTML page of the run\n"
+     "(thumbnails, sizes, times, failures first);\n"
+     "{shard} in FILE becomes the --shard number K",
+     "@file", set_report},
+    {"contact-sheet", 0, "FILE", RUN,
+     "write FILE (.jpg .png .webp .tif) at the end: a\n"
+     "grid of the outputs' thumbnails, each named; past\n"
+     "2500 tiles, numbered sheets FILE-1, FILE-2, ...",
+     "@file", set_contact_sheet},
+    {"columns", 0, "N", RUN, "tiles across the contact sheet (default: about square)", NULL,
+     NUMBER(sheet_columns, UINT, 1, 1000)},
+    {"tile", 0, "WxH", RUN, "contact sheet tile size (default 200x200)", NULL, set_tile},
     {"progress", 0, "WHEN", RUN, "auto (default), always, never", "auto always never",
      set_progress},
     {"quiet", 'q', NULL, RUN, "only errors", NULL, SWITCH(quiet, 1)},

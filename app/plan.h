@@ -88,6 +88,16 @@ typedef struct {
     /* --manifest FILE, as given ({shard} not yet replaced); NULL: none. */
     const char *manifest;
     int placeholders; /* colour, BlurHash and LQIP in the manifest and events */
+    /* --report FILE, as given ({shard} not yet replaced); NULL: none. */
+    const char *report;
+    /* The report shows inline copies: its outputs are not all under the
+     * report's folder, so workers make each input's LQIP (set by
+     * ib_front_prepare). */
+    int report_inline;
+    /* --contact-sheet FILE ({shard} not yet replaced); NULL: none. */
+    const char *contact_sheet;
+    unsigned sheet_columns;  /* --columns; 0: about square */
+    unsigned tile_w, tile_h; /* --tile; 0: 200x200 */
     int dry_run;
     ib_progress_t progress;
     /* From the environment, read once by the front end (IMGBATCH_FAST,

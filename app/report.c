@@ -160,7 +160,9 @@ static void json_file(ib_report_t *r, const ib_job_t *job, const ib_result_t *re
         fputc('}', f);
     }
     fputc(']', f);
-    ib_json_placeholder(f, res);
+    /* --report alone has workers make them for its page, not for events. */
+    if (r->plan->placeholders)
+        ib_json_placeholder(f, res);
     fprintf(f, ",\"ms\":%u", res->ms);
     if (worker >= 0)
         fprintf(f, ",\"worker\":%d", worker);

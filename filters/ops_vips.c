@@ -545,10 +545,9 @@ static int apply_overlay(VipsImage *in, const ib_op_t *op, unsigned i, ib_ops_en
     return place(in, pic, op->gravity, (unsigned)op->v[0], out);
 }
 
-/* text with Pango markup's five special characters escaped; g_free() it.
- * Written here because the bundled libvips (sharp's build) links GLib in
+/* Written here because the bundled libvips (sharp's build) links GLib in
  * without exporting g_markup_escape_text(). */
-static char *markup_escape(const char *text)
+char *ib_markup_escape(const char *text)
 {
     GString *out = g_string_sized_new(strlen(text) + 16);
     for (const char *p = text; *p != '\0'; p++) {
@@ -578,7 +577,7 @@ static char *markup_escape(const char *text)
 /* The text as a one-band mask, in Pango's markup with the text escaped. */
 static VipsImage *text_mask(const char *text, const char *font, int size)
 {
-    char *escaped = markup_escape(text);
+    char *escaped = ib_markup_escape(text);
     char *desc = g_strdup_printf("%s %dpx", font != NULL ? font : "sans", size);
     VipsImage *mask;
     if (vips_text(&mask, escaped, "font", desc, "dpi", 72, NULL) != 0)

@@ -30,4 +30,8 @@ typedef struct {
 VipsImage *ib_chain_apply(VipsImage *in, const ib_chain_t *chain, unsigned first,
                           ib_ops_env_t *env);
 
+/* text with Pango markup's five special characters escaped, for
+ * vips_text(); g_free() it. */
+char *ib_markup_escape(const char *text);
+
 #endif

@@ -103,6 +103,16 @@ ib_pool_t *ib_pool_start(const ib_pool_config_t *cfg, char *err, size_t errlen);
 /* 0 queued (its sequence number in *seq), 1 the queue is full, -1 error. */
 int ib_pool_submit(ib_pool_t *p, const void *job, size_t len, uint64_t *seq);
 
+/*
+ * Like ib_pool_submit(), for a job of another kind than the usual (kind 0):
+ * the kind is the caller's own word, carried with the job and read in the
+ * worker with ib_worker_job_kind(), so one run callback can serve several
+ * sorts of work. A job of any kind but 0 is not held to timeout_ms: it is
+ * the caller's own work (a summary of the batch, say), not an input that
+ * may hang.
+ */
+int ib_pool_submit_kind(ib_pool_t *p, uint32_t kind, const void *job, size_t len, uint64_t *seq);
+
 /* The next event; waits at most timeout_ms (< 0 forever) before IDLE. */
 void ib_pool_next(ib_pool_t *p, int timeout_ms, ib_pool_event_t *ev);
 
@@ -146,5 +156,7 @@ int ib_worker_output_begin(ib_worker_t *self, unsigned k, const char *path, dev_
 /* In a worker: output k has its final name. */
 void ib_worker_output_done(ib_worker_t *self, unsigned k);
 unsigned ib_worker_index(const ib_worker_t *self);
+/* In a worker: the kind of the job in hand (0 for ib_pool_submit's). */
+uint32_t ib_worker_job_kind(const ib_worker_t *self);
 
 #endif

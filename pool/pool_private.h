@@ -34,8 +34,14 @@ typedef struct {
     char path[PATH_MAX];
 } ib_output_slot_t;
 
+/* Each job on the queue starts with its kind (ib_pool_submit_kind); the
+ * caller's bytes follow, 8-byte aligned. */
+#define IB_JOB_HEADER 8
+
 typedef struct {
     _Atomic int state;
+    /* The kind of the job in hand: only kind 0 is held to the timeout. */
+    _Atomic uint32_t kind;
     /* seq + 1 of the job this worker holds; 0 when none. */
     volatile uint64_t claim;
     _Atomic int64_t started_ms;
@@ -58,6 +64,7 @@ struct ib_worker {
     ib_worker_slot_t *slot;
     unsigned index;
     int fd;
+    uint32_t kind; /* of the job in hand */
 };
 
 /* Forgets the outputs of the last job (worker, or parent on an empty slot). */

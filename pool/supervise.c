@@ -67,6 +67,7 @@ struct ib_pool {
     /* A FATAL not yet reported: bury() may have a LOST to hand out first. */
     char fatal[256];
     unsigned char frame[IB_FRAME_SIZE];
+    unsigned char *staging; /* a job with its header, on its way to the queue */
     unsigned char *results; /* each worker's result being read, IB_RESULT_MAX each */
     /* What the last LOST event's outputs point into. */
     ib_pool_output_t lost[IB_POOL_MAX_OUTPUTS];
@@ -212,11 +213,12 @@ ib_pool_t *ib_pool_start(const ib_pool_config_t *cfg, char *err, size_t errlen)
     p->pfd = calloc(cfg->workers + 2, sizeof *p->pfd);
     p->pfd_worker = calloc(cfg->workers + 2, sizeof *p->pfd_worker);
     p->results = calloc(cfg->workers, IB_RESULT_MAX);
-    p->queue = ib_queue_create(p->cfg.queue_slots, cfg->job_size);
+    p->staging = malloc(IB_JOB_HEADER + cfg->job_size);
+    p->queue = ib_queue_create(p->cfg.queue_slots, IB_JOB_HEADER + cfg->job_size);
     p->slots_size = cfg->workers * sizeof(ib_worker_slot_t);
     p->slots = mmap(NULL, p->slots_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p->w == NULL || p->pfd == NULL || p->pfd_worker == NULL || p->results == NULL ||
-        p->queue == NULL || p->slots == MAP_FAILED) {
+        p->staging == NULL || p->queue == NULL || p->slots == MAP_FAILED) {
         snprintf(err, errlen, "could not set up the shared work queue: %s", strerror(errno));
         if (p->slots == MAP_FAILED)
             p->slots = NULL;
@@ -244,11 +246,23 @@ ib_pool_t *ib_pool_start(const ib_pool_config_t *cfg, char *err, size_t errlen)
 
 int ib_pool_submit(ib_pool_t *p, const void *job, size_t len, uint64_t *seq)
 {
+    return ib_pool_submit_kind(p, 0, job, len, seq);
+}
+
+int ib_pool_submit_kind(ib_pool_t *p, uint32_t kind, const void *job, size_t len, uint64_t *seq)
+{
     if (p->closed) {
         errno = EPIPE;
         return -1;
     }
-    return ib_queue_push(p->queue, job, len, 0, seq);
+    if (len > p->cfg.job_size) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    memset(p->staging, 0, IB_JOB_HEADER);
+    memcpy(p->staging, &kind, sizeof kind);
+    memcpy(p->staging + IB_JOB_HEADER, job, len);
+    return ib_queue_push(p->queue, p->staging, IB_JOB_HEADER + len, 0, seq);
 }
 
 void ib_pool_close(ib_pool_t *p)
@@ -426,7 +440,8 @@ static void check_timeouts(ib_pool_t *p, int64_t now, int *wait_ms)
         return;
     for (unsigned i = 0; i < p->cfg.workers; i++) {
         worker_t *w = &p->w[i];
-        if (w->pid <= 0 || w->timed_out || atomic_load(&p->slots[i].state) != IB_WORKER_BUSY)
+        if (w->pid <= 0 || w->timed_out || atomic_load(&p->slots[i].state) != IB_WORKER_BUSY ||
+            atomic_load(&p->slots[i].kind) != 0)
             continue;
         int64_t due =
             atomic_load(&p->slots[i].started_ms) + p->cfg.timeout_ms + TIMEOUT_BACKSTOP_MS;
@@ -623,6 +638,7 @@ void ib_pool_free(ib_pool_t *p)
         munmap(p->slots, p->slots_size);
     free(p->w);
     free(p->results);
+    free(p->staging);
     free(p->pfd);
     free(p->pfd_worker);
     free(p);

@@ -67,6 +67,11 @@ unsigned ib_worker_index(const ib_worker_t *self)
     return self->index;
 }
 
+uint32_t ib_worker_job_kind(const ib_worker_t *self)
+{
+    return self->kind;
+}
+
 static void set_alarm(unsigned ms)
 {
     struct itimerval it = {.it_value = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000}};
@@ -138,7 +143,7 @@ static int send_result(int fd, uint64_t seq, const unsigned char *result)
 
 void ib_worker_main(const ib_pool_config_t *cfg, ib_worker_t *self)
 {
-    unsigned char *job = malloc(cfg->job_size);
+    unsigned char *job = malloc(IB_JOB_HEADER + cfg->job_size);
     unsigned char *result = malloc(IB_RESULT_MAX);
     if (job == NULL || result == NULL)
         _exit(IB_WORKER_INIT_FAILED);
@@ -155,11 +160,14 @@ void ib_worker_main(const ib_pool_config_t *cfg, ib_worker_t *self)
         /* Before the claim: a record left from the last job must never be
          * read as this one's. */
         ib_worker_slot_clear_outputs(self->slot);
-        int rc = ib_queue_pop(self->queue, job, cfg->job_size, &len, &seq, &self->slot->claim);
+        int rc = ib_queue_pop(self->queue, job, IB_JOB_HEADER + cfg->job_size, &len, &seq,
+                              &self->slot->claim);
         if (rc == 1)
             _exit(0);
-        if (rc < 0)
+        if (rc < 0 || len < IB_JOB_HEADER)
             _exit(1);
+        memcpy(&self->kind, job, sizeof self->kind);
+        atomic_store(&self->slot->kind, self->kind);
         atomic_store(&self->slot->started_ms, ib_now_ms());
         atomic_store(&self->slot->state, IB_WORKER_BUSY);
 
@@ -167,8 +175,8 @@ void ib_worker_main(const ib_pool_config_t *cfg, ib_worker_t *self)
         /* The worker times itself: an overrun ends it with SIGALRM while
          * it still holds this job, so the parent can never blame the next
          * one. The parent's own kill is only a backstop. */
-        set_alarm(cfg->timeout_ms);
-        cfg->run(cfg->ctx, self, job, len, result);
+        set_alarm(self->kind == 0 ? cfg->timeout_ms : 0);
+        cfg->run(cfg->ctx, self, job + IB_JOB_HEADER, len - IB_JOB_HEADER, result);
         set_alarm(0);
         atomic_store(&self->slot->guard_len, 0);
 

@@ -149,6 +149,13 @@ static void check_shard(const parsed_t *ps)
     assert_int_equal(ps->plan.shard.count, 5);
 }
 
+static void check_tile(const parsed_t *ps)
+{
+    assert_int_equal(ps->plan.tile_w, 320);
+    assert_int_equal(ps->plan.tile_h, 240);
+    assert_string_equal(ps->plan.contact_sheet, "s.webp");
+}
+
 /* "auto" waits for the environment: ib_front_prepare() reads it. */
 static void check_shard_auto(const parsed_t *ps)
 {
@@ -294,6 +301,27 @@ static const option_case_t option_cases[] = {
      AS_INT,
      FIELD(placeholders),
      1},
+    {"report",
+     {"--report", "r-{shard}.html", "in", "-o", "o"},
+     AS_STR,
+     FIELD(report),
+     0,
+     "r-{shard}.html"},
+    {"contact-sheet",
+     {"--contact-sheet", "o/sheet.JPG", "in", "-o", "o"},
+     AS_STR,
+     FIELD(contact_sheet),
+     0,
+     "o/sheet.JPG"},
+    {"columns",
+     {"--columns", "12", "--contact-sheet", "s.png", "in", "-o", "o"},
+     AS_UINT,
+     FIELD(sheet_columns),
+     12},
+    {"tile",
+     {"--tile", "320x240", "--contact-sheet", "s.webp", "in", "-o", "o"},
+     AS_CHECK,
+     .check = check_tile},
     {"progress",
      {"--progress", "never", "in", "-o", "o"},
      AS_INT,
@@ -426,6 +454,18 @@ static const usage_case_t usage_cases[] = {
     {{"--placeholders", "in", "-o", "o"}, "--placeholders needs --manifest FILE or --json"},
     {{"--manifest", "m.json", "--dry-run", "in"}, "--manifest and --dry-run"},
     {{"--manifest", "out/", "in", "-o", "o"}, "--manifest wants a file name"},
+    {{"--report", "r.html", "--dry-run", "in"}, "--report and --dry-run"},
+    {{"--report", "site/", "in", "-o", "o"}, "--report wants a file name"},
+    {{"--contact-sheet", "s.jpg", "--dry-run", "in"}, "--contact-sheet and --dry-run"},
+    {{"--contact-sheet", "sheet.gif", "in", "-o", "o"}, "wants a .jpg, .png, .webp or .tif"},
+    {{"--contact-sheet", "o.png/sheet", "in", "-o", "o"}, "not 'o.png/sheet'"},
+    {{"--contact-sheet", ".png", "in", "-o", "o"}, "not '.png'"},
+    {{"--columns", "4", "in", "-o", "o"}, "--columns works with --contact-sheet FILE"},
+    {{"--tile", "64x64", "in", "-o", "o"}, "--tile works with --contact-sheet FILE"},
+    {{"--columns", "0", "--contact-sheet", "s.png", "in", "-o", "o"}, "--columns wants"},
+    {{"--tile", "8x64", "--contact-sheet", "s.png", "in", "-o", "o"}, "not '8x64'"},
+    {{"--tile", "64x64x", "--contact-sheet", "s.png", "in", "-o", "o"}, "not '64x64x'"},
+    {{"--tile", "64", "--contact-sheet", "s.png", "in", "-o", "o"}, "--tile wants WxH"},
     {{"in", "-o"}, "-o needs a value"},
     {{"in", "-o", "o", "--quality"}, "--quality needs a value"},
     {{"--quality", "0", "in", "-o", "o"}, "--quality wants a whole number from 1 to 100, not '0'"},

@@ -64,6 +64,8 @@ typedef struct {
     uint32_t worker;
     int32_t cpus;      /* how many CPUs the worker may run on */
     int32_t first_cpu; /* the lowest of them */
+    uint32_t kind;     /* the job's kind, as the worker saw it */
+    uint32_t pad;
 } result_t;
 
 /* Shared with the workers (MAP_SHARED), reached through cfg.ctx. */
@@ -253,7 +255,8 @@ static void job_run(void *ctx, ib_worker_t *self, const void *data, size_t len, 
     result_t res = {.square = (int64_t)job.value * job.value,
                     .pid = (int32_t)getpid(),
                     .worker = ib_worker_index(self),
-                    .first_cpu = -1};
+                    .first_cpu = -1,
+                    .kind = ib_worker_job_kind(self)};
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) {
         res.cpus = CPU_COUNT(&set);
@@ -597,6 +600,38 @@ static void test_timeout(void **state)
     uint64_t skip[] = {hung, hung2};
     expect_results_except(r, skip, 2);
     assert_int_equal(r->fatal, 0);
+}
+
+/* A job of another kind reaches the worker with its kind, and is not held
+ * to the timeout that ends an ordinary job taking as long. */
+static void test_job_kinds(void **state)
+{
+    run_t *r = *state;
+    r->cfg.timeout_ms = 200;
+    r->cfg.workers = 1;
+    start(r);
+    job_t slow = {.op = OP_SLEEP, .value = 700};
+    uint64_t seq;
+    r->jobs[r->n] = slow;
+    assert_int_equal(ib_pool_submit_kind(r->pool, 7, &slow, sizeof slow, &seq), 0);
+    assert_int_equal(seq, r->n++);
+    uint64_t timed = submit_op(r, OP_SLEEP, 700);
+    uint64_t quick = submit_op(r, OP_SQUARE, 3);
+    finish(r);
+    assert_int_equal(r->results[seq], 1);
+    assert_int_equal(r->answer[seq].kind, 7);
+    expect_lost(r, timed, SIGALRM, 0, 1);
+    assert_int_equal(r->results[quick], 1);
+    assert_int_equal(r->answer[quick].kind, 0);
+    /* A job larger than the pool's slots is refused, not cut. */
+    unsigned char big[sizeof(job_t) + 1] = {0};
+    ib_pool_free(r->pool);
+    r->pool = NULL;
+    r->drained = 0;
+    start(r);
+    assert_int_equal(ib_pool_submit_kind(r->pool, 1, big, sizeof big, &seq), -1);
+    ib_pool_close(r->pool);
+    wait_drained(r);
 }
 
 /* --worker-jobs: each worker process does at most that many jobs. */
@@ -1000,6 +1035,7 @@ IB_TEST_MAIN(NULL, NULL,
                  POOL_TEST(test_worker_dies_mid_job),
                  POOL_TEST(test_crashing_jobs_do_not_stop_the_pool),
                  POOL_TEST(test_timeout),
+                 POOL_TEST(test_job_kinds),
                  POOL_TEST(test_recycling),
                  POOL_TEST(test_workers_keep_to_a_cpu),
                  POOL_TEST(test_fewer_workers_stay_free),
