@@ -88,6 +88,8 @@ typedef struct {
     const char *manifest;
     int placeholders; /* colour, BlurHash and LQIP in the manifest and events */
     int dry_run;
+    /* --watch: after the inputs, convert what lands in them until stopped. */
+    int watch;
     ib_progress_t progress;
     /* From the environment, read once by the front end (IMGBATCH_FAST,
      * IMGBATCH_DEBUG, IMGBATCH_PIN): nothing below it calls getenv. */
