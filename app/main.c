@@ -347,6 +347,10 @@ static int run_pool(ib_run_t *run)
          * again soon. Otherwise wake only to redraw the progress line, or
          * when a watched path has settled. */
         int wait_ms = run->has_item && !run->interrupted ? 20 : 100;
+        /* An idle watcher: only its folder, a signal or the clock of a
+         * waiting path has news, and each of those wakes the wait. */
+        if (run->watch != NULL && run->scan_waiting && run->n_inflight == 0)
+            wait_ms = 1000;
         int due = run->watch != NULL && run->scan_waiting ? ib_watch_due_ms(run->watch) : -1;
         if (due >= 0 && due < wait_ms)
             wait_ms = due;
