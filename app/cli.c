@@ -300,6 +300,10 @@ static int check_watch(const ib_plan_t *p, char *err, size_t errlen)
         why = "--watch and --shard: run one watcher per folder instead of slices of one";
     else if (p->files_from != NULL)
         why = "--watch and --files-from: --watch watches directories, not lists";
+    else if (p->manifest != NULL)
+        why = "--watch and --manifest: a manifest is written when a run ends and lists each "
+              "input once; a watcher goes on, and converts a changed input again (--json "
+              "reports each file as it is done)";
     for (int i = 0; i < p->n_inputs && why == NULL; i++)
         if (strcmp(p->inputs[i], "-") == 0)
             why = "--watch and -: --watch watches directories, not paths on stdin";

@@ -483,6 +483,7 @@ static const usage_case_t usage_cases[] = {
     {{"--watch", "--shard", "1/2", "in", "-o", "o"}, "--watch and --shard: run one watcher"},
     {{"--watch", "--shard", "auto", "in", "-o", "o"}, "--watch and --shard"},
     {{"--watch", "--files-from", "list", "-o", "o"}, "--watch and --files-from"},
+    {{"--watch", "--manifest", "m.json", "in", "-o", "o"}, "--watch and --manifest"},
     {{"--watch", "in", "-", "-o", "o"}, "--watch and -: --watch watches directories"},
     {{"--font", "", "in", "-o", "o"}, "--font wants a font name"},
     {{"-f", "border=0", "in", "-o", "o"}, "-f: bad filter 'border=0'"},
