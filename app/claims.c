@@ -12,10 +12,16 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
+/* A claimed output and who claimed it. */
+typedef struct {
+    _Atomic uint64_t path;
+    _Atomic uint64_t owner;
+} claim_t;
+
 struct ib_claims {
     size_t mask;
     size_t map_size;
-    _Atomic uint64_t slot[];
+    claim_t slot[];
 };
 
 ib_claims_t *ib_claims_new(size_t capacity)
@@ -23,7 +29,7 @@ ib_claims_t *ib_claims_new(size_t capacity)
     size_t n = 1024;
     while (n < 2 * capacity)
         n <<= 1;
-    size_t size = sizeof(ib_claims_t) + n * sizeof(uint64_t);
+    size_t size = sizeof(ib_claims_t) + n * sizeof(claim_t);
     /* Untouched pages cost nothing, so a generous table is cheap. */
     ib_claims_t *c = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (c == MAP_FAILED)
@@ -39,16 +45,21 @@ void ib_claims_free(ib_claims_t *c)
         munmap(c, c->map_size);
 }
 
-int ib_claims_take(ib_claims_t *c, const char *path)
+int ib_claims_take(ib_claims_t *c, const char *path, const char *owner)
 {
     uint64_t h = ib_path_hash(path); /* never 0, which marks an empty slot */
+    uint64_t who = ib_path_hash(owner);
     for (size_t probe = 0; probe <= c->mask; probe++) {
-        _Atomic uint64_t *slot = &c->slot[(h + probe) & c->mask];
+        claim_t *slot = &c->slot[(h + probe) & c->mask];
         uint64_t seen = 0;
-        if (atomic_compare_exchange_strong(slot, &seen, h))
+        if (atomic_compare_exchange_strong(&slot->path, &seen, h)) {
+            atomic_store(&slot->owner, who);
             return 1;
+        }
+        /* An owner not stored yet is a claim being made this instant:
+         * by another job, so a collision. */
         if (seen == h)
-            return 0;
+            return atomic_load(&slot->owner) == who;
     }
     return -1;
 }

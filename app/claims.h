@@ -7,7 +7,8 @@
  *
  * Rules: the table is one MAP_SHARED mapping made before fork(); slots are
  * 64-bit path hashes taken with compare-and-swap, so a worker that dies
- * mid-claim cannot leave anything locked.
+ * mid-claim cannot leave anything locked. Each slot also keeps a hash of
+ * the input that claimed it, stored just after the claim.
  */
 #ifndef IB_APP_CLAIMS_H
 #define IB_APP_CLAIMS_H
@@ -20,8 +21,9 @@ typedef struct ib_claims ib_claims_t;
 ib_claims_t *ib_claims_new(size_t capacity);
 void ib_claims_free(ib_claims_t *c);
 
-/* 1: path is now ours; 0: another input claimed it; -1: the table is full
- * (the caller goes on without the check). */
-int ib_claims_take(ib_claims_t *c, const char *path);
+/* 1: path is now owner's (or was already: an input converted again, as
+ * --watch does when it changes); 0: another input claimed it; -1: the
+ * table is full (the caller goes on without the check). */
+int ib_claims_take(ib_claims_t *c, const char *path, const char *owner);
 
 #endif

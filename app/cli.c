@@ -309,6 +309,32 @@ static int check_report(const ib_plan_t *p, char *err, size_t errlen)
     return 0;
 }
 
+/* --watch keeps one folder's outputs current: a run that writes nothing,
+ * a slice of the inputs or a list read once has nothing to keep. */
+static int check_watch(const ib_plan_t *p, char *err, size_t errlen)
+{
+    const char *why = NULL;
+    if (!p->watch)
+        return 0;
+    if (p->dry_run)
+        why = "--watch and --dry-run: a watcher converts what lands; a dry run writes nothing";
+    else if (p->shard_text != NULL)
+        why = "--watch and --shard: run one watcher per folder instead of slices of one";
+    else if (p->files_from != NULL)
+        why = "--watch and --files-from: --watch watches directories, not lists";
+    else if (p->manifest != NULL)
+        why = "--watch and --manifest: a manifest is written when a run ends and lists each "
+              "input once; a watcher goes on, and converts a changed input again (--json "
+              "reports each file as it is done)";
+    for (int i = 0; i < p->n_inputs && why == NULL; i++)
+        if (strcmp(p->inputs[i], "-") == 0)
+            why = "--watch and -: --watch watches directories, not paths on stdin";
+    if (why == NULL)
+        return 0;
+    snprintf(err, errlen, "%s", why);
+    return -1;
+}
+
 /* Everything that shapes the bytes of an output, and nothing else. */
 static void build_recipe(ib_plan_t *p, const char *size_text, const char *filters)
 {
@@ -350,7 +376,8 @@ static int finish(ib_cli_t *c)
     if (check_budget(p, c->err, c->errlen) < 0 || check_lossless(p, c->err, c->errlen) < 0 ||
         check_naming(p, c->err, c->errlen) < 0 || check_destination(p, c->err, c->errlen) < 0)
         return -1;
-    if (check_manifest(p, c->err, c->errlen) < 0 || check_report(p, c->err, c->errlen) < 0)
+    if (check_manifest(p, c->err, c->errlen) < 0 || check_report(p, c->err, c->errlen) < 0 ||
+        check_watch(p, c->err, c->errlen) < 0)
         return -1;
     if (p->shard_text != NULL && strncmp(p->shard_text, "auto", 4) != 0) {
         if (ib_shard_parse(p->shard_text, &p->shard, c->err, c->errlen) < 0)

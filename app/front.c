@@ -112,6 +112,13 @@ static int check_output_not_input(const ib_plan_t *p, char *err, size_t errlen)
 static int check_directories(const ib_plan_t *p, char *err, size_t errlen)
 {
     struct stat st;
+    /* A file is watched through its folder, which is what to name. */
+    for (int i = 0; p->watch && i < p->n_inputs; i++)
+        if (stat(p->inputs[i], &st) == 0 && !S_ISDIR(st.st_mode))
+            return snprintf(err, errlen,
+                            "--watch watches directories: '%s' is not one (watch its folder)",
+                            p->inputs[i]),
+                   -1;
     if (p->output != NULL && stat(p->output, &st) == 0 && !S_ISDIR(st.st_mode))
         return snprintf(err, errlen, "output '%s' exists and is not a directory", p->output), -1;
     if (p->base != NULL && (stat(p->base, &st) < 0 || !S_ISDIR(st.st_mode)))

@@ -264,7 +264,7 @@ static int claim_output(job_state_t *js, unsigned i, ib_error_t *err)
                        "%s: output %s was made from %s, another input (--if-exists overwrite "
                        "replaces it)",
                        in, dest, owner);
-    if (js->jc->claims != NULL && ib_claims_take(js->jc->claims, dest) == 0)
+    if (js->jc->claims != NULL && ib_claims_take(js->jc->claims, dest, js->self_path) == 0)
         return ib_fail(err, IB_ERR_COLLISION,
                        "%s: output %s is also the output of another input of this run", in, dest);
     return 0;

@@ -35,6 +35,7 @@
 #include "scan.h"
 #include "select.h"
 #include "task.h"
+#include "watch.h"
 
 typedef struct {
     int used;
@@ -47,6 +48,7 @@ typedef struct {
     ib_job_ctx_t job_ctx;
     ib_pool_t *pool;
     ib_scan_t *scan;
+    ib_watch_t *watch; /* --watch: the scan of the inputs, then what lands */
     ib_report_t *report;
     ib_manifest_t *manifest; /* --manifest, else NULL */
     ib_htmlreport_t *html;   /* --report, else NULL */
@@ -65,6 +67,7 @@ typedef struct {
     int scan_done;
     int scan_waiting; /* the list on stdin has no whole path yet */
     int interrupted;
+    int terminated; /* --watch stopped by SIGTERM: the normal end of a watcher */
     int64_t interrupted_ms;
     int stopped; /* --max-errors reached */
 } ib_run_t;
@@ -107,12 +110,24 @@ static int in_shard(const ib_run_t *run, const char *rel)
     return !run->plan.has_shard || ib_shard_of(rel, run->plan.shard.count) == run->plan.shard.index;
 }
 
+/* Whether a job for path is in flight (the watcher holds back its new
+ * events until it is done). */
+static int in_flight(void *ctx, const char *path)
+{
+    const ib_run_t *run = ctx;
+    for (unsigned i = 0; i < run->cap_inflight; i++)
+        if (run->inflight[i].used && strcmp(run->inflight[i].job.path, path) == 0)
+            return 1;
+    return 0;
+}
+
 /* Reads scan items until an image is waiting in run->item or the scan ends. */
 static void refill(ib_run_t *run)
 {
     run->scan_waiting = 0;
     while (!run->has_item && !run->scan_done) {
-        int rc = ib_scan_next(run->scan, &run->item);
+        int rc = run->watch != NULL ? ib_watch_next(run->watch, &run->item)
+                                    : ib_scan_next(run->scan, &run->item);
         if (rc == IB_SCAN_WAITING) {
             /* Not a reason to hold back results: the loop goes on, and
              * the pool wakes it when more of the list comes. */
@@ -268,12 +283,15 @@ static void interrupt(ib_run_t *run, const ib_pool_event_t *ev)
         /* Stop handing out work; what is running finishes. */
         run->interrupted = 1;
         run->interrupted_ms = ib_now_ms();
+        run->terminated = run->watch != NULL && ev->signo == SIGTERM;
         stop_dispatching(run);
         if (!run->plan.quiet)
             fprintf(stderr,
                     "\nimgbatch: %s: finishing the images in progress "
                     "(again to stop at once)\n",
-                    ev->signo == SIGINT ? "interrupted" : "terminated");
+                    run->terminated       ? "stopping"
+                    : ev->signo == SIGINT ? "interrupted"
+                                          : "terminated");
         return;
     }
     run->interrupted = 2;
@@ -371,7 +389,11 @@ static void before_wait(ib_run_t *run)
         run->stopped)
         ib_pool_close(run->pool);
     int more_to_read = run->scan_waiting && !run->interrupted && !run->stopped;
-    ib_pool_watch(run->pool, more_to_read ? ib_scan_list_fd(run->scan) : -1);
+    int fd = run->watch != NULL ? ib_watch_fd(run->watch) : ib_scan_list_fd(run->scan);
+    ib_pool_watch(run->pool, more_to_read ? fd : -1);
+    if (run->watch != NULL && !run->interrupted)
+        ib_report_watching(run->report, run->n_inflight,
+                           run->n_inflight == 0 && !run->has_item && ib_watch_idle(run->watch));
     if (run->interrupted == 1 && ib_now_ms() - run->interrupted_ms > GRACE_MS) {
         if (!run->plan.quiet)
             fprintf(stderr, "imgbatch: images still running after %d s: stopping them\n",
@@ -391,8 +413,16 @@ static int run_pool(ib_run_t *run)
         submit_sheet(run);
         before_wait(run);
         /* Waiting with an image in hand means the queue is full: look
-         * again soon. Otherwise wake only to redraw the progress line. */
+         * again soon. Otherwise wake only to redraw the progress line, or
+         * when a watched path has settled. */
         int wait_ms = run->has_item && !run->interrupted ? 20 : 100;
+        /* An idle watcher: only its folder, a signal or the clock of a
+         * waiting path has news, and each of those wakes the wait. */
+        if (run->watch != NULL && run->scan_waiting && run->n_inflight == 0)
+            wait_ms = 1000;
+        int due = run->watch != NULL && run->scan_waiting ? ib_watch_due_ms(run->watch) : -1;
+        if (due >= 0 && due < wait_ms)
+            wait_ms = due;
         ib_pool_event_t ev;
         ib_pool_next(run->pool, wait_ms, &ev);
         switch (ev.kind) {
@@ -533,6 +563,33 @@ static int read_command_line(int argc, char **argv, ib_plan_t *plan)
     return rc;
 }
 
+/* Where the images come from: the scan of the inputs, or with --watch
+ * the watcher (which scans them first), and the report. */
+static int open_source(ib_run_t *run, const ib_scan_opts_t *so)
+{
+    char err[PATH_MAX + 256];
+    run->report = ib_report_new(&run->plan);
+    if (run->report == NULL) {
+        fprintf(stderr, "imgbatch: out of memory\n");
+        return -1;
+    }
+    if (run->plan.watch) {
+        ib_watch_config_t cfg = {.scan = so,
+                                 .inputs = run->plan.inputs,
+                                 .n_inputs = run->plan.n_inputs,
+                                 .busy = in_flight,
+                                 .ctx = run};
+        run->watch = ib_watch_new(&cfg, err, sizeof err);
+        if (run->watch == NULL)
+            fprintf(stderr, "imgbatch: %s\n", err);
+        return run->watch != NULL ? 0 : -1;
+    }
+    run->scan = ib_scan_new(so, run->plan.inputs, run->plan.n_inputs);
+    if (run->scan == NULL)
+        fprintf(stderr, "imgbatch: out of memory\n");
+    return run->scan != NULL ? 0 : -1;
+}
+
 /* Sets up the scan, the output root and the manifest, then runs the
  * batch: its exit status. What it sets up stays in run, for main() to
  * free whichever way it ends. */
@@ -570,12 +627,8 @@ static int run_batch(ib_run_t *run)
         return IB_EXIT_FAILED;
     if (open_manifest(run) < 0 || open_views(run) < 0)
         return IB_EXIT_USAGE;
-    run->scan = ib_scan_new(&so, run->plan.inputs, run->plan.n_inputs);
-    run->report = ib_report_new(&run->plan);
-    if (run->scan == NULL || run->report == NULL) {
-        fprintf(stderr, "imgbatch: out of memory\n");
+    if (open_source(run, &so) < 0)
         return IB_EXIT_FAILED;
-    }
 
     int failed = run_pool(run) < 0;
     failed |= close_manifest(run) < 0;
@@ -584,7 +637,14 @@ static int run_batch(ib_run_t *run)
     if (run->sheet != NULL && run->sheet_state == SHEET_WANTED && !run->plan.quiet)
         fprintf(stderr, "imgbatch: no contact sheet: the run %s before the last image\n",
                 run->interrupted ? "was interrupted" : "stopped");
-    int status = ib_report_finish(run->report, run->interrupted);
+    int interrupted = run->interrupted;
+    if (run->terminated && run->interrupted == 1) {
+        /* SIGTERM is how a service manager ends a watcher: not an
+         * interruption of work it was given. */
+        ib_report_stopped(run->report);
+        interrupted = 0;
+    }
+    int status = ib_report_finish(run->report, interrupted);
     if (failed && status == IB_EXIT_OK)
         status = IB_EXIT_FAILED;
 
@@ -631,6 +691,7 @@ int main(int argc, char **argv)
     ib_sheet_free(run.sheet);
     ib_pool_free(run.pool);
     ib_scan_free(run.scan);
+    ib_watch_free(run.watch);
     ib_report_free(run.report);
     free(run.inflight);
     ib_claims_free(run.job_ctx.claims);

@@ -545,6 +545,10 @@ const ib_option_t ib_options[] = {
      NUMBER(max_errors, UINT, 1, UINT_MAX)},
     {"dry-run", 0, NULL, RUN, "show what would be written, write nothing", NULL,
      SWITCH(dry_run, 1)},
+    {"watch", 0, NULL, RUN,
+     "keep running: convert each image that appears or\n"
+     "changes under the input directories (SIGTERM stops)",
+     NULL, SWITCH(watch, 1)},
     {"json", 0, NULL, RUN, "one JSON object per line on stdout", NULL, SWITCH(json, 1)},
     {"manifest", 0, "FILE", RUN,
      "write FILE at the end: one JSON document listing\n"

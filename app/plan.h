@@ -99,6 +99,8 @@ typedef struct {
     unsigned sheet_columns;  /* --columns; 0: about square */
     unsigned tile_w, tile_h; /* --tile; 0: 200x200 */
     int dry_run;
+    /* --watch: after the inputs, convert what lands in them until stopped. */
+    int watch;
     ib_progress_t progress;
     /* From the environment, read once by the front end (IMGBATCH_FAST,
      * IMGBATCH_DEBUG, IMGBATCH_PIN): nothing below it calls getenv. */

@@ -15,6 +15,10 @@ struct ib_report {
     int live; /* redraw a progress line on stderr */
     int line_shown;
     int scan_done;
+    /* --watch: no end to show a bar towards, only a count and whether
+     * anything is being done (idle); stopped by SIGTERM. */
+    int watching, idle, stopped;
+    unsigned in_flight;
     unsigned long queued, ok, skipped, failed, ignored;
     unsigned long outputs; /* written, or with --dry-run to be written */
     uint64_t bytes_in, bytes_out;
@@ -286,6 +290,38 @@ static int terminal_width(void)
     return 80;
 }
 
+/* The running count of a watcher: what it has done, and whether it is at
+ * work or idle. */
+static void watch_counts(const ib_report_t *r, char *out, size_t len)
+{
+    char state[48] = "idle";
+    if (!r->idle)
+        snprintf(state, sizeof state, "%u in progress", r->in_flight);
+    snprintf(out, len, "watching: %lu done, %lu skipped, %lu failed; %s", r->ok, r->skipped,
+             r->failed, state);
+}
+
+void ib_report_watching(ib_report_t *r, unsigned in_flight, int idle)
+{
+    int fell_idle = idle && (!r->idle || !r->watching);
+    r->watching = 1;
+    r->in_flight = in_flight;
+    r->idle = idle;
+    if (fell_idle && r->plan->verbose && !r->live) {
+        char counts[160];
+        watch_counts(r, counts, sizeof counts);
+        fprintf(stderr, "imgbatch: %s\n", counts);
+    }
+    if (fell_idle)
+        r->last_draw = 0; /* show it now */
+    ib_report_tick(r);
+}
+
+void ib_report_stopped(ib_report_t *r)
+{
+    r->stopped = 1;
+}
+
 void ib_report_tick(ib_report_t *r)
 {
     if (!r->live)
@@ -295,6 +331,14 @@ void ib_report_tick(ib_report_t *r)
     if (t - r->last_draw < 0.1)
         return;
     r->last_draw = t;
+    if (r->watching) {
+        char counts[160];
+        watch_counts(r, counts, sizeof counts);
+        fprintf(stderr, "\r\033[K%s", counts);
+        fflush(stderr);
+        r->line_shown = 1;
+        return;
+    }
     unsigned long done = r->ok + r->skipped + r->failed;
     double speed = rate(r, t - r->started);
     char total[32], eta[32] = "", tail[160];
@@ -338,8 +382,10 @@ static void print_summary(const ib_report_t *r, int interrupted, double elapsed)
     if (r->ignored > 0)
         snprintf(ignored, sizeof ignored, ", %lu ignored", r->ignored);
     fprintf(stderr, "imgbatch: %s%s, %lu skipped, %lu failed%s in %.1f s%s\n",
-            interrupted ? "interrupted: " : "", done, r->skipped, r->failed, ignored, elapsed,
-            speed);
+            interrupted  ? "interrupted: "
+            : r->stopped ? "stopped: "
+                         : "",
+            done, r->skipped, r->failed, ignored, elapsed, speed);
 }
 
 int ib_report_finish(ib_report_t *r, int interrupted)
@@ -360,5 +406,8 @@ int ib_report_finish(ib_report_t *r, int interrupted)
         print_summary(r, interrupted, elapsed);
     if (interrupted)
         return IB_EXIT_INTERRUPTED;
+    /* A watcher's failures were each reported as they came. */
+    if (r->stopped)
+        return IB_EXIT_OK;
     return r->failed > 0 ? IB_EXIT_FAILED : IB_EXIT_OK;
 }

@@ -33,6 +33,14 @@ void ib_report_note(ib_report_t *r, const char *message);
 void ib_report_queued(ib_report_t *r);
 void ib_report_scan_done(ib_report_t *r);
 
+/* --watch, before each wait: jobs in flight, and whether nothing is being
+ * done or waiting. The progress line shows a running count and the idle
+ * state instead of a bar; -v says when the watcher falls idle. */
+void ib_report_watching(ib_report_t *r, unsigned in_flight, int idle);
+/* --watch ended by SIGTERM: the summary says it stopped, and the exit
+ * status is 0. */
+void ib_report_stopped(ib_report_t *r);
+
 /* Failures so far (files and scan errors). */
 unsigned long ib_report_failed(const ib_report_t *r);
 

@@ -46,8 +46,10 @@ struct ib_scan {
         int discarding; /* the rest of a line too long to be a path */
     } in;
     char path[PATH_MAX];
-    size_t root_len; /* prefix of path not mirrored (the root and its '/') */
-    int beside;      /* this root is the output root: outputs are among its files */
+    size_t root_len;  /* prefix of path not mirrored (the root and its '/') */
+    int beside;       /* this root is the output root: outputs are among its files */
+    int below;        /* ib_scan_new_below()'s entry is still to be started */
+    size_t depth_off; /* directories between the root and the bottom of the stack */
     frame_t *stack;
     size_t depth;
     size_t cap;
@@ -64,6 +66,27 @@ ib_scan_t *ib_scan_new(const ib_scan_opts_t *opts, char **inputs, int n_inputs)
     s->n_inputs = n_inputs;
     if (opts->base != NULL && realpath(opts->base, s->base_real) == NULL)
         s->base_real[0] = '\0';
+    return s;
+}
+
+ib_scan_t *ib_scan_new_below(const ib_scan_opts_t *opts, const char *path, size_t root_len)
+{
+    ib_scan_t *s = ib_scan_new(opts, NULL, 0);
+    if (s == NULL)
+        return NULL;
+    snprintf(s->path, sizeof s->path, "%s", path);
+    s->root_len = root_len < strlen(s->path) ? root_len : strlen(s->path);
+    s->below = 1;
+    /* The walk of the root meets a directory at rel "a/b" from inside
+     * "a", two levels down: its --max-depth check counts from there. */
+    s->depth_off = 1;
+    for (const char *c = s->path + s->root_len; *c != '\0'; c++)
+        s->depth_off += *c == '/';
+    char root[PATH_MAX];
+    struct stat st;
+    snprintf(root, sizeof root, "%.*s", (int)s->root_len, s->path);
+    s->beside = opts->has_skip && stat(root, &st) == 0 && st.st_dev == opts->skip_dev &&
+                st.st_ino == opts->skip_ino;
     return s;
 }
 
@@ -210,6 +233,8 @@ static int enter_dir(ib_scan_t *s, int parent_fd, const char *name, ib_scan_item
         error_item(item, "opendir", s->path, ENOMEM);
         return 0;
     }
+    if (s->opts.entered != NULL)
+        s->opts.entered(s->opts.entered_ctx, s->path, s->root_len);
     return 1;
 }
 
@@ -343,7 +368,8 @@ static int walk_step(ib_scan_t *s, ib_scan_item_t *item)
     const char *rel = s->path + s->root_len;
     if (type == DT_DIR) {
         /* The root is depth 1: its subdirectories are one level below. */
-        if (excluded(s, rel) || (s->opts.has_max_depth && s->depth > s->opts.max_depth))
+        if (excluded(s, rel) ||
+            (s->opts.has_max_depth && s->depth + s->depth_off > s->opts.max_depth))
             return 0;
         int rc = enter_dir(s, dfd, name, item);
         return rc == 0 ? 1 : 0;
@@ -463,9 +489,47 @@ static int start_named(ib_scan_t *s, ib_scan_item_t *item)
     return selected(s, item->rel);
 }
 
+/* Whether a directory met below a root is walked: the checks walk_step
+ * makes before entering one. */
+static int enters_below(const ib_scan_t *s, const char *rel, const struct stat *st)
+{
+    struct stat lst;
+    if (!s->opts.follow_symlinks && lstat(s->path, &lst) == 0 && S_ISLNK(lst.st_mode))
+        return 0;
+    if (excluded(s, rel) || (s->opts.has_max_depth && s->depth_off > s->opts.max_depth))
+        return 0;
+    return !(s->opts.has_skip && st->st_dev == s->opts.skip_dev && st->st_ino == s->opts.skip_ino);
+}
+
+/* Starts on ib_scan_new_below()'s entry. 1 with an item. */
+static int start_below(ib_scan_t *s, ib_scan_item_t *item)
+{
+    const char *rel = s->path + s->root_len;
+    const char *slash = strrchr(rel, '/');
+    const char *name = slash != NULL ? slash + 1 : rel;
+    struct stat st;
+    if (*name == '\0' || (name[0] == '.' && !s->opts.hidden))
+        return 0;
+    if (stat(s->path, &st) < 0)
+        /* Gone again, or a dangling link: nothing to convert. */
+        return errno == ENOENT || errno == ENOTDIR ? 0 : error_item(item, "stat", s->path, errno);
+    if (S_ISDIR(st.st_mode))
+        return enters_below(s, rel, &st) && enter_dir(s, -1, NULL, item) == 0;
+    if (!S_ISREG(st.st_mode) || !selected(s, rel) || (s->beside && own_output(s, rel)))
+        return 0;
+    file_item(s, item, is_image_file(-1, name, s->path) ? IB_SCAN_IMAGE : IB_SCAN_IGNORED);
+    return 1;
+}
+
 int ib_scan_next(ib_scan_t *s, ib_scan_item_t *item)
 {
     for (;;) {
+        if (s->below) {
+            s->below = 0;
+            if (start_below(s, item))
+                return 1;
+            continue;
+        }
         if (s->depth > 0) {
             if (walk_step(s, item))
                 return 1;

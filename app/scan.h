@@ -53,6 +53,11 @@ typedef struct {
     FILE *list;
     /* Lists (this one and '-' alike) are NUL-separated, not by lines. */
     int null_separated;
+    /* Told of each directory as it is entered, before its entries are
+     * read (the watcher watches exactly what the scan walks, from then
+     * on); dir is the path, its first root_len bytes the input root. */
+    void (*entered)(void *ctx, const char *dir, size_t root_len);
+    void *entered_ctx;
 } ib_scan_opts_t;
 
 typedef enum { IB_SCAN_IMAGE, IB_SCAN_ERROR, IB_SCAN_NOTE, IB_SCAN_IGNORED } ib_scan_kind_t;
@@ -68,6 +73,14 @@ typedef struct {
 } ib_scan_item_t;
 
 ib_scan_t *ib_scan_new(const ib_scan_opts_t *opts, char **inputs, int n_inputs);
+
+/* A scan of one entry (a file, or a directory to walk) below an input
+ * directory, as the walk of that directory would meet it: path's first
+ * root_len bytes are the input root (with its '/'), rel is the rest, and
+ * the rules for what is found inside directories apply (hidden names,
+ * globs, --max-depth, sniffing, outputs beside their originals). An entry
+ * that is gone gives nothing. For the watcher. */
+ib_scan_t *ib_scan_new_below(const ib_scan_opts_t *opts, const char *path, size_t root_len);
 
 /* 1 with an item, 0 when every input is exhausted, IB_SCAN_WAITING when
  * the list being read (a pipe, a terminal) has no whole path yet: nothing

@@ -289,6 +289,7 @@ static const option_case_t option_cases[] = {
     {"fail-fast", {"--fail-fast", "in", "-o", "o"}, AS_UINT, FIELD(max_errors), 1},
     {"max-errors", {"--max-errors", "7", "in", "-o", "o"}, AS_UINT, FIELD(max_errors), 7},
     {"dry-run", {"--dry-run", "in"}, AS_CHECK, .check = check_null_output},
+    {"watch", {"--watch", "in", "-o", "o"}, AS_INT, FIELD(watch), 1},
     {"json", {"--json", "in", "-o", "o"}, AS_INT, FIELD(json), 1},
     {"manifest",
      {"--manifest", "m-{shard}.json", "in", "-o", "o"},
@@ -418,7 +419,7 @@ static void defaults_without_options(void **state)
     assert_int_equal(p->n_inputs, 1);
     assert_string_equal(p->inputs[0], "in");
     assert_int_equal(p->max_pixels, 268402689ULL);
-    assert_true(p->autorotate && p->strict && !p->in_place && !p->has_shard);
+    assert_true(p->autorotate && p->strict && !p->in_place && !p->has_shard && !p->watch);
     assert_int_equal(p->max_depth, -1);
     assert_int_equal(p->compression, -1);
     assert_int_equal(p->metadata, IB_META_DEFAULT);
@@ -524,6 +525,12 @@ static const usage_case_t usage_cases[] = {
     {{"in"}, "no output directory: give -o DIR"},
     {{"-o", "o"}, "no INPUT given"},
     {{"--shard", "6/5", "in", "-o", "o"}, "--shard"},
+    {{"--watch", "--dry-run", "in"}, "--watch and --dry-run"},
+    {{"--watch", "--shard", "1/2", "in", "-o", "o"}, "--watch and --shard: run one watcher"},
+    {{"--watch", "--shard", "auto", "in", "-o", "o"}, "--watch and --shard"},
+    {{"--watch", "--files-from", "list", "-o", "o"}, "--watch and --files-from"},
+    {{"--watch", "--manifest", "m.json", "in", "-o", "o"}, "--watch and --manifest"},
+    {{"--watch", "in", "-", "-o", "o"}, "--watch and -: --watch watches directories"},
     {{"--font", "", "in", "-o", "o"}, "--font wants a font name"},
     {{"-f", "border=0", "in", "-o", "o"}, "-f: bad filter 'border=0'"},
     {{"-f", "overlay=w.png:up", "in", "-o", "o"}, "bad filter 'overlay=w.png:up'"},
@@ -614,6 +621,8 @@ static void front_checks_paths(void **state)
     expect_front_error(WORDS("in", "-o", "in"), "-o in is where the input 'in' is");
     expect_front_error(WORDS("in/a.png", "-o", "in"), "use --in-place for that");
     expect_front_error(WORDS("in", "-o", "in/../in/"), "is where the input");
+    expect_front_error(WORDS("--watch", "in", "file", "-o", "o"),
+                       "--watch watches directories: 'file' is not one");
     /* New names beside the originals are fine, and so is a dry run. */
     parsed_t ps;
     assert_int_equal(prepare(WORDS("in", "-o", "in", "--name", "{dir}/{stem}-s.{ext}"), &ps), 0);

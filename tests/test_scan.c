@@ -91,9 +91,8 @@ static int teardown(void **state)
 
 /* Every item as "I:rel", "G:rel" (ignored), "E:path" or "N:path", sorted,
  * joined by spaces. */
-static char *collect(const ib_scan_opts_t *o, char **inputs, int n)
+static char *collect_scan(ib_scan_t *s)
 {
-    ib_scan_t *s = ib_scan_new(o, inputs, n);
     assert_non_null(s);
     ib_scan_item_t *item = malloc(sizeof *item);
     char **lines = NULL;
@@ -135,13 +134,29 @@ static char *collect(const ib_scan_opts_t *o, char **inputs, int n)
     return out;
 }
 
-static void expect(const ib_scan_opts_t *o, char **inputs, int n, const char *want)
+static char *collect(const ib_scan_opts_t *o, char **inputs, int n)
 {
-    char *got = collect(o, inputs, n);
+    return collect_scan(ib_scan_new(o, inputs, n));
+}
+
+static void expect_text(char *got, const char *want)
+{
     if (strcmp(got, want) != 0)
         print_error("scan gave:\n  %s\nwanted:\n  %s\n", got, want);
     assert_string_equal(got, want);
     free(got);
+}
+
+/* What ib_scan_new_below() gives for path, below the root of root_len. */
+static void expect_below(const ib_scan_opts_t *o, const char *path, size_t root_len,
+                         const char *want)
+{
+    expect_text(collect_scan(ib_scan_new_below(o, path, root_len)), want);
+}
+
+static void expect(const ib_scan_opts_t *o, char **inputs, int n, const char *want)
+{
+    expect_text(collect(o, inputs, n), want);
 }
 
 /* The same for one input. */
@@ -355,6 +370,59 @@ static void outputs_beside_originals_are_passed_over(void **state)
                "I:sub/deeper/c");
 }
 
+/* One entry below a root, as the watcher walks what lands: paths relative
+ * to the root, and the walk's rules (hidden, depth, globs) from there. */
+static void entries_below_a_root(void **state)
+{
+    char in[PATH_MAX], p[PATH_MAX];
+    under(*state, "in", in);
+    size_t root_len = strlen(in) + 1;
+    ib_scan_opts_t o = {0};
+    ib_test_path_join(p, in, "sub");
+    expect_below(&o, p, root_len, "I:sub/b.png I:sub/deeper/c");
+    ib_test_path_join(p, in, "sub/b.png");
+    expect_below(&o, p, root_len, "I:sub/b.png");
+    ib_test_path_join(p, in, "notes.txt");
+    expect_below(&o, p, root_len, "G:notes.txt");
+    ib_test_path_join(p, in, ".hidden.jpg");
+    expect_below(&o, p, root_len, "");
+    ib_test_path_join(p, in, "gone.png");
+    expect_below(&o, p, root_len, "");
+    /* --max-depth 1 walks sub (one below the root) but not sub/deeper. */
+    o.has_max_depth = 1;
+    o.max_depth = 1;
+    ib_test_path_join(p, in, "sub");
+    expect_below(&o, p, root_len, "I:sub/b.png");
+    o.max_depth = 0;
+    expect_below(&o, p, root_len, "");
+    o.has_max_depth = 0;
+    char *deeper[] = {"sub/deeper"};
+    o.excludes = deeper;
+    o.n_excludes = 1;
+    expect_below(&o, p, root_len, "I:sub/b.png");
+}
+
+/* Adds each directory entered, after the root, to the set in ctx. */
+static void note_entered(void *ctx, const char *dir, size_t root_len)
+{
+    ib_test_strs_add(ctx, strlen(dir) > root_len ? dir + root_len : ".");
+}
+
+/* The scan says which directories it walks, as it enters them: the
+ * watcher watches exactly those. */
+static void entered_directories_are_told(void **state)
+{
+    char in[PATH_MAX];
+    under(*state, "in", in);
+    ib_test_strs_t got = {0}, want = {0};
+    ib_scan_opts_t o = {.entered = note_entered, .entered_ctx = &got};
+    free(collect(&o, (char *[]){in}, 1));
+    ib_test_strs_split(". sub sub/deeper", &want);
+    ib_test_expect_same_set(&got, &want, "directories entered");
+    ib_test_strs_free(&got);
+    ib_test_strs_free(&want);
+}
+
 #define SCAN_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 IB_TEST_MAIN(NULL, NULL,
@@ -369,4 +437,6 @@ IB_TEST_MAIN(NULL, NULL,
                  SCAN_TEST(unreadable_directory_is_reported_and_the_rest_scanned),
                  cmocka_unit_test(names_the_template_makes),
                  SCAN_TEST(outputs_beside_originals_are_passed_over),
+                 SCAN_TEST(entries_below_a_root),
+                 SCAN_TEST(entered_directories_are_told),
              })
