@@ -56,7 +56,9 @@ typedef struct {
     int sheet_state;         /* SHEET_* */
     uint64_t sheet_seq;
     int sheet_failed;
-    int argc; /* the command line, for the report */
+    int report_dirty;  /* rows added since the page was last written */
+    int64_t report_ms; /* when it was */
+    int argc;          /* the command line, for the report */
     char **argv;
     FILE *list; /* --files-from, when not stdin: closed by main() */
     inflight_t *inflight;
@@ -74,6 +76,9 @@ typedef struct {
 
 /* A contact sheet is wanted, its job is in the pool, it is answered. */
 enum { SHEET_WANTED, SHEET_QUEUED, SHEET_ANSWERED };
+
+/* How often a watcher's --report page is rewritten, at most. */
+#define REPORT_EVERY_MS 3000
 
 /* How long images in progress may take to finish after the first Ctrl-C. */
 #define GRACE_MS 10000
@@ -98,8 +103,10 @@ static void file_done(ib_run_t *run, const ib_job_t *job, const ib_result_t *res
     ib_report_file(run->report, job, res, worker);
     if (run->manifest != NULL)
         ib_manifest_add(run->manifest, job, res);
-    if (run->html != NULL)
+    if (run->html != NULL) {
         ib_htmlreport_add(run->html, job, res);
+        run->report_dirty = 1;
+    }
     if (run->sheet != NULL)
         ib_sheet_add(run->sheet, job, res);
 }
@@ -180,12 +187,32 @@ static void dispatch(ib_run_t *run)
     }
 }
 
+/* A watcher told to end by SIGTERM: the end of its run, not an
+ * interruption of it. */
+static int watch_ending(const ib_run_t *run)
+{
+    return run->terminated && run->interrupted == 1;
+}
+
+/* Whether the contact sheet's job is still to be handed out: it waits
+ * for the last image, and is not made after an interrupt or a stop. A
+ * watcher makes it when SIGTERM ends it. */
+static int sheet_pending(const ib_run_t *run)
+{
+    return run->sheet != NULL && run->sheet_state == SHEET_WANTED && !run->stopped &&
+           (!run->interrupted || watch_ending(run));
+}
+
 /* Hands out no more work: the queued jobs (none started) are dropped, the
  * ones in progress finish. */
 static void stop_dispatching(ib_run_t *run)
 {
     uint64_t first, end;
-    ib_pool_cancel(run->pool, &first, &end);
+    /* A watcher ending on SIGTERM still hands out its contact sheet. */
+    if (sheet_pending(run))
+        ib_pool_drop(run->pool, &first, &end);
+    else
+        ib_pool_cancel(run->pool, &first, &end);
     for (uint64_t s = first; s < end; s++) {
         inflight_t *f = find_inflight(run, s);
         if (f != NULL)
@@ -335,19 +362,12 @@ static int start_pool(ib_run_t *run)
     return 0;
 }
 
-/* Whether the contact sheet's job is still to be handed out: it waits
- * for the last image, and is not made after an interrupt or a stop. */
-static int sheet_pending(const ib_run_t *run)
-{
-    return run->sheet != NULL && run->sheet_state == SHEET_WANTED && !run->interrupted &&
-           !run->stopped;
-}
-
 /* Once every image is answered, one worker makes the contact sheet from
  * the outputs on disk: the parent never touches pixels. */
 static void submit_sheet(ib_run_t *run)
 {
-    if (!sheet_pending(run) || !run->scan_done || run->has_item || run->n_inflight > 0)
+    int last = (run->scan_done && !run->has_item) || watch_ending(run);
+    if (!sheet_pending(run) || !last || run->n_inflight > 0)
         return;
     char err[PATH_MAX + 128];
     ib_sheet_job_t *job = malloc(sizeof *job);
@@ -380,13 +400,28 @@ static int sheet_event(ib_run_t *run, const ib_pool_event_t *ev)
     return 1;
 }
 
+/* A watcher's report, rewritten at most every REPORT_EVERY_MS while
+ * results come in: a page to look at while it runs. */
+static void refresh_report(ib_run_t *run)
+{
+    char err[2 * PATH_MAX + 128];
+    int64_t now = ib_now_ms();
+    if (run->html == NULL || run->watch == NULL || !run->report_dirty ||
+        now - run->report_ms < REPORT_EVERY_MS)
+        return;
+    if (ib_htmlreport_write(run->html, 1, 0, err, sizeof err) < 0 && !run->plan.quiet)
+        fprintf(stderr, "imgbatch: %s\n", err);
+    run->report_ms = now;
+    run->report_dirty = 0;
+}
+
 /* Before each wait: close the queue when nothing more will come, watch
  * standard input while it may bring paths, and stop the images that
  * outlive the grace period after an interrupt. */
 static void before_wait(ib_run_t *run)
 {
-    if ((run->scan_done && !run->has_item && !sheet_pending(run)) || run->interrupted ||
-        run->stopped)
+    if (((run->scan_done && !run->has_item) || run->interrupted || run->stopped) &&
+        !sheet_pending(run))
         ib_pool_close(run->pool);
     int more_to_read = run->scan_waiting && !run->interrupted && !run->stopped;
     int fd = run->watch != NULL ? ib_watch_fd(run->watch) : ib_scan_list_fd(run->scan);
@@ -394,7 +429,9 @@ static void before_wait(ib_run_t *run)
     if (run->watch != NULL && !run->interrupted)
         ib_report_watching(run->report, run->n_inflight,
                            run->n_inflight == 0 && !run->has_item && ib_watch_idle(run->watch));
-    if (run->interrupted == 1 && ib_now_ms() - run->interrupted_ms > GRACE_MS) {
+    /* The sheet's job starts once no image is left in flight. */
+    if (run->interrupted == 1 && run->sheet_state != SHEET_QUEUED &&
+        ib_now_ms() - run->interrupted_ms > GRACE_MS) {
         if (!run->plan.quiet)
             fprintf(stderr, "imgbatch: images still running after %d s: stopping them\n",
                     GRACE_MS / 1000);
@@ -411,6 +448,7 @@ static int run_pool(ib_run_t *run)
     for (;;) {
         dispatch(run);
         submit_sheet(run);
+        refresh_report(run);
         before_wait(run);
         /* Waiting with an image in hand means the queue is full: look
          * again soon. Otherwise wake only to redraw the progress line, or
@@ -482,39 +520,19 @@ static int prepare_output(ib_run_t *run, ib_scan_opts_t *so)
     return 0;
 }
 
-/* Starts --manifest's temporary file, before any work: a manifest that
- * cannot be written stops the run before it begins. */
-static int open_manifest(ib_run_t *run)
-{
-    char err[PATH_MAX + 128];
-    if (run->plan.manifest == NULL)
-        return 0;
-    run->manifest = ib_manifest_open(&run->plan, err, sizeof err);
-    if (run->manifest == NULL) {
-        fprintf(stderr, "imgbatch: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
-
-/* Starts --report's rows and --contact-sheet's list, before any work: a
- * page or sheet that cannot be written stops the run before it begins. */
+/* Starts the run's other files before any work: --manifest's temporary
+ * file, --report's rows and --contact-sheet's list. One that cannot be
+ * written stops the run before it begins. */
 static int open_views(ib_run_t *run)
 {
     char err[PATH_MAX + 128];
-    if (run->plan.report != NULL) {
-        run->html = ib_htmlreport_open(&run->plan, run->argc, run->argv, err, sizeof err);
-        if (run->html == NULL) {
-            fprintf(stderr, "imgbatch: %s\n", err);
-            return -1;
-        }
-    }
-    if (run->plan.contact_sheet != NULL) {
-        run->sheet = ib_sheet_open(&run->plan, err, sizeof err);
-        if (run->sheet == NULL) {
-            fprintf(stderr, "imgbatch: %s\n", err);
-            return -1;
-        }
+    const ib_plan_t *p = &run->plan;
+    if ((p->manifest != NULL && (run->manifest = ib_manifest_open(p, err, sizeof err)) == NULL) ||
+        (p->report != NULL &&
+         (run->html = ib_htmlreport_open(p, run->argc, run->argv, err, sizeof err)) == NULL) ||
+        (p->contact_sheet != NULL && (run->sheet = ib_sheet_open(p, err, sizeof err)) == NULL)) {
+        fprintf(stderr, "imgbatch: %s\n", err);
+        return -1;
     }
     return 0;
 }
@@ -625,7 +643,7 @@ static int run_batch(ib_run_t *run)
     so.n_variants = run->plan.n_variants;
     if (prepare_output(run, &so) < 0)
         return IB_EXIT_FAILED;
-    if (open_manifest(run) < 0 || open_views(run) < 0)
+    if (open_views(run) < 0)
         return IB_EXIT_USAGE;
     if (open_source(run, &so) < 0)
         return IB_EXIT_FAILED;

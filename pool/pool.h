@@ -128,6 +128,8 @@ void ib_pool_close(ib_pool_t *p);
 /* Drops the jobs still queued (none of them started) and closes the pool.
  * Their sequence numbers are [*first, *end). */
 void ib_pool_cancel(ib_pool_t *p, uint64_t *first, uint64_t *end);
+/* The same, but the pool stays open: a last job may still be submitted. */
+void ib_pool_drop(ib_pool_t *p, uint64_t *first, uint64_t *end);
 
 /* SIGKILLs every worker; their jobs come back as IB_POOL_LOST. */
 void ib_pool_kill(ib_pool_t *p);

@@ -221,11 +221,12 @@ void ib_queue_close(ib_queue_t *q)
     futex_wake_all(&q->taken);
 }
 
-void ib_queue_cancel(ib_queue_t *q, uint64_t *first, uint64_t *end)
+/* The jobs still on the ring, dropped under the lock; close: and no more. */
+static void drop_queued(ib_queue_t *q, uint64_t *first, uint64_t *end, int close)
 {
     *first = *end = 0;
     if (lock(q) == 0) {
-        q->closed = 1;
+        q->closed |= close;
         *first = q->head;
         *end = q->tail;
         q->head = q->tail;
@@ -233,6 +234,16 @@ void ib_queue_cancel(ib_queue_t *q, uint64_t *first, uint64_t *end)
     }
     futex_wake_all(&q->added);
     futex_wake_all(&q->taken);
+}
+
+void ib_queue_cancel(ib_queue_t *q, uint64_t *first, uint64_t *end)
+{
+    drop_queued(q, first, end, 1);
+}
+
+void ib_queue_drop(ib_queue_t *q, uint64_t *first, uint64_t *end)
+{
+    drop_queued(q, first, end, 0);
 }
 
 int ib_queue_taken(ib_queue_t *q, uint64_t seq)

@@ -53,6 +53,8 @@ void ib_queue_close(ib_queue_t *q);
  * jobs are exactly [*first, *end), none of them started. Consumers get 1.
  */
 void ib_queue_cancel(ib_queue_t *q, uint64_t *first, uint64_t *end);
+/* The same, but the queue stays open for jobs pushed later. */
+void ib_queue_drop(ib_queue_t *q, uint64_t *first, uint64_t *end);
 
 /* Whether the job with this sequence number has left the ring (taken by a
  * consumer or dropped by ib_queue_cancel). */

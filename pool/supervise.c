@@ -280,6 +280,11 @@ void ib_pool_cancel(ib_pool_t *p, uint64_t *first, uint64_t *end)
     ib_queue_cancel(p->queue, first, end);
 }
 
+void ib_pool_drop(ib_pool_t *p, uint64_t *first, uint64_t *end)
+{
+    ib_queue_drop(p->queue, first, end);
+}
+
 void ib_pool_kill(ib_pool_t *p)
 {
     p->killing = 1;

@@ -324,6 +324,26 @@ static void test_cancel_drops_queued(void **state)
     ib_queue_destroy(q);
 }
 
+/* Drop removes what is queued as cancel does, but the queue stays open:
+ * a job pushed afterwards is handed out (a watcher's last job). */
+static void test_drop_keeps_the_queue_open(void **state)
+{
+    (void)state;
+    ib_queue_t *q = queue_with(4, 50, 3);
+    uint64_t first = 99, end = 99, v = 60, seq = 0;
+    size_t len;
+    ib_queue_drop(q, &first, &end);
+    assert_int_equal(first, 0);
+    assert_int_equal(end, 3);
+    assert_int_equal(ib_queue_length(q), 0);
+    assert_int_equal(ib_queue_push(q, &v, sizeof v, 0, &seq), 0);
+    assert_int_equal(seq, 3);
+    pop_value(q, 60, 3);
+    ib_queue_close(q);
+    assert_int_equal(ib_queue_pop(q, &v, sizeof v, &len, NULL, NULL), 1);
+    ib_queue_destroy(q);
+}
+
 /* A producer blocked on a full ring is woken by a consumer in another process. */
 static void test_push_waits_for_room(void **state)
 {
@@ -499,6 +519,7 @@ IB_TEST_MAIN(NULL, NULL,
                  cmocka_unit_test(test_create_rejects_empty),
                  cmocka_unit_test(test_push_pop_edges),
                  cmocka_unit_test(test_cancel_drops_queued),
+                 cmocka_unit_test(test_drop_keeps_the_queue_open),
                  cmocka_unit_test(test_push_waits_for_room),
                  cmocka_unit_test(test_pop_waits_and_close_wakes),
                  cmocka_unit_test(test_claim_of_killed_consumer),

@@ -368,6 +368,51 @@ static void sigterm_ends_with_summary(void **state)
     }
 }
 
+/* With --report, the page is there while the watcher runs (saying so),
+ * and final when SIGTERM ends it; with --contact-sheet, the sheet of
+ * every file converted is made then. */
+static void report_and_sheet_of_a_watcher(void **state)
+{
+    ib_test_cli_t *t = *state;
+    watcher_t w;
+    char report[PATH_MAX], sheet[PATH_MAX], dest[PATH_MAX], output[PATH_MAX];
+    make_folders(t, "views", &w);
+    ib_test_path_join(report, w.dir, "report.html");
+    ib_test_path_join(sheet, w.dir, "sheet.png");
+    start_watcher(t, &w, NULL,
+                  (const char *const[]){"--report", report, "--contact-sheet", sheet, "--tile",
+                                        "50x50", "--columns", "2", NULL});
+    static const char *const names[] = {"first.png", "second.png"};
+    for (unsigned i = 0; i < 2; i++) {
+        ib_test_path_join(dest, w.in, names[i]);
+        ib_test_path_join(output, w.out, names[i]);
+        land(&w, names[i], dest, i + 1);
+        wait_for_file(&w, output);
+    }
+    wait_for_file(&w, report);
+    /* Rewritten every few seconds: the page with both files comes. */
+    for (double start = ib_test_now(); count_in_file(report, "second.png") == 0;) {
+        if (ib_test_now() - start > GIVE_UP_S)
+            fail_msg("the running report never listed second.png");
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    }
+    if (count_in_file(report, "still running") == 0)
+        fail_msg("the page written while watching does not say it is still running");
+    assert_false(ib_test_exists(sheet));
+    stop_watcher(&w, SIGTERM, 0);
+    assert_int_equal(count_in_file(report, "still running"), 0);
+    for (unsigned i = 0; i < 2; i++)
+        assert_true(count_in_file(report, names[i]) > 0);
+    ib_test_image_t img;
+    char err[256];
+    if (ib_test_decode(sheet, &img, err, sizeof err) < 0)
+        fail_msg("no contact sheet after SIGTERM: %s", err);
+    assert_int_equal(img.width, 100);
+    assert_int_equal(img.height, 50);
+    ib_test_image_free(&img);
+    ib_test_run_free(&w.run);
+}
+
 /* Whether this process may make a user namespace and lower its watch
  * limit there. */
 static int can_lower_limit(const char *unshare, const char *sh)
@@ -434,5 +479,6 @@ IB_TEST_MAIN(ib_test_cli_group_setup, ib_test_cli_group_teardown,
                  cmocka_unit_test(new_nested_folder),
                  cmocka_unit_test(burst_tree_moved_in),
                  cmocka_unit_test(sigterm_ends_with_summary),
+                 cmocka_unit_test(report_and_sheet_of_a_watcher),
                  cmocka_unit_test(watch_limit_is_named),
              })
