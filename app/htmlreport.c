@@ -272,13 +272,12 @@ ib_htmlreport_t *ib_htmlreport_open(const ib_plan_t *plan, int argc, char **argv
         h->failed_rows = row_file(h->dir, err, errlen);
     if (h->failed_rows != NULL)
         h->other_rows = row_file(h->dir, err, errlen);
-    if (h->other_rows == NULL) {
-        if (h->command == NULL)
-            snprintf(err, errlen, "out of memory");
-        ib_htmlreport_free(h);
-        return NULL;
-    }
-    return h;
+    if (h->other_rows != NULL)
+        return h;
+    if (h->command == NULL)
+        snprintf(err, errlen, "out of memory");
+    ib_htmlreport_free(h);
+    return NULL;
 }
 
 void ib_htmlreport_free(ib_htmlreport_t *h)
