@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aside.h"
 #include "manifest.h"
 #include "sheet.h"
 
@@ -63,24 +64,16 @@ int ib_sheet_name(const char *dest, unsigned k, unsigned sheets, char *out, size
 
 /* ---- the parent ---- */
 
-ib_sheet_t *ib_sheet_open(const ib_plan_t *plan, char *err, size_t errlen)
+/* Names the sheet and creates its list beside it. 0, or -1 with err. */
+static int open_list(ib_sheet_t *s, const ib_plan_t *plan, char *err, size_t errlen)
 {
-    ib_sheet_t *s = calloc(1, sizeof *s);
-    if (s == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    s->plan = plan;
     if (ib_manifest_path(plan->contact_sheet, plan, s->dest, sizeof s->dest) < 0) {
         snprintf(err, errlen, "--contact-sheet %s: path too long", plan->contact_sheet);
-        free(s);
-        return NULL;
+        return -1;
     }
-    const char *slash = strrchr(s->dest, '/');
-    int dir_len = slash != NULL ? (int)(slash - s->dest + 1) : 0;
-    snprintf(s->list_path, sizeof s->list_path, "%.*s.%s.XXXXXX.list", dir_len, s->dest,
-             s->dest + dir_len);
-    int fd = mkostemps(s->list_path, 5, O_CLOEXEC);
+    /* list_path has room for any dest's name. */
+    ib_aside_name(s->dest, ".list", s->list_path, sizeof s->list_path);
+    int fd = mkostemps(s->list_path, (int)strlen(".list"), O_CLOEXEC);
     if (fd < 0 || (s->list = fdopen(fd, "w")) == NULL) {
         snprintf(err, errlen, "--contact-sheet: open(\"%s\") failed: %s", s->list_path,
                  strerror(errno));
@@ -88,9 +81,23 @@ ib_sheet_t *ib_sheet_open(const ib_plan_t *plan, char *err, size_t errlen)
             close(fd);
             unlink(s->list_path);
         }
+        return -1;
+    }
+    return 0;
+}
+
+ib_sheet_t *ib_sheet_open(const ib_plan_t *plan, char *err, size_t errlen)
+{
+    ib_sheet_t *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (open_list(s, plan, err, errlen) < 0) {
         free(s);
         return NULL;
     }
+    s->plan = plan;
     return s;
 }
 

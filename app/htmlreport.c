@@ -26,10 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "aside.h"
 #include "clock.h"
 #include "manifest.h"
 #include "run_error.h"
@@ -272,13 +272,12 @@ ib_htmlreport_t *ib_htmlreport_open(const ib_plan_t *plan, int argc, char **argv
         h->failed_rows = row_file(h->dir, err, errlen);
     if (h->failed_rows != NULL)
         h->other_rows = row_file(h->dir, err, errlen);
-    if (h->other_rows == NULL) {
-        if (h->command == NULL)
-            snprintf(err, errlen, "out of memory");
-        ib_htmlreport_free(h);
-        return NULL;
-    }
-    return h;
+    if (h->other_rows != NULL)
+        return h;
+    if (h->command == NULL)
+        snprintf(err, errlen, "out of memory");
+    ib_htmlreport_free(h);
+    return NULL;
 }
 
 void ib_htmlreport_free(ib_htmlreport_t *h)
@@ -566,34 +565,11 @@ static int copy_rows(FILE *page, FILE *rows)
     }
 }
 
-/* The temporary name beside the page, and the page opened there. */
-static FILE *page_file(const ib_htmlreport_t *h, char *tmp, size_t cap, char *err, size_t errlen)
-{
-    const char *slash = strrchr(h->path, '/');
-    int dir_len = slash != NULL ? (int)(slash - h->path + 1) : 0;
-    snprintf(tmp, cap, "%.*s.%s.XXXXXX.tmp", dir_len, h->path, h->path + dir_len);
-    int fd = mkostemps(tmp, 4, O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "--report: open(\"%s\") failed: %s", tmp, strerror(errno));
-        return NULL;
-    }
-    /* A page for people: what a new file gets, not mkstemp's 0600. */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-    FILE *f = fdopen(fd, "w");
-    if (f == NULL) {
-        snprintf(err, errlen, "--report: fdopen(\"%s\") failed: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-    }
-    return f;
-}
-
 int ib_htmlreport_write(ib_htmlreport_t *h, int running, int interrupted, char *err, size_t errlen)
 {
-    char tmp[PATH_MAX + 16];
-    FILE *f = page_file(h, tmp, sizeof tmp, err, errlen);
+    char tmp[PATH_MAX + 16]; /* h->path's temporary name always fits */
+    ib_aside_name(h->path, ".tmp", tmp, sizeof tmp);
+    FILE *f = ib_aside_open(tmp, "--report", err, errlen);
     if (f == NULL)
         return -1;
     put_header(f, h, running, interrupted);
@@ -601,21 +577,10 @@ int ib_htmlreport_write(ib_htmlreport_t *h, int running, int interrupted, char *
     fputs("</tbody></table>\n", f);
     fputs(script, f);
     fputs("</body></html>\n", f);
-    /* Whole on disk before it takes the name, as the outputs are. */
-    if (rc < 0 || fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
+    if (rc < 0) {
         snprintf(err, errlen, "--report: write(\"%s\") failed: %s", tmp, strerror(errno));
-        rc = -1;
+        ib_aside_close(f, tmp, h->path, 0, "--report", err, errlen);
+        return -1;
     }
-    if (fclose(f) != 0 && rc == 0) {
-        snprintf(err, errlen, "--report: close(\"%s\") failed: %s", tmp, strerror(errno));
-        rc = -1;
-    }
-    if (rc == 0 && rename(tmp, h->path) != 0) {
-        snprintf(err, errlen, "--report: rename(\"%s\", \"%s\") failed: %s", tmp, h->path,
-                 strerror(errno));
-        rc = -1;
-    }
-    if (rc < 0)
-        unlink(tmp);
-    return rc;
+    return ib_aside_close(f, tmp, h->path, 1, "--report", err, errlen);
 }

@@ -16,15 +16,12 @@
  */
 #include "manifest.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "aside.h"
 #include "report.h"
 #include "run_error.h"
 
@@ -53,19 +50,7 @@ int ib_manifest_path(const char *tmpl, const ib_plan_t *plan, char *out, size_t 
             return -1;
         n += (size_t)wrote;
     }
-    if (n == 0)
-        return -1;
-    return 0;
-}
-
-/* The temporary name beside path: DIR/.NAME.XXXXXX.tmp. */
-static int temp_name(const char *path, char *out, size_t cap)
-{
-    const char *slash = strrchr(path, '/');
-    int dir_len = slash != NULL ? (int)(slash - path + 1) : 0;
-    int n =
-        snprintf(out, cap, "%.*s.%s.XXXXXX.tmp", dir_len, path, slash != NULL ? slash + 1 : path);
-    return n < 0 || (size_t)n >= cap ? -1 : 0;
+    return n == 0 ? -1 : 0;
 }
 
 ib_manifest_t *ib_manifest_open(const ib_plan_t *plan, char *err, size_t errlen)
@@ -77,27 +62,13 @@ ib_manifest_t *ib_manifest_open(const ib_plan_t *plan, char *err, size_t errlen)
     }
     m->plan = plan;
     if (ib_manifest_path(plan->manifest, plan, m->path, sizeof m->path) < 0 ||
-        temp_name(m->path, m->tmp, sizeof m->tmp) < 0) {
+        ib_aside_name(m->path, ".tmp", m->tmp, sizeof m->tmp) < 0) {
         snprintf(err, errlen, "--manifest %s: path too long", plan->manifest);
         free(m);
         return NULL;
     }
-    int fd = mkostemps(m->tmp, 4, O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "--manifest: open(\"%s\") failed: %s", m->tmp, strerror(errno));
-        free(m);
-        return NULL;
-    }
-    /* mkstemp's 0600 would hide the manifest from the web server that
-     * serves the outputs: give it what a new file gets. */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-    m->f = fdopen(fd, "w");
+    m->f = ib_aside_open(m->tmp, "--manifest", err, errlen);
     if (m->f == NULL) {
-        snprintf(err, errlen, "--manifest: fdopen(\"%s\") failed: %s", m->tmp, strerror(errno));
-        close(fd);
-        unlink(m->tmp);
         free(m);
         return NULL;
     }
@@ -151,26 +122,9 @@ void ib_manifest_add(ib_manifest_t *m, const ib_job_t *job, const ib_result_t *r
 
 int ib_manifest_close(ib_manifest_t *m, int commit, char *err, size_t errlen)
 {
-    int rc = 0;
-    if (commit) {
+    if (commit)
         fputs(m->entries ? "\n}\n" : "}\n", m->f);
-        /* Whole on disk before it takes the name, as the outputs are. */
-        if (fflush(m->f) != 0 || ferror(m->f) || fsync(fileno(m->f)) != 0) {
-            snprintf(err, errlen, "--manifest: write(\"%s\") failed: %s", m->tmp, strerror(errno));
-            rc = -1;
-        }
-    }
-    if (fclose(m->f) != 0 && commit && rc == 0) {
-        snprintf(err, errlen, "--manifest: close(\"%s\") failed: %s", m->tmp, strerror(errno));
-        rc = -1;
-    }
-    if (commit && rc == 0 && rename(m->tmp, m->path) != 0) {
-        snprintf(err, errlen, "--manifest: rename(\"%s\", \"%s\") failed: %s", m->tmp, m->path,
-                 strerror(errno));
-        rc = -1;
-    }
-    if (!commit || rc < 0)
-        unlink(m->tmp);
+    int rc = ib_aside_close(m->f, m->tmp, m->path, commit, "--manifest", err, errlen);
     free(m);
     return rc;
 }

@@ -92,18 +92,6 @@ static int parse_choice(ib_cli_t *c, const char *opt, const char *s, const char 
 
 /* ---- setters, in the table's order ---- */
 
-static int set_output(ib_cli_t *c, const char *arg)
-{
-    c->plan->output = arg;
-    return 0;
-}
-
-static int set_base(ib_cli_t *c, const char *arg)
-{
-    c->plan->base = arg;
-    return 0;
-}
-
 /* The names -F takes; "same" keeps each input's format. */
 static const char *const formats[] = {"same", "jpg",  "jpeg", "png",  "webp", "tif", "tiff",
                                       "gif",  "avif", "heic", "heif", "jxl",  "jp2", NULL};
@@ -305,18 +293,6 @@ static int set_exclude(ib_cli_t *c, const char *arg)
     return 0;
 }
 
-static int set_files_from(ib_cli_t *c, const char *arg)
-{
-    c->plan->files_from = arg;
-    return 0;
-}
-
-static int set_shard(ib_cli_t *c, const char *arg)
-{
-    c->plan->shard_text = arg;
-    return 0;
-}
-
 static int set_timeout(ib_cli_t *c, const char *arg)
 {
     return parse_seconds(c, "--timeout", arg, &c->plan->timeout_ms);
@@ -403,6 +379,12 @@ static int set_version(ib_cli_t *c, const char *arg)
     {                                                                                              \
         offsetof(ib_plan_t, f), IB_FIELD_SWITCH, 0, 0, v                                           \
     }
+/* A value stored as given in a const char * field of the plan. */
+#define TEXT(f)                                                                                    \
+    NULL,                                                                                          \
+    {                                                                                              \
+        offsetof(ib_plan_t, f), IB_FIELD_TEXT, 0, 0, 0                                             \
+    }
 /* A whole number from min to max in a plan field of that kind. */
 #define NUMBER(f, kind, min, max)                                                                  \
     NULL,                                                                                          \
@@ -416,12 +398,12 @@ static int set_version(ib_cli_t *c, const char *arg)
 #define RUN "Running"
 
 const ib_option_t ib_options[] = {
-    {"output", 'o', "DIR", OUT, "output root (created as needed)", "@dir", set_output},
+    {"output", 'o', "DIR", OUT, "output root (created as needed)", "@dir", TEXT(output)},
     {"in-place", 0, NULL, OUT,
      "replace each input (written aside, then renamed\n"
      "over it; the original stays if anything fails)",
      NULL, SWITCH(in_place, 1)},
-    {"base", 0, "DIR", OUT, "mirror files named one by one relative to DIR", "@dir", set_base},
+    {"base", 0, "DIR", OUT, "mirror files named one by one relative to DIR", "@dir", TEXT(base)},
     {"format", 'F', "FMT", OUT,
      "same (default), jpg, png, webp, tiff, gif, avif, heif,\n"
      "jxl, jp2; repeat for several formats from one decode",
@@ -524,14 +506,14 @@ const ib_option_t ib_options[] = {
     {"max-depth", 0, "N", SCAN, "descend at most N directories below each input", NULL,
      NUMBER(max_depth, INT, 0, 10000)},
     {"files-from", 0, "FILE", SCAN, "read input paths from FILE (- for stdin), one per line",
-     "@file", set_files_from},
+     "@file", TEXT(files_from)},
     {"null", '0', NULL, SCAN, "paths in lists are separated by NUL (find -print0)", NULL,
      SWITCH(null_separated, 1)},
     {"shard", 0, "K/N", SCAN,
      "take only the K-th of N slices of the inputs\n"
      "(1-based); auto or auto/N read Slurm or Kubernetes\n"
      "job indexes",
-     "auto auto/", set_shard},
+     "auto auto/", TEXT(shard_text)},
     {"jobs", 'j', "N", RUN,
      "worker processes (default: the CPUs this task may use:\n"
      "SLURM_CPUS_PER_TASK, else the CPU affinity mask)",
@@ -589,6 +571,10 @@ int ib_option_apply(ib_cli_t *cli, const ib_option_t *o, const char *arg)
     void *at = (char *)cli->plan + o->field.offset;
     if (o->field.kind == IB_FIELD_SWITCH) {
         *(int *)at = o->field.value;
+        return 0;
+    }
+    if (o->field.kind == IB_FIELD_TEXT) {
+        *(const char **)at = arg;
         return 0;
     }
     /* Named as the user would type it: "-j", "--quality". */

@@ -30,8 +30,15 @@ typedef struct {
 } ib_cli_t;
 
 /* A plan field an option stores into without a setter of its own: a
- * switch stores value; a number is checked against min..max. */
-typedef enum { IB_FIELD_SWITCH, IB_FIELD_INT, IB_FIELD_UINT, IB_FIELD_U64 } ib_field_kind_t;
+ * switch stores value; a number is checked against min..max; a text
+ * field keeps the argument as given. */
+typedef enum {
+    IB_FIELD_SWITCH,
+    IB_FIELD_INT,
+    IB_FIELD_UINT,
+    IB_FIELD_U64,
+    IB_FIELD_TEXT
+} ib_field_kind_t;
 
 typedef struct {
     size_t offset; /* in ib_plan_t */

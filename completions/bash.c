@@ -34,26 +34,32 @@ static const char head[] =
     "        item=${cur##*,}\n"
     "    fi\n"
     "    compopt -o nospace 2>/dev/null\n"
-    "    if [[ $item != *=* ]]; then\n";
+    "    if [[ $item != *=* ]]; then\n"
+    "        mapfile -t COMPREPLY < <(compgen -P \"$head\" -W '";
 
-static const char chain_value[] = "        return\n"
+static const char chain_value[] = "' -- \"$item\")\n"
+                                  "        return\n"
                                   "    fi\n"
                                   "    local op=${item%%=*} value=${item#*=}\n"
                                   "    local colons=${value//[!:]/} last=${value##*:}\n"
                                   "    local fixed=$head$op=${value%\"$last\"}\n"
                                   "    case $op:${#colons} in\n";
 
-/* A field's words or files in _imgbatch_chain, after the parts before it. */
-static const ib_offer_forms_t chain_forms = {
-    .file = "-f",
-    .words_open = "-W '",
-    .words_close = "'",
+/* _imgbatch_chain; a field's words or files come after the parts before
+ * it. */
+static const ib_chain_script_t chain = {
+    .head = head,
+    .value = chain_value,
+    .arm_open = "    ",
+    .arm_body = ")\n        mapfile -t COMPREPLY < <(compgen -P \"$fixed\" ",
+    .forms = {.file = "-f", .words_open = "-W '", .words_close = "'"},
+    .arm_close = " -- \"$last\") ;;\n",
+    .end = "    esac\n"
+           "}\n"
+           "\n",
 };
 
 static const char offer_head[] =
-    "    esac\n"
-    "}\n"
-    "\n"
     "# What the value of option $prev, or an option or INPUT, can be.\n"
     "_imgbatch_offer()\n"
     "{\n"
@@ -134,13 +140,7 @@ static const char tail[] =
 
 void ib_complete_bash(FILE *f)
 {
-    fputs(head, f);
-    fprintf(f, "        mapfile -t COMPREPLY < <(compgen -P \"$head\" -W '%s' -- \"$item\")\n",
-            ib_chain_ops);
-    fputs(chain_value, f);
-    ib_offer_put_chain_fields(f, "    ",
-                              ")\n        mapfile -t COMPREPLY < <(compgen -P \"$fixed\" ",
-                              &chain_forms, " -- \"$last\") ;;\n");
+    ib_offer_put_chain(f, &chain);
     fputs(offer_head, f);
     for (size_t i = 0; i < ib_n_options; i++)
         if (ib_options[i].value != NULL)

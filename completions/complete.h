@@ -53,10 +53,18 @@ typedef struct {
 /* Writes what a value of that kind (with those words) completes to. */
 void ib_offer_put(FILE *f, ib_offer_t kind, const char *words, const ib_offer_forms_t *forms);
 
-/* Writes a case arm per entry of ib_chain_fields: arm_open, "op:field",
- * arm_body, the field's offer in forms, arm_close. */
-void ib_offer_put_chain_fields(FILE *f, const char *arm_open, const char *arm_body,
-                               const ib_offer_forms_t *forms, const char *arm_close);
+/* How one shell writes the function that completes -f's CHAIN: head,
+ * ib_chain_ops, value up to the case on "op:field", then a case arm per
+ * entry of ib_chain_fields (arm_open, "op:field", arm_body, the field's
+ * offer in forms, arm_close), then end. */
+typedef struct {
+    const char *head, *value;
+    const char *arm_open, *arm_body, *arm_close;
+    ib_offer_forms_t forms;
+    const char *end;
+} ib_chain_script_t;
+
+void ib_offer_put_chain(FILE *f, const ib_chain_script_t *s);
 
 /* The first line of o's help, without the punctuation that continued it
  * ("same (default), jpg, ..., heif," loses its last comma): the one-line

@@ -22,9 +22,13 @@ static const char top[] =
     "    set -l tok (__imgbatch_value)\n"
     "    set -l head (string match -r -- '^.*,' $tok)\n"
     "    set -l item (string replace -r -- '^.*,' '' $tok)\n"
-    "    if not string match -q -- '*=*' $item\n";
+    "    if not string match -q -- '*=*' $item\n"
+    "        for w in ";
 
 static const char chain_value[] =
+    "\n"
+    "            echo \"$head$w\"\n"
+    "        end\n"
     "        return\n"
     "    end\n"
     "    set -l op (string replace -r -- '=.*' '' $item)\n"
@@ -34,11 +38,19 @@ static const char chain_value[] =
     "    set -l last (string replace -r -- '^.*[:=]' '' $tok)\n"
     "    switch $op:(string length -- \"$colons\")\n";
 
-/* A field's words or files in __imgbatch_chain: the list a loop walks. */
-static const ib_offer_forms_t chain_forms = {
-    .file = "(__fish_complete_path $last)",
-    .words_open = "",
-    .words_close = "",
+/* __imgbatch_chain; a field's words or files are the list a loop walks. */
+static const ib_chain_script_t chain = {
+    .head = top,
+    .value = chain_value,
+    .arm_open = "        case ",
+    .arm_body = "\n            for w in ",
+    .forms = {.file = "(__fish_complete_path $last)", .words_open = "", .words_close = ""},
+    .arm_close = "\n"
+                 "                echo \"$fixed$w\"\n"
+                 "            end\n",
+    .end = "    end\n"
+           "end\n"
+           "\n",
 };
 
 /* The flags that say what an option's value completes to. */
@@ -71,21 +83,7 @@ static void complete_line(FILE *f, const ib_option_t *o)
 
 void ib_complete_fish(FILE *f)
 {
-    fputs(top, f);
-    fprintf(f,
-            "        for w in %s\n"
-            "            echo \"$head$w\"\n"
-            "        end\n",
-            ib_chain_ops);
-    fputs(chain_value, f);
-    ib_offer_put_chain_fields(f, "        case ", "\n            for w in ", &chain_forms,
-                              "\n"
-                              "                echo \"$fixed$w\"\n"
-                              "            end\n");
-    fputs("    end\n"
-          "end\n"
-          "\n",
-          f);
+    ib_offer_put_chain(f, &chain);
     for (size_t i = 0; i < ib_n_options; i++)
         complete_line(f, &ib_options[i]);
 }

@@ -115,13 +115,16 @@ void ib_offer_put(FILE *f, ib_offer_t kind, const char *words, const ib_offer_fo
     }
 }
 
-void ib_offer_put_chain_fields(FILE *f, const char *arm_open, const char *arm_body,
-                               const ib_offer_forms_t *forms, const char *arm_close)
+void ib_offer_put_chain(FILE *f, const ib_chain_script_t *s)
 {
+    fputs(s->head, f);
+    fputs(ib_chain_ops, f);
+    fputs(s->value, f);
     for (const ib_chain_field_t *c = ib_chain_fields; c->op != NULL; c++) {
-        fprintf(f, "%s%s:%d%s", arm_open, c->op, c->field, arm_body);
+        fprintf(f, "%s%s:%d%s", s->arm_open, c->op, c->field, s->arm_body);
         int file = strcmp(c->offers, "@file") == 0;
-        ib_offer_put(f, file ? IB_OFFER_FILE : IB_OFFER_WORDS, c->offers, forms);
-        fputs(arm_close, f);
+        ib_offer_put(f, file ? IB_OFFER_FILE : IB_OFFER_WORDS, c->offers, &s->forms);
+        fputs(s->arm_close, f);
     }
+    fputs(s->end, f);
 }

@@ -20,19 +20,27 @@ static const char top[] = "#compdef imgbatch\n"
                           "(( $+functions[_imgbatch_chain] )) ||\n"
                           "_imgbatch_chain() {\n"
                           "  compset -P '*,'\n"
-                          "  if [[ $PREFIX != *=* ]]; then\n";
+                          "  if [[ $PREFIX != *=* ]]; then\n"
+                          "    compadd -S '' -- ";
 
-static const char chain_value[] = "    return\n"
+static const char chain_value[] = "\n"
+                                  "    return\n"
                                   "  fi\n"
                                   "  local op=${PREFIX%%=*} value=${PREFIX#*=}\n"
                                   "  local colons=${value//[^:]/}\n"
                                   "  case $op:${#colons} in\n";
 
-/* A field's words or files in _imgbatch_chain. */
-static const ib_offer_forms_t chain_forms = {
-    .file = "_files",
-    .words_open = "compadd -S '' -- ",
-    .words_close = "",
+/* _imgbatch_chain, with a field's words or files. */
+static const ib_chain_script_t chain = {
+    .head = top,
+    .value = chain_value,
+    .arm_open = "  (",
+    .arm_body = ") compset -P '*[=:]'; ",
+    .forms = {.file = "_files", .words_open = "compadd -S '' -- ", .words_close = ""},
+    .arm_close = " ;;\n",
+    .end = "  esac\n"
+           "}\n"
+           "\n",
 };
 
 /* The action of an option's spec, after its value's name. */
@@ -76,15 +84,8 @@ static void spec(FILE *f, const ib_option_t *o)
 
 void ib_complete_zsh(FILE *f)
 {
-    fputs(top, f);
-    fprintf(f, "    compadd -S '' -- %s\n", ib_chain_ops);
-    fputs(chain_value, f);
-    ib_offer_put_chain_fields(f, "  (", ") compset -P '*[=:]'; ", &chain_forms, " ;;\n");
-    fputs("  esac\n"
-          "}\n"
-          "\n"
-          "_arguments -s -S \\\n",
-          f);
+    ib_offer_put_chain(f, &chain);
+    fputs("_arguments -s -S \\\n", f);
     for (size_t i = 0; i < ib_n_options; i++)
         spec(f, &ib_options[i]);
     fputs("  '*:INPUT:_files'\n", f);

@@ -84,14 +84,11 @@ struct ib_fastpng_ctx {
 ib_fastpng_ctx_t *ib_fastpng_ctx_new(uint64_t budget)
 {
     ib_fastpng_ctx_t *ctx = calloc(1, sizeof *ctx);
-    if (ctx == NULL)
-        return NULL;
-    ctx->budget = budget;
-    ctx->inflater = libdeflate_alloc_decompressor();
-    if (ctx->inflater == NULL) {
+    if (ctx == NULL || (ctx->inflater = libdeflate_alloc_decompressor()) == NULL) {
         free(ctx);
         return NULL;
     }
+    ctx->budget = budget;
     return ctx;
 }
 

@@ -97,19 +97,26 @@ static VipsImage *do_gamma(VipsImage *in, const ib_op_t *op)
     return vips_gamma(in, &out, "exponent", op->v[0], NULL) ? NULL : out;
 }
 
-static VipsImage *to_srgb(VipsImage *in)
+/* The colour (or grey) space that keeps in's depth: 16 bits stay 16. */
+static VipsInterpretation space_of_depth(const VipsImage *in, int grey)
+{
+    int deep = in->BandFmt == VIPS_FORMAT_USHORT;
+    if (grey)
+        return deep ? VIPS_INTERPRETATION_GREY16 : VIPS_INTERPRETATION_B_W;
+    return deep ? VIPS_INTERPRETATION_RGB16 : VIPS_INTERPRETATION_sRGB;
+}
+
+static VipsImage *to_space_of_depth(VipsImage *in, int grey)
 {
     VipsImage *out;
-    VipsInterpretation want =
-        in->BandFmt == VIPS_FORMAT_USHORT ? VIPS_INTERPRETATION_RGB16 : VIPS_INTERPRETATION_sRGB;
-    return vips_colourspace(in, &out, want, NULL) ? NULL : out;
+    return vips_colourspace(in, &out, space_of_depth(in, grey), NULL) ? NULL : out;
 }
 
 static VipsImage *do_sepia(VipsImage *in, const ib_op_t *op)
 {
     (void)op;
     static const double m[9] = {0.393, 0.769, 0.189, 0.349, 0.686, 0.168, 0.272, 0.534, 0.131};
-    VipsImage *rgb = to_srgb(in);
+    VipsImage *rgb = to_space_of_depth(in, 0);
     if (rgb == NULL)
         return NULL;
     VipsImage *matrix = vips_image_new_matrix_from_array(3, 3, m, 9);
@@ -133,11 +140,7 @@ static VipsImage *do_modulate(VipsImage *in, const ib_op_t *op)
     if (vips_colourspace(in, &t[0], VIPS_INTERPRETATION_LCH, NULL) == 0 &&
         vips_linear(t[0], &t[1], a, b, 3, NULL) == 0) {
         t[1]->Type = VIPS_INTERPRETATION_LCH;
-        VipsInterpretation back = in->BandFmt == VIPS_FORMAT_USHORT ? VIPS_INTERPRETATION_RGB16
-                                                                    : VIPS_INTERPRETATION_sRGB;
-        if (in->Bands < 3 && op->v[1] == 0)
-            back = in->BandFmt == VIPS_FORMAT_USHORT ? VIPS_INTERPRETATION_GREY16
-                                                     : VIPS_INTERPRETATION_B_W;
+        VipsInterpretation back = space_of_depth(in, in->Bands < 3 && op->v[1] == 0);
         if (vips_colourspace(t[1], &t[2], back, NULL) == 0) {
             out = t[2];
             g_object_ref(out);
@@ -150,10 +153,7 @@ static VipsImage *do_modulate(VipsImage *in, const ib_op_t *op)
 static VipsImage *do_grayscale(VipsImage *in, const ib_op_t *op)
 {
     (void)op;
-    VipsImage *out;
-    VipsInterpretation want =
-        in->BandFmt == VIPS_FORMAT_USHORT ? VIPS_INTERPRETATION_GREY16 : VIPS_INTERPRETATION_B_W;
-    return vips_colourspace(in, &out, want, NULL) ? NULL : out;
+    return to_space_of_depth(in, 1);
 }
 
 static VipsImage *do_normalize(VipsImage *in, const ib_op_t *op)
@@ -479,11 +479,7 @@ static VipsImage *match_patch(VipsImage *patch, VipsImage *like)
             goto done;
         cur = t[0];
     }
-    if (like->Bands - alpha < 3 &&
-        vips_colourspace(cur, &t[1],
-                         like->BandFmt == VIPS_FORMAT_USHORT ? VIPS_INTERPRETATION_GREY16
-                                                             : VIPS_INTERPRETATION_B_W,
-                         NULL) == 0)
+    if (like->Bands - alpha < 3 && vips_colourspace(cur, &t[1], space_of_depth(like, 1), NULL) == 0)
         cur = t[1];
     else if (like->Bands - alpha < 3)
         goto done;
@@ -549,27 +545,15 @@ static int apply_overlay(VipsImage *in, const ib_op_t *op, unsigned i, ib_ops_en
  * without exporting g_markup_escape_text(). */
 char *ib_markup_escape(const char *text)
 {
+    static const char special[] = "&<>'\"";
+    static const char *const entity[] = {"&amp;", "&lt;", "&gt;", "&#39;", "&quot;"};
     GString *out = g_string_sized_new(strlen(text) + 16);
     for (const char *p = text; *p != '\0'; p++) {
-        switch (*p) {
-        case '&':
-            g_string_append(out, "&amp;");
-            break;
-        case '<':
-            g_string_append(out, "&lt;");
-            break;
-        case '>':
-            g_string_append(out, "&gt;");
-            break;
-        case '\'':
-            g_string_append(out, "&#39;");
-            break;
-        case '"':
-            g_string_append(out, "&quot;");
-            break;
-        default:
+        const char *hit = strchr(special, *p);
+        if (hit != NULL)
+            g_string_append(out, entity[hit - special]);
+        else
             g_string_append_c(out, *p);
-        }
     }
     return g_string_free(out, FALSE);
 }

@@ -53,9 +53,11 @@ static int set_attr(int fd, const char *name, const char *value)
 }
 
 /* A temporary name beside dest, unique across hosts, processes and jobs. */
-static int temp_name(char *tmp, size_t len, const char *dir, const char *base,
-                     const ib_output_opts_t *o)
+static int temp_name(char *tmp, size_t len, const char *dest, const ib_output_opts_t *o)
 {
+    char dir[PATH_MAX];
+    const char *base;
+    split_dest(dest, dir, sizeof dir, &base);
     int n = snprintf(tmp, len, "%s/.%s.%06lx-%ld-%lu.tmp", dir, base, host_tag(), (long)getpid(),
                      o->tag);
     return n >= 0 && (size_t)n < len ? 0 : -1;
@@ -97,10 +99,8 @@ static int announce(const ib_output_opts_t *o, int fd)
 int ib_output_write_named(const char *dest, const void *data, size_t len, const ib_output_opts_t *o,
                           ib_error_t *err)
 {
-    char dir[PATH_MAX], tmp[PATH_MAX];
-    const char *base;
-    split_dest(dest, dir, sizeof dir, &base);
-    if (temp_name(tmp, sizeof tmp, dir, base, o) < 0)
+    char tmp[PATH_MAX];
+    if (temp_name(tmp, sizeof tmp, dest, o) < 0)
         return ib_fail(err, IB_ERR_WRITE, "%s: path too long", dest);
 
     guard(o, tmp);
@@ -184,10 +184,8 @@ static int close_linked(int fd, const char *dest)
  */
 static const char *replace_with_unnamed(int fd, const char *dest, const ib_output_opts_t *o)
 {
-    char dir[PATH_MAX], tmp[PATH_MAX];
-    const char *base;
-    split_dest(dest, dir, sizeof dir, &base);
-    if (temp_name(tmp, sizeof tmp, dir, base, o) < 0) {
+    char tmp[PATH_MAX];
+    if (temp_name(tmp, sizeof tmp, dest, o) < 0) {
         close(fd);
         errno = ENAMETOOLONG;
         return "link";

@@ -1471,34 +1471,44 @@ static void name_template_with_size(void **state)
     ib_test_image_free(&img);
 }
 
-/* A JPEG stored on its side (EXIF orientation 6), with an ICC profile
- * from the corpus spliced in after SOI. */
-static void make_tagged_jpeg(const char *path, const char *icc_path)
+/* A 96x64 photo as a JPEG at path (at quality, with EXIF orientation),
+ * with a segment, its head then its body, spliced in after SOI. */
+static void write_spliced_jpeg(const char *path, int quality, int orientation,
+                               const unsigned char *head, size_t head_len,
+                               const unsigned char *body, size_t body_len)
 {
     ib_test_image_t img;
     char err[512];
     make_photo(&img, 96, 64);
-    if (ib_test_write_jpeg(path, &img, 92, 6, err, sizeof err) < 0)
+    if (ib_test_write_jpeg(path, &img, quality, orientation, err, sizeof err) < 0)
         fail_msg("%s", err);
     ib_test_image_free(&img);
-    size_t n, icc_n;
-    unsigned char *jpg = (unsigned char *)ib_test_try_slurp(path, &n),
-                  *icc = (unsigned char *)ib_test_try_slurp(icc_path, &icc_n);
+    size_t n;
+    unsigned char *jpg = (unsigned char *)ib_test_try_slurp(path, &n);
     assert_non_null(jpg);
-    if (icc == NULL)
-        fail_msg("cannot read %s", icc_path);
-    assert_true(icc_n + 16 < 65535);
     FILE *f = fopen(path, "wbe");
     assert_non_null(f);
-    unsigned seg = (unsigned)icc_n + 2 + 14;
-    unsigned char head[18] = {0xff, 0xe2, (unsigned char)(seg >> 8), (unsigned char)seg};
-    memcpy(head + 4, "ICC_PROFILE\0\1\1", 14);
     fwrite(jpg, 1, 2, f);
-    fwrite(head, 1, sizeof head, f);
-    fwrite(icc, 1, icc_n, f);
+    fwrite(head, 1, head_len, f);
+    fwrite(body, 1, body_len, f);
     fwrite(jpg + 2, 1, n - 2, f);
     assert_int_equal(fclose(f), 0);
     test_free(jpg);
+}
+
+/* A JPEG stored on its side (EXIF orientation 6), with an ICC profile
+ * from the corpus spliced in after SOI. */
+static void make_tagged_jpeg(const char *path, const char *icc_path)
+{
+    size_t icc_n;
+    unsigned char *icc = (unsigned char *)ib_test_try_slurp(icc_path, &icc_n);
+    if (icc == NULL)
+        fail_msg("cannot read %s", icc_path);
+    assert_true(icc_n + 16 < 65535);
+    unsigned seg = (unsigned)icc_n + 2 + 14;
+    unsigned char head[18] = {0xff, 0xe2, (unsigned char)(seg >> 8), (unsigned char)seg};
+    memcpy(head + 4, "ICC_PROFILE\0\1\1", 14);
+    write_spliced_jpeg(path, 92, 6, head, sizeof head, icc, icc_n);
     test_free(icc);
 }
 
@@ -2103,19 +2113,26 @@ static unsigned bright_box(const ib_test_image_t *img, unsigned *x0, unsigned *y
     return n;
 }
 
+/* A black w x h PNG named name in the root; its path in path. */
+static void write_black_png(const px_t *t, char *path, const char *name, unsigned w, unsigned h)
+{
+    ib_test_image_t black;
+    unsigned char k[4] = {0, 0, 0, 255};
+    assert_int_equal(ib_test_image_alloc(&black, w, h, 3), 0);
+    ib_test_image_fill(&black, k);
+    in_root(t, path, name);
+    write_png(path, &black);
+    ib_test_image_free(&black);
+}
+
 /* Text lands only in the region of its gravity, and a long text is made
  * smaller to stay inside the image. */
 static void text_in_its_region(void **state)
 {
     px_t *t = *state;
-    ib_test_image_t black, out;
+    ib_test_image_t out;
     char path[PATH_MAX];
-    unsigned char k[4] = {0, 0, 0, 255};
-    assert_int_equal(ib_test_image_alloc(&black, 300, 120, 3), 0);
-    ib_test_image_fill(&black, k);
-    in_root(t, path, "night.png");
-    write_png(path, &black);
-    ib_test_image_free(&black);
+    write_black_png(t, path, "night.png", 300, 120);
     static const struct {
         const char *op;
         unsigned rx0, ry0, rx1, ry1; /* the region the text must keep to */
@@ -2158,15 +2175,10 @@ static void text_in_its_region(void **state)
 static void argument_files(void **state)
 {
     px_t *t = *state;
-    ib_test_image_t black, out;
+    ib_test_image_t out;
     char in[PATH_MAX], args[PATH_MAX], inner[PATH_MAX], text[2 * PATH_MAX + 256], at[PATH_MAX + 1],
         written[PATH_MAX];
-    unsigned char k[4] = {0, 0, 0, 255};
-    assert_int_equal(ib_test_image_alloc(&black, 200, 100, 3), 0);
-    ib_test_image_fill(&black, k);
-    in_root(t, in, "my photo.png");
-    write_png(in, &black);
-    ib_test_image_free(&black);
+    write_black_png(t, in, "my photo.png", 200, 100);
     in_root(t, inner, "inner.args");
     ib_test_write_file(inner, "-F png # the format\n", 20);
     in_root(t, args, "run.args");
@@ -2250,26 +2262,10 @@ static size_t build_exif(unsigned char *b, const char *datetime, const char *ori
 /* A 96x64 JPEG at path with the EXIF block spliced in after SOI. */
 static void write_exif_jpeg(const char *path, const unsigned char *exif, size_t len)
 {
-    ib_test_image_t img;
-    char err[512];
-    make_photo(&img, 96, 64);
-    if (ib_test_write_jpeg(path, &img, 90, 0, err, sizeof err) < 0)
-        fail_msg("%s", err);
-    ib_test_image_free(&img);
-    size_t n;
-    unsigned char *jpg = (unsigned char *)ib_test_try_slurp(path, &n);
-    assert_non_null(jpg);
-    FILE *f = fopen(path, "wbe");
-    assert_non_null(f);
     unsigned seg = (unsigned)len + 8;
     unsigned char head[10] = {
         0xff, 0xe1, (unsigned char)(seg >> 8), (unsigned char)seg, 'E', 'x', 'i', 'f', 0, 0};
-    fwrite(jpg, 1, 2, f);
-    fwrite(head, 1, sizeof head, f);
-    fwrite(exif, 1, len, f);
-    fwrite(jpg + 2, 1, n - 2, f);
-    assert_int_equal(fclose(f), 0);
-    test_free(jpg);
+    write_spliced_jpeg(path, 90, 0, head, sizeof head, exif, len);
 }
 
 /* What the tests read back from a JPEG's EXIF, by walking it here. */
