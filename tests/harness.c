@@ -442,6 +442,17 @@ void ib_test_fill(ib_test_image_t *img, int how, unsigned seed)
                 ib_test_pixel(img, x, y)[c] = fill_sample(how, x, y, c, seed, &noise);
 }
 
+void ib_test_expect_size(const char *path, unsigned w, unsigned h)
+{
+    ib_test_image_t img;
+    char err[512];
+    if (ib_test_decode(path, &img, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    if (img.width != w || img.height != h)
+        fail_msg("%s is %ux%u, want %ux%u", path, img.width, img.height, w, h);
+    ib_test_image_free(&img);
+}
+
 void ib_test_save(const char *path, const ib_test_image_t *img, int quality, int orientation)
 {
     char err[512];

@@ -266,6 +266,8 @@ void ib_test_tree_stamps(const char *root, ib_test_strs_t *out);
 enum { IB_TEST_FILL_SOLID, IB_TEST_FILL_GRADIENT, IB_TEST_FILL_NOISE, IB_TEST_FILL_BUSY };
 
 void ib_test_fill(ib_test_image_t *img, int how, unsigned seed);
+/* Fails unless path decodes (tests/decode.c) to a w x h image. */
+void ib_test_expect_size(const char *path, unsigned w, unsigned h);
 /* img at path, with the directories above it: a PNG when the name ends
  * with .png, else a JPEG at quality with that EXIF orientation (0: no
  * EXIF). Fails the test on an error. */

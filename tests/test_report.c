@@ -280,25 +280,21 @@ static void test_report_screenshot(void **state)
 static void test_report_inline_copies(void **state)
 {
     cli_t *t = *state;
-    char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], page[PATH_MAX];
-    ib_test_cli_dir(t, "inline", dir);
-    ib_test_path_fmt(in, "%s/in", dir);
-    ib_test_path_fmt(out, "%s/out", dir);
-    ib_test_path_fmt(page, "%s/pages/r-{shard}.html", dir);
+    char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], pages[PATH_MAX], page[PATH_MAX];
+    ib_test_cli_in_out(t, "inline", dir, in, out);
     for (unsigned i = 0; i < 4; i++) {
-        char path[PATH_MAX];
-        ib_test_path_fmt(path, "%s/p%u.png", in, i);
-        write_input(path, i, 64, 48);
+        ib_test_path_fmt(page, "%s/p%u.png", in, i);
+        write_input(page, i, 64, 48);
     }
-    ib_test_path_fmt(page, "%s/pages", dir);
-    ib_test_mkdir(page);
-    ib_test_path_fmt(page, "%s/pages/r-{shard}.html", dir);
+    ib_test_path_fmt(pages, "%s/pages", dir);
+    ib_test_mkdir(pages);
+    ib_test_path_fmt(page, "%s/r-{shard}.html", pages);
     run_t r;
     ib_test_cli_run(t, &r, NULL, in, "-o", out, "--json", "--shard", "1/1", "--report", page, NULL);
     ib_test_expect_exit(&r, 0, "imgbatch --report");
     /* Asked only for the page: the events carry no placeholders. */
     assert_null(strstr(r.out_text, "lqip"));
-    ib_test_path_fmt(page, "%s/pages/r-1.html", dir);
+    ib_test_path_fmt(page, "%s/r-1.html", pages);
     char *html = ib_test_slurp(page, NULL);
     unsigned copies = 0;
     for (const char *p = html; (p = strstr(p, "src=\"data:image/webp;base64,")) != NULL; p++)
@@ -307,8 +303,7 @@ static void test_report_inline_copies(void **state)
     assert_null(strstr(html, "href="));
     test_free(html);
     ib_test_listing_t l;
-    ib_test_path_fmt(page, "%s/pages", dir);
-    ib_test_list_tree(page, &l);
+    ib_test_list_tree(pages, &l);
     assert_int_equal(l.n, 1); /* the page alone: no row or temporary file left */
     ib_test_listing_free(&l);
     ib_test_run_free(&r);

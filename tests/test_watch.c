@@ -212,13 +212,7 @@ static void slow_writer_converted_once_whole(void **state)
     ib_test_events_t e;
     ib_test_events_load(&w.run, &e);
     ib_test_expect_event(ib_test_event_for(&e, "photo.jpg"), "ok");
-    ib_test_image_t img;
-    char err[PATH_MAX + 64];
-    if (ib_test_decode(output, &img, err, sizeof err) < 0)
-        fail_msg("%s", err);
-    assert_int_equal(img.width, 100);
-    assert_int_equal(img.height, 75);
-    ib_test_image_free(&img);
+    ib_test_expect_size(output, 100, 75);
     ib_test_events_free(&e);
     ib_test_run_free(&w.run);
 }
@@ -403,13 +397,7 @@ static void report_and_sheet_of_a_watcher(void **state)
     assert_int_equal(count_in_file(report, "still running"), 0);
     for (unsigned i = 0; i < 2; i++)
         assert_true(count_in_file(report, names[i]) > 0);
-    ib_test_image_t img;
-    char err[256];
-    if (ib_test_decode(sheet, &img, err, sizeof err) < 0)
-        fail_msg("no contact sheet after SIGTERM: %s", err);
-    assert_int_equal(img.width, 100);
-    assert_int_equal(img.height, 50);
-    ib_test_image_free(&img);
+    ib_test_expect_size(sheet, 100, 50);
     ib_test_run_free(&w.run);
 }
 

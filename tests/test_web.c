@@ -60,14 +60,9 @@ static void make_input(cli_t *t, const char *name, char *dir, char *file)
 /* The decoded size of a PNG or JPEG output. */
 static void expect_size(const char *dir, const char *name, unsigned w, unsigned h)
 {
-    char path[PATH_MAX], err[256];
+    char path[PATH_MAX];
     ib_test_path_fmt(path, "%s/out/%s", dir, name);
-    ib_test_image_t img;
-    if (ib_test_decode(path, &img, err, sizeof err) < 0)
-        fail_msg("%s", err);
-    if (img.width != w || img.height != h)
-        fail_msg("%s is %ux%u, want %ux%u", name, img.width, img.height, w, h);
-    ib_test_image_free(&img);
+    ib_test_expect_size(path, w, h);
 }
 
 static int out_exists(const char *dir, const char *name)
@@ -75,6 +70,15 @@ static int out_exists(const char *dir, const char *name)
     char path[PATH_MAX];
     ib_test_path_fmt(path, "%s/out/%s", dir, name);
     return ib_test_exists(path);
+}
+
+static size_t out_size(const char *dir, const char *name)
+{
+    size_t len;
+    char path[PATH_MAX];
+    ib_test_path_fmt(path, "%s/out/%s", dir, name);
+    test_free(ib_test_slurp(path, &len));
+    return len;
 }
 
 /* The event's outputs are exactly these names, in some order. */
@@ -170,15 +174,9 @@ static void variants_have_their_own_format_and_quality(void **state)
     assert_non_null(strstr(r.out_text, "\"quality\":30"));
     ib_test_events_free(&e);
     ib_test_run_free(&r);
-    char low[PATH_MAX], high[PATH_MAX];
-    ib_test_path_fmt(low, "%s/out/photo-sm.jpg", dir);
-    size_t low_len, high_len;
-    char *a = ib_test_slurp(low, &low_len);
-    test_free(a);
+    size_t low_len = out_size(dir, "photo-sm.jpg");
     run_web(t, dir, &r, &e, 0, "--variant", "sm:20x:jpg:95", "--variant", "md:40x:png", NULL);
-    ib_test_path_fmt(high, "%s/out/photo-sm.jpg", dir);
-    char *b = ib_test_slurp(high, &high_len);
-    test_free(b);
+    size_t high_len = out_size(dir, "photo-sm.jpg");
     if (!(low_len < high_len))
         fail_msg("quality 30 gave %zu bytes, quality 95 %zu", low_len, high_len);
     ib_test_events_free(&e);
@@ -244,15 +242,6 @@ static long json_number(const run_t *r, const char *key)
     snprintf(want, sizeof want, "\"%s\":", key);
     const char *p = strstr(r->out_text, want);
     return p != NULL ? strtol(p + strlen(want), NULL, 10) : -1;
-}
-
-static size_t out_size(const char *dir, const char *name)
-{
-    size_t len;
-    char path[PATH_MAX];
-    ib_test_path_fmt(path, "%s/out/%s", dir, name);
-    test_free(ib_test_slurp(path, &len));
-    return len;
 }
 
 /* The highest quality that fits is used: one more would not fit. */
