@@ -139,16 +139,6 @@ static int set_max_bytes(ib_cli_t *c, const char *arg)
     return parse_bytes(c, "--max-bytes", arg, 1024, "1k, like 60k or 1.5M", &c->plan->max_bytes);
 }
 
-static int set_subsample(ib_cli_t *c, const char *arg)
-{
-    static const char *const names[] = {"auto", "on", "off", NULL};
-    int choice;
-    if (parse_choice(c, "--subsample", arg, names, &choice) < 0)
-        return -1;
-    c->plan->subsample = (ib_subsample_t)choice;
-    return 0;
-}
-
 static int set_metadata(ib_cli_t *c, ib_metadata_t want)
 {
     if (c->plan->metadata != IB_META_DEFAULT && c->plan->metadata != want)
@@ -174,16 +164,6 @@ static int set_name(ib_cli_t *c, const char *arg)
     if (ib_name_check(arg, c->err, c->errlen) < 0)
         return -1;
     c->plan->name_template = arg;
-    return 0;
-}
-
-static int set_if_exists(ib_cli_t *c, const char *arg)
-{
-    static const char *const names[] = {"update", "overwrite", "skip", "fail", NULL};
-    int choice;
-    if (parse_choice(c, "--if-exists", arg, names, &choice) < 0)
-        return -1;
-    c->plan->if_exists = (ib_exists_t)choice;
     return 0;
 }
 
@@ -347,16 +327,6 @@ static int set_tile(ib_cli_t *c, const char *arg)
     return 0;
 }
 
-static int set_progress(ib_cli_t *c, const char *arg)
-{
-    static const char *const names[] = {"auto", "always", "never", NULL};
-    int choice;
-    if (parse_choice(c, "--progress", arg, names, &choice) < 0)
-        return -1;
-    c->plan->progress = (ib_progress_t)choice;
-    return 0;
-}
-
 static int set_help(ib_cli_t *c, const char *arg)
 {
     (void)arg;
@@ -384,6 +354,12 @@ static int set_version(ib_cli_t *c, const char *arg)
     NULL,                                                                                          \
     {                                                                                              \
         offsetof(ib_plan_t, f), IB_FIELD_TEXT, 0, 0, 0                                             \
+    }
+/* One of the option's offered words, in an enum field in their order. */
+#define CHOICE(f)                                                                                  \
+    NULL,                                                                                          \
+    {                                                                                              \
+        offsetof(ib_plan_t, f), IB_FIELD_CHOICE, 0, 0, 0                                           \
     }
 /* A whole number from min to max in a plan field of that kind. */
 #define NUMBER(f, kind, min, max)                                                                  \
@@ -432,7 +408,7 @@ const ib_option_t ib_options[] = {
      "higher capped), AVIF/HEIF, JPEG XL",
      NULL, NUMBER(effort, INT, 0, 9)},
     {"subsample", 0, "MODE", OUT, "JPEG chroma subsampling: auto (default), on, off", "auto on off",
-     set_subsample},
+     CHOICE(subsample)},
     {"preserve-times", 0, NULL, OUT,
      "give each output its input's modification time\n"
      "(re-runs still redo an input that changed)",
@@ -455,7 +431,7 @@ const ib_option_t ib_options[] = {
      NULL, set_name},
     {"if-exists", 0, "MODE", OUT,
      "update (default: redo when the input or the recipe\nchanged), overwrite, skip, fail",
-     "update overwrite skip fail", set_if_exists},
+     "update overwrite skip fail", CHOICE(if_exists)},
     {"variant", 0, "NAME:GEOM[:FMT[:Q]]", OUT,
      "one more output per input\n"
      "(repeatable): the chain's result resized to GEOM,\n"
@@ -555,7 +531,7 @@ const ib_option_t ib_options[] = {
      NUMBER(sheet_columns, UINT, 1, 1000)},
     {"tile", 0, "WxH", RUN, "contact sheet tile size (default 200x200)", NULL, set_tile},
     {"progress", 0, "WHEN", RUN, "auto (default), always, never", "auto always never",
-     set_progress},
+     CHOICE(progress)},
     {"quiet", 'q', NULL, RUN, "only errors", NULL, SWITCH(quiet, 1)},
     {"verbose", 'v', NULL, RUN, "one line per file", NULL, SWITCH(verbose, 1)},
     {"help", 'h', NULL, RUN, "this help", NULL, set_help},
@@ -563,6 +539,26 @@ const ib_option_t ib_options[] = {
 };
 
 const size_t ib_n_options = sizeof ib_options / sizeof ib_options[0];
+
+/* Enums the choice fields are stored in, as int. */
+_Static_assert(sizeof(ib_subsample_t) == sizeof(int) && sizeof(ib_exists_t) == sizeof(int) &&
+                   sizeof(ib_progress_t) == sizeof(int),
+               "a choice field is an int");
+
+/* arg's index among the space-separated words, or a usage error naming
+ * them all. */
+static int offered_word(ib_cli_t *c, const char *opt, const char *words, const char *arg, int *out)
+{
+    char copy[256];
+    const char *names[16];
+    int n = 0;
+    snprintf(copy, sizeof copy, "%s", words);
+    for (char *save = NULL, *w = strtok_r(copy, " ", &save); w != NULL && n < 15;
+         w = strtok_r(NULL, " ", &save))
+        names[n++] = w;
+    names[n] = NULL;
+    return parse_choice(c, opt, arg, names, out);
+}
 
 int ib_option_apply(ib_cli_t *cli, const ib_option_t *o, const char *arg)
 {
@@ -583,6 +579,8 @@ int ib_option_apply(ib_cli_t *cli, const ib_option_t *o, const char *arg)
         snprintf(name, sizeof name, "-%c", o->letter);
     else
         snprintf(name, sizeof name, "--%s", o->name);
+    if (o->field.kind == IB_FIELD_CHOICE)
+        return offered_word(cli, name, o->offers, arg, (int *)at);
     unsigned long long v = 0;
     if (parse_uint(cli, name, arg, o->field.min, o->field.max, &v) < 0)
         return -1;

@@ -31,13 +31,15 @@ typedef struct {
 
 /* A plan field an option stores into without a setter of its own: a
  * switch stores value; a number is checked against min..max; a text
- * field keeps the argument as given. */
+ * field keeps the argument as given; a choice stores the index of the
+ * argument among the option's offered words (an enum in their order). */
 typedef enum {
     IB_FIELD_SWITCH,
     IB_FIELD_INT,
     IB_FIELD_UINT,
     IB_FIELD_U64,
-    IB_FIELD_TEXT
+    IB_FIELD_TEXT,
+    IB_FIELD_CHOICE
 } ib_field_kind_t;
 
 typedef struct {
