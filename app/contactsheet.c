@@ -167,10 +167,11 @@ int ib_sheet_done(const ib_sheet_t *s, const ib_sheet_result_t *res, int quiet)
 
 void ib_sheet_free(ib_sheet_t *s)
 {
-    if (s == NULL)
-        return;
-    fclose(s->list);
-    unlink(s->list_path);
+    if (s != NULL) {
+        /* The list was only for the sheet's job. */
+        fclose(s->list);
+        unlink(s->list_path);
+    }
     free(s);
 }
 

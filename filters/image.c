@@ -103,10 +103,10 @@ ib_image_ctx_t *ib_image_init(const char *prog, const ib_image_config_t *cfg)
 
 void ib_image_ctx_free(ib_image_ctx_t *ctx)
 {
-    if (ctx == NULL)
-        return;
-    ib_fastpng_ctx_free(ctx->fastpng);
-    ib_ops_cache_free(ctx->ops);
+    if (ctx != NULL) {
+        ib_fastpng_ctx_free(ctx->fastpng);
+        ib_ops_cache_free(ctx->ops);
+    }
     free(ctx);
 }
 

@@ -182,6 +182,14 @@ static const jv_t *entry_for(const jv_t *m, const char *suffix)
     return NULL;
 }
 
+/* Frees what a case read: the run, its events and the manifest. */
+static void done_with(run_t *r, events_t *e, jv_t *m)
+{
+    ib_test_json_free(m);
+    ib_test_events_free(e);
+    ib_test_run_free(r);
+}
+
 static void manifest_matches_the_disk(void **state)
 {
     cli_t *t = *state;
@@ -224,9 +232,7 @@ static void manifest_matches_the_disk(void **state)
     assert_null(ib_test_json_get(flat, "color"));
 
     ib_test_strs_free(&listed);
-    ib_test_json_free(&m);
-    ib_test_events_free(&e);
-    ib_test_run_free(&r);
+    done_with(&r, &e, &m);
 }
 
 /* Without variants, each output's variant is null. */
@@ -245,9 +251,7 @@ static void no_variants_give_null(void **state)
     assert_int_equal(outs->n, 1);
     assert_int_equal(jv_need(&outs->items[0], "variant", J_NULL)->type, J_NULL);
     assert_true(jv_need(&outs->items[0], "width", J_NUM)->number == 20);
-    ib_test_json_free(&m);
-    ib_test_events_free(&e);
-    ib_test_run_free(&r);
+    done_with(&r, &e, &m);
 }
 
 /* A re-run whose outputs are all up to date lists every input as
