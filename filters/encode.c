@@ -292,6 +292,11 @@ static void saver_options(const ib_encode_t *enc, char *opts, size_t len)
         add_option(opts, len, "Q", q);
     if (enc->interlace && EXT_IN(ext, "jpg", "jpeg", "jpe", "jfif", "png"))
         add_option(opts, len, "interlace", -1);
+    /* Huffman tables made for the image, as sharp writes by default:
+     * 2% fewer bytes at 1600 px for about 5 ms an image, and the same
+     * pixels. */
+    if (EXT_IN(ext, "jpg", "jpeg", "jpe", "jfif"))
+        add_option(opts, len, "optimize_coding", -1);
     if (enc->compression >= 0 && EXT_IN(ext, "png"))
         add_option(opts, len, "compression", enc->compression);
     encoder_controls(enc, opts, len);

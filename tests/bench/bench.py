@@ -9,7 +9,9 @@ Every peer does the same job (--workload), into a fresh temporary folder,
 with --jobs single-threaded workers: "thumb" (the default) makes each image
 a thumbnail that fits inside WxH, written as JPEG at --quality; "web" makes
 three WebPs of each image at --quality, fit into 1600x1600, 960 wide and 480
-wide, never enlarged. Rounds alternate the peers (a different order each
+wide, never enlarged; "web-webp", "web-avif" and "web-jpeg" one copy fit into
+1600x1600, never enlarged; "watermark" that copy in JPEG with a watermark;
+"variants" the three sizes of "web" in WebP and JPEG. Rounds alternate the peers (a different order each
 round) and the table shows medians.
 
 Wall time is measured around the peer's whole process tree (start-up
@@ -185,7 +187,49 @@ class Output:
 # The web workload: one decode, three WebPs, never enlarged. The largest
 # comes first, with both sides given (the Pillow peer drafts to it).
 WEB_OUTPUTS = (Output("l", 1600, 1600), Output("m", 960), Output("s", 480))
-WORKLOADS = ("thumb", "web")
+WEB_COPY = (Output("", 1600, 1600),)
+
+
+class Workload:
+    """One job every peer does: its outputs per input, the formats each is
+    written in, the quality unless --quality says otherwise, and whether a
+    watermark is laid on each output."""
+
+    def __init__(self, outputs, exts, quality, watermark=False, text=""):
+        self.outputs, self.exts, self.quality = outputs, exts, quality
+        self.watermark, self.text = watermark, text
+
+
+WORKLOAD_DEFS = {
+    "thumb": None,
+    "web": Workload(WEB_OUTPUTS, ("webp",), 80, text="three WebPs"),
+    "web-webp": Workload(WEB_COPY, ("webp",), 80, text="a web copy, WebP"),
+    "web-avif": Workload(WEB_COPY, ("avif",), 50, text="a web copy, AVIF"),
+    "web-jpeg": Workload(WEB_COPY, ("jpg",), 82, text="a web copy, JPEG"),
+    "watermark": Workload(WEB_COPY, ("jpg",), 82, watermark=True,
+                          text="a web copy with a watermark, JPEG"),
+    "variants": Workload(WEB_OUTPUTS, ("webp", "jpg"), 80,
+                         text="three sizes in two formats"),
+}
+WORKLOADS = tuple(WORKLOAD_DEFS)
+# The watermark: WIDTH% of each output's width, at the south-east corner,
+# MARGIN px in, at OPACITY; imgbatch's overlay op and the peer scripts'
+# --overlay take the same four values.
+WATERMARK = {"margin": 16, "opacity": 0.5, "width_pct": 20}
+
+
+def make_watermark(path):
+    """A 600x200 logo with soft alpha edges: a rounded plate and a mark, as
+    a watermark PNG usually is. Made once per run, before any clock."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGBA", (600, 200), (0, 0, 0, 0))
+    d = ImageDraw.Draw(im)
+    d.rounded_rectangle((4, 4, 595, 195), radius=40, fill=(255, 255, 255, 170))
+    d.ellipse((30, 30, 170, 170), fill=(200, 30, 40, 255))
+    for i in range(6):
+        d.rectangle((200 + i * 62, 60 + (i % 2) * 20, 240 + i * 62, 140), fill=(20, 20, 20, 230))
+    im.save(path)
 
 
 class Job:
@@ -198,12 +242,20 @@ class Job:
         self.jobs = args.jobs
         self.w, self.h = args.box
         self.size = "%dx%d" % args.box
-        self.quality = args.quality
         self.workload = args.workload
-        if self.workload == "web":
-            self.ext, self.outputs = "webp", WEB_OUTPUTS
+        self.spec = WORKLOAD_DEFS[self.workload]
+        self.watermark = None
+        if self.spec:
+            self.exts, self.outputs = self.spec.exts, self.spec.outputs
+            self.quality = args.quality or self.spec.quality
+            if self.spec.watermark:
+                self.watermark = os.path.join(listdir, "watermark.png")
+                if not os.path.exists(self.watermark):
+                    make_watermark(self.watermark)
         else:
-            self.ext, self.outputs = "jpg", (Output("", self.w, self.h, shrink=False),)
+            self.exts, self.outputs = ("jpg",), (Output("", self.w, self.h, shrink=False),)
+            self.quality = args.quality or 80
+        self.ext = self.exts[0]
         self.xargs_n = args.xargs_n or max(1, math.ceil(len(rels) / (4 * args.jobs)))
         self.listfile = os.path.join(listdir, "files-%d.lst" % len(rels))
         with open(self.listfile, "wb") as f:
@@ -219,15 +271,26 @@ class Job:
         return Job(args, self.root, self.rels[:n], listdir)
 
     def describe(self):
-        if self.workload == "web":
-            return "web: each image to WebP quality %d at %s, never enlarged" % (
-                self.quality, ", ".join(o.geom() for o in self.outputs))
+        if self.spec:
+            wm = ""
+            if self.watermark:
+                wm = ", watermark at %(width_pct)d%% width, southeast, %(margin)d px in, " \
+                     "opacity %(opacity)g" % WATERMARK
+            return "%s: %s of each image, %s quality %d, at %s, never enlarged%s" % (
+                self.workload, self.spec.text, " and ".join(self.exts), self.quality,
+                ", ".join(o.geom() for o in self.outputs), wm)
         return "thumbnails to fit %s, JPEG quality %d" % (self.size, self.quality)
+
+    def overlay_value(self):
+        """FILE:MARGIN:OPACITY:PCT, as the peer scripts' --overlay takes it."""
+        return "%s:%d:%g:%d" % (self.watermark, WATERMARK["margin"], WATERMARK["opacity"],
+                                WATERMARK["width_pct"])
 
     def script_args(self, out):
         """What the sharp and Pillow peer scripts take after their name."""
-        return [str(self.jobs), self.ext, str(self.quality), out, self.listfile] + \
-            [o.spec() for o in self.outputs]
+        wm = ["--overlay", self.overlay_value()] if self.watermark else []
+        return [str(self.jobs), ",".join(self.exts), str(self.quality), out, self.listfile] + \
+            wm + [o.spec() for o in self.outputs]
 
 
 def base_env(extra=None):
@@ -243,8 +306,11 @@ class Peer:
     available = False
     why = ""
     version = ""
-    # Why the peer is left out of the web workload; None: it takes part.
+    # Why the peer is left out of the web workloads; None: it takes part.
     not_web = None
+    # Formats it cannot write, and edits it cannot make, as run here.
+    cannot_write = ()
+    no_watermark = None
 
     def prepare(self, job, rundir):
         """Make the output folder (and anything else untimed); return it."""
@@ -275,12 +341,19 @@ class Imgbatch(Peer):
             self.why = "no imgbatch binary at %s (give --imgbatch PATH)" % binary
 
     def argv(self, job, out, fmt=None):
-        if job.workload == "web":
+        if job.spec and len(job.outputs) > 1:
             resize = [a for o in job.outputs for a in ("--variant", "%s:%s" % (o.name, o.geom()))]
+        elif job.spec:
+            resize = ["-s", job.outputs[0].geom()]
         else:
             resize = ["-s", job.size]
+        if job.watermark:
+            resize += ["-f", "overlay=%s:southeast:%d:%g:%d%%" % (
+                job.watermark, WATERMARK["margin"], WATERMARK["opacity"],
+                WATERMARK["width_pct"])]
+        formats = [a for e in ([fmt] if fmt else job.exts) for a in ("-F", e)]
         return [self.binary, "--files-from", job.listfile, "-0", "-o", out] + resize + \
-            ["-j", str(job.jobs), "-q", "-F", fmt or job.ext, "--quality", str(job.quality)]
+            ["-j", str(job.jobs), "-q"] + formats + ["--quality", str(job.quality)]
 
     def invocation(self, job, rundir, out):
         return self.argv(job, out), None, base_env(), None
@@ -313,6 +386,7 @@ class Sharp(Peer):
 
 class Pillow(Peer):
     name = "pillow"
+    cannot_write = ("avif",)
 
     def __init__(self):
         self.python = "/usr/bin/python3"
@@ -349,6 +423,7 @@ class XargsPeer(Peer):
 
 class Vipsthumbnail(XargsPeer):
     name = "vipsthumbnail"
+    no_watermark = "has no way to lay a watermark"
 
     def __init__(self):
         self.find(("/usr/bin/vipsthumbnail", "vipsthumbnail"), ["--version"], r".+", "vips",
@@ -360,15 +435,16 @@ class Vipsthumbnail(XargsPeer):
                                   "-o", os.path.join(out, "%s." + ext + opts)]
 
     def invocation(self, job, rundir, out):
-        if job.workload != "web":
+        if not job.spec:
             return self.argv(job, out), None, base_env(), job.nul_paths()
-        # One vipsthumbnail per output size over each batch of files, as a
-        # user scripts it: it takes one -s, so each file is decoded three
-        # times (each with shrink-on-load for its own size).
+        # One vipsthumbnail per output size and format over each batch of
+        # files, as a user scripts it: it takes one -s and one -o, so each
+        # file is decoded once per output (each with shrink-on-load for its
+        # own size).
         script = " && ".join(
             "%s -s %s -o %s \"$@\"" % (self.bin, shlex.quote(o.geom()), shlex.quote(
-                o.path(out, "%s", "%s[Q=%d]" % (job.ext, job.quality))))
-            for o in job.outputs)
+                o.path(out, "%s", "%s[Q=%d]" % (ext, job.quality))))
+            for o in job.outputs for ext in job.exts)
         return self.xargs(job) + ["sh", "-c", script, "sh"], None, base_env(), job.nul_paths()
 
 
@@ -462,7 +538,14 @@ def image_size(path):
         with Image.open(path) as im:
             return im.size
     except Exception:
-        return None
+        pass
+    if path.endswith(".avif"):
+        # This Pillow may not read AVIF; Debian's vips does.
+        r = subprocess.run(["vipsheader", "-f", "width", path], capture_output=True, text=True)
+        r2 = subprocess.run(["vipsheader", "-f", "height", path], capture_output=True, text=True)
+        if r.returncode == 0 and r2.returncode == 0:
+            return int(r.stdout), int(r2.stdout)
+    return None
 
 
 def check_thumbs(peer, job, out):
@@ -478,6 +561,17 @@ def check_thumbs(peer, job, out):
 
 
 def check_web(job, out):
+    """check_web_ext over every format of the job: an input is done when it
+    is done in each."""
+    done, bad, files = None, 0, []
+    for ext in job.exts:
+        d, b, f = check_web_ext(job, out, ext)
+        done = d if done is None else min(done, d)
+        bad, files = bad + b, files + f
+    return done, bad, files
+
+
+def check_web_ext(job, out, ext):
     """Count the inputs whose outputs are all there, and those with an output
     more than a pixel off the size it should have (from the input's stored
     size: EXIF orientation is not looked at). An output may be missing when
@@ -488,7 +582,7 @@ def check_web(job, out):
     for src in job.paths:
         stem = os.path.splitext(os.path.basename(src))[0]
         src_size = image_size(src)
-        want = {o.path(out, stem, job.ext): o.expected(*src_size) for o in job.outputs}
+        want = {o.path(out, stem, ext): o.expected(*src_size) for o in job.outputs}
         have = {path: image_size(path) for path in want if os.path.exists(path)}
         files += have
         if any(not size or abs(size[0] - want[path][0]) > 1 or abs(size[1] - want[path][1]) > 1
@@ -506,7 +600,7 @@ def run_once(peer, job, workdir, tag):
         out = peer.prepare(job, rundir)
         argv, cwd, env, stdin = peer.invocation(job, rundir, out)
         m = run_measured(argv, cwd=cwd, env=env, stdin_bytes=stdin)
-        if job.workload == "web":
+        if job.spec:
             m.count, m.bad, files = check_web(job, out)
         else:
             m.count, m.bad, files = check_thumbs(peer, job, out)
@@ -639,6 +733,70 @@ def fidelity(imgbatch, vips, job, workdir):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def decoded_rgb(path, scratch):
+    """The pixels of an output as an RGB Pillow image; AVIF (which this
+    Pillow may not read) through Debian's vips to a PNG first."""
+    from PIL import Image
+
+    if path.endswith(".avif"):
+        png = os.path.join(scratch, "avif.png")
+        subprocess.run(["vips", "copy", path, png], check=True, capture_output=True)
+        path = png
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
+def psnr_images(A, B):
+    from PIL import ImageChops
+
+    if A.size != B.size:
+        return None
+    hist = ImageChops.difference(A, B).histogram()
+    sq = sum(n * (i % 256) ** 2 for i, n in enumerate(hist))
+    mse = sq / (A.size[0] * A.size[1] * 3)
+    return math.inf if mse == 0 else 10 * math.log10(255 * 255 / mse)
+
+
+def fidelity_sharp(imgbatch, sharp, job, workdir):
+    """PSNR of imgbatch's decoded outputs against sharp's, output by output,
+    and the bytes of both: one more untimed run of each, outputs kept."""
+    d = tempfile.mkdtemp(prefix="fidelity-", dir=workdir)
+    try:
+        dirs = {}
+        for p in (imgbatch, sharp):
+            dirs[p.name] = p.prepare(job, os.path.join(d, p.name))
+            argv, cwd, env, stdin = p.invocation(job, d, dirs[p.name])
+            m = run_measured(argv, cwd=cwd, env=env, stdin_bytes=stdin)
+            if m.rc:
+                return "fidelity: not measured (%s exit %d)" % (p.name, m.rc)
+        values, mismatched, nbytes = [], 0, {"imgbatch": 0, "sharp": 0}
+        for f in sorted(os.listdir(dirs["sharp"])):
+            a, b = os.path.join(dirs["imgbatch"], f), os.path.join(dirs["sharp"], f)
+            if not os.path.exists(a):
+                continue
+            nbytes["imgbatch"] += os.path.getsize(a)
+            nbytes["sharp"] += os.path.getsize(b)
+            v = psnr_images(decoded_rgb(a, d), decoded_rgb(b, d))
+            if v is None:
+                mismatched += 1
+            else:
+                values.append((v, f))
+        if not values:
+            return "fidelity: no pair of outputs with the same size to compare"
+        finite = [v for v, _ in values if v != math.inf]
+        worst = min(values)
+        line = ("fidelity: PSNR of imgbatch's outputs vs sharp's, decoded, %d pairs: mean %.1f dB, "
+                "min %.1f dB (%s); bytes of those pairs: imgbatch %.2f MB, sharp %.2f MB, "
+                "ratio %.3f" % (len(values), statistics.mean(finite) if finite else math.inf,
+                                worst[0], worst[1], nbytes["imgbatch"] / 1e6,
+                                nbytes["sharp"] / 1e6, nbytes["imgbatch"] / nbytes["sharp"]))
+        if mismatched:
+            line += "; %d pairs differ in size, not compared" % mismatched
+        return line
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def mib(kib):
     return "%.0f MiB" % (kib / 1024.0) if kib >= 10240 else "%.1f MiB" % (kib / 1024.0)
 
@@ -654,11 +812,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
     ap.add_argument("--workload", choices=WORKLOADS, default="thumb",
                     help="thumb: one JPEG thumbnail per image (default); web: three WebPs "
-                         "per image, 1600x1600>, 960x> and 480x>")
+                         "per image, 1600x1600>, 960x> and 480x>; web-webp, web-avif, "
+                         "web-jpeg: one copy in 1600x1600>; watermark: that copy in JPEG "
+                         "with a watermark; variants: web's three sizes in WebP and JPEG")
     ap.add_argument("--size", default="256x256",
                     help="thumbnail box WxH (default 256x256; thumb workload only)")
-    ap.add_argument("--quality", type=int, default=80,
-                    help="JPEG or WebP quality (default 80)")
+    ap.add_argument("--quality", type=int, default=None,
+                    help="quality of every output (default: 80; web-avif 50, web-jpeg and "
+                         "watermark 82)")
     ap.add_argument("--peers", help="comma-separated subset, e.g. imgbatch,sharp,vipsthumbnail")
     ap.add_argument("--imgbatch", default=os.environ.get("IMGBATCH_BIN"),
                     help="imgbatch binary (tests/bench/run builds a release one)")
@@ -709,9 +870,16 @@ def main():
         if p.available and reads and any(not r.lower().endswith(reads) for r in rels):
             p.available = False
             p.why = "reads only %s files, and this set has others" % "/".join(reads)
-        if p.available and args.workload == "web" and p.not_web:
+        spec = WORKLOAD_DEFS[args.workload]
+        if p.available and spec and p.not_web:
             p.available = False
-            p.why = "SKIPPED for the web workload: " + p.not_web
+            p.why = "SKIPPED for the %s workload: %s" % (args.workload, p.not_web)
+        if p.available and spec and set(spec.exts) & set(p.cannot_write):
+            p.available = False
+            p.why = "SKIPPED: cannot write %s here" % "/".join(set(spec.exts) & set(p.cannot_write))
+        if p.available and spec and spec.watermark and p.no_watermark:
+            p.available = False
+            p.why = "SKIPPED for the watermark workload: " + p.no_watermark
     imgbatch = all_peers[0]
     if not imgbatch.available:
         sys.exit("bench: " + imgbatch.why)
@@ -775,7 +943,7 @@ def main():
                         m.rc, m.count, len(rels), " ".join(m.stderr.split())[:200])
                 elif m.bad:
                     note = "  (%d %s not have the expected size)" % (
-                        m.bad, "inputs have outputs that do" if job.workload == "web"
+                        m.bad, "inputs have outputs that do" if job.spec
                         else "outputs do")
                 log("  %-13s %7.2f s  cpu %7.2f s  maxrss %s  %d files, %.1f MB%s"
                     % (p.name, m.wall, m.cpu, mib(m.maxrss_kib), m.files, m.bytes / 1e6, note))
@@ -796,9 +964,13 @@ def main():
 
         fid_line = None
         vips = next((p for p in peers if isinstance(p, Vipsthumbnail)), None)
+        sharp = next((p for p in peers if isinstance(p, Sharp)), None)
         if not args.no_fidelity:
-            if job.workload != "thumb":
-                fid_line = "fidelity: measured on the thumb workload only"
+            if job.spec and sharp:
+                log("fidelity: imgbatch against sharp, one more untimed run of each, comparing")
+                fid_line = fidelity_sharp(imgbatch, sharp, job, workdir)
+            elif job.spec:
+                fid_line = "fidelity: not measured (sharp is not available)"
             elif vips:
                 log("fidelity: imgbatch -F png and vipsthumbnail png, comparing")
                 fid_line = fidelity(imgbatch, vips, job, workdir)
@@ -838,6 +1010,10 @@ def main():
         print("written (last good round): " + "; ".join(
             "%s %d files, %.1f MB" % (p.name, runs[-1].files, runs[-1].bytes / 1e6)
             for p in peers for runs in [ok_runs(p.name)] if runs))
+        last = {p.name: ok_runs(p.name)[-1] for p in peers if ok_runs(p.name)}
+        if "sharp" in last and "imgbatch" in last and last["sharp"].bytes:
+            print("bytes imgbatch/sharp: %.3f (all outputs of the last good rounds)"
+                  % (last["imgbatch"].bytes / last["sharp"].bytes))
         print("load average after: %s" % loadavg())
         if poll_line:
             print(poll_line)
