@@ -661,16 +661,10 @@ def cpu_model():
 
 def psnr_pair(a, b):
     """PSNR in dB over R, G and B of two 8-bit images; None if sizes differ."""
-    from PIL import Image, ImageChops
+    from PIL import Image
 
     with Image.open(a) as ia, Image.open(b) as ib:
-        A, B = ia.convert("RGB"), ib.convert("RGB")
-    if A.size != B.size:
-        return None
-    hist = ImageChops.difference(A, B).histogram()
-    sq = sum(n * (i % 256) ** 2 for i, n in enumerate(hist))
-    mse = sq / (A.size[0] * A.size[1] * 3)
-    return math.inf if mse == 0 else 10 * math.log10(255 * 255 / mse)
+        return psnr_images(ia.convert("RGB"), ib.convert("RGB"))
 
 
 def png_size(path):
@@ -747,6 +741,7 @@ def decoded_rgb(path, scratch):
 
 
 def psnr_images(A, B):
+    """PSNR in dB of two RGB images; None if their sizes differ."""
     from PIL import ImageChops
 
     if A.size != B.size:
