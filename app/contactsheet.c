@@ -47,6 +47,10 @@ void ib_sheet_layout(unsigned long n, unsigned columns, unsigned tile_w, unsigne
         if (columns == 0)
             columns = 1;
     }
+    /* More columns than tiles would only widen the canvas with empty
+     * slots, past the pixel cap. */
+    if (out->per_sheet > 0 && columns > out->per_sheet)
+        columns = out->per_sheet;
     out->columns = columns;
 }
 

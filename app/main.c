@@ -208,8 +208,10 @@ static int sheet_pending(const ib_run_t *run)
 static void stop_dispatching(ib_run_t *run)
 {
     uint64_t first, end;
-    /* A watcher ending on SIGTERM still hands out its contact sheet. */
-    if (sheet_pending(run))
+    /* The pool stays open while the contact sheet may yet be handed out
+     * (a watcher ending on SIGTERM) or is queued; before_wait() closes it
+     * once the sheet is answered or no longer wanted. */
+    if (sheet_pending(run) || run->sheet_state == SHEET_QUEUED)
         ib_pool_drop(run->pool, &first, &end);
     else
         ib_pool_cancel(run->pool, &first, &end);
@@ -218,6 +220,10 @@ static void stop_dispatching(ib_run_t *run)
         if (f != NULL)
             retire(run, f);
     }
+    /* A sheet job dropped before it started is wanted again: made if the
+     * run still ends as a run (a watcher's SIGTERM), else said not made. */
+    if (run->sheet_state == SHEET_QUEUED && run->sheet_seq >= first && run->sheet_seq < end)
+        run->sheet_state = SHEET_WANTED;
 }
 
 /* --max-errors: once reached, stop handing out work as a first Ctrl-C does. */
@@ -379,6 +385,10 @@ static void submit_sheet(ib_run_t *run)
     } else if (ib_pool_submit_kind(run->pool, IB_TASK_SHEET, job, sizeof *job, &run->sheet_seq) ==
                0) {
         run->sheet_state = SHEET_QUEUED;
+    } else {
+        fprintf(stderr, "imgbatch: contact sheet: the pool took no more work\n");
+        run->sheet_failed = 1;
+        run->sheet_state = SHEET_ANSWERED;
     }
     free(job);
 }
@@ -544,7 +554,8 @@ static int close_report(ib_run_t *run)
     char err[2 * PATH_MAX + 128];
     int rc = 0;
     if (run->html != NULL && run->interrupted != 2 &&
-        (rc = ib_htmlreport_write(run->html, 0, run->interrupted, err, sizeof err)) < 0)
+        (rc = ib_htmlreport_write(run->html, 0, run->interrupted && !watch_ending(run), err,
+                                  sizeof err)) < 0)
         fprintf(stderr, "imgbatch: %s\n", err);
     return rc;
 }

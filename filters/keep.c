@@ -89,5 +89,10 @@ int ib_image_keep_smaller(const char *path, const ib_probe_t *probe, const ib_re
             return 0;
         *forced = 1;
     }
-    return take_input(path, (size_t)st.st_size, out, err) < 0 ? -1 : 1;
+    if (take_input(path, (size_t)st.st_size, out, err) < 0)
+        return -1;
+    /* The file as it is, not the re-encode (a forced keep may differ). */
+    out->width = ib_probe_header(probe)->width;
+    out->height = ib_probe_header(probe)->height;
+    return 1;
 }

@@ -102,6 +102,18 @@ static VipsImage *thumbnail_field(const char *path, int w, int h)
     return ok ? out : NULL;
 }
 
+/* A label Pango can set from any file name: bytes that are not UTF-8
+ * (an old Latin-1 archive) become U+FFFD, control characters '?'. A name
+ * that would not set would otherwise cost the whole sheet. g_free() it. */
+static char *printable(const char *name)
+{
+    char *s = g_utf8_make_valid(name, -1);
+    for (char *p = s; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return s;
+}
+
 /* One tile, in memory: the picture (or a red field saying why there is
  * none) above its label. */
 static VipsImage *make_tile(const ib_sheet_tile_t *tile, const ib_sheet_opts_t *o)
@@ -117,7 +129,9 @@ static VipsImage *make_tile(const ib_sheet_tile_t *tile, const ib_sheet_opts_t *
     }
     VipsImage *label = NULL, *joined = NULL, *out = NULL;
     if (pic != NULL && lh > 0) {
-        label = text_field(tile->label, o->font, lh * 7 / 10, w, lh, 4, sheet_grey, label_ink);
+        char *text = printable(tile->label);
+        label = text_field(text, o->font, lh * 7 / 10, w, lh, 4, sheet_grey, label_ink);
+        g_free(text);
         if (label != NULL && vips_join(pic, label, &joined, VIPS_DIRECTION_VERTICAL, NULL) != 0)
             joined = NULL;
     } else if (pic != NULL) {

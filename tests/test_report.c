@@ -428,6 +428,27 @@ static void test_contact_sheet(void **state)
 }
 
 /* Past the limits of one sheet, numbered sheets. */
+/* A file name that is not UTF-8 (an old Latin-1 archive) or holds a
+ * control character gets a label that can be set, and costs no tile. */
+static void test_sheet_odd_names(void **state)
+{
+    cli_t *t = *state;
+    char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], path[PATH_MAX], sheet[PATH_MAX];
+    ib_test_cli_in_out(t, "odd-names", dir, in, out);
+    static const char *const names[] = {"caf\xe9.png", "tab\there.png"};
+    for (unsigned i = 0; i < 2; i++) {
+        ib_test_path_fmt(path, "%s/%s", in, names[i]);
+        write_input(path, i, 40, 30);
+    }
+    ib_test_path_fmt(sheet, "%s/sheet.png", dir);
+    run_t r;
+    ib_test_cli_run(t, &r, NULL, in, "-o", out, "--contact-sheet", sheet, "--tile", "60x60",
+                    "--columns", "2", NULL);
+    ib_test_expect_exit(&r, 0, "imgbatch --contact-sheet over odd names");
+    ib_test_expect_size(sheet, 120, 60);
+    ib_test_run_free(&r);
+}
+
 static void test_sheet_layout(void **state)
 {
     (void)state;
@@ -442,7 +463,9 @@ static void test_sheet_layout(void **state)
     ib_sheet_layout(100, 7, 4000, 4000, &lay);
     assert_int_equal(lay.per_sheet, 6); /* 100 megapixels a sheet */
     assert_int_equal(lay.sheets, 17);
-    assert_int_equal(lay.columns, 7);
+    assert_int_equal(lay.columns, 6); /* never wider than a sheet's tiles */
+    ib_sheet_layout(10, 20, 200, 200, &lay);
+    assert_int_equal(lay.columns, 10);
     char name[PATH_MAX];
     assert_int_equal(ib_sheet_name("o/s.v1/sheet.jpg", 2, 3, name, sizeof name), 0);
     assert_string_equal(name, "o/s.v1/sheet-2.jpg");
@@ -453,6 +476,7 @@ static void test_sheet_layout(void **state)
 IB_TEST_MAIN(ib_test_cli_group_setup, ib_test_cli_group_teardown,
              {
                  cmocka_unit_test(test_report_dom),
+                 cmocka_unit_test(test_sheet_odd_names),
                  cmocka_unit_test(test_report_screenshot),
                  cmocka_unit_test(test_report_inline_copies),
                  cmocka_unit_test(test_report_in_missing_folder),
