@@ -63,3 +63,17 @@ int ib_claims_take(ib_claims_t *c, const char *path, const char *owner)
     }
     return -1;
 }
+
+int ib_claims_pass(ib_claims_t *c, const char *path, const char *from, const char *to)
+{
+    uint64_t h = ib_path_hash(path), old = ib_path_hash(from);
+    for (size_t probe = 0; probe <= c->mask; probe++) {
+        claim_t *slot = &c->slot[(h + probe) & c->mask];
+        uint64_t seen = atomic_load(&slot->path);
+        if (seen == 0)
+            return 0;
+        if (seen == h)
+            return atomic_compare_exchange_strong(&slot->owner, &old, ib_path_hash(to));
+    }
+    return 0;
+}

@@ -26,4 +26,10 @@ void ib_claims_free(ib_claims_t *c);
  * table is full (the caller goes on without the check). */
 int ib_claims_take(ib_claims_t *c, const char *path, const char *owner);
 
+/* Hands path's claim from one input to another: 1 when it was from's and
+ * is now to's, 0 otherwise. For an owner that no longer exists (under
+ * --watch, photo.png deleted and photo.jpg added, both making photo.webp);
+ * of two inputs taking over at once, one wins. */
+int ib_claims_pass(ib_claims_t *c, const char *path, const char *from, const char *to);
+
 #endif

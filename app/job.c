@@ -254,6 +254,19 @@ typedef struct {
     int hashed; /* named by {hash} */
 } job_state_t;
 
+/*
+ * Whether dest, claimed earlier in this run by another input, was made
+ * from an input that is gone, the claim now self's. A watcher meets this
+ * when photo.png is deleted and photo.jpg added: both make photo.webp.
+ * Without a recorded maker (no extended attributes) the claim stands.
+ */
+static int maker_gone(ib_claims_t *claims, const char *dest, const char *self)
+{
+    char maker[PATH_MAX];
+    return ib_output_source(dest, maker, sizeof maker) && access(maker, F_OK) < 0 &&
+           errno == ENOENT && ib_claims_pass(claims, dest, maker, self);
+}
+
 /* Output i's path, unless another input owns it (this run or an earlier one). */
 static int claim_output(job_state_t *js, unsigned i, ib_error_t *err)
 {
@@ -264,7 +277,8 @@ static int claim_output(job_state_t *js, unsigned i, ib_error_t *err)
                        "%s: output %s was made from %s, another input (--if-exists overwrite "
                        "replaces it)",
                        in, dest, owner);
-    if (js->jc->claims != NULL && ib_claims_take(js->jc->claims, dest, js->self_path) == 0)
+    if (js->jc->claims != NULL && ib_claims_take(js->jc->claims, dest, js->self_path) == 0 &&
+        !maker_gone(js->jc->claims, dest, js->self_path))
         return ib_fail(err, IB_ERR_COLLISION,
                        "%s: output %s is also the output of another input of this run", in, dest);
     return 0;

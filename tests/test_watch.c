@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "decode.h"
 #include "harness.h"
 
 /* How long a condition may take before the test fails: reached only when
@@ -247,6 +248,44 @@ static void new_nested_folder(void **state)
     ib_test_run_free(&w.run);
 }
 
+/* An input replaced by another of the same stem (photo.png deleted,
+ * photo.jpg added) takes over the output both make, photo.png: the
+ * first input is gone, so it is no collision. */
+static void replaced_input_takes_over_its_output(void **state)
+{
+    ib_test_cli_t *t = *state;
+    watcher_t w;
+    make_folders(t, "replaced", &w);
+    start_watcher(t, &w, NULL, (const char *const[]){"-F", "png", NULL});
+    char png[PATH_MAX], jpg[PATH_MAX], staged[PATH_MAX], output[PATH_MAX];
+    ib_test_path_join(png, w.in, "photo.png");
+    ib_test_path_join(jpg, w.in, "photo.jpg");
+    ib_test_path_join(output, w.out, "photo.png");
+    land(&w, "photo.png", png, 4);
+    wait_for_file(&w, output);
+    if (unlink(png) < 0)
+        fail_msg("unlink(\"%s\") failed: %s", png, strerror(errno));
+    ib_test_path_join(staged, w.stage, "photo.jpg");
+    ib_test_make_jpeg(staged, 80, 60, IB_TEST_FILL_BUSY, 5);
+    if (rename(staged, jpg) < 0)
+        fail_msg("rename(\"%s\", \"%s\") failed: %s", staged, jpg, strerror(errno));
+    if (!ib_test_wait_for_text(w.run.out, "photo.jpg", GIVE_UP_S))
+        fail_msg("no event for photo.jpg within %d s", GIVE_UP_S);
+    stop_watcher(&w, SIGTERM, 0);
+    ib_test_events_t e;
+    ib_test_events_load(&w.run, &e);
+    ib_test_expect_event(ib_test_event_for(&e, "photo.jpg"), "ok");
+    ib_test_events_free(&e);
+    ib_test_image_t im;
+    char err[256];
+    if (ib_test_decode_png(output, &im, err, sizeof err) < 0)
+        fail_msg("%s: %s", output, err);
+    assert_int_equal(im.width, 80);
+    assert_int_equal(im.height, 60);
+    ib_test_image_free(&im);
+    ib_test_run_free(&w.run);
+}
+
 /* VmRSS and VmHWM of pid, in KiB. */
 static void read_memory(pid_t pid, long *rss, long *hwm)
 {
@@ -465,6 +504,7 @@ IB_TEST_MAIN(ib_test_cli_group_setup, ib_test_cli_group_teardown,
                  cmocka_unit_test(renamed_in_converted_quickly),
                  cmocka_unit_test(slow_writer_converted_once_whole),
                  cmocka_unit_test(new_nested_folder),
+                 cmocka_unit_test(replaced_input_takes_over_its_output),
                  cmocka_unit_test(burst_tree_moved_in),
                  cmocka_unit_test(sigterm_ends_with_summary),
                  cmocka_unit_test(report_and_sheet_of_a_watcher),
