@@ -247,7 +247,8 @@ static void keep_whole_pixels(unsigned char *pixels, size_t stride, size_t out_s
 }
 
 VipsImage *ib_fastjpeg_load(const char *path, ib_fastjpeg_bytes_t **bytes, unsigned min_w,
-                            unsigned min_h, int strict, unsigned *shrunk)
+                            unsigned min_h, int strict, ib_fastpath_spare_t *spare,
+                            unsigned *shrunk)
 {
     size_t len = 0;
     unsigned char *file = whole_file(path, bytes != NULL ? *bytes : NULL, &len);
@@ -283,7 +284,8 @@ VipsImage *ib_fastjpeg_load(const char *path, ib_fastjpeg_bytes_t **bytes, unsig
     if (start_scaled(&cinfo, shrink) < 0)
         longjmp(jerr.jump, 1);
     size_t stride = (size_t)cinfo.output_width * (size_t)cinfo.output_components;
-    pixels = malloc(stride * cinfo.output_height);
+    size_t cap;
+    pixels = ib_fastpath_alloc(spare, stride * cinfo.output_height, &cap);
     if (pixels == NULL)
         longjmp(jerr.jump, 1);
     read_rows(&cinfo, pixels, stride);
@@ -304,7 +306,8 @@ VipsImage *ib_fastjpeg_load(const char *path, ib_fastjpeg_bytes_t **bytes, unsig
     /* The image owns the pixels from here, made or not. */
     unsigned char *owned = pixels;
     pixels = NULL;
-    im = ib_fastpath_image(owned, out_w, out_h, (unsigned)cinfo.output_components, icc, icc_len);
+    im = ib_fastpath_image(owned, cap, spare, out_w, out_h, (unsigned)cinfo.output_components, icc,
+                           icc_len);
     if (im == NULL)
         longjmp(jerr.jump, 1);
     free(icc);

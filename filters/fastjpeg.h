@@ -13,6 +13,8 @@
 
 #include <vips/vips.h>
 
+#include "fastpath.h"
+
 /* A file's first bytes, read by ib_fastjpeg_probe() for the decode. */
 typedef struct ib_fastjpeg_bytes ib_fastjpeg_bytes_t;
 
@@ -21,10 +23,12 @@ typedef struct ib_fastjpeg_bytes ib_fastjpeg_bytes_t;
  * (in stored orientation) times the resample margin. The image carries
  * the file's ICC profile, if any. It uses up *bytes, the probe's (NULL:
  * none), reading only the rest of the file. *shrunk (if not NULL) gets
- * the DCT shrink on each axis. New reference, or NULL.
+ * the DCT shrink on each axis. The pixels come from spare (may be NULL)
+ * and go back to it when the image closes. New reference, or NULL.
  */
 VipsImage *ib_fastjpeg_load(const char *path, ib_fastjpeg_bytes_t **bytes, unsigned min_w,
-                            unsigned min_h, int strict, unsigned *shrunk);
+                            unsigned min_h, int strict, ib_fastpath_spare_t *spare,
+                            unsigned *shrunk);
 
 /* What ib_fastjpeg_probe() reads from a JPEG's header. */
 typedef struct {

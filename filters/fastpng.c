@@ -811,7 +811,8 @@ static VipsImage *decode(png_t *p, ib_fastpng_ctx_t *ctx, unsigned min_w, unsign
         free(pixels);
         return NULL;
     }
-    VipsImage *im = ib_fastpath_image(pixels, out_w, out_h, bands, p->icc, p->icc_len);
+    VipsImage *im =
+        ib_fastpath_image(pixels, out_len, NULL, out_w, out_h, bands, p->icc, p->icc_len);
     if (im == NULL)
         return NULL;
     /* What libvips' loader attaches and the default policy keeps. */

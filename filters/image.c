@@ -55,6 +55,8 @@ struct ib_image_ctx {
     ib_image_config_t cfg;
     /* NULL: no fast PNG. */
     ib_fastpng_ctx_t *fastpng;
+    /* The fast JPEG's decode buffer, kept for the next (NULL: none). */
+    ib_fastpath_spare_t *spare;
     /* Whether this libvips has each common loader (0 not looked up yet, 1
      * yes, 2 no): the lookup walks every class libvips has. */
     int loader_present[4];
@@ -96,6 +98,7 @@ ib_image_ctx_t *ib_image_init(const char *prog, const ib_image_config_t *cfg)
         return NULL;
     ctx->cfg = *cfg;
     ctx->fastpng = ib_fastpng_ctx_new(cfg->max_memory);
+    ctx->spare = ib_fastpath_spare_new(cfg->max_memory);
     ctx->save_answer = -1;
     ctx->ops = ib_ops_cache_new();
     return ctx;
@@ -105,6 +108,7 @@ void ib_image_ctx_free(ib_image_ctx_t *ctx)
 {
     if (ctx != NULL) {
         ib_fastpng_ctx_free(ctx->fastpng);
+        ib_fastpath_spare_free(ctx->spare);
         ib_ops_cache_free(ctx->ops);
     }
     free(ctx);
@@ -644,8 +648,9 @@ static VipsImage *fast_load(ib_image_ctx_t *ctx, const char *path, ib_probe_t *p
     int turned = r->autorotate && probe->h.orientation >= 5;
     unsigned sw = turned ? th : tw, sh = turned ? tw : th;
     unsigned kx = 0, ky = 0;
-    VipsImage *raw = jpeg ? ib_fastjpeg_load(path, &probe->jpeg, sw, sh, r->fail_on_warning, &kx)
-                          : ib_fastpng_load(ctx->fastpng, path, sw, sh, &kx, &ky);
+    VipsImage *raw =
+        jpeg ? ib_fastjpeg_load(path, &probe->jpeg, sw, sh, r->fail_on_warning, ctx->spare, &kx)
+             : ib_fastpng_load(ctx->fastpng, path, sw, sh, &kx, &ky);
     if (raw == NULL) {
         vips_error_clear();
         return NULL;
@@ -693,6 +698,10 @@ static VipsImage *open_input(ib_image_ctx_t *ctx, const char *path, ib_probe_t *
     *used = 0;
     int animated = keeps_frames(probe, enc);
     loaded = animated ? NULL : fast_load(ctx, path, probe, r, enc, hint, used);
+    /* Under --max-memory an idle decode buffer is not held through a
+     * decode that did not take it (see fastpath.h). */
+    if (ctx->cfg.max_memory > 0)
+        ib_fastpath_spare_drop(ctx->spare);
     /* Bytes the fast path did not use are not held through libvips' decode. */
     release_bytes(probe);
     if (loaded == NULL && animated)

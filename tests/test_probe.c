@@ -397,11 +397,11 @@ static void kept_bytes_decode_as_a_fresh_read(void **state)
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/kept-%zu.jpg", dir, i);
         base_jpeg(path, sides[i][0], sides[i][1]);
-        VipsImage *fresh = ib_fastjpeg_load(path, NULL, 64, 48, 1, NULL);
+        VipsImage *fresh = ib_fastjpeg_load(path, NULL, 64, 48, 1, NULL, NULL);
         assert_non_null(fresh);
 
         ib_fastjpeg_bytes_t *bytes = probe_bytes(path, sides[i][0]);
-        VipsImage *kept = ib_fastjpeg_load(path, &bytes, 64, 48, 1, NULL);
+        VipsImage *kept = ib_fastjpeg_load(path, &bytes, 64, 48, 1, NULL, NULL);
         assert_null(bytes);
         assert_non_null(kept);
 
@@ -453,7 +453,7 @@ static void kept_bytes_decode_as_a_fresh_read(void **state)
     snprintf(copy, sizeof copy, "cp '%s' '%s.keep'", small, small);
     assert_int_equal(system(copy), 0);
     assert_int_equal(rename(small, big), 0);
-    VipsImage *im = ib_fastjpeg_load(big, &bytes, 32, 24, 1, NULL);
+    VipsImage *im = ib_fastjpeg_load(big, &bytes, 32, 24, 1, NULL, NULL);
     assert_non_null(im);
     assert_int_equal(im->Xsize, 200 / 2);
     g_object_unref(im);
@@ -464,10 +464,71 @@ static void kept_bytes_decode_as_a_fresh_read(void **state)
     base_jpeg(other, 120, 90);
     bytes = probe_bytes(copy, 200);
     assert_int_equal(rename(other, copy), 0);
-    im = ib_fastjpeg_load(copy, &bytes, 32, 24, 1, NULL);
+    im = ib_fastjpeg_load(copy, &bytes, 32, 24, 1, NULL, NULL);
     assert_non_null(im);
     assert_int_equal(im->Xsize, 200 / 2);
     g_object_unref(im);
+}
+
+/* Pixels of a w x h JPEG decoded whole through spare, compared with a
+ * decode that keeps nothing; returns where the decode put them. */
+static const void *decode_through(const char *path, unsigned w, unsigned h,
+                                  ib_fastpath_spare_t *spare)
+{
+    VipsImage *fresh = ib_fastjpeg_load(path, NULL, w, h, 1, NULL, NULL);
+    VipsImage *reused = ib_fastjpeg_load(path, NULL, w, h, 1, spare, NULL);
+    assert_true(fresh != NULL && reused != NULL);
+    assert_int_equal(reused->Xsize, w);
+    assert_int_equal(ib_fastpath_spare_held(spare), 0);
+    const void *at = reused->data;
+    size_t la, lb;
+    void *a = vips_image_write_to_memory(fresh, &la);
+    void *b = vips_image_write_to_memory(reused, &lb);
+    assert_true(la == lb && memcmp(a, b, la) == 0);
+    g_free(a);
+    g_free(b);
+    g_object_unref(fresh);
+    g_object_unref(reused);
+    return at;
+}
+
+/* A closed image's decode buffer is kept for the next decode that fits in
+ * it, a larger one replaces it, and under a budget a buffer over a
+ * quarter of it is not kept. The pixels are the same either way. */
+static void decode_buffer_is_kept_for_the_next_image(void **state)
+{
+    (void)state;
+    char small[PATH_MAX], large[PATH_MAX];
+    snprintf(small, sizeof small, "%s/spare-small.jpg", dir);
+    snprintf(large, sizeof large, "%s/spare-large.jpg", dir);
+    base_jpeg(small, 300, 200);
+    base_jpeg(large, 600, 400);
+
+    ib_fastpath_spare_t *spare = ib_fastpath_spare_new(0);
+    assert_non_null(spare);
+    const void *first = decode_through(large, 600, 400, spare);
+    size_t held = ib_fastpath_spare_held(spare);
+    assert_true(held >= 600 * 400 * 3);
+    assert_ptr_equal(decode_through(small, 300, 200, spare), first);
+    assert_int_equal(ib_fastpath_spare_held(spare), held);
+    assert_ptr_equal(decode_through(large, 600, 400, spare), first);
+    ib_fastpath_spare_drop(spare);
+    assert_int_equal(ib_fastpath_spare_held(spare), 0);
+    decode_through(small, 300, 200, spare);
+    held = ib_fastpath_spare_held(spare);
+    assert_true(held >= 300 * 200 * 3 && held < 600 * 400 * 3);
+    decode_through(large, 600, 400, spare);
+    assert_true(ib_fastpath_spare_held(spare) >= 600 * 400 * 3);
+    ib_fastpath_spare_free(spare);
+
+    /* 4 x 300 x 200 x 3 bytes: the small image's buffer is kept, the
+     * large one's is not. */
+    spare = ib_fastpath_spare_new(4 * 300 * 200 * 3);
+    decode_through(small, 300, 200, spare);
+    assert_int_equal(ib_fastpath_spare_held(spare), 300 * 200 * 3);
+    decode_through(large, 600, 400, spare);
+    assert_int_equal(ib_fastpath_spare_held(spare), 0);
+    ib_fastpath_spare_free(spare);
 }
 
 static int setup(void **state)
@@ -496,4 +557,5 @@ IB_TEST_MAIN(setup, teardown,
                  cmocka_unit_test(generated_headers_match_libvips),
                  cmocka_unit_test(corpus_jpegs_match_libvips),
                  cmocka_unit_test(kept_bytes_decode_as_a_fresh_read),
+                 cmocka_unit_test(decode_buffer_is_kept_for_the_next_image),
              })

@@ -121,7 +121,7 @@ static void decode(const uint8_t *file, size_t len, uint32_t h, const ib_fastjpe
 {
     unsigned min_w = hdr->width >> (1 + h % 5), min_h = hdr->height >> (1 + h % 5);
     int strict = (h >> 8) & 1;
-    VipsImage *im = ib_fastjpeg_load(file_in.path, &bytes, min_w, min_h, strict, NULL);
+    VipsImage *im = ib_fastjpeg_load(file_in.path, &bytes, min_w, min_h, strict, NULL, NULL);
     ib_fastjpeg_bytes_free(bytes); /* the load used them up, or not */
     if (im == NULL)
         return;
